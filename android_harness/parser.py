@@ -64,9 +64,12 @@ class Delegation:
     nodes_delegated: int | None
     nodes_total: int | None
     partitions: int | None
+    complete: bool | None = None    # "completely executed by the delegate" (no counts logged)
 
     @property
     def fraction(self) -> float | None:
+        if self.complete:
+            return 1.0
         if self.nodes_delegated is None or not self.nodes_total:
             return None
         return self.nodes_delegated / self.nodes_total
@@ -253,7 +256,7 @@ def parse(log: str) -> BenchStats:
             if not any(m[1].lower() in d.delegate.lower() for d in delegations):
                 full = m[2] == "completely"
                 delegations.append(Delegation(m[1], None, None, 1 if full else (
-                    int(m[3]) if m[3] else None)))
+                    int(m[3]) if m[3] else None), complete=full))
     if runs:
         f["inference"] = runs[-1]
         f["warmup"] = runs[0] if len(runs) > 1 else None

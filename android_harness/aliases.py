@@ -1,0 +1,91 @@
+"""Device aliases from a small, user-editable TOML file (``--device pixel``).
+
+Why a file: a desk of phones changes; an engineer edits one file instead of remembering
+serials. Each alias is a set of case-insensitive regexes over what getprop reports
+(brand, model, manufacturer, device, soc, android_version) or the serial; all must match.
+
+    # ~/.config/srdeploy/devices.toml
+    [aliases.pixel]
+    brand = "google"
+    [aliases.s23]
+    model = "SM-S91.*"
+    [aliases.lab-phone-3]
+    serial = "R5CT1234ABC"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from android_harness import errors
+
+DEFAULT_ALIASES: dict[str, dict[str, str]] = {
+    "pixel": {"brand": "google"},
+    "galaxy": {"brand": "samsung"},
+    "oneplus": {"brand": "oneplus"},
+    "xiaomi": {"brand": "xiaomi|redmi|poco"},
+}
+MATCH_KEYS = ("serial", "brand", "model", "manufacturer", "device", "soc", "android_version")
+
+
+def default_path() -> Path:
+    env = os.environ.get("SRDEPLOY_DEVICES")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "srdeploy" / "devices.toml"
+
+
+def load(path: str | Path | None = None) -> dict[str, dict[str, str]]:
+    """Built-in aliases overlaid by the file's. A broken file is one clear error."""
+    p = Path(path) if path else default_path()
+    table = dict(DEFAULT_ALIASES)
+    if not p.is_file():
+        if path:
+            raise errors.HarnessError(f"devices file {p} not found")
+        return table
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise errors.HarnessError(f"devices file {p} is not valid TOML: {e}") from None
+    for name, rule in (data.get("aliases") or {}).items():
+        unknown = set(rule) - set(MATCH_KEYS)
+        if unknown or not rule:
+            raise errors.HarnessError(f"devices file {p}: alias {name!r} has keys "
+                                      f"{sorted(unknown) or 'none'}; use {', '.join(MATCH_KEYS)}")
+        table[name] = {k: str(v) for k, v in rule.items()}
+    return table
+
+
+def matches(rule: Mapping[str, str], serial: str, info: Mapping[str, str]) -> bool:
+    fields = dict(info, serial=serial)
+    return all(re.fullmatch(pattern, fields.get(key, "") or "", re.IGNORECASE)
+               for key, pattern in rule.items())
+
+
+def aliases_for(serial: str, info: Mapping[str, str],
+                table: Mapping[str, Mapping[str, str]]) -> list[str]:
+    return [name for name, rule in table.items() if matches(rule, serial, info)]
+
+
+def resolve(wanted: Sequence[str], refs: Sequence, table: Mapping[str, Mapping[str, str]]):
+    """Map each --device value (serial, HOST:PORT/serial, or alias) to attached DeviceRefs."""
+    chosen, seen = [], set()
+    for want in wanted:
+        hits = [r for r in refs if want in (r.serial, r.qualified)]
+        if not hits and want in table:
+            hits = [r for r in refs if matches(table[want], r.serial, r.info)]
+        if not hits:
+            known = ", ".join(sorted(table)) or "none"
+            raise errors.DeviceNotFound(
+                f"--device {want!r} matches no attached phone (aliases: {known}); "
+                "run with --list_devices")
+        for r in hits:
+            if r.qualified not in seen:
+                seen.add(r.qualified)
+                chosen.append(r)
+    return chosen

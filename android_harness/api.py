@@ -1,0 +1,140 @@
+"""The one entry point behind ``tools/adb_bench.py``: list, parse a log, or benchmark.
+
+Why a single function: the CLI stays a thin flag parser, and every failure the user can cause
+becomes ONE line on stderr and an exit code (errors.py), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from android_harness import aliases as aliases_mod
+from android_harness import errors, results
+from android_harness.config import BenchConfig
+from android_harness.device import AdbHost, list_devices
+from android_harness.parser import parse
+from android_harness.session import BenchRequest, run_benchmarks
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Everything the CLI flags say, already typed."""
+
+    models: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    delegates: tuple[str, ...] = ("xnnpack",)
+    num_threads: int = 4
+    num_runs: int = 50
+    warmup_runs: int = 5
+    enable_op_profiling: bool = False
+    nnapi_accelerator_name: str = ""
+    external_delegate_path: str = ""
+    external_delegate_options: str = ""
+    trials: int = 3
+    cooldown_s: float = 10.0
+    results: str = "adb_bench/results.jsonl"
+    resume: bool = False
+    overwrite: bool = False
+    benchmark_binary: str = ""
+    devices_file: str = ""
+    adb_hosts: tuple[str, ...] = ()
+    adb_server_port: int = 0
+    desktop_backend: str = "interpreter"
+    list_devices: bool = False
+    parse_log: str = ""
+    json_out: str = ""
+
+
+def hosts(opts: Options) -> tuple[AdbHost, ...]:
+    """--adb_host values, else the local server on --adb_server_port / $ANDROID_ADB_SERVER_PORT."""
+    import os
+
+    port = opts.adb_server_port or int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
+    if opts.adb_hosts:
+        return tuple(AdbHost.parse(h, port) for h in opts.adb_hosts)
+    return (AdbHost("127.0.0.1", port),)
+
+
+def list_table(opts: Options) -> str:
+    table = aliases_mod.load(opts.devices_file or None)
+    rows = [("HOST", "SERIAL", "STATE", "BRAND", "MODEL", "SOC", "ANDROID", "ALIASES")]
+    for r in list_devices(hosts(opts)):
+        i = r.info
+        rows.append((r.host.label, r.serial, r.state, i.get("brand", ""), i.get("model", ""),
+                     i.get("soc", ""), i.get("android_version", ""),
+                     ",".join(aliases_mod.aliases_for(r.serial, i, table)) if i else ""))
+    if len(rows) == 1:
+        return "no phones attached (check the cable, USB debugging, and `adb devices`)"
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def parse_log_file(path: str, json_out: str, overwrite: bool) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise errors.LogParseError(f"log {p} not found")
+    stats = parse(p.read_text(errors="replace"))
+    if not stats.ok and not stats.ops and not stats.delegations:
+        raise errors.LogParseError(f"{p} holds no benchmark_model output (no 'Inference "
+                                   "timings', 'count=' or profiling lines)")
+    record = results.base_record("parsed_log", raw_log=str(p), stats=stats.to_dict())
+    if json_out:
+        out = Path(json_out)
+        if out.exists() and not overwrite:
+            raise errors.HarnessError(f"{out} exists: pass --overwrite to replace it")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def _configs(opts: Options) -> tuple[BenchConfig, ...]:
+    try:
+        return tuple(BenchConfig(delegate=d, num_threads=opts.num_threads,
+                                 num_runs=opts.num_runs, warmup_runs=opts.warmup_runs,
+                                 enable_op_profiling=opts.enable_op_profiling,
+                                 nnapi_accelerator_name=opts.nnapi_accelerator_name,
+                                 external_delegate_path=opts.external_delegate_path,
+                                 external_delegate_options=opts.external_delegate_options)
+                     for d in opts.delegates)
+    except ValueError as e:
+        raise errors.HarnessError(str(e)) from None
+
+
+def run(opts: Options, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    """Do what the flags ask; print a table or one-line errors; return the exit code."""
+    try:
+        if opts.list_devices:
+            print(list_table(opts), file=stdout)
+            return errors.EXIT_OK
+        if opts.parse_log:
+            rec = parse_log_file(opts.parse_log, opts.json_out, opts.overwrite)
+            s = rec["stats"]
+            avg = s["inference_avg_us"]
+            print(f"{opts.parse_log}: inference avg "
+                  f"{'-' if avg is None else f'{avg / 1000:.3f} ms'}, {len(s['ops'])} op rows, "
+                  f"coverage {s['coverage']}", file=stdout)
+            return errors.EXIT_OK
+        req = BenchRequest(
+            models=tuple(Path(m) for m in opts.models), configs=_configs(opts),
+            results_path=Path(opts.results), devices=opts.devices, hosts=hosts(opts),
+            benchmark_binary=Path(opts.benchmark_binary) if opts.benchmark_binary else None,
+            devices_file=Path(opts.devices_file) if opts.devices_file else None,
+            trials=opts.trials, cooldown_s=opts.cooldown_s, resume=opts.resume,
+            overwrite=opts.overwrite, desktop_backend=opts.desktop_backend)
+        report = run_benchmarks(req)
+    except errors.HarnessError as e:
+        print(f"adb_bench: {e}", file=stderr)
+        return e.exit_code
+    for n in report.notices:
+        print(f"adb_bench: {n}", file=stderr)
+    if report.summaries:
+        print(results.format_table(list(report.summaries)), file=stdout)
+    print(f"results: {opts.results} ({report.trials_run} trial(s) run, "
+          f"{report.trials_skipped} resumed)", file=stdout)
+    for f in report.failures:
+        print(f"adb_bench: {f}", file=stderr)
+    return report.exit_code

@@ -1,0 +1,198 @@
+"""One benchmark session: pick targets, one worker per phone, trials, records, summaries.
+
+Why here and not in the CLI: tests and bench/harness_overhead.py drive the same function the
+command line does. A phone failing is reported in one line and the others keep going.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from absl import logging
+
+from android_harness import aliases as aliases_mod
+from android_harness import errors, results, thermal
+from android_harness.config import BenchConfig
+from android_harness.desktop import DesktopRunner
+from android_harness.device import AdbHost, DeviceRef, list_devices
+from android_harness.parser import parse
+from android_harness.runner import AndroidRunner, ModelFile, Runner, load_model
+
+BINARY_ENV = "SRDEPLOY_BENCHMARK_MODEL"
+BINARY_HELP = ("no benchmark_model binary: pass --benchmark_binary=PATH or set "
+               f"${BINARY_ENV}; download android_aarch64_benchmark_model from "
+               "https://ai.google.dev/edge/litert/models/measurement (never fetched at run time)"
+               ", or use --device=desktop")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchRequest:
+    models: tuple[Path, ...]
+    configs: tuple[BenchConfig, ...]
+    results_path: Path
+    devices: tuple[str, ...] = ()
+    hosts: tuple[AdbHost, ...] = (AdbHost(),)
+    benchmark_binary: Path | None = None
+    devices_file: Path | None = None
+    trials: int = 3
+    cooldown_s: float = 10.0
+    resume: bool = False
+    overwrite: bool = False
+    desktop_backend: str = "interpreter"
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchReport:
+    summaries: tuple[dict[str, Any], ...]
+    failures: tuple[str, ...]
+    notices: tuple[str, ...]
+    trials_run: int
+    trials_skipped: int
+
+    @property
+    def exit_code(self) -> int:
+        if not self.failures:
+            return errors.EXIT_OK
+        return errors.EXIT_PARTIAL if self.summaries else errors.EXIT_ALL_FAILED
+
+
+def resolve_binary(flag: Path | None) -> Path:
+    path = flag or (Path(os.environ[BINARY_ENV]) if os.environ.get(BINARY_ENV) else None)
+    if path is None:
+        raise errors.BinaryMissing(BINARY_HELP)
+    if not path.is_file():
+        raise errors.BinaryMissing(f"benchmark_model binary {path} not found; " + BINARY_HELP)
+    return path
+
+
+def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list[Runner]:
+    wanted = [d for d in req.devices if d != "desktop"]
+    if "desktop" in req.devices and not wanted:
+        return [DesktopRunner(req.desktop_backend)]
+    refs = list_devices(req.hosts, with_props=True)
+    table = aliases_mod.load(req.devices_file)
+    if not wanted:
+        ready = [r for r in refs if r.state == "device"]
+        if not ready:
+            notices.append("no phone attached (adb devices is empty or none is authorized): "
+                           "running the desktop fallback; pass --device to insist on a phone")
+            return [DesktopRunner(req.desktop_backend)]
+        chosen = ready
+    else:
+        chosen = aliases_mod.resolve(wanted, refs, table)
+    binary = resolve_binary(req.benchmark_binary)
+    runners: list[Runner] = [DesktopRunner(req.desktop_backend)] if "desktop" in req.devices else []
+    for ref in chosen:
+        if ref.state != "device":
+            failures.append(str(errors.DeviceUnavailable(ref.serial, ref.state)))
+            continue
+        runners.append(AndroidRunner(ref, binary,
+                                     aliases_mod.aliases_for(ref.serial, ref.info, table)))
+    return runners
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
+
+
+class _Worker:
+    """Everything one phone does, in its own thread."""
+
+    def __init__(self, req: BenchRequest, runner: Runner, models: list[ModelFile],
+                 out: results.ResultsFile) -> None:
+        self.req, self.runner, self.models, self.out = req, runner, models, out
+        self.summaries: list[dict[str, Any]] = []
+        self.failures: list[str] = []
+        self.ran = self.skipped = 0
+
+    def __call__(self) -> "_Worker":
+        ref = getattr(self.runner, "ref", None)
+        label = ref.serial if ref is not None else "desktop"
+        try:
+            device = self.runner.describe()
+            label = device["label"]
+            counts = self.runner.prepare(self.models)
+            logging.info("[%s] ready: pushed %d file(s), %d unchanged", label,
+                         counts["pushed"], counts["skipped"])
+            for model in self.models:
+                for cfg in self.req.configs:
+                    try:
+                        self._job(device, model, cfg)
+                    except errors.BenchmarkFailed as e:
+                        self.failures.append(f"[{label}] {e}")
+        except errors.HarnessError as e:
+            self.failures.append(f"[{label}] {e}")
+        return self
+
+    def _job(self, device: dict, model: ModelFile, cfg: BenchConfig) -> None:
+        backend = self.runner.backend
+        job = results.job_key(device["serial"], model.sha256, cfg.to_dict(), backend)
+        common = {"job": job, "device": device, "model": model.to_dict(),
+                  "config": cfg.to_dict(), "backend": backend}
+        done = self.out.done_trials(job)
+        done_idx = {r["trial"] for r in done}
+        trials = list(done)
+        log_dir = self.req.results_path.parent / "logs" / _slug(device["serial"])
+        for i in range(self.req.trials):
+            if i in done_idx:
+                self.skipped += 1
+                continue
+            if self.ran and self.req.cooldown_s > 0:
+                time.sleep(self.req.cooldown_s)
+            before = self.runner.thermal()
+            out = self.runner.run_trial(model, cfg)
+            after = self.runner.thermal()
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log_path = log_dir / f"{_slug(model.name)}-{cfg.delegate}-{job[:8]}-t{i}.log"
+            log_path.write_text(out.log)
+            stats = out.stats or parse(out.log)
+            if out.returncode != 0 or not stats.ok:
+                why = (stats.errors or (out.log.strip().splitlines() or ["no output"]))[-1]
+                self.out.append(results.base_record("error", **common, trial=i,
+                                                    raw_log=str(log_path), message=why))
+                raise errors.BenchmarkFailed(
+                    f"benchmark_model failed on {model.name} (exit {out.returncode}): {why} "
+                    f"(log: {log_path})", out.returncode, out.log)
+            rec = results.base_record(
+                "trial", **common, trial=i, trials=self.req.trials, status="ok",
+                command=out.command, raw_log=str(log_path), stats=stats.to_dict(),
+                thermal={"before": dataclasses.asdict(before),
+                         "after": dataclasses.asdict(after),
+                         "throttled": thermal.throttled(before, after)})
+            self.out.append(rec)
+            trials.append(rec)
+            self.ran += 1
+            logging.info("[%s] %s %s trial %d/%d: %.3f ms", device["label"], model.name,
+                         cfg.delegate, i + 1, self.req.trials,
+                         stats.inference_avg_us / 1000.0)
+        summary = results.base_record("summary", **common, **results.summarize(trials))
+        self.out.append(summary)
+        self.summaries.append(summary)
+
+
+def run_benchmarks(req: BenchRequest) -> BenchReport:
+    """Benchmark every model x config on every target; never loses a finished trial."""
+    models = [load_model(m) for m in req.models]
+    if not models:
+        raise errors.ModelInvalid("no model given: pass --model=path/to/model.tflite")
+    out = results.ResultsFile(req.results_path, resume=req.resume, overwrite=req.overwrite)
+    notices: list[str] = []
+    failures: list[str] = []
+    runners = _targets(req, notices, failures)
+    for n in notices:
+        logging.warning(n)
+    workers = [_Worker(req, r, models, out) for r in runners]
+    if workers:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(workers)) as pool:
+            list(pool.map(lambda w: w(), workers))
+    for w in workers:
+        failures.extend(w.failures)
+    return BenchReport(tuple(s for w in workers for s in w.summaries), tuple(failures),
+                       tuple(notices), sum(w.ran for w in workers),
+                       sum(w.skipped for w in workers))

@@ -1,0 +1,68 @@
+"""Benchmark .tflite models on Android phones over adb (desktop fallback without a phone).
+
+  python tools/adb_bench.py --model=m.tflite --device=pixel --delegate=gpu
+  python tools/adb_bench.py --list_devices
+  python tools/adb_bench.py --parse_log=run.log --json=run.json
+See docs/HARNESS.md for the result schema and the phone set-up guide.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from android_harness import api
+
+F = flags.FLAGS
+flags.DEFINE_multi_string("model", [], "a .tflite file (repeatable)")
+flags.DEFINE_multi_string("device", [], "serial, HOST:PORT/serial, alias (devices file) or "
+                          "'desktop'; repeatable, one worker per phone; default: all attached")
+flags.DEFINE_multi_enum("delegate", ["xnnpack"], ["cpu", "xnnpack", "gpu", "nnapi", "hexagon",
+                        "qnn"], "delegate(s), one at a time")
+flags.DEFINE_integer("num_threads", 4, "CPU threads")
+flags.DEFINE_integer("num_runs", 50, "timed inferences per trial")
+flags.DEFINE_integer("warmup_runs", 5, "warm-up inferences per trial")
+flags.DEFINE_bool("enable_op_profiling", False, "per-op profile (op type and node tables)")
+flags.DEFINE_string("nnapi_accelerator_name", "", "NNAPI device, e.g. google-edgetpu")
+flags.DEFINE_string("external_delegate_path", "", "phone path of e.g. libQnnTFLiteDelegate.so")
+flags.DEFINE_string("external_delegate_options", "", "k:v;k2:v2 options for the delegate")
+flags.DEFINE_integer("trials", 3, "independent benchmark_model runs per job")
+flags.DEFINE_float("cooldown_s", 10.0, "pause between trials so the phone cools down")
+flags.DEFINE_string("results", "adb_bench/results.jsonl", "JSON-lines results file")
+flags.DEFINE_bool("resume", False, "continue an existing results file, skipping done trials")
+flags.DEFINE_bool("overwrite", False, "replace an existing results / --json file")
+flags.DEFINE_string("benchmark_binary", "", "Android benchmark_model (or "
+                    "$SRDEPLOY_BENCHMARK_MODEL)")
+flags.DEFINE_string("devices_file", "", "aliases TOML (default ~/.config/srdeploy/devices.toml)")
+flags.DEFINE_multi_string("adb_host", [], "adb server HOST[:PORT] to drive (repeatable)")
+flags.DEFINE_integer("adb_server_port", 0, "local adb server port (default "
+                     "$ANDROID_ADB_SERVER_PORT or 5037)")
+flags.DEFINE_enum("desktop_backend", "interpreter", ["interpreter", "litert-benchmark"],
+                  "desktop fallback engine")
+flags.DEFINE_bool("list_devices", False, "list attached phones, their state and aliases")
+flags.DEFINE_string("parse_log", "", "parse a saved benchmark_model log (no device)")
+flags.DEFINE_string("json", "", "with --parse_log: write the parsed record here")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        print(f"adb_bench: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    opts = api.Options(
+        models=tuple(F.model), devices=tuple(F.device), delegates=tuple(F.delegate),
+        num_threads=F.num_threads, num_runs=F.num_runs, warmup_runs=F.warmup_runs,
+        enable_op_profiling=F.enable_op_profiling,
+        nnapi_accelerator_name=F.nnapi_accelerator_name,
+        external_delegate_path=F.external_delegate_path,
+        external_delegate_options=F.external_delegate_options, trials=F.trials,
+        cooldown_s=F.cooldown_s, results=F.results, resume=F.resume, overwrite=F.overwrite,
+        benchmark_binary=F.benchmark_binary, devices_file=F.devices_file,
+        adb_hosts=tuple(F.adb_host), adb_server_port=F.adb_server_port,
+        desktop_backend=F.desktop_backend, list_devices=F.list_devices,
+        parse_log=F.parse_log, json_out=F.json)
+    return api.run(opts)
+
+
+if __name__ == "__main__":
+    app.run(main)
