@@ -1,0 +1,113 @@
+"""Turn an LR uint8 image into an SR uint8 image with a TFLite or Keras model.
+
+Fixed-shape TFLite models (what NPUs need and what we export) are run tile by tile with an
+overlap, so whole images of any size are evaluated; each tile contributes only its centre, so
+seams carry `overlap` LR pixels of context. I/O quantization is read from the model, so int8,
+uint8, int16 and float I/O all work.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from deploy.tflite_io import TFLiteError, make_interpreter
+
+
+class SRRunner(Protocol):
+    scale: int
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray: ...
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins covering [0, length) so every pixel is inside some tile's centre."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - 2 * overlap)
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def _core(start: int, tile: int, length: int, overlap: int) -> tuple[int, int]:
+    lo = start + (overlap if start > 0 else 0)
+    hi = start + tile - (overlap if start + tile < length else 0)
+    return lo, hi
+
+
+class TFLiteRunner:
+    """Runs a .tflite SR model with the LiteRT interpreter (XNNPACK where it applies)."""
+
+    def __init__(self, model: bytes | str | Path, scale: int, *, num_threads: int = 2,
+                 overlap: int = 8):
+        self.interp = make_interpreter(model, num_threads=num_threads)
+        self.scale, self.overlap = scale, overlap
+        self._in = self.interp.get_input_details()[0]
+        self._out = self.interp.get_output_details()[0]
+        sig = self._in["shape_signature"]
+        if len(sig) != 4 or sig[-1] != 3:
+            raise TFLiteError(f"expected an NHWC RGB SR model input, got shape {list(sig)}")
+        self.fixed_hw = None if (sig[1] < 0 or sig[2] < 0) else (int(sig[1]), int(sig[2]))
+        self.invocations = 0
+
+    def _quantize(self, x01: np.ndarray) -> np.ndarray:
+        dtype = self._in["dtype"]
+        scale, zero = self._in["quantization"]
+        if np.issubdtype(dtype, np.floating):
+            return x01.astype(dtype)
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x01 / scale + zero), info.min, info.max).astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        scale, zero = self._out["quantization"]
+        if np.issubdtype(y.dtype, np.floating):
+            return y.astype(np.float32)
+        return (y.astype(np.float32) - zero) * scale
+
+    def invoke(self, lr_tile: np.ndarray) -> np.ndarray:
+        """One model call on an LR uint8 tile of the model's input size -> float [0,1] output."""
+        x = self._quantize(lr_tile[None].astype(np.float32) / 255.0)
+        if self.fixed_hw is None and tuple(self._in["shape"][1:3]) != x.shape[1:3]:
+            self.interp.resize_tensor_input(self._in["index"], list(x.shape))
+            self.interp.allocate_tensors()
+            self._in = self.interp.get_input_details()[0]
+            self._out = self.interp.get_output_details()[0]
+        self.interp.set_tensor(self._in["index"], x)
+        self.interp.invoke()
+        self.invocations += 1
+        return self._dequantize(self.interp.get_tensor(self._out["index"]))[0]
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        h, w = lr.shape[:2]
+        if self.fixed_hw is None:
+            return _to_uint8(self.invoke(lr))
+        th, tw = self.fixed_hw
+        if h < th or w < tw:
+            raise TFLiteError(f"image of {w}x{h} LR pixels is smaller than the model's fixed "
+                              f"{tw}x{th} input; convert with a smaller --input_size")
+        s, o = self.scale, self.overlap
+        out = np.zeros((h * s, w * s, 3), np.float32)
+        for y in tile_starts(h, th, o):
+            y0, y1 = _core(y, th, h, o)
+            for x in tile_starts(w, tw, o):
+                x0, x1 = _core(x, tw, w, o)
+                sr = self.invoke(lr[y:y + th, x:x + tw])
+                out[y0 * s:y1 * s, x0 * s:x1 * s] = sr[(y0 - y) * s:(y1 - y) * s, (x0 - x) * s:(x1 - x) * s]
+        return _to_uint8(out)
+
+
+class KerasRunner:
+    """The float Keras model, whole image at once (the reference every precision is held to)."""
+
+    def __init__(self, model, scale: int):
+        self.model, self.scale = model, scale
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        y = self.model(lr[None].astype(np.float32) / 255.0, training=False)[0].numpy()
+        return _to_uint8(y)
+
+
+def _to_uint8(y01: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(y01 * 255.0), 0, 255).astype(np.uint8)

@@ -1,0 +1,106 @@
+"""Opening and inspecting .tflite files with LiteRT's interpreter.
+
+Every model we write is opened here right after conversion and invoked once on real input
+(AEQ and the converter can emit ops with no kernel at the requested precision; only invoking
+shows it). Inspection reads op types and tensor dtypes from the interpreter, so it works on any
+model a user hands us, not only ours.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+#: Ops that only move or reinterpret data; they are never "float compute left in the graph".
+_QUANT_BOUNDARY = {"QUANTIZE", "DEQUANTIZE"}
+
+
+class TFLiteError(ValueError):
+    """A .tflite file that cannot be loaded or run; the message names the file."""
+
+
+def make_interpreter(model: bytes | str | Path, *, num_threads: int = 2,
+                     name: str | None = None, delegates: bool = True) -> Interpreter:
+    """A ready interpreter (tensors allocated); TFLiteError on a missing or corrupt file.
+
+    delegates=False gives the plain builtin kernels: its op list is the model's own graph, not
+    XNNPACK's rewritten one (used for inspection).
+    """
+    resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    label = name or (str(model) if not isinstance(model, bytes) else "model")
+    try:
+        if isinstance(model, bytes):
+            interp = Interpreter(model_content=model, num_threads=num_threads,
+                                 experimental_op_resolver_type=resolver)
+        else:
+            path = Path(model)
+            if not path.is_file():
+                raise TFLiteError(f"{path} does not exist")
+            interp = Interpreter(model_path=str(path), num_threads=num_threads,
+                                 experimental_op_resolver_type=resolver)
+        interp.allocate_tensors()
+    except TFLiteError:
+        raise
+    except (ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise TFLiteError(f"{label} is not a usable TFLite model ({first}); re-export it with "
+                          "tools/convert.py") from None
+    return interp
+
+
+@dataclasses.dataclass(frozen=True)
+class OpInfo:
+    index: int
+    op: str
+    input_dtypes: tuple[str, ...]
+    output_dtypes: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSummary:
+    ops: tuple[OpInfo, ...]
+    inputs: tuple[dict, ...]
+    outputs: tuple[dict, ...]
+
+    def op_counts(self) -> dict[str, int]:
+        return dict(collections.Counter(o.op for o in self.ops))
+
+    def float_ops(self) -> list[OpInfo]:
+        """Compute ops that run in float (not counting the QUANTIZE/DEQUANTIZE at boundaries)."""
+        return [o for o in self.ops if o.op not in _QUANT_BOUNDARY
+                and any(d.startswith("float") for d in o.output_dtypes)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op_counts": self.op_counts(),
+            "float_ops": [{"op": o.op, "output": o.output_names[0] if o.output_names else ""}
+                          for o in self.float_ops()],
+            "inputs": list(self.inputs), "outputs": list(self.outputs),
+        }
+
+
+def _io(detail: dict) -> dict:
+    scale, zero = detail.get("quantization", (0.0, 0))
+    return {"name": detail["name"], "shape": [int(d) for d in detail["shape_signature"]],
+            "dtype": np.dtype(detail["dtype"]).name, "scale": float(scale), "zero_point": int(zero)}
+
+
+def summarize(interp: Interpreter) -> ModelSummary:
+    """Ops and I/O of a model; pass an interpreter made with delegates=False."""
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+
+    def dtypes(idx) -> tuple[str, ...]:
+        return tuple(np.dtype(tensors[i]["dtype"]).name for i in idx if i >= 0 and i in tensors)
+
+    ops = []
+    for op in interp._get_ops_details():  # noqa: SLF001 - the only API listing ops with tensors
+        outs = [i for i in op["outputs"] if i >= 0]
+        ops.append(OpInfo(op["index"], op["op_name"], dtypes(op["inputs"]), dtypes(outs),
+                          tuple(tensors[i]["name"] for i in outs if i in tensors)))
+    return ModelSummary(tuple(ops), tuple(_io(d) for d in interp.get_input_details()),
+                        tuple(_io(d) for d in interp.get_output_details()))

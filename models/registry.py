@@ -1,0 +1,123 @@
+"""Name -> builder registry for the zoo, and loading of shipped, hash-checked weights.
+
+Weights live in `models/weights/<name>_x<scale>-<sha8>.h5`; the 8 hex digits are the start of
+the file's sha256 (BasicSR's convention), so a truncated or swapped file is caught before it
+produces garbage.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+from models import zoo
+from models._keras import keras
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+_WEIGHT_RE = re.compile(r"^(?P<name>[a-z0-9_]+)_x(?P<scale>\d)-(?P<sha>[0-9a-f]{8})\.h5$")
+
+
+class ModelError(ValueError):
+    """A model request that cannot be served (unknown name/scale, missing or bad weights)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable[..., keras.Model]
+    scales: Tuple[int, ...]
+    paper: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec for spec in [
+        ModelSpec("fsrcnn", zoo.fsrcnn, (2, 3, 4), "Dong et al., ECCV 2016"),
+        ModelSpec("espcn", zoo.espcn, (2, 3, 4), "Shi et al., CVPR 2016"),
+        ModelSpec("xlsr", zoo.xlsr, (2, 3, 4), "Ayazoglu, CVPRW 2021"),
+        ModelSpec("abpn", zoo.abpn, (2, 3, 4), "Du et al., CVPRW (MAI) 2021"),
+        ModelSpec("imdn_rtc", zoo.imdn_rtc, (2, 3, 4), "Hui et al., ACM MM 2019 (RTC variant)"),
+        ModelSpec("edsr_baseline", zoo.edsr_baseline, (2, 3, 4), "Lim et al., CVPRW 2017"),
+    ]
+}
+
+
+def spec(name: str) -> ModelSpec:
+    key = name.lower().replace("-", "_")
+    if key not in MODELS:
+        raise ModelError(f"unknown model '{name}'; known models: {', '.join(sorted(MODELS))}")
+    return MODELS[key]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weights_path(name: str, scale: int, directory: Path = WEIGHTS_DIR) -> Optional[Path]:
+    """The shipped weight file for (name, scale), or None when there is none."""
+    found = sorted(p for p in directory.glob(f"{name}_x{scale}-*.h5") if _WEIGHT_RE.match(p.name))
+    return found[-1] if found else None
+
+
+def available_weights(directory: Path = WEIGHTS_DIR) -> list[tuple[str, int]]:
+    out = []
+    for p in sorted(directory.glob("*.h5")):
+        m = _WEIGHT_RE.match(p.name)
+        if m:
+            out.append((m["name"], int(m["scale"])))
+    return out
+
+
+def verify_weights(path: Path) -> None:
+    """Raise ModelError unless the file's sha256 starts with the hash in its name."""
+    m = _WEIGHT_RE.match(path.name)
+    if not m:
+        raise ModelError(f"weight file name '{path.name}' is not <model>_x<scale>-<sha8>.h5")
+    actual = file_sha256(path)[:8]
+    if actual != m["sha"]:
+        raise ModelError(f"weight file {path} is corrupt or replaced: sha256 starts with {actual}, "
+                         f"name says {m['sha']}; restore it with `git checkout -- {path.name}`")
+
+
+def build(name: str, scale: int, *, input_shape: Optional[Tuple[int, int]] = None,
+          weights: bool | str | Path = False) -> keras.Model:
+    """Build a zoo model; `input_shape=(h, w)` fixes the LR size (NPU export).
+
+    weights: False (random init), True (shipped weights, hash-checked) or a path to a .h5 file.
+    """
+    s = spec(name)
+    if scale not in s.scales:
+        raise ModelError(f"{s.name} has no x{scale}; supported scales: {list(s.scales)}")
+    hw = tuple(input_shape) if input_shape else (None, None)
+    model = s.builder(scale, hw)
+    if weights is True:
+        path = weights_path(s.name, scale)
+        if path is None:
+            have = [f"{n} x{k}" for n, k in available_weights()]
+            raise ModelError(f"no shipped weights for {s.name} x{scale} (shipped: "
+                             f"{', '.join(have) or 'none'}); train them with tools/train.py")
+        verify_weights(path)
+        model.load_weights(str(path))
+    elif weights:
+        path = Path(weights)
+        if not path.is_file():
+            raise ModelError(f"weight file {path} does not exist")
+        if _WEIGHT_RE.match(path.name):
+            verify_weights(path)
+        try:
+            model.load_weights(str(path))
+        except (ValueError, OSError) as e:
+            raise ModelError(f"cannot load {path} into {s.name} x{scale}: {e}") from None
+    return model
+
+
+def with_fixed_shape(model: keras.Model, name: str, scale: int, hw: Tuple[int, int]) -> keras.Model:
+    """Same weights, fixed LR input size: every shape becomes a constant for TFLite/NPUs."""
+    fixed = spec(name).builder(scale, tuple(hw))
+    fixed.set_weights(model.get_weights())
+    return fixed
