@@ -44,6 +44,7 @@ class Options:
     adb_hosts: tuple[str, ...] = ()
     adb_server_port: int = 0
     desktop_backend: str = "interpreter"
+    bench_timeout_s: float = 0.0
     list_devices: bool = False
     parse_log: str = ""
     json_out: str = ""
@@ -124,7 +125,8 @@ def run(opts: Options, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr)
             benchmark_binary=Path(opts.benchmark_binary) if opts.benchmark_binary else None,
             devices_file=Path(opts.devices_file) if opts.devices_file else None,
             trials=opts.trials, cooldown_s=opts.cooldown_s, resume=opts.resume,
-            overwrite=opts.overwrite, desktop_backend=opts.desktop_backend)
+            overwrite=opts.overwrite, desktop_backend=opts.desktop_backend,
+            bench_timeout_s=opts.bench_timeout_s or None)
         report = run_benchmarks(req)
     except errors.HarnessError as e:
         print(f"adb_bench: {e}", file=stderr)

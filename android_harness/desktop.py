@@ -61,7 +61,8 @@ class DesktopRunner:
     def thermal(self) -> thermal.ThermalSnapshot:
         return thermal.ThermalSnapshot(None, None)
 
-    def run_trial(self, model: ModelFile, config: BenchConfig) -> TrialOutput:
+    def run_trial(self, model: ModelFile, config: BenchConfig,
+                  timeout_s: float | None = None) -> TrialOutput:
         if config.delegate not in DESKTOP_DELEGATES:
             raise errors.HarnessError(f"--delegate={config.delegate} needs a phone; the desktop "
                                       f"fallback runs {' or '.join(DESKTOP_DELEGATES)}")

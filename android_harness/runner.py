@@ -63,7 +63,8 @@ class Runner(Protocol):
     def describe(self) -> dict: ...
     def prepare(self, models: list[ModelFile]) -> dict[str, int]: ...
     def thermal(self) -> thermal.ThermalSnapshot: ...
-    def run_trial(self, model: ModelFile, config: BenchConfig) -> TrialOutput: ...
+    def run_trial(self, model: ModelFile, config: BenchConfig,
+                  timeout_s: float | None = None) -> TrialOutput: ...
 
 
 class AndroidRunner:
@@ -119,8 +120,9 @@ class AndroidRunner:
             argv = ["env", f"LD_LIBRARY_PATH={libdir}", f"ADSP_LIBRARY_PATH={libdir}", *argv]
         return argv
 
-    def run_trial(self, model: ModelFile, config: BenchConfig) -> TrialOutput:
+    def run_trial(self, model: ModelFile, config: BenchConfig,
+                  timeout_s: float | None = None) -> TrialOutput:
         argv = self.command(model, config)
         cmdline = shlex.join(argv) + " 2>&1"
-        r = self.device.shell_raw(cmdline, timeout=config.bench_timeout_s())
+        r = self.device.shell_raw(cmdline, timeout=timeout_s or config.bench_timeout_s())
         return TrialOutput(r.stdout + r.stderr, r.returncode, cmdline)

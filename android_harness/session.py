@@ -45,6 +45,7 @@ class BenchRequest:
     resume: bool = False
     overwrite: bool = False
     desktop_backend: str = "interpreter"
+    bench_timeout_s: float | None = None   # None: config.bench_timeout_s() (grows with runs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +147,7 @@ class _Worker:
             if self.ran and self.req.cooldown_s > 0:
                 time.sleep(self.req.cooldown_s)
             before = self.runner.thermal()
-            out = self.runner.run_trial(model, cfg)
+            out = self.runner.run_trial(model, cfg, self.req.bench_timeout_s)
             after = self.runner.thermal()
             log_dir.mkdir(parents=True, exist_ok=True)
             log_path = log_dir / f"{_slug(model.name)}-{cfg.delegate}-{job[:8]}-t{i}.log"

@@ -40,6 +40,8 @@ flags.DEFINE_integer("adb_server_port", 0, "local adb server port (default "
                      "$ANDROID_ADB_SERVER_PORT or 5037)")
 flags.DEFINE_enum("desktop_backend", "interpreter", ["interpreter", "litert-benchmark"],
                   "desktop fallback engine")
+flags.DEFINE_float("bench_timeout_s", 0.0, "limit for one benchmark_model run (0: 120 s + "
+                   "5 s per inference)")
 flags.DEFINE_bool("list_devices", False, "list attached phones, their state and aliases")
 flags.DEFINE_string("parse_log", "", "parse a saved benchmark_model log (no device)")
 flags.DEFINE_string("json", "", "with --parse_log: write the parsed record here")
@@ -59,7 +61,8 @@ def main(argv: list[str]) -> int:
         cooldown_s=F.cooldown_s, results=F.results, resume=F.resume, overwrite=F.overwrite,
         benchmark_binary=F.benchmark_binary, devices_file=F.devices_file,
         adb_hosts=tuple(F.adb_host), adb_server_port=F.adb_server_port,
-        desktop_backend=F.desktop_backend, list_devices=F.list_devices,
+        desktop_backend=F.desktop_backend, bench_timeout_s=F.bench_timeout_s,
+        list_devices=F.list_devices,
         parse_log=F.parse_log, json_out=F.json)
     return api.run(opts)
 
