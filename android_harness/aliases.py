@@ -41,13 +41,13 @@ def default_path() -> Path:
 
 
 def load(path: str | Path | None = None) -> dict[str, dict[str, str]]:
-    """Built-in aliases overlaid by the file's. A broken file is one clear error."""
+    """The file's aliases first (they name a phone's label), then built-ins not overridden."""
     p = Path(path) if path else default_path()
-    table = dict(DEFAULT_ALIASES)
+    table: dict[str, dict[str, str]] = {}
     if not p.is_file():
         if path:
             raise errors.HarnessError(f"devices file {p} not found")
-        return table
+        return dict(DEFAULT_ALIASES)
     try:
         data = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -58,7 +58,7 @@ def load(path: str | Path | None = None) -> dict[str, dict[str, str]]:
             raise errors.HarnessError(f"devices file {p}: alias {name!r} has keys "
                                       f"{sorted(unknown) or 'none'}; use {', '.join(MATCH_KEYS)}")
         table[name] = {k: str(v) for k, v in rule.items()}
-    return table
+    return {**table, **{k: v for k, v in DEFAULT_ALIASES.items() if k not in table}}
 
 
 def matches(rule: Mapping[str, str], serial: str, info: Mapping[str, str]) -> bool:

@@ -222,7 +222,8 @@ def list_devices(hosts: Sequence[AdbHost], *, with_props: bool = True) -> list[D
         try:
             infos = host.client().list()
         except (AdbError, OSError) as e:
-            raise errors.AdbUnavailable(f"adb server {host.label}: {e}") from None
+            raise errors.AdbUnavailable(f"{host.label} did not answer like an adb server ({e}):"
+                                        " check --adb_host / --adb_server_port") from None
         for info in infos:
             props: tuple[tuple[str, str], ...] = ()
             if with_props and info.state == "device":

@@ -60,7 +60,8 @@ class BenchReport:
     def exit_code(self) -> int:
         if not self.failures:
             return errors.EXIT_OK
-        return errors.EXIT_PARTIAL if self.summaries else errors.EXIT_ALL_FAILED
+        measured = self.summaries or self.trials_run
+        return errors.EXIT_PARTIAL if measured else errors.EXIT_ALL_FAILED
 
 
 def resolve_binary(flag: Path | None) -> Path:
@@ -140,6 +141,19 @@ class _Worker:
         done_idx = {r["trial"] for r in done}
         trials = list(done)
         log_dir = self.req.results_path.parent / "logs" / _slug(device["serial"])
+        try:
+            self._trials(device, model, cfg, common, done_idx, trials, log_dir)
+        finally:  # a phone lost mid-job still gets a (partial) summary of what it measured
+            if trials:
+                summary = results.base_record(
+                    "summary", **common, complete=len(trials) >= self.req.trials,
+                    **results.summarize(trials))
+                self.out.append(summary)
+                self.summaries.append(summary)
+
+    def _trials(self, device: dict, model: ModelFile, cfg: BenchConfig, common: dict,
+                done_idx: set, trials: list, log_dir: Path) -> None:
+        job = common["job"]
         for i in range(self.req.trials):
             if i in done_idx:
                 self.skipped += 1
@@ -154,7 +168,8 @@ class _Worker:
             log_path.write_text(out.log)
             stats = out.stats or parse(out.log)
             if out.returncode != 0 or not stats.ok:
-                why = (stats.errors or (out.log.strip().splitlines() or ["no output"]))[-1]
+                errs = [e for e in stats.errors if "Benchmarking failed" not in e]
+                why = (errs or out.log.strip().splitlines() or ["no output"])[-1]
                 self.out.append(results.base_record("error", **common, trial=i,
                                                     raw_log=str(log_path), message=why))
                 raise errors.BenchmarkFailed(
@@ -172,9 +187,6 @@ class _Worker:
             logging.info("[%s] %s %s trial %d/%d: %.3f ms", device["label"], model.name,
                          cfg.delegate, i + 1, self.req.trials,
                          stats.inference_avg_us / 1000.0)
-        summary = results.base_record("summary", **common, **results.summarize(trials))
-        self.out.append(summary)
-        self.summaries.append(summary)
 
 
 def run_benchmarks(req: BenchRequest) -> BenchReport:

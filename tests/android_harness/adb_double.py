@@ -341,7 +341,7 @@ class AdbDouble:
             stream.close()
 
     def _shell(self, stream: _Stream, cmd: str, *, v2: bool, merge: bool) -> None:
-        if "benchmark_model" in cmd:
+        if "benchmark_model" in cmd and "--graph=" in cmd:  # a run, not a push check
             self.faults.bench_calls += 1
             if self.faults.drop_on_bench_call == self.faults.bench_calls:
                 self.stop()

@@ -1,0 +1,75 @@
+"""Listing and choosing phones through real adb servers (two, like two lab machines)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from conftest import free_port
+
+from android_harness import aliases, api, errors
+from android_harness.device import AdbHost, Device, list_devices
+
+
+def test_list_devices_states_props_and_aliases(server_a, server_b, pixel, galaxy, locked_phone,
+                                               devices_file):
+    opts = api.Options(list_devices=True, devices_file=str(devices_file),
+                       adb_hosts=(server_a.host.label, server_b.host.label))
+    out = io.StringIO()
+    assert api.run(opts, stdout=out) == 0
+    lines = {line.split()[1]: line for line in out.getvalue().splitlines()[1:]}
+    assert "device" in lines[pixel.serial] and "Pixel 8" in lines[pixel.serial]
+    assert "Tensor G3" in lines[pixel.serial] and lines[pixel.serial].endswith(" pixel")
+    assert "SM8550" in lines[galaxy.serial] and "13" in lines[galaxy.serial]
+    assert lines[galaxy.serial].rstrip().endswith("s23,bench-box,galaxy")
+    assert "unauthorized" in lines[locked_phone.serial]
+    assert lines[pixel.serial].startswith(server_a.host.label)
+    assert lines[galaxy.serial].startswith(server_b.host.label)
+
+
+def test_offline_phone_is_listed_as_offline(server_a, spare_phone):
+    spare_phone.stop()  # pull the cable
+    deadline = time.time() + 10
+    while server_a.states().get(spare_phone.serial) == "device" and time.time() < deadline:
+        time.sleep(0.1)
+    refs = {r.serial: r for r in list_devices([server_a.host])}
+    assert refs[spare_phone.serial].state in ("offline", "connecting")
+    assert refs[spare_phone.serial].props == ()  # no getprop on a phone that is not there
+
+
+def test_resolve_serial_alias_and_qualified(server_a, server_b, pixel, galaxy, devices_file):
+    refs = list_devices([server_a.host, server_b.host])
+    table = aliases.load(devices_file)
+    assert [r.serial for r in aliases.resolve(["pixel"], refs, table)] == [pixel.serial]
+    assert [r.serial for r in aliases.resolve(["s23", "bench-box"], refs, table)] == [
+        galaxy.serial]  # one phone, named twice: one worker
+    qualified = f"{server_b.host.label}/{galaxy.serial}"
+    assert aliases.resolve([qualified], refs, table)[0].host == server_b.host
+    with pytest.raises(errors.DeviceNotFound, match="'iphone'.*--list_devices"):
+        aliases.resolve(["iphone"], refs, table)
+
+
+def test_getprop_reads_soc_and_android_version(server_a, pixel):
+    info = Device(server_a.host, pixel.serial).getprops()
+    assert (info["brand"], info["soc"], info["android_version"], info["sdk"]) == (
+        "google", "Tensor G3", "14", "34")
+
+
+def test_shell_quotes_every_argument(server_a, pixel):
+    dev = Device(server_a.host, pixel.serial)
+    r = dev.shell(["echo", "a b; touch /data/local/tmp/PWNED", "$(id)"])
+    assert r.returncode == 0
+    assert r.stdout == "a b; touch /data/local/tmp/PWNED $(id)\n"
+    assert not (pixel.data_dir / "PWNED").exists()
+    assert dev.shell(["sh", "-c", "exit 7"]).returncode == 7
+
+
+def test_unreachable_adb_host_is_one_line():
+    out, err = io.StringIO(), io.StringIO()
+    code = api.run(api.Options(list_devices=True, adb_hosts=(f"127.0.0.2:{free_port()}",)),
+                   stdout=out, stderr=err)
+    assert code == errors.EXIT_BAD_INPUT
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "unreachable" in lines[0] and "adb -a" in lines[0]
+    assert AdbHost.parse("lab2").port == 5037 and AdbHost.parse("lab2:6000").port == 6000
