@@ -160,9 +160,14 @@ class _Worker:
                 continue
             if self.ran and self.req.cooldown_s > 0:
                 time.sleep(self.req.cooldown_s)
-            before = self.runner.thermal()
-            out = self.runner.run_trial(model, cfg, self.req.bench_timeout_s)
-            after = self.runner.thermal()
+            try:
+                before = self.runner.thermal()
+                out = self.runner.run_trial(model, cfg, self.req.bench_timeout_s)
+                after = self.runner.thermal()
+            except errors.HarnessError as e:  # lost phone / timeout: on disk too, then up
+                self.out.append(results.base_record("error", **common, trial=i,
+                                                    message=str(e)))
+                raise
             log_dir.mkdir(parents=True, exist_ok=True)
             log_path = log_dir / f"{_slug(model.name)}-{cfg.delegate}-{job[:8]}-t{i}.log"
             log_path.write_text(out.log)
