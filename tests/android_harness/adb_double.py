@@ -24,7 +24,6 @@ import stat as stat_mod
 import struct
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 A_CNXN, A_OPEN, A_OKAY = 0x4E584E43, 0x4E45504F, 0x59414B4F
@@ -280,6 +279,7 @@ class AdbDouble:
             if self._stopped:
                 sock.close()
                 return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = _Connection(self, sock)
             self._conns.append(conn)
             threading.Thread(target=conn.serve, daemon=True).start()
@@ -364,12 +364,15 @@ class AdbDouble:
             readers.append(threading.Thread(target=lambda: err.append(proc.stderr.read())))
         for r in readers:
             r.start()
-        while proc.poll() is None:
-            if stream.closed:  # the host gave up (timeout): kill like adbd does
-                os.killpg(proc.pid, 9)
-                proc.wait()
-                return
-            time.sleep(0.01)
+        while True:
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                if stream.closed:  # the host gave up (timeout): kill like adbd does
+                    os.killpg(proc.pid, 9)
+                    proc.wait()
+                    return
         for r in readers:
             r.join()
         here = str(self.data_dir).encode()
