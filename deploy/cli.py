@@ -12,7 +12,8 @@ T = TypeVar("T")
 
 #: Exceptions that are the user's input, not our bug: print one line, exit 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, PermissionError,
-                                                IsADirectoryError, TypeError)
+                                                IsADirectoryError, NotADirectoryError,
+                                                FileExistsError, TypeError)
 
 
 def fail(message: str, code: int = 2) -> None:

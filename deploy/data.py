@@ -59,7 +59,11 @@ def to_rgb8(arr: np.ndarray, name: str = "image") -> np.ndarray:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read one image file as uint8 RGB; DataError (one line) when it cannot be read."""
+    """Read one image file as uint8 RGB; DataError (one line) when it cannot be read.
+
+    16-bit greys are scaled exactly; Pillow reduces 48-bit RGB PNGs to their high byte (at most
+    1 LSB from exact rounding), which is below what any 8-bit SR pipeline resolves.
+    """
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -69,24 +73,10 @@ def load_image(path: str | Path) -> np.ndarray:
                 arr = np.array(im)
             else:
                 arr = np.array(im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB"))
-        if path.suffix.lower() in (".png", ".tif", ".tiff") and arr.dtype == np.uint8 and _is_16bit_rgb(path):
-            arr = _read_16bit(path)
     except (OSError, ValueError, SyntaxError) as e:
         raise DataError(f"cannot read image {path}: {e.__class__.__name__}: {e}; "
                         "expected a PNG/JPEG/BMP/TIFF/WebP file") from None
     return to_rgb8(arr, str(path))
-
-
-def _is_16bit_rgb(path: Path) -> bool:
-    """PIL silently truncates 48/64-bit PNGs to 8 bit: detect them from the header."""
-    with open(path, "rb") as f:
-        head = f.read(26)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16
-
-
-def _read_16bit(path: Path) -> np.ndarray:
-    import imageio.v3 as iio  # ships with scikit-image; reads 16-bit RGB PNG losslessly
-    return iio.imread(path)
 
 
 def image_files(folder: str | Path) -> list[Path]:

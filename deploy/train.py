@@ -45,6 +45,7 @@ class TrainConfig:
     train_dir: Optional[str] = None
     init_from: Optional[str] = None  # weights to start from (e.g. the x3 model for x4)
     export: bool = True
+    weights_dir: Optional[str] = None  # default models/weights
 
     @property
     def learning_rate(self) -> float:
@@ -173,7 +174,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     bar.close()
     seconds = prev_seconds + time.time() - t0
     _save_seconds(run, seconds)
-    weights = export_weights(model, cfg, seconds, val_psnr, len(train_files)) if cfg.export else None
+    weights = None
+    if cfg.export:
+        directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
+        weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory)
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
 
 

@@ -4,13 +4,39 @@ TF-MOT 0.8 only understands Keras 2 (tf_keras); Keras 3 models fail its type che
 confusing "Sequential or Functional" error. Importing through here guarantees every model in the
 repo is a tf_keras model.
 """
+import contextlib
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Hide the CUDA-stub lines TensorFlow's C++ prints at import on CPU-only machines.
+
+    They are written before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot silence
+    them; users should see our one-line messages, not these. Python errors still surface.
+    """
+    if os.environ.get("SRDEPLOY_VERBOSE_IMPORT"):
+        yield
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _quiet_native_stderr():
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+    from ai_edge_litert import interpreter as _litert  # noqa: E402,F401  (same native libs)
+    tf.config.list_physical_devices()  # device probing logs its cuInit failure here
 
 __all__ = ["keras", "tf", "require_tf_keras_model"]
 

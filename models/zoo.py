@@ -17,7 +17,9 @@ HW = Tuple[Optional[int], Optional[int]]
 
 
 def _input(hw: HW) -> keras.layers.Layer:
-    return keras.Input(shape=(hw[0], hw[1], 3), name="lr")
+    """Fixed spatial size implies batch 1 too: NPU delegates want fully static shapes."""
+    fixed = hw[0] is not None and hw[1] is not None
+    return keras.Input(shape=(hw[0], hw[1], 3), batch_size=1 if fixed else None, name="lr")
 
 
 def _conv(filters: int, k: int, name: str, activation=None) -> keras.layers.Layer:

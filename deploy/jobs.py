@@ -1,0 +1,155 @@
+"""What the CLIs do, as library calls: build -> calibrate -> convert -> write; evaluate.
+
+Tools only parse flags and call one function here, so tests and scripts get the same behaviour.
+Outputs are written atomically (temp file + rename): a failed run leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+import models
+from deploy import calibration, convert, data
+from deploy.evaluate import EvalResult, evaluate, write_json
+from deploy.runners import KerasRunner, TFLiteRunner
+from deploy.tflite_io import TFLiteError, make_interpreter
+
+
+def parse_hw(text: str) -> Optional[tuple[int, int]]:
+    """'64x64' or '64' -> (64, 64); 'dynamic' -> None (any size; float/fp16 only)."""
+    if text.lower() in ("dynamic", "none", "any"):
+        return None
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        hw = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--input_size '{text}' is not HxW (e.g. 64x64) or 'dynamic'") from None
+    hw = hw * 2 if len(hw) == 1 else hw
+    if len(hw) != 2 or min(hw) < 8:
+        raise ValueError(f"--input_size '{text}' must be HxW with sides >= 8")
+    return hw
+
+
+def list_models_table() -> str:
+    shipped = set(models.available_weights())
+    rows = [f"{'model':<15}{'params(x3)':>11}  {'scales':<8}{'shipped weights':<17}paper"]
+    for name, spec in models.MODELS.items():
+        params = models.build(name, 3).count_params()
+        have = ",".join(f"x{s}" for s in spec.scales if (name, s) in shipped) or "-"
+        rows.append(f"{name:<15}{params:>11,}  {','.join(map(str, spec.scales)):<8}{have:<17}{spec.paper}")
+    return "\n".join(rows)
+
+
+def _atomic_write(path: Path, payload: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(payload) if isinstance(payload, bytes) else tmp.write_text(payload)
+    os.replace(tmp, path)
+
+
+def report_path(tflite_path: str | Path) -> Path:
+    return Path(tflite_path).with_suffix(".json")
+
+
+def convert_zoo_model(name: str, scale: int, precision: str, out: str | Path, *,
+                      input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
+                      weights: bool | str = True, calib_dir: Optional[str] = None,
+                      calib_images: int = 8, io_type: str = "float32",
+                      overwrite: bool = False) -> dict:
+    """Convert a zoo model at one precision; writes `out` and `out.json`, returns the report."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if precision not in convert.PRECISIONS:
+        raise convert.ConversionError(f"unknown precision '{precision}'; choose one of "
+                                      f"{', '.join(convert.PRECISIONS)}")
+    convert.check_io_type(precision, io_type)
+    if input_hw is None and precision in ("int8", "a16w8"):
+        raise convert.ConversionError("integer models need a fixed --input_size (e.g. 64x64): "
+                                      "dynamic shapes add SHAPE ops that keep feature maps in float")
+    model = models.build(name, scale, weights=weights)
+    if input_hw is not None:
+        model = models.with_fixed_shape(model, name, scale, input_hw)
+    calib = None
+    if precision in ("int8", "a16w8"):
+        calib = calibration.calibration_set(scale, input_hw, calib_dir=calib_dir, n_images=calib_images)
+    converted = convert.convert_uniform(model, precision, calib=calib, io_type=io_type)
+    report = {"model": models.spec(name).name, "scale": scale,
+              "weights": _weights_label(name, scale, weights), **converted.report}
+    _atomic_write(out, converted.tflite)
+    _atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _weights_label(name: str, scale: int, weights: bool | str) -> Optional[str]:
+    if weights is True:
+        p = models.weights_path(models.spec(name).name, scale)
+        return p.name if p else None
+    return str(weights) if weights else None
+
+
+def infer_scale(path: str | Path) -> int:
+    """Scale of an SR .tflite: from its report beside it, else from its I/O shapes."""
+    rep = report_path(path)
+    if rep.is_file():
+        try:
+            return int(json.loads(rep.read_text())["scale"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    interp = make_interpreter(path)
+    i, o = interp.get_input_details()[0], interp.get_output_details()[0]
+    if i["shape_signature"][1] > 0 and o["shape_signature"][1] > 0:
+        return int(o["shape"][1] // i["shape"][1])
+    interp.resize_tensor_input(i["index"], [1, 16, 16, 3])
+    interp.allocate_tensors()
+    interp.set_tensor(i["index"], np.zeros([1, 16, 16, 3], i["dtype"]))
+    interp.invoke()
+    return int(interp.get_tensor(o["index"]).shape[1] // 16)
+
+
+def _samples(scale: int, data_dir: Optional[str]):
+    return data.eval_samples(scale, data_dir), (str(data_dir) if data_dir else "default")
+
+
+def evaluate_tflite(path: str | Path, *, data_dir: Optional[str] = None, scale: Optional[int] = None,
+                    num_threads: int = 2, overlap: int = 8) -> EvalResult:
+    path = Path(path)
+    if not path.is_file():
+        raise TFLiteError(f"{path} does not exist")
+    scale = scale or infer_scale(path)
+    samples, dataset = _samples(scale, data_dir)
+    runner = TFLiteRunner(path, scale, num_threads=num_threads, overlap=overlap)
+    return evaluate(runner, samples, model=path.name, dataset=dataset)
+
+
+def evaluate_zoo(name: str, scale: int, precision: str, *, data_dir: Optional[str] = None,
+                 input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
+                 weights: bool | str = True, calib_dir: Optional[str] = None,
+                 calib_images: int = 8, num_threads: int = 2) -> EvalResult:
+    """Evaluate a zoo model at a precision; float runs the Keras model on whole images."""
+    samples, dataset = _samples(scale, data_dir)
+    label = f"{models.spec(name).name}_x{scale}_{precision}"
+    if precision == "float":
+        return evaluate(KerasRunner(models.build(name, scale, weights=weights), scale), samples,
+                        model=label, dataset=dataset)
+    model = models.build(name, scale, weights=weights)
+    if input_hw is not None:
+        model = models.with_fixed_shape(model, name, scale, input_hw)
+    calib = (calibration.calibration_set(scale, input_hw, calib_dir=calib_dir, n_images=calib_images)
+             if precision in ("int8", "a16w8") else None)
+    converted = convert.convert_uniform(model, precision, calib=calib)
+    runner = TFLiteRunner(converted.tflite, scale, num_threads=num_threads)
+    return evaluate(runner, samples, model=label, dataset=dataset)
+
+
+def save_result(result: EvalResult, json_path: Optional[str]) -> None:
+    if json_path:
+        write_json(result, json_path)
+
+
+__all__: Sequence[str] = ["convert_zoo_model", "evaluate_tflite", "evaluate_zoo", "list_models_table",
+                          "parse_hw", "save_result"]

@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny folders of real photos (bundled with scikit-image), kept small so the
+whole suite runs on 2 cores in minutes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _skimage_rgb(name: str) -> np.ndarray:
+    import skimage.data
+    from deploy.data import to_rgb8
+    return to_rgb8(getattr(skimage.data, name)(), name)
+
+
+@pytest.fixture(scope="session")
+def hr_dir(tmp_path_factory) -> Path:
+    """Three real-photo HR crops (96x96) as PNG: a user's own evaluation folder."""
+    d = tmp_path_factory.mktemp("hr")
+    for name in ("immunohistochemistry", "hubble_deep_field", "retina"):
+        img = _skimage_rgb(name)
+        h, w = img.shape[:2]
+        Image.fromarray(img[h // 2 - 48:h // 2 + 48, w // 2 - 48:w // 2 + 48]).save(d / f"{name}.png")
+    return d
+
+
+@pytest.fixture(scope="session")
+def train_dir(tmp_path_factory) -> Path:
+    """Small real-photo training folder (not the evaluation images)."""
+    d = tmp_path_factory.mktemp("train")
+    for name in ("immunohistochemistry", "hubble_deep_field", "retina"):
+        img = _skimage_rgb(name)
+        Image.fromarray(img[:192, :192]).save(d / f"{name}.png")
+    return d
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory):
+    """Factory: a .h5 of random (seeded) weights for a zoo model, so tests need no training."""
+    import models
+    from models._keras import tf
+    cache = {}
+
+    def make(name: str, scale: int) -> Path:
+        if (name, scale) not in cache:
+            tf.keras.utils.set_random_seed(0)
+            path = tmp_path_factory.mktemp("w") / f"{name}_x{scale}_random.h5"
+            models.build(name, scale).save_weights(str(path))
+            cache[(name, scale)] = path
+        return cache[(name, scale)]
+    return make
+
+
+def run_tool(tool: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a CLI exactly as a user would: `python tools/<tool>.py ...`."""
+    return subprocess.run([sys.executable, str(REPO / "tools" / f"{tool}.py"), *args],
+                          capture_output=True, text=True, cwd=cwd or REPO, timeout=600)

@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+import pytest
+
+import models
+from deploy import convert, data, jobs
+from deploy.evaluate import evaluate
+from deploy.runners import KerasRunner, TFLiteRunner, tile_starts
+from deploy.tflite_io import TFLiteError
+
+
+def test_tile_starts_cover_everything():
+    for length, tile, ov in [(80, 64, 8), (100, 32, 8), (32, 32, 8), (97, 20, 4)]:
+        starts = tile_starts(length, tile, ov)
+        assert starts[0] == 0 and starts[-1] == length - tile
+        assert all(b - a <= tile - 2 * ov for a, b in zip(starts, starts[1:]))
+
+
+def test_tiled_fixed_model_equals_whole_image(random_weights):
+    """XLSR's receptive field (radius 5) fits in the 8-pixel overlap: tiling is exact."""
+    model = models.build("xlsr", 2, weights=random_weights("xlsr", 2))
+    fixed = models.with_fixed_shape(model, "xlsr", 2, (24, 24))
+    tfl = convert.convert_uniform(fixed, "float").tflite
+    lr = data.default_eval_images()[1][1][:50, :61]
+    tiled = TFLiteRunner(tfl, 2)(lr)
+    whole = KerasRunner(model, 2)(lr)
+    assert tiled.shape == whole.shape == (100, 122, 3)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_eval_json_contract(tmp_path, random_weights, hr_dir):
+    out = tmp_path / "m.tflite"
+    jobs.convert_zoo_model("espcn", 3, "float", out, input_hw=(16, 16),
+                           weights=str(random_weights("espcn", 3)))
+    result = jobs.evaluate_tflite(out, data_dir=str(hr_dir))
+    jobs.save_result(result, str(tmp_path / "r.json"))
+    j = json.loads((tmp_path / "r.json").read_text())
+    assert set(j["mean"]) == {"psnr_y", "ssim_y"} and set(j["bicubic"]) == {"psnr_y", "ssim_y"}
+    assert [i["name"] for i in j["images"]] == sorted(p.stem for p in hr_dir.iterdir())
+    assert {"name", "psnr_y", "ssim_y"} <= set(j["images"][0])
+    assert j["scale"] == 3 and j["convention"]["crop_border"] == 3
+    assert j["mean"]["psnr_y"] == pytest.approx(np.mean([i["psnr_y"] for i in j["images"]]), abs=1e-3)
+    assert 10 < j["bicubic"]["psnr_y"] < 60
+    assert "mean" in result.table()
+
+
+def test_image_smaller_than_fixed_input_is_clear(random_weights, tmp_path):
+    fixed = models.with_fixed_shape(models.build("espcn", 2, weights=random_weights("espcn", 2)),
+                                    "espcn", 2, (32, 32))
+    runner = TFLiteRunner(convert.convert_uniform(fixed, "float").tflite, 2)
+    with pytest.raises(TFLiteError, match="smaller than the model's fixed"):
+        runner(np.zeros((20, 40, 3), np.uint8))
+
+
+def test_keras_float_eval_of_identity_like_model_beats_nothing(random_weights):
+    model = models.build("espcn", 2, weights=random_weights("espcn", 2))
+    samples = data.eval_samples(2)[:1]
+    r = evaluate(KerasRunner(model, 2), samples, model="espcn", dataset="default", progress=False)
+    assert r.images[0].name == "astronaut" and np.isfinite(r.mean["psnr_y"])
