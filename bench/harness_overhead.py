@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "android_harness"))
 
 from adb_double import AdbDouble, pixel_spec  # noqa: E402
-from conftest import AdbServer, build_tflite  # noqa: E402
+from harness_env import AdbServer, build_tflite  # noqa: E402
 
 from android_harness import api, parse, results, thermal  # noqa: E402
 from android_harness.config import BenchConfig  # noqa: E402

@@ -9,68 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import adbutils
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from adb_double import AdbDouble, galaxy_spec, pixel_spec  # noqa: E402
-
-from android_harness.device import AdbHost  # noqa: E402
-
-HERE = Path(__file__).parent
-BUNDLED_ADB = str(Path(adbutils.__file__).parent / "binaries" / "adb")
-FIXTURE_LOGS = HERE.parent / "data" / "bench_logs"
-
-
-def free_port() -> int:
-    while True:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port != 5037:
-            return port
-
-
-class AdbServer:
-    """A real adb server (bundled binary) on its own port; killed in teardown."""
-
-    def __init__(self, home: Path) -> None:
-        self.port = free_port()
-        self.env = dict(os.environ, HOME=str(home), ANDROID_ADB_SERVER_PORT=str(self.port),
-                        ADB_VENDOR_KEYS="")
-        self.adb(["start-server"], timeout=30)
-        self.host = AdbHost("127.0.0.1", self.port)
-
-    def adb(self, args: list[str], timeout: float = 20) -> str:
-        r = subprocess.run([BUNDLED_ADB, "-P", str(self.port), *args], env=self.env,
-                           capture_output=True, text=True, timeout=timeout)
-        return r.stdout + r.stderr
-
-    def states(self) -> dict[str, str]:
-        return {d.serial: d.state
-                for d in adbutils.AdbClient(port=self.port).list()}
-
-    def attach(self, double: AdbDouble, state: str = "device", timeout: float = 15) -> None:
-        self.adb(["connect", double.serial])
-        deadline = time.time() + timeout
-        while self.states().get(double.serial) != state:
-            if time.time() > deadline:
-                raise RuntimeError(f"{double.serial} never reached {state}: {self.states()}")
-            time.sleep(0.1)
-
-    def detach(self, double: AdbDouble) -> None:
-        self.adb(["disconnect", double.serial])
-
-    def kill(self) -> None:
-        self.adb(["kill-server"])
+from harness_env import BUNDLED_ADB, HERE, AdbServer, build_tflite  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -142,22 +89,6 @@ def spare_phone(tmp_path_factory, server_a):
     yield d
     d.stop()
     server_a.detach(d)
-
-
-def build_tflite(path: Path, size: int = 16, seed: int = 0) -> Path:
-    """A 2-conv ESPCN-like x2 net, float TFLite (tf_keras: Keras 2, as DESIGN.md requires)."""
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    import tensorflow as tf
-    import tf_keras
-
-    tf_keras.utils.set_random_seed(seed)
-    inp = tf_keras.Input((size, size, 3), batch_size=1)
-    x = tf_keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="body")(inp)
-    x = tf_keras.layers.Conv2D(12, 3, padding="same", name="tail")(x)
-    out = tf_keras.layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name="shuffle")(x)
-    model = tf_keras.Model(inp, out)
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
 
 
 @pytest.fixture(scope="session")

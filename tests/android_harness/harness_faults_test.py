@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from run_test import opts, records, run
+from harness_env import opts, records, run
 
 from android_harness import errors
 

@@ -6,7 +6,7 @@ import io
 import time
 
 import pytest
-from conftest import free_port
+from harness_env import free_port
 
 from android_harness import aliases, api, errors
 from android_harness.device import AdbHost, Device, list_devices

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
-from conftest import AdbServer
+from harness_env import AdbServer, opts, records, run
 
 from android_harness import api, errors, results
-from android_harness.device import Device
-from android_harness.runner import AndroidRunner, load_model
 from android_harness.device import list_devices
-
-FAST = dict(num_runs=3, warmup_runs=1, num_threads=1, cooldown_s=0.0)
-
-
-def opts(tmp_path: Path, **kw) -> api.Options:
-    base = dict(results=str(tmp_path / "out" / "results.jsonl"), trials=2, **FAST)
-    base.update(kw)
-    return api.Options(**base)
-
-
-def run(o: api.Options) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = api.run(o, stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def records(o: api.Options, kind: str | None = None) -> list[dict]:
-    recs = list(results.read_records(o.results))
-    return [r for r in recs if kind is None or r["kind"] == kind]
-
+from android_harness.runner import AndroidRunner, load_model
 
 def test_full_run_on_a_phone_is_parsed_into_the_schema(tmp_path, server_a, pixel, models,
                                                         bench_binary, devices_file):
