@@ -20,7 +20,7 @@ from android_harness import aliases as aliases_mod
 from android_harness import errors, results, thermal
 from android_harness.config import BenchConfig
 from android_harness.desktop import DesktopRunner
-from android_harness.device import AdbHost, DeviceRef, list_devices
+from android_harness.device import AdbHost, list_devices
 from android_harness.parser import parse
 from android_harness.runner import AndroidRunner, ModelFile, Runner, load_model
 

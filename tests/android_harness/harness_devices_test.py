@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import time
 
 import pytest
-from harness_env import free_port
+from harness_env import BUNDLED_ADB, free_port
 
 from android_harness import aliases, api, errors
 from android_harness.device import AdbHost, Device, list_devices
 
+
+# End-to-end through real adb servers: never let a protocol bug hang CI.
+pytestmark = pytest.mark.timeout(120)
 
 def test_list_devices_states_props_and_aliases(server_a, server_b, pixel, galaxy, locked_phone,
                                                devices_file):
@@ -73,3 +77,22 @@ def test_unreachable_adb_host_is_one_line():
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and "unreachable" in lines[0] and "adb -a" in lines[0]
     assert AdbHost.parse("lab2").port == 5037 and AdbHost.parse("lab2:6000").port == 6000
+
+
+def test_double_speaks_sync_to_the_real_adb_client(tmp_path, server_a, pixel):
+    """adb 36's own push/pull/shell (stat_v2 STA2/LST2, SEND/RECV, shell_v2 exit codes)."""
+    seen = len(pixel.sync_requests)
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 1200)  # 300 KB: several WRTE packets
+    out = server_a.adb(["-s", pixel.serial, "push", str(blob), "/data/local/tmp/cli/b.bin"])
+    assert "1 file pushed" in out
+    assert (pixel.data_dir / "cli" / "b.bin").read_bytes() == blob.read_bytes()
+    back = tmp_path / "back.bin"
+    assert "1 file pulled" in server_a.adb(["-s", pixel.serial, "pull",
+                                            "/data/local/tmp/cli/b.bin", str(back)])
+    assert back.read_bytes() == blob.read_bytes()
+    assert {"STA2", "SEND", "RECV"} <= set(pixel.sync_requests[seen:])
+    r = subprocess.run([BUNDLED_ADB, "-P", str(server_a.port), "-s", pixel.serial, "shell",
+                        "ls /data/local/tmp/cli; exit 5"], capture_output=True, text=True,
+                       env=server_a.env, timeout=30)
+    assert r.returncode == 5 and r.stdout == "b.bin\n"

@@ -14,6 +14,9 @@ from android_harness import errors
 REPO = Path(__file__).resolve().parents[2]
 
 
+# End-to-end through real adb servers: never let a protocol bug hang CI.
+pytestmark = pytest.mark.timeout(120)
+
 def one_line(err: str) -> str:
     lines = [line for line in err.strip().splitlines() if line.startswith("adb_bench:")]
     assert len(lines) == 1, err
@@ -64,6 +67,7 @@ def test_refused_push_is_one_line(tmp_path, server_a, spare_phone, models, bench
     assert "refused" in line and "No space left on device" in line
 
 
+@pytest.mark.slow
 def test_hung_benchmark_times_out(tmp_path, server_a, spare_phone, models, bench_binary):
     spare_phone.faults.hang_pattern = "--graph="
     o = opts(tmp_path, models=(str(models["m16"]),), devices=(spare_phone.serial,), trials=1,
@@ -112,6 +116,7 @@ def test_model_the_phone_cannot_load_fails_alone(tmp_path, server_a, pixel, mode
     assert records(o, "error")[0]["model"]["name"] == "corrupt.tflite"
 
 
+@pytest.mark.slow
 def test_cli_prints_one_line_and_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "tools" / "adb_bench.py"),
                         f"--model={tmp_path / 'nope.tflite'}", "--device=desktop",

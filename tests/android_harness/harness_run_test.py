@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from harness_env import AdbServer, opts, records, run
+from harness_env import FIXTURE_LOGS, AdbServer, opts, records, run
 
 from android_harness import api, errors, results
 from android_harness.device import list_devices
 from android_harness.runner import AndroidRunner, load_model
+
+# End-to-end through real adb servers: never let a protocol bug hang CI.
+pytestmark = pytest.mark.timeout(120)
 
 def test_full_run_on_a_phone_is_parsed_into_the_schema(tmp_path, server_a, pixel, models,
                                                         bench_binary, devices_file):
@@ -149,6 +152,7 @@ def test_desktop_fallback_writes_the_same_schema(tmp_path, server_a, pixel, mode
     assert records(desk, "summary")[0]["trials_ok"] == 2
 
 
+@pytest.mark.slow
 def test_no_phone_attached_falls_back_to_desktop_with_a_notice(tmp_path, _adb_env, models):
     empty = AdbServer(_adb_env)
     try:
@@ -164,7 +168,7 @@ def test_no_phone_attached_falls_back_to_desktop_with_a_notice(tmp_path, _adb_en
 
 
 def test_parse_log_writes_json_without_a_device(tmp_path):
-    log = Path(__file__).parent.parent / "data" / "bench_logs" / "discuss27507_delegate_coverage.log"
+    log = FIXTURE_LOGS / "discuss27507_delegate_coverage.log"
     out_json = tmp_path / "parsed.json"
     code, out, _ = run(api.Options(parse_log=str(log), json_out=str(out_json)))
     assert code == 0 and "TfLiteGpuDelegateV2" in out
