@@ -113,7 +113,8 @@ def format_table(summaries: list[Mapping[str, Any]]) -> str:
         med = s.get("median_inference_us")
         spread = s.get("spread_pct")
         rows.append((s["device"].get("label", s["device"].get("serial", "?")),
-                     s["model"]["name"], s["config"]["delegate"], str(s.get("trials_ok", 0)),
+                     s["model"]["name"], s["config"]["delegate"],
+                     f"{s.get('trials_ok', 0)}/{s.get('trials', s.get('trials_ok', 0))}",
                      "-" if med is None else f"{med / 1000:.3f}",
                      "-" if spread is None else f"{spread:.1f}", cov_s,
                      "yes" if s.get("throttled") else "no"))

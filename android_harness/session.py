@@ -86,6 +86,9 @@ def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list
                            "running the desktop fallback; pass --device to insist on a phone")
             return [DesktopRunner(req.desktop_backend)]
         chosen = ready
+        for r in refs:
+            if r.state != "device":
+                notices.append(f"skipping {errors.DeviceUnavailable(r.serial, r.state)}")
     else:
         chosen = aliases_mod.resolve(wanted, refs, table)
     binary = resolve_binary(req.benchmark_binary)
@@ -147,6 +150,7 @@ class _Worker:
             if trials:
                 summary = results.base_record(
                     "summary", **common, complete=len(trials) >= self.req.trials,
+                    trials=self.req.trials,
                     **results.summarize(trials))
                 self.out.append(summary)
                 self.summaries.append(summary)
@@ -202,9 +206,7 @@ def run_benchmarks(req: BenchRequest) -> BenchReport:
     out = results.ResultsFile(req.results_path, resume=req.resume, overwrite=req.overwrite)
     notices: list[str] = []
     failures: list[str] = []
-    runners = _targets(req, notices, failures)
-    for n in notices:
-        logging.warning(n)
+    runners = _targets(req, notices, failures)  # notices are printed by the caller (api.run)
     workers = [_Worker(req, r, models, out) for r in runners]
     if workers:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(workers)) as pool:

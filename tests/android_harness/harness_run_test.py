@@ -181,3 +181,14 @@ def test_parse_log_writes_json_without_a_device(tmp_path):
     empty.write_text("nothing here\n")
     code, _, err = run(api.Options(parse_log=str(empty)))
     assert code == errors.EXIT_BAD_INPUT and len(err.strip().splitlines()) == 1
+
+
+def test_without_device_flag_every_authorized_phone_runs(tmp_path, server_b, galaxy,
+                                                         locked_phone, models, bench_binary):
+    o = opts(tmp_path, models=(str(models["m16"]),), trials=1,
+             benchmark_binary=str(bench_binary), adb_hosts=(server_b.host.label,))
+    code, out, err = run(o)
+    assert code == 0, err
+    assert [s["device"]["serial"] for s in records(o, "summary")] == [galaxy.serial]
+    assert f"skipping device {locked_phone.serial} is unauthorized" in err
+    assert "galaxy" in out and "1/1" in out
