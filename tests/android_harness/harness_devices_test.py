@@ -96,3 +96,5 @@ def test_double_speaks_sync_to_the_real_adb_client(tmp_path, server_a, pixel):
                         "ls /data/local/tmp/cli; exit 5"], capture_output=True, text=True,
                        env=server_a.env, timeout=30)
     assert r.returncode == 5 and r.stdout == "b.bin\n"
+    assert server_a.adb(["-s", pixel.serial, "exec-out", "getprop ro.product.model"]) == (
+        "Pixel 8\n")  # exec: service, raw stdout

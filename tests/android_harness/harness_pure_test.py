@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from android_harness import aliases, errors, results, thermal
@@ -88,3 +91,14 @@ def test_results_file_refuses_clobber_and_skips_torn_lines(tmp_path):
     assert [r["trial"] for r in rf.done_trials("j")] == [0]
     results.ResultsFile(p, overwrite=True)
     assert not p.exists()
+
+
+def test_android_harness_never_imports_deploy_or_models():
+    """DESIGN.md: the two sides meet only through the result JSON."""
+    pkg = Path(__file__).resolve().parents[2] / "android_harness"
+    for py in pkg.glob("*.py"):
+        for node in ast.walk(ast.parse(py.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in ("deploy", "models"), (py.name, name)
