@@ -207,3 +207,31 @@ def lr_patches(samples: Sequence[Sample], patch: int, count: int, seed: int = 0)
             crop = np.pad(crop, ((0, patch - ph), (0, patch - pw), (0, 0)), mode="reflect")
         out.append(crop)
     return np.stack(out).astype(np.float32) / 255.0
+
+
+TRAIN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds")
+
+
+def install_train_photos() -> list[Path]:
+    """apt-get install the Debian photo packages (if missing); returns the training files."""
+    import shutil
+    import subprocess
+    try:
+        return train_files()
+    except DataError:
+        pass
+    if shutil.which("apt-get") is None:
+        raise DataError("apt-get not found: install the Debian packages "
+                        f"{' '.join(TRAIN_PACKAGES)} by hand, or train with --train_dir DIR")
+    sudo = [] if _is_root() else ["sudo"]
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *TRAIN_PACKAGES]):
+        proc = subprocess.run(sudo + cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+            raise DataError(f"`{' '.join(sudo + cmd)}` failed: {last}")
+    return train_files()
+
+
+def _is_root() -> bool:
+    import os
+    return hasattr(os, "geteuid") and os.geteuid() == 0

@@ -79,14 +79,20 @@ class TFLiteRunner:
         self.invocations += 1
         return self._dequantize(self.interp.get_tensor(self._out["index"]))[0]
 
+    def check(self, lr: np.ndarray, name: str = "image") -> None:
+        """TFLiteError when `lr` cannot be tiled by this fixed-shape model."""
+        h, w = lr.shape[:2]
+        if self.fixed_hw and (h < self.fixed_hw[0] or w < self.fixed_hw[1]):
+            th, tw = self.fixed_hw
+            raise TFLiteError(f"{name}: {w}x{h} LR pixels is smaller than the model's fixed "
+                              f"{tw}x{th} input; convert with a smaller --input_size")
+
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         h, w = lr.shape[:2]
         if self.fixed_hw is None:
             return _to_uint8(self.invoke(lr))
+        self.check(lr)
         th, tw = self.fixed_hw
-        if h < th or w < tw:
-            raise TFLiteError(f"image of {w}x{h} LR pixels is smaller than the model's fixed "
-                              f"{tw}x{th} input; convert with a smaller --input_size")
         s, o = self.scale, self.overlap
         out = np.zeros((h * s, w * s, 3), np.float32)
         for y in tile_starts(h, th, o):

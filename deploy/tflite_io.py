@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from models._keras import quiet_native_stderr
+
 #: Ops that only move or reinterpret data; they are never "float compute left in the graph".
 _QUANT_BOUNDARY = {"QUANTIZE", "DEQUANTIZE"}
 
@@ -42,7 +44,8 @@ def make_interpreter(model: bytes | str | Path, *, num_threads: int = 2,
                 raise TFLiteError(f"{path} does not exist")
             interp = Interpreter(model_path=str(path), num_threads=num_threads,
                                  experimental_op_resolver_type=resolver)
-        interp.allocate_tensors()
+        with quiet_native_stderr():
+            interp.allocate_tensors()
     except TFLiteError:
         raise
     except (ValueError, RuntimeError) as e:

@@ -12,11 +12,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
-    """Hide the CUDA-stub lines TensorFlow's C++ prints at import on CPU-only machines.
+def quiet_native_stderr():
+    """Hide native-library chatter (TensorFlow's CUDA-stub lines at import on CPU-only
+    machines, LiteRT's "Created XNNPACK delegate" INFO line) written straight to fd 2.
 
-    They are written before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot silence
-    them; users should see our one-line messages, not these. Python errors still surface.
+    They bypass Python and absl logging, so TF_CPP_MIN_LOG_LEVEL cannot silence them; users
+    should see our one-line messages, not these. Python exceptions still surface.
+    Set SRDEPLOY_VERBOSE_IMPORT=1 to see them.
     """
     if os.environ.get("SRDEPLOY_VERBOSE_IMPORT"):
         yield
@@ -32,13 +34,13 @@ def _quiet_native_stderr():
         os.close(devnull)
 
 
-with _quiet_native_stderr():
+with quiet_native_stderr():
     import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402
     from ai_edge_litert import interpreter as _litert  # noqa: E402,F401  (same native libs)
     tf.config.list_physical_devices()  # device probing logs its cuInit failure here
 
-__all__ = ["keras", "tf", "require_tf_keras_model"]
+__all__ = ["keras", "tf", "quiet_native_stderr", "require_tf_keras_model"]
 
 
 def require_tf_keras_model(model: object) -> "keras.Model":

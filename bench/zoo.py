@@ -1,0 +1,144 @@
+"""Quality and evaluation speed of every shipped zoo weight; regenerates models/README.md's table.
+
+  python bench/zoo.py                 # all shipped weights
+  python bench/zoo.py --models xlsr --scales 3
+
+For each model x scale with weights: PSNR_Y/SSIM_Y of bicubic, float (Keras), int8 and a16w8
+(TFLiteConverter, default calibration, fixed 64x64 input, tiled) on the default evaluation set;
+then evaluate's throughput on a full-size photo next to bare LiteRT `invoke` on the same model.
+Writes bench/results/zoo.json and the table between the markers in models/README.md.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+import models
+from deploy import calibration, convert, data, metrics
+from deploy.evaluate import evaluate
+from deploy.imresize import bicubic_lr, modcrop
+from deploy.runners import KerasRunner, TFLiteRunner
+from models.complexity import macs_per_lr_pixel
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "models to run (default: all with shipped weights)")
+flags.DEFINE_list("scales", None, "scales to run (default: all shipped)")
+flags.DEFINE_list("precisions", ["float", "int8", "a16w8"], "precisions to evaluate")
+flags.DEFINE_bool("write_card", True, "update models/README.md")
+
+REPO = Path(__file__).resolve().parent.parent
+CARD = REPO / "models" / "README.md"
+BEGIN, END = "<!-- zoo:begin -->", "<!-- zoo:end -->"
+
+
+def quality_rows(name: str, scale: int, precisions) -> list[dict]:
+    samples = data.eval_samples(scale)
+    keras_model = models.build(name, scale, weights=True)
+    fixed = models.with_fixed_shape(keras_model, name, scale, convert.DEFAULT_INPUT_HW)
+    cal = calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW)
+    rows = []
+    for precision in precisions:
+        t0 = time.time()
+        if precision == "float":
+            runner = KerasRunner(keras_model, scale)
+        else:
+            runner = TFLiteRunner(convert.convert_uniform(fixed, precision, calib=cal).tflite, scale)
+        res = evaluate(runner, samples, model=name, dataset="default", progress=False)
+        rows.append({"precision": precision, **res.mean, "seconds": round(time.time() - t0, 1)})
+        if precision == precisions[0]:
+            rows.insert(0, {"precision": "bicubic", **res.bicubic, "seconds": 0.0})
+    return rows
+
+
+def throughput(name: str, scale: int) -> dict:
+    """evaluate()'s output MP/s on a full-size photo vs the bare invoke time of its tiles."""
+    fixed = models.with_fixed_shape(models.build(name, scale, weights=True), name, scale,
+                                    convert.DEFAULT_INPUT_HW)
+    cal = calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW)
+    tfl = convert.convert_uniform(fixed, "int8", calib=cal).tflite
+    import skimage.data
+    hr = modcrop(skimage.data.astronaut(), scale)
+    sample = data.Sample("astronaut_full", hr, bicubic_lr(hr, scale))
+    runner = TFLiteRunner(tfl, scale)
+    runner.invoke(sample.lr[:64, :64])  # warm-up
+    runner.invocations = 0
+    t0 = time.perf_counter()
+    res = evaluate(runner, [sample], model=name, dataset="astronaut 512x512", progress=False)
+    total = time.perf_counter() - t0  # tiling + metrics + bicubic baseline
+    tiles = runner.invocations
+    tile = sample.lr[:convert.DEFAULT_INPUT_HW[0], :convert.DEFAULT_INPUT_HW[1]]
+    t1 = time.perf_counter()
+    for _ in range(tiles):
+        runner.invoke(tile)
+    bare = time.perf_counter() - t1
+    out_mp = hr.shape[0] * hr.shape[1] / 1e6
+    return {"image": "astronaut 512x512", "tiles": tiles, "output_mp": round(out_mp, 3),
+            "eval_mp_per_s": round(out_mp / res.seconds, 2), "bare_invoke_s": round(bare, 3),
+            "runner_s": round(res.seconds, 3), "runner_over_bare": round(res.seconds / bare, 3),
+            "with_metrics_s": round(total, 3), "psnr_y": round(res.mean["psnr_y"], 2)}
+
+
+def card_table(results: list[dict]) -> str:
+    lines = ["| model | scale | params | MACs / output px | bicubic | float | int8 | a16w8 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        q = {row["precision"]: row for row in r["quality"]}
+        cell = lambda p: f"{q[p]['psnr_y']:.2f} / {q[p]['ssim_y']:.4f}" if p in q else "-"  # noqa: E731
+        lines.append(f"| {r['model']} | x{r['scale']} | {r['params']:,} | {r['macs_per_output_px']:,} | "
+                     f"{cell('bicubic')} | {cell('float')} | {cell('int8')} | {cell('a16w8')} |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    pairs = [(n, s) for n, s in models.available_weights()
+             if (not FLAGS.models or n in FLAGS.models) and (not FLAGS.scales or str(s) in FLAGS.scales)]
+    if not pairs:
+        raise SystemExit("error: no shipped weights match; train some with tools/train.py")
+    started, results = time.time(), []
+    for name, scale in pairs:
+        m = models.build(name, scale, input_shape=(32, 32))
+        r = {"model": name, "scale": scale, "params": m.count_params(),
+             "macs_per_output_px": round(macs_per_lr_pixel(m) / scale ** 2),
+             "weights": models.weights_path(name, scale).name,
+             "quality": quality_rows(name, scale, FLAGS.precisions), "throughput_int8": throughput(name, scale)}
+        results.append(r)
+        print(f"\n{name} x{scale}: " + "  ".join(
+            f"{q['precision']} {q['psnr_y']:.2f}/{q['ssim_y']:.4f}" for q in r["quality"]))
+        t = r["throughput_int8"]
+        print(f"  int8 evaluate: {t['eval_mp_per_s']} MP/s output; runner time / bare invoke time "
+              f"= {t['runner_over_bare']} ({t['tiles']} tiles of {convert.DEFAULT_INPUT_HW})")
+    minutes = (time.time() - started) / 60
+    table = card_table(results)
+    print("\n" + table + f"\n\nbench/zoo.py took {minutes:.1f} min on {platform.processor() or platform.machine()}")
+    out = {"results": results, "minutes": round(minutes, 2), "eval_set": list(data.EVAL_IMAGES),
+           "eval_crop": data.EVAL_CROP, "convention": metrics.CONVENTION,
+           "input_hw": list(convert.DEFAULT_INPUT_HW)}
+    (REPO / "bench" / "results").mkdir(exist_ok=True)
+    (REPO / "bench" / "results" / "zoo.json").write_text(json.dumps(out, indent=2) + "\n")
+    if FLAGS.write_card:
+        write_card(results, minutes)
+
+
+def write_card(results: list[dict], minutes: float) -> None:
+    speed = "\n".join(f"- {r['model']} x{r['scale']} int8: {r['throughput_int8']['eval_mp_per_s']} MP/s of "
+                      f"output in `tools/evaluate.py` (runner / bare invoke = "
+                      f"{r['throughput_int8']['runner_over_bare']})" for r in results)
+    body = (f"{BEGIN}\nPSNR_Y / SSIM_Y (dB / -) on the default evaluation set ({len(data.EVAL_IMAGES)} photos, "
+            f"{data.EVAL_CROP}x{data.EVAL_CROP} HR crops; Y of BT.601, `scale` pixels shaved). int8 and "
+            f"a16w8: TFLiteConverter, fixed {convert.DEFAULT_INPUT_HW[0]}x{convert.DEFAULT_INPUT_HW[1]} "
+            f"LR input, tiled with 8 px overlap.\n\n{card_table(results)}\n\nEvaluation speed (astronaut "
+            f"512x512, 2 cores):\n{speed}\n\nGenerated by `python bench/zoo.py` in {minutes:.1f} min.\n{END}")
+    text = CARD.read_text() if CARD.is_file() else f"# Model zoo\n\n{BEGIN}\n{END}\n"
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    CARD.write_text(text[:start] + body + text[end:])
+
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,81 @@
+"""The CLIs as a user runs them: bad input gives one clear line, a non-zero exit, no traceback."""
+import json
+
+import pytest
+from PIL import Image
+import numpy as np
+
+from tests.conftest import run_tool
+
+
+def _one_line_error(proc, pattern: str) -> None:
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(err) == 1 and err[0].startswith("error: "), proc.stderr
+    assert pattern in err[0], err[0]
+
+
+@pytest.mark.slow
+def test_convert_then_evaluate_end_to_end(tmp_path, random_weights, hr_dir):
+    out = tmp_path / "m.tflite"
+    p = run_tool("convert", "--model", "espcn", "--scale", "2", "--precision", "int8", "--out", str(out),
+                 "--input_size", "16x16", "--weights", str(random_weights("espcn", 2)),
+                 "--calib_dir", str(hr_dir))
+    assert p.returncode == 0, p.stderr
+    assert "float ops left: none" in p.stdout
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["precision"] == "int8" and report["calibration"]["source"] == str(hr_dir)
+    p = run_tool("evaluate", "--tflite", str(out), "--data", str(hr_dir), "--json", str(tmp_path / "e.json"))
+    assert p.returncode == 0, p.stderr
+    assert "mean" in p.stdout and json.loads((tmp_path / "e.json").read_text())["scale"] == 2
+
+
+def test_list_models():
+    p = run_tool("convert", "--list_models")
+    assert p.returncode == 0
+    for name in ("fsrcnn", "espcn", "xlsr", "abpn", "imdn_rtc", "edsr_baseline"):
+        assert name in p.stdout
+
+
+def test_unknown_model(tmp_path):
+    _one_line_error(run_tool("convert", "--model", "srgan", "--out", str(tmp_path / "m.tflite")),
+                    "unknown model 'srgan'")
+
+
+def test_unknown_scale(tmp_path):
+    _one_line_error(run_tool("convert", "--model", "xlsr", "--scale", "5", "--out", str(tmp_path / "m.tflite")),
+                    "no x5")
+
+
+def test_missing_weights_file(tmp_path):
+    _one_line_error(run_tool("convert", "--model", "xlsr", "--weights", str(tmp_path / "none.h5"),
+                             "--out", str(tmp_path / "m.tflite")), "does not exist")
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_corrupt_tflite(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"TFL3" + b"\x00" * 100)
+    _one_line_error(run_tool("evaluate", "--tflite", str(bad)), "is not a usable TFLite model")
+
+
+def test_non_image_in_data_folder(tmp_path, hr_dir):
+    d = tmp_path / "data"
+    d.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(d / "a.png")
+    (d / "b.csv").write_text("1,2")
+    _one_line_error(run_tool("evaluate", "--model", "espcn", "--scale", "2", "--data", str(d)), "is not an image")
+    (d / "b.csv").unlink()
+    (d / "c.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    _one_line_error(run_tool("evaluate", "--model", "espcn", "--scale", "2", "--data", str(d)), "cannot read image")
+
+
+def test_image_smaller_than_model_patch(tmp_path, random_weights):
+    out = tmp_path / "m.tflite"
+    assert run_tool("convert", "--model", "espcn", "--scale", "2", "--precision", "float", "--out", str(out),
+                    "--input_size", "32x32", "--weights", str(random_weights("espcn", 2))).returncode == 0
+    d = tmp_path / "small"
+    d.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(d / "small.png")
+    _one_line_error(run_tool("evaluate", "--tflite", str(out), "--data", str(d)), "smaller than the model's fixed")
