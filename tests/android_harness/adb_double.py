@@ -31,6 +31,8 @@ A_CNXN, A_OPEN, A_OKAY = 0x4E584E43, 0x4E45504F, 0x59414B4F
 A_CLSE, A_WRTE, A_AUTH = 0x45534C43, 0x45545257, 0x48545541
 A_VERSION = 0x01000001
 MAX_PAYLOAD = 256 * 1024
+BENCH_RUNNING = {"now": 0, "max": 0}   # across all doubles: proves phones run in parallel
+_BENCH_CV = threading.Condition()
 FEATURES = "shell_v2,cmd,stat_v2"
 
 
@@ -41,6 +43,7 @@ class Faults:
     refuse_push: bool = False           # sync SEND answers FAIL (e.g. disk full)
     drop_on_bench_call: int = 0         # drop the USB/TCP link at the Nth benchmark_model run
     hang_pattern: str = ""              # shell commands containing this never finish
+    rendezvous: int = 0                 # a run waits (<= 10 s) until this many phones run at once
     bench_calls: int = 0                # counter, read by tests
 
 
@@ -342,11 +345,26 @@ class AdbDouble(SyncService):
             stream.close()
 
     def _shell(self, stream: _Stream, cmd: str, *, v2: bool, merge: bool) -> None:
-        if "benchmark_model" in cmd and "--graph=" in cmd:  # a run, not a push check
+        is_run = "benchmark_model" in cmd and "--graph=" in cmd  # a run, not a push check
+        if is_run:
             self.faults.bench_calls += 1
             if self.faults.drop_on_bench_call == self.faults.bench_calls:
                 self.stop()
                 return
+            with _BENCH_CV:
+                BENCH_RUNNING["now"] += 1
+                BENCH_RUNNING["max"] = max(BENCH_RUNNING["max"], BENCH_RUNNING["now"])
+                _BENCH_CV.notify_all()
+                _BENCH_CV.wait_for(lambda: BENCH_RUNNING["now"] >= self.faults.rendezvous,
+                                   timeout=10)
+        try:
+            self._exec(stream, cmd, v2=v2, merge=merge)
+        finally:
+            if is_run:
+                with _BENCH_CV:
+                    BENCH_RUNNING["now"] -= 1
+
+    def _exec(self, stream: _Stream, cmd: str, *, v2: bool, merge: bool) -> None:
         hang = bool(self.faults.hang_pattern) and self.faults.hang_pattern in cmd
         mapped = cmd.replace(DEVICE_ROOT, str(self.data_dir))
         env = {"PATH": f"{self.root / 'system' / 'bin'}:/usr/bin:/bin",

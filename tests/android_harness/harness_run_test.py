@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from adb_double import BENCH_RUNNING
 from harness_env import FIXTURE_LOGS, AdbServer, opts, records, run
 
 from android_harness import api, errors, results
@@ -98,8 +99,14 @@ def test_two_phones_on_two_adb_hosts_run_in_parallel(tmp_path, server_a, server_
     o = opts(tmp_path, models=(str(models["m16"]),), devices=("pixel", "s23"), trials=1,
              benchmark_binary=str(bench_binary), devices_file=str(devices_file),
              adb_hosts=(server_a.host.label, server_b.host.label))
-    code, out, err = run(o)
+    BENCH_RUNNING["max"] = 0
+    pixel.faults.rendezvous = galaxy.faults.rendezvous = 2  # each run waits for the other
+    try:
+        code, out, err = run(o)
+    finally:
+        pixel.faults.rendezvous = galaxy.faults.rendezvous = 0
     assert code == 0, err
+    assert BENCH_RUNNING["max"] == 2  # sequential workers would never overlap
     by_dev = {s["device"]["serial"]: s for s in records(o, "summary")}
     assert set(by_dev) == {pixel.serial, galaxy.serial}
     assert by_dev[galaxy.serial]["device"]["host"] == server_b.host.label
