@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -52,8 +53,6 @@ class Options:
 
 def hosts(opts: Options) -> tuple[AdbHost, ...]:
     """--adb_host values, else the local server on --adb_server_port / $ANDROID_ADB_SERVER_PORT."""
-    import os
-
     port = opts.adb_server_port or int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
     if opts.adb_hosts:
         return tuple(AdbHost.parse(h, port) for h in opts.adb_hosts)
@@ -131,6 +130,10 @@ def run(opts: Options, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr)
     except errors.HarnessError as e:
         print(f"adb_bench: {e}", file=stderr)
         return e.exit_code
+    except KeyboardInterrupt:
+        print(f"adb_bench: interrupted; finished trials are in {opts.results}, re-run with "
+              "--resume", file=stderr)
+        return 130
     for n in report.notices:
         print(f"adb_bench: {n}", file=stderr)
     if report.summaries:

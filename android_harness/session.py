@@ -10,6 +10,7 @@ import concurrent.futures
 import dataclasses
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,9 @@ class _Worker:
     """Everything one phone does, in its own thread."""
 
     def __init__(self, req: BenchRequest, runner: Runner, models: list[ModelFile],
-                 out: results.ResultsFile) -> None:
+                 out: results.ResultsFile, stop: threading.Event) -> None:
         self.req, self.runner, self.models, self.out = req, runner, models, out
+        self.stop = stop
         self.summaries: list[dict[str, Any]] = []
         self.failures: list[str] = []
         self.ran = self.skipped = 0
@@ -162,6 +164,9 @@ class _Worker:
             if i in done_idx:
                 self.skipped += 1
                 continue
+            if self.stop.is_set():
+                raise errors.HarnessError("interrupted; finished trials are saved, re-run "
+                                          "with --resume")
             if self.ran and self.req.cooldown_s > 0:
                 time.sleep(self.req.cooldown_s)
             try:
@@ -207,10 +212,16 @@ def run_benchmarks(req: BenchRequest) -> BenchReport:
     notices: list[str] = []
     failures: list[str] = []
     runners = _targets(req, notices, failures)  # notices are printed by the caller (api.run)
-    workers = [_Worker(req, r, models, out) for r in runners]
+    stop = threading.Event()
+    workers = [_Worker(req, r, models, out, stop) for r in runners]
     if workers:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(workers)) as pool:
-            list(pool.map(lambda w: w(), workers))
+            try:
+                list(pool.map(lambda w: w(), workers))
+            except KeyboardInterrupt:  # let running trials finish and land on disk, then stop
+                stop.set()
+                logging.warning("interrupted: finishing the trials in flight...")
+                raise
     for w in workers:
         failures.extend(w.failures)
     return BenchReport(tuple(s for w in workers for s in w.summaries), tuple(failures),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from harness_env import opts, records, run
 
-from android_harness import errors
+from android_harness import errors, results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -126,3 +128,25 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path):
     assert r.stderr.strip().splitlines() == [
         f"adb_bench: model {tmp_path / 'nope.tflite'} not found: check the path "
         "(convert one with tools/convert.py)"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_trials_and_says_resume(tmp_path, server_a, pixel, models,
+                                                      bench_binary):
+    res = tmp_path / "r.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tools" / "adb_bench.py"), f"--model={models['m16']}",
+         f"--device={pixel.serial}", f"--adb_server_port={server_a.port}", "--trials=5",
+         "--cooldown_s=3", "--num_runs=3", "--warmup_runs=1", f"--results={res}",
+         f"--benchmark_binary={bench_binary}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (res.exists() and '"trial"' in res.read_text()):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # during the cool-down after trial 1
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("adb_bench: interrupted") and "--resume" in err
+    assert "Traceback" not in err
+    trials = [r for r in results.read_records(res) if r["kind"] == "trial"]
+    assert 1 <= len(trials) < 5
