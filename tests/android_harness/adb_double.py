@@ -43,6 +43,7 @@ class Faults:
     refuse_push: bool = False           # sync SEND answers FAIL (e.g. disk full)
     drop_on_bench_call: int = 0         # drop the USB/TCP link at the Nth benchmark_model run
     hang_pattern: str = ""              # shell commands containing this never finish
+    no_sha256sum: bool = False          # an old phone without toybox sha256sum
     rendezvous: int = 0                 # a run waits (<= 10 s) until this many phones run at once
     bench_calls: int = 0                # counter, read by tests
 
@@ -366,6 +367,8 @@ class AdbDouble(SyncService):
 
     def _exec(self, stream: _Stream, cmd: str, *, v2: bool, merge: bool) -> None:
         hang = bool(self.faults.hang_pattern) and self.faults.hang_pattern in cmd
+        if self.faults.no_sha256sum and cmd.startswith("sha256sum"):
+            cmd = "echo '/system/bin/sh: sha256sum: inaccessible or not found' >&2; exit 127"
         mapped = cmd.replace(DEVICE_ROOT, str(self.data_dir))
         env = {"PATH": f"{self.root / 'system' / 'bin'}:/usr/bin:/bin",
                "SRD_STATE": str(self.root / "state"), "HOME": str(self.data_dir),

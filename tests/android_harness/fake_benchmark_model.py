@@ -15,6 +15,8 @@ import statistics
 import sys
 import time
 
+import numpy as np
+
 
 def _flags(argv: list[str]) -> dict[str, str]:
     out = {}
@@ -95,8 +97,6 @@ def main(argv: list[str]) -> int:
             "for the whole graph.")
     log(f"The input model file size (MB): {os.path.getsize(graph) / 1e6:g}")
     log(f"Initialized session in {init_us / 1000:g}ms.")
-    import numpy as np  # noqa: PLC0415
-
     for d in interp.get_input_details():
         interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
 
@@ -170,8 +170,6 @@ def _profile(nodes, tensors, avg_ms, log, *, delegated: bool) -> None:
               + _field(f"{cdf:.3f}%", 10) + _field("0.000", 10) + _field(str(len(times)), 9))
     print()
 
-
-import numpy as np  # noqa: E402  (kept at the end: only _profile needs it at module level)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

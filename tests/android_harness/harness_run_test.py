@@ -199,3 +199,15 @@ def test_without_device_flag_every_authorized_phone_runs(tmp_path, server_b, gal
     assert [s["device"]["serial"] for s in records(o, "summary")] == [galaxy.serial]
     assert f"skipping device {locked_phone.serial} is unauthorized" in err
     assert "galaxy" in out and "1/1" in out
+
+
+def test_phone_without_sha256sum_pushes_and_checks_sizes(server_a, spare_phone, models,
+                                                         bench_binary):
+    spare_phone.faults.no_sha256sum = True
+    ref = next(r for r in list_devices([server_a.host]) if r.serial == spare_phone.serial)
+    runner = AndroidRunner(ref, bench_binary, [])
+    m16 = load_model(models["m16"])
+    assert runner.prepare([m16]) == {"pushed": 2, "skipped": 0}
+    assert runner.prepare([m16]) == {"pushed": 2, "skipped": 0}  # cannot prove unchanged
+    assert spare_phone.device_path(runner.remote_model(m16)).read_bytes() == (
+        models["m16"].read_bytes())
