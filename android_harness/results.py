@@ -65,16 +65,20 @@ class ResultsFile:
         self.path = Path(path)
         self._lock = threading.Lock()
         self.previous: list[dict[str, Any]] = []
+        self.check(self.path, resume=resume, overwrite=overwrite)
         if self.path.exists() and self.path.stat().st_size:
             if overwrite:
                 self.path.unlink()
-            elif resume:
-                self.previous = list(read_records(self.path))
             else:
-                raise errors.HarnessError(
-                    f"results file {self.path} exists: pass --resume to continue it or "
-                    "--overwrite to start over")
+                self.previous = list(read_records(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def check(path: Path, *, resume: bool, overwrite: bool) -> None:
+        """Fail fast (before any phone is touched) if we would clobber earlier results."""
+        if Path(path).exists() and Path(path).stat().st_size and not (resume or overwrite):
+            raise errors.HarnessError(f"results file {path} exists: pass --resume to continue "
+                                      "it or --overwrite to start over")
 
     def done_trials(self, job: str) -> list[dict[str, Any]]:
         return [r for r in self.previous

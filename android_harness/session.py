@@ -78,8 +78,14 @@ def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list
     wanted = [d for d in req.devices if d != "desktop"]
     if "desktop" in req.devices and not wanted:
         return [DesktopRunner(req.desktop_backend)]
-    refs = list_devices(req.hosts, with_props=True)
     table = aliases_mod.load(req.devices_file)
+    try:
+        refs = list_devices(req.hosts, with_props=True)
+    except errors.AdbUnavailable as e:
+        if req.devices:
+            raise
+        notices.append(f"{e}; running the desktop fallback")
+        return [DesktopRunner(req.desktop_backend)]
     if not wanted:
         ready = [r for r in refs if r.state == "device"]
         if not ready:
@@ -208,10 +214,11 @@ def run_benchmarks(req: BenchRequest) -> BenchReport:
     models = [load_model(m) for m in req.models]
     if not models:
         raise errors.ModelInvalid("no model given: pass --model=path/to/model.tflite")
-    out = results.ResultsFile(req.results_path, resume=req.resume, overwrite=req.overwrite)
+    results.ResultsFile.check(req.results_path, resume=req.resume, overwrite=req.overwrite)
     notices: list[str] = []
     failures: list[str] = []
     runners = _targets(req, notices, failures)  # notices are printed by the caller (api.run)
+    out = results.ResultsFile(req.results_path, resume=req.resume, overwrite=req.overwrite)
     stop = threading.Event()
     workers = [_Worker(req, r, models, out, stop) for r in runners]
     if workers:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from adb_double import BENCH_RUNNING
-from harness_env import FIXTURE_LOGS, AdbServer, opts, records, run
+from harness_env import FIXTURE_LOGS, AdbServer, free_port, opts, records, run
 
 from android_harness import api, errors, results
 from android_harness.device import list_devices
@@ -211,3 +211,14 @@ def test_phone_without_sha256sum_pushes_and_checks_sizes(server_a, spare_phone, 
     assert runner.prepare([m16]) == {"pushed": 2, "skipped": 0}  # cannot prove unchanged
     assert spare_phone.device_path(runner.remote_model(m16)).read_bytes() == (
         models["m16"].read_bytes())
+
+
+def test_no_adb_at_all_falls_back_to_desktop_only_when_no_device_was_asked(tmp_path, models):
+    dead = f"127.0.0.2:{free_port()}"
+    o = opts(tmp_path, models=(str(models["m16"]),), trials=1, adb_hosts=(dead,))
+    code, out, err = run(o)
+    assert code == 0 and "unreachable" in err and "desktop fallback" in err
+    assert records(o, "trial")[0]["backend"] == "desktop-litert-interpreter"
+    code, _, err = run(opts(tmp_path / "2", models=(str(models["m16"]),), devices=("pixel",),
+                            adb_hosts=(dead,)))
+    assert code == errors.EXIT_BAD_INPUT and "unreachable" in err
