@@ -59,10 +59,15 @@ def hosts(opts: Options) -> tuple[AdbHost, ...]:
     return (AdbHost("127.0.0.1", port),)
 
 
-def list_table(opts: Options) -> str:
+def list_table(opts: Options, problems: list[str]) -> str:
+    """The --list_devices table; unreachable adb servers go to ``problems`` (one line each)."""
     table = aliases_mod.load(opts.devices_file or None)
     rows = [("HOST", "SERIAL", "STATE", "BRAND", "MODEL", "SOC", "ANDROID", "ALIASES")]
-    for r in list_devices(hosts(opts)):
+    all_hosts = hosts(opts)
+    refs = list_devices(all_hosts, unreachable=problems)
+    if len(problems) == len(all_hosts):
+        raise errors.AdbUnavailable(problems[0])
+    for r in refs:
         i = r.info
         rows.append((r.host.label, r.serial, r.state, i.get("brand", ""), i.get("model", ""),
                      i.get("soc", ""), i.get("android_version", ""),
@@ -108,8 +113,11 @@ def run(opts: Options, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr)
     """Do what the flags ask; print a table or one-line errors; return the exit code."""
     try:
         if opts.list_devices:
-            print(list_table(opts), file=stdout)
-            return errors.EXIT_OK
+            problems: list[str] = []
+            print(list_table(opts, problems), file=stdout)
+            for p in problems:
+                print(f"adb_bench: {p}", file=stderr)
+            return errors.EXIT_PARTIAL if problems else errors.EXIT_OK
         if opts.parse_log:
             rec = parse_log_file(opts.parse_log, opts.json_out, opts.overwrite)
             s = rec["stats"]

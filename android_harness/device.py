@@ -220,15 +220,27 @@ def _parse_getprop(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def list_devices(hosts: Sequence[AdbHost], *, with_props: bool = True) -> list[DeviceRef]:
-    """Every phone on every adb server, any state; getprop only for those in state 'device'."""
+def list_devices(hosts: Sequence[AdbHost], *, with_props: bool = True,
+                 unreachable: list[str] | None = None) -> list[DeviceRef]:
+    """Every phone on every adb server, any state; getprop only for those in state 'device'.
+
+    A server that does not answer raises, or, when ``unreachable`` is given, is noted there
+    (one line each) so the phones on the other machines of a lab are still used.
+    """
     refs = []
     for host in hosts:
         try:
-            infos = host.client().list()
-        except (AdbError, OSError) as e:
-            raise errors.AdbUnavailable(f"{host.label} did not answer like an adb server ({e}):"
-                                        " check --adb_host / --adb_server_port") from None
+            try:
+                infos = host.client().list()
+            except (AdbError, OSError) as e:
+                raise errors.AdbUnavailable(
+                    f"{host.label} did not answer like an adb server ({e}): check --adb_host "
+                    "/ --adb_server_port") from None
+        except errors.AdbUnavailable as e:
+            if unreachable is None:
+                raise
+            unreachable.append(str(e))
+            continue
         for info in infos:
             props: tuple[tuple[str, str], ...] = ()
             if with_props and info.state == "device":

@@ -79,13 +79,14 @@ def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list
     if "desktop" in req.devices and not wanted:
         return [DesktopRunner(req.desktop_backend)]
     table = aliases_mod.load(req.devices_file)
-    try:
-        refs = list_devices(req.hosts, with_props=True)
-    except errors.AdbUnavailable as e:
+    unreachable: list[str] = []
+    refs = list_devices(req.hosts, with_props=True, unreachable=unreachable)
+    if len(unreachable) == len(req.hosts):  # not one adb server answered
         if req.devices:
-            raise
-        notices.append(f"{e}; running the desktop fallback")
+            raise errors.AdbUnavailable(unreachable[0])
+        notices.append(f"{unreachable[0]}; running the desktop fallback")
         return [DesktopRunner(req.desktop_backend)]
+    failures.extend(unreachable)  # the other machines of the lab still run
     if not wanted:
         ready = [r for r in refs if r.state == "device"]
         if not ready:

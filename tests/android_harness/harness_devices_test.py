@@ -9,7 +9,7 @@ import time
 import pytest
 from harness_env import BUNDLED_ADB, free_port
 
-from android_harness import aliases, api, errors
+from android_harness import aliases, api, errors, results
 from android_harness.device import AdbHost, Device, list_devices
 
 
@@ -98,3 +98,21 @@ def test_double_speaks_sync_to_the_real_adb_client(tmp_path, server_a, pixel):
     assert r.returncode == 5 and r.stdout == "b.bin\n"
     assert server_a.adb(["-s", pixel.serial, "exec-out", "getprop ro.product.model"]) == (
         "Pixel 8\n")  # exec: service, raw stdout
+
+
+def test_one_dead_lab_machine_does_not_hide_the_others(server_a, pixel, models, tmp_path,
+                                                       bench_binary):
+    dead = f"127.0.0.2:{free_port()}"
+    out, err = io.StringIO(), io.StringIO()
+    code = api.run(api.Options(list_devices=True, adb_hosts=(server_a.host.label, dead)),
+                   stdout=out, stderr=err)
+    assert code == errors.EXIT_PARTIAL and pixel.serial in out.getvalue()
+    assert len(err.getvalue().strip().splitlines()) == 1 and dead in err.getvalue()
+    res = tmp_path / "r.jsonl"
+    code = api.run(api.Options(models=(str(models["m16"]),), devices=(pixel.serial,),
+                               adb_hosts=(server_a.host.label, dead), trials=1, num_runs=2,
+                               warmup_runs=1, cooldown_s=0, results=str(res),
+                               benchmark_binary=str(bench_binary)),
+                   stdout=io.StringIO(), stderr=err)
+    assert code == errors.EXIT_PARTIAL
+    assert [r["kind"] for r in results.read_records(res)] == ["trial", "summary"]
