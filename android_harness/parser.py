@@ -33,6 +33,9 @@ _HEXAGON = re.compile(r"(\w+) delegate: (\d+) nodes delegated out of (\d+) nodes
 _EXPLICIT = re.compile(r"Explicitly applied (\S+) delegate, and the model graph will be "
                        r"(completely|partially) executed by the delegate(?: w/ (\d+) delegate "
                        r"kernels)?")
+_NOT_EXECUTED = re.compile(r"Though (\S+) delegate is explicitly applied, the model graph will "
+                           r"not be executed by the delegate")
+_NNAPI_ACCELS = re.compile(r"NNAPI accelerators available: \[([^\]]*)\]")
 _TABLE = re.compile(r"^=+ (Run Order|Top by Computation Time|Top by Memory Use|Summary by node "
                     r"type) =+$")
 _NODE_NAME = re.compile(r"^\[(.*)\]:(\d+)$")
@@ -70,6 +73,8 @@ class Delegation:
     def fraction(self) -> float | None:
         if self.complete:
             return 1.0
+        if self.nodes_delegated == 0:
+            return 0.0
         if self.nodes_delegated is None or not self.nodes_total:
             return None
         return self.nodes_delegated / self.nodes_total
@@ -105,6 +110,7 @@ class BenchStats:
     memory_overall_mb: float | None = None
     memory_peak_mb: float | None = None
     model_size_mb: float | None = None
+    nnapi_accelerators: tuple[str, ...] = ()
     delegations: tuple[Delegation, ...] = ()
     ops: tuple[OpRecord, ...] = ()
     ops_by_type: tuple[OpRecord, ...] = ()
@@ -252,6 +258,10 @@ def parse(log: str) -> BenchStats:
                                           int(m[4])))
         elif m := _HEXAGON.search(text):
             delegations.append(Delegation(m[1], int(m[2]), int(m[3]), int(m[4])))
+        elif m := _NOT_EXECUTED.search(text):
+            delegations.append(Delegation(m[1], 0, None, 0, complete=False))
+        elif m := _NNAPI_ACCELS.search(text):
+            f["nnapi_accelerators"] = tuple(a for a in m[1].split(",") if a)
         elif m := _EXPLICIT.search(text):
             if not any(m[1].lower() in d.delegate.lower() for d in delegations):
                 full = m[2] == "completely"

@@ -132,3 +132,12 @@ def test_failed_run_reports_errors_and_is_not_ok():
 def test_garbage_is_harmless():
     s = parse("hello\n\x00\x01 count=abc\n============================== Run Order ====\n")
     assert not s.ok and s.ops == ()
+
+
+def test_nnapi_that_takes_no_node_is_zero_coverage():
+    s = parse(log("tf56301_nnapi_not_executed_logcat.log"))
+    cov = s.coverage()
+    assert (cov.delegate, cov.nodes_delegated, cov.partitions, cov.fraction) == (
+        "NNAPI", 0, 0, 0.0)
+    assert s.nnapi_accelerators == ("ipuadaptor", "nnapi-reference")
+    assert not s.ok  # the excerpt ends before any timing
