@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import warnings
 from typing import Any, Optional
 
 import numpy as np
 
 from deploy.calibration import CalibrationSet
 from deploy.tflite_io import TFLiteError, make_interpreter, summarize
-from models._keras import keras, tf
+from models._keras import keras, quiet_native_stderr, tf
 
 PRECISIONS = ("float", "fp16", "int8", "a16w8")
 DEFAULT_INPUT_HW = (64, 64)
@@ -86,7 +87,9 @@ def convert_uniform(model: keras.Model, precision: str, *, calib: Optional[Calib
     check_io_type(precision, io_type)
     t0 = time.time()
     try:
-        tflite = _converter(model, precision, calib, io_type).convert()
+        with quiet_native_stderr(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            tflite = _converter(model, precision, calib, io_type).convert()
     except Exception as e:  # the converter raises many types; the first line is the reason
         msg = str(e).strip().splitlines()
         reason = next((m for m in msg if "error" in m.lower()), msg[0] if msg else type(e).__name__)

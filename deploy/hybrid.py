@@ -1,0 +1,153 @@
+"""Per-layer (hybrid) precision: Keras model + Policy -> one verified TFLite model + report.
+
+Steps: fix the input shape (no SHAPE ops), rewrite activations AEQ cannot quantize
+(deploy/rewrite.py), convert to float TFLite, map every op to its Keras layer, calibrate once,
+quantize with the policy's recipe, invoke once, read the model back and check every op's
+precision against the policy (FQSR: with no `float` layer, not one float op may remain).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+from typing import Any, Optional, Sequence
+
+from deploy import layer_map, quantize, rewrite
+from deploy.calibration import CalibrationSet
+from deploy.convert import convert_uniform
+from deploy.policy import Policy, PolicyError
+from models._keras import keras
+
+#: Why AEQ leaves an op float when asked to quantize it (shown in errors and reports).
+NO_INT_REASON = {
+    "DEPTH_TO_SPACE": "AI Edge Quantizer has no DEPTH_TO_SPACE and LiteRT has no int16 kernel; "
+                      "use a RESHAPE/TRANSPOSE pixel shuffle (models.layers.PixelShuffle)",
+    "PRELU": "AI Edge Quantizer has no PRELU", "LEAKY_RELU": "AI Edge Quantizer has no LEAKY_RELU",
+    "MINIMUM": "AI Edge Quantizer has no MINIMUM",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    ops: tuple[str, ...]
+    output_shape: tuple
+    macs: int
+    share: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A model ready for per-layer quantization: float TFLite and the op -> layer map."""
+    model: keras.Model  # fixed-shape, rewritten
+    float_tflite: bytes
+    ops: tuple[layer_map.MappedOp, ...]
+    rewritten: dict[str, str]
+
+    @property
+    def layers(self) -> list[str]:
+        """Policy-addressable layers (those that own at least one op), in graph order."""
+        owners = {o.layer for o in self.ops}
+        return [n for n in layer_map.quantizable_layers(self.model) if n in owners]
+
+
+def prepare(model: keras.Model) -> Prepared:
+    """`model` must have a fixed input shape (models.with_fixed_shape / --input_size)."""
+    if None in model.input_shape[1:3]:
+        raise PolicyError("per-layer quantization needs a fixed input size (--input_size HxW)")
+    fixed, rewritten = rewrite.rewrite_for_aeq(model)
+    tfl = convert_uniform(fixed, "float").tflite
+    ops = layer_map.map_ops(tfl, layer_map.quantizable_layers(fixed), fixed.layers[-1].name)
+    return Prepared(fixed, tfl, tuple(ops), rewritten)
+
+
+def _layer_macs(layer) -> int:
+    """MACs of one conv layer at the model's fixed input size (0 for elementwise layers)."""
+    k = getattr(layer, "kernel_size", None)
+    if k is None:
+        return 0
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        h, w = layer.input_shape[1:3]
+        return int(k[0] * k[1] * layer.input_shape[-1] * layer.filters * h * w)
+    h, w = layer.output_shape[1:3]
+    return int(k[0] * k[1] * (layer.input_shape[-1] // layer.groups) * layer.filters * h * w)
+
+
+def list_layers(prep: Prepared) -> list[LayerInfo]:
+    by_layer = collections.defaultdict(list)
+    for o in prep.ops:
+        by_layer[o.layer].append(o.op)
+    layers = [prep.model.get_layer(n) for n in prep.layers]
+    macs = {l.name: _layer_macs(l) for l in layers}
+    total = max(sum(macs.values()), 1)
+    return [LayerInfo(l.name, tuple(by_layer[l.name]), tuple(l.output_shape), macs[l.name],
+                      macs[l.name] / total) for l in layers]
+
+
+def layers_table(infos: Sequence[LayerInfo]) -> str:
+    rows = [f"{'layer':<28}{'ops':<34}{'output':<20}{'MMACs':>9}{'share':>8}"]
+    for i in infos:
+        ops = ",".join(dict.fromkeys(i.ops))
+        rows.append(f"{i.name:<28}{ops[:33]:<34}{'x'.join(str(d) for d in i.output_shape[1:]):<20}"
+                    f"{i.macs / 1e6:9.2f}{i.share:8.1%}")
+    return "\n".join(rows)
+
+
+def _check_policy(prep: Prepared, policy: Policy) -> None:
+    policy.validate(prep.layers)
+
+
+def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
+                    qsv: Optional[dict] = None) -> tuple[bytes, dict[str, Any]]:
+    """One TFLite model at the policy's per-layer precisions, verified; plus its report."""
+    _check_policy(prep, policy)
+    qsv = qsv if qsv is not None else quantize.calibrate(prep.float_tflite, calib.patches)
+    recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
+    tfl = quantize.quantize(prep.float_tflite, recipe, qsv)
+    quantize.smoke_invoke(tfl, calib.patches[0])
+    checks, summary = quantize.verify(tfl, prep.ops, policy)
+    bad = [c for c in checks if c.requested != c.actual]
+    if bad:
+        c = bad[0]
+        why = NO_INT_REASON.get(c.op, "AI Edge Quantizer left it at another precision")
+        raise quantize.QuantizationError(
+            f"layer '{c.layer}' op {c.op} runs {c.actual} but the policy asks {c.requested} "
+            f"({why}); set that layer to {c.actual} in the policy" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
+    return tfl, _report(prep, policy, checks, summary, tfl, calib)
+
+
+def _io_rules(io_type: str) -> list[dict]:
+    if io_type == "float32":
+        return [{"regex": ".*", "operation": op, "algorithm_key": "no_quantize"} for op in ("INPUT", "OUTPUT")]
+    if io_type == "int8":
+        return []
+    raise PolicyError(f"io_type {io_type} is not available on the per-layer path yet; use float32 or "
+                      "int8 (an int8 input with zero point -128 is the uint8 image minus 128)")
+
+
+def _report(prep: Prepared, policy: Policy, checks, summary, tfl: bytes, calib: CalibrationSet) -> dict:
+    infos = {i.name: i for i in list_layers(prep)}
+    per_layer = collections.OrderedDict()
+    for c in checks:
+        name = c.layer or "(unmapped)"
+        e = per_layer.setdefault(name, {"requested": c.requested, "actual": set(), "ops": []})
+        e["actual"].add(c.actual)
+        e["ops"].append(c.op)
+    layers = [{"layer": n, "requested": e["requested"], "actual": "/".join(sorted(e["actual"])),
+               "ops": e["ops"], "macs": infos[n].macs if n in infos else 0} for n, e in per_layer.items()]
+    float_ops = [{"op": c.op, "layer": c.layer, "reason": "policy asks float"} for c in checks
+                 if c.actual == "float"]
+    counts = collections.Counter(c.requested for c in checks)
+    return {
+        "route": "ai-edge-quantizer per-layer recipe", "policy": policy.to_json(),
+        "policy_sha256": hashlib.sha256(policy.dumps().encode()).hexdigest(),
+        "size_bytes": len(tfl), "sha256": hashlib.sha256(tfl).hexdigest(),
+        "input_shape": list(prep.model.input_shape), "layers": layers,
+        "ops_by_precision": dict(counts), "requantize_ops": summary["requantize_ops"],
+        "rescale_ops": summary["rescale_ops"],
+        "quantize_ops": summary["quantize_ops"], "dequantize_ops": summary["dequantize_ops"],
+        "float_ops": float_ops, "rewritten_activations": prep.rewritten,
+        "inputs": summary["inputs"], "outputs": summary["outputs"], "calibration": calib.to_json(),
+        "verified": True,
+    }
+

@@ -1,0 +1,123 @@
+"""The per-layer precision policy: one type that travels from search to convert to report.
+
+A policy file (`hybrid.json`, version 1):
+    {"version": 1, "model": "xlsr", "scale": 3, "default": "a8w8", "io_type": "float32",
+     "layers": {"head_g0": "a16w8", "tail": "a16w8", "clipped_relu": "float"}}
+`default` applies to every quantizable layer the map does not name. Precisions: `a8w8` (int8
+activations and weights), `a16w8` (int16 activations, int8 weights: TFLite's 16x8), `float`.
+Weights are never int16: LiteRT has no int16-weight kernels.
+Not to be confused with AI Edge Quantizer's `default_policy` (its op/config compatibility table).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+PRECISIONS = ("a8w8", "a16w8", "float")
+IO_TYPES = ("float32", "uint8", "int8")
+VERSION = 1
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be applied; the message names the field and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    model: str
+    scale: int
+    default: str = "a8w8"
+    layers: tuple[tuple[str, str], ...] = ()
+    io_type: str = "float32"
+    version: int = VERSION
+
+    def __post_init__(self):
+        if self.default not in PRECISIONS:
+            raise PolicyError(f"policy default '{self.default}' is not a precision; use one of "
+                              f"{', '.join(PRECISIONS)}")
+        for name, p in self.layers:
+            if p not in PRECISIONS:
+                raise PolicyError(f"policy layer '{name}': unknown precision '{p}'; use one of "
+                                  f"{', '.join(PRECISIONS)}")
+        if self.io_type not in IO_TYPES:
+            raise PolicyError(f"policy io_type '{self.io_type}' is not one of {', '.join(IO_TYPES)}")
+        if self.version > VERSION:
+            raise PolicyError(f"policy version {self.version} is newer than this srdeploy "
+                              f"understands ({VERSION}); upgrade srdeploy")
+
+    @property
+    def layer_map(self) -> dict[str, str]:
+        return dict(self.layers)
+
+    def precision_of(self, layer: str) -> str:
+        return self.layer_map.get(layer, self.default)
+
+    def resolved(self, layer_names: Iterable[str]) -> dict[str, str]:
+        """Every layer's precision (explicit or default), in the given order."""
+        return {n: self.precision_of(n) for n in layer_names}
+
+    @classmethod
+    def uniform(cls, model: str, scale: int, precision: str, layer_names: Iterable[str],
+                io_type: str = "float32") -> "Policy":
+        """A complete starting policy naming every layer (easy to edit by hand)."""
+        return cls(model, scale, precision, tuple((n, precision) for n in layer_names), io_type)
+
+    def with_layers(self, changes: Mapping[str, str]) -> "Policy":
+        merged = {**self.layer_map, **changes}
+        return dataclasses.replace(self, layers=tuple(merged.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "model": self.model, "scale": self.scale,
+                "default": self.default, "io_type": self.io_type, "layers": self.layer_map}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> "Policy":
+        if not isinstance(obj, Mapping):
+            raise PolicyError("a policy is a JSON object with model, scale, default and layers")
+        missing = [k for k in ("model", "scale") if k not in obj]
+        if missing:
+            raise PolicyError(f"policy is missing {', '.join(missing)}")
+        layers = obj.get("layers", {})
+        if not isinstance(layers, Mapping):
+            raise PolicyError("policy 'layers' must map layer names to precisions")
+        try:
+            scale = int(obj["scale"])
+        except (TypeError, ValueError):
+            raise PolicyError(f"policy scale '{obj['scale']}' is not an integer") from None
+        return cls(model=str(obj["model"]), scale=scale, default=str(obj.get("default", "a8w8")),
+                   layers=tuple((str(k), str(v)) for k, v in layers.items()),
+                   io_type=str(obj.get("io_type", "float32")), version=int(obj.get("version", VERSION)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Policy":
+        path = Path(path)
+        try:
+            obj = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise PolicyError(f"policy file {path} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise PolicyError(f"policy file {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+        return cls.from_json(obj)
+
+    def validate(self, layer_names: Optional[Iterable[str]] = None, *, model: Optional[str] = None,
+                 scale: Optional[int] = None) -> None:
+        """Raise PolicyError for another model/scale or a layer name the model does not have."""
+        if model is not None and self.model != model:
+            raise PolicyError(f"policy is for model '{self.model}', not '{model}'; write one with "
+                              f"--write_policy")
+        if scale is not None and self.scale != scale:
+            raise PolicyError(f"policy is for x{self.scale}, not x{scale}")
+        if layer_names is None:
+            return
+        known = list(layer_names)
+        for name, _ in self.layers:
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+                hint = f"; did you mean {', '.join(near)}?" if near else "; see --list_layers"
+                raise PolicyError(f"policy names layer '{name}', which {self.model} does not have{hint}")

@@ -1,0 +1,96 @@
+"""Rewrite activations AI Edge Quantizer cannot quantize into ops it can, keeping layer names.
+
+AEQ 0.10 has no PRELU, LEAKY_RELU or MINIMUM entry, so those ops would stay float between
+DEQUANTIZE/QUANTIZE pairs and break full integer SR (FQSR). Same maths, supported ops:
+  ReLU(max_value=m)  ->  m - relu(m - relu(x))          RELU, SUB
+  LeakyReLU(a), 0<a<1 ->  maximum(x, a * x)              MUL, MAXIMUM
+  PReLU(alpha)       ->  alpha * x + (1 - alpha) * relu(x)  MUL, RELU, ADD
+Each replacement keeps its Keras layer name (so the policy still addresses it) and its weights.
+"""
+from __future__ import annotations
+
+from models._keras import keras, tf
+
+L = keras.layers
+
+
+@keras.utils.register_keras_serializable(package="srdeploy")
+class ClippedReLUOps(L.Layer):
+    def __init__(self, max_value: float, **kwargs):
+        super().__init__(**kwargs)
+        self.max_value = float(max_value)
+
+    def call(self, x):
+        m = tf.constant(self.max_value, x.dtype)
+        return m - tf.nn.relu(m - tf.nn.relu(x))
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value}
+
+
+@keras.utils.register_keras_serializable(package="srdeploy")
+class LeakyReLUOps(L.Layer):
+    def __init__(self, alpha: float, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, x):
+        return tf.maximum(x, x * self.alpha)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+@keras.utils.register_keras_serializable(package="srdeploy")
+class PReLUOps(L.Layer):
+    """PReLU with per-channel alpha (shared over H, W as the zoo uses it)."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.alpha = self.add_weight(name="alpha", shape=(1, 1, self.channels), trainable=True,
+                                     initializer="zeros")
+
+    def call(self, x):
+        return x * self.alpha + tf.nn.relu(x) * (1.0 - self.alpha)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+def _replacement(layer: L.Layer):
+    if isinstance(layer, L.ReLU) and layer.max_value is not None:
+        if float(layer.threshold) == 0.0 and float(layer.negative_slope) == 0.0:
+            return ClippedReLUOps(float(layer.max_value), name=layer.name)
+    if isinstance(layer, L.LeakyReLU) and 0.0 < float(layer.alpha) < 1.0:
+        return LeakyReLUOps(float(layer.alpha), name=layer.name)
+    if isinstance(layer, L.PReLU):
+        shape = layer.alpha.shape
+        if len(shape) == 3 and shape[0] == 1 and shape[1] == 1:
+            new = PReLUOps(int(shape[-1]), name=layer.name)
+            return new
+    return None
+
+
+def rewrite_for_aeq(model: keras.Model) -> tuple[keras.Model, dict[str, str]]:
+    """A copy of `model` with unsupported activations rewritten; returns (model, {layer: what})."""
+    replaced: dict[str, str] = {}
+    pending = {}
+
+    def clone(layer):
+        new = _replacement(layer)
+        if new is None:
+            return layer.__class__.from_config(layer.get_config())
+        replaced[layer.name] = f"{layer.__class__.__name__} -> {new.__class__.__name__}"
+        pending[layer.name] = layer
+        return new
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in copy.layers:
+        src = model.get_layer(layer.name)
+        weights = src.get_weights()
+        if layer.name in pending and isinstance(src, L.PReLU):
+            weights = [src.get_weights()[0].reshape(1, 1, -1)]
+        if weights:
+            layer.set_weights(weights)
+    return copy, replaced
