@@ -107,7 +107,7 @@ def read_records(path: str | Path) -> Iterable[dict[str, Any]]:
 
 def format_table(summaries: list[Mapping[str, Any]]) -> str:
     """The terminal table: one row per job."""
-    head = ("DEVICE", "MODEL", "DELEGATE", "TRIALS", "MEDIAN ms", "SPREAD %", "COVERAGE",
+    head = ("DEVICE", "SERIAL", "MODEL", "DELEGATE", "TRIALS", "MEDIAN ms", "SPREAD %", "COVERAGE",
             "THROTTLED")
     rows = [head]
     for s in summaries:
@@ -116,7 +116,7 @@ def format_table(summaries: list[Mapping[str, Any]]) -> str:
         cov_s = "-" if frac is None else f"{100 * frac:.0f}% ({cov.get('partitions')}p)"
         med = s.get("median_inference_us")
         spread = s.get("spread_pct")
-        rows.append((s["device"].get("label", s["device"].get("serial", "?")),
+        rows.append((s["device"].get("label", "?"), s["device"].get("serial", "?"),
                      s["model"]["name"], s["config"]["delegate"],
                      f"{s.get('trials_ok', 0)}/{s.get('trials', s.get('trials_ok', 0))}",
                      "-" if med is None else f"{med / 1000:.3f}",
