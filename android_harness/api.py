@@ -96,6 +96,15 @@ def parse_log_file(path: str, json_out: str, overwrite: bool) -> dict:
     return record
 
 
+def _coverage(cov: dict | None) -> str:
+    if not cov:
+        return "-"
+    n, m, frac = cov["nodes_delegated"], cov["nodes_total"], cov["fraction"]
+    share = "?" if frac is None else f"{100 * frac:.0f}%"
+    nodes = f"{n}/{m} nodes" if n is not None and m is not None else "nodes ?"
+    return f"{cov['delegate']} {nodes} ({share}), {cov['partitions']} partition(s)"
+
+
 def _configs(opts: Options) -> tuple[BenchConfig, ...]:
     try:
         return tuple(BenchConfig(delegate=d, num_threads=opts.num_threads,
@@ -124,7 +133,7 @@ def run(opts: Options, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr)
             avg = s["inference_avg_us"]
             print(f"{opts.parse_log}: inference avg "
                   f"{'-' if avg is None else f'{avg / 1000:.3f} ms'}, {len(s['ops'])} op rows, "
-                  f"coverage {s['coverage']}", file=stdout)
+                  f"coverage {_coverage(s['coverage'])}", file=stdout)
             return errors.EXIT_OK
         req = BenchRequest(
             models=tuple(Path(m) for m in opts.models), configs=_configs(opts),
