@@ -222,3 +222,18 @@ def test_no_adb_at_all_falls_back_to_desktop_only_when_no_device_was_asked(tmp_p
     code, _, err = run(opts(tmp_path / "2", models=(str(models["m16"]),), devices=("pixel",),
                             adb_hosts=(dead,)))
     assert code == errors.EXIT_BAD_INPUT and "unreachable" in err
+
+
+def test_delegate_options_with_semicolons_reach_the_tool_as_one_argument(
+        tmp_path, server_a, pixel, models, bench_binary):
+    evil_opts = "backend_type:htp;touch /data/local/tmp/QNN_INJECTED;htp_precision:1"
+    o = opts(tmp_path, models=(str(models["m16"]),), devices=(pixel.serial,), trials=1,
+             delegates=("qnn",), external_delegate_path="/data/local/tmp/qnn/libQnnDelegate.so",
+             external_delegate_options=evil_opts, benchmark_binary=str(bench_binary),
+             adb_server_port=server_a.port)
+    code, _, err = run(o)
+    assert code == 0, err
+    assert not list(pixel.root.rglob("QNN_INJECTED"))
+    cmd = records(o, "trial")[0]["command"]
+    assert cmd.startswith("env LD_LIBRARY_PATH=/data/local/tmp/qnn ")
+    assert f"'--external_delegate_options={evil_opts}'" in cmd
