@@ -53,12 +53,48 @@ def load(path: str | Path | None = None) -> dict[str, dict[str, str]]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise errors.HarnessError(f"devices file {p} is not valid TOML: {e}") from None
     for name, rule in (data.get("aliases") or {}).items():
+        rule = {k: v for k, v in rule.items() if k != "info"}  # info: recorded, not matched
         unknown = set(rule) - set(MATCH_KEYS)
         if unknown or not rule:
             raise errors.HarnessError(f"devices file {p}: alias {name!r} has keys "
                                       f"{sorted(unknown) or 'none'}; use {', '.join(MATCH_KEYS)}")
         table[name] = {k: str(v) for k, v in rule.items()}
     return {**table, **{k: v for k, v in DEFAULT_ALIASES.items() if k not in table}}
+
+
+def save_discovered(refs: Sequence, path: str | Path | None = None) -> list[str]:
+    """Append a serial-pinned alias for each attached phone the file does not name yet.
+
+    Each entry also records (under ``info``, not used for matching, so an OS update does not
+    break it) what getprop said: brand, model, SoC, Android version. Returns the new names.
+    """
+    p = Path(path) if path else default_path()
+    table = load(p) if p.is_file() else dict(DEFAULT_ALIASES)
+    pinned = {rule.get("serial") for rule in table.values()}
+    lines, added = [], []
+    for ref in refs:
+        info = ref.info
+        if ref.state != "device" or ref.serial in pinned or not info:
+            continue
+        base = re.sub(r"[^a-z0-9]+", "-", info.get("model", "phone").lower()).strip("-")
+        name, n = base or "phone", 2
+        while name in table or name in added:
+            name, n = f"{base}-{n}", n + 1
+        added.append(name)
+        fields = {k: info.get(k, "") for k in ("brand", "model", "soc", "android_version",
+                                                 "sdk", "abi")}
+        lines.append(f"\n[aliases.{name}]\nserial = {_toml_str(ref.serial)}\n"
+                     f"[aliases.{name}.info]\n"
+                     + "".join(f"{k} = {_toml_str(v)}\n" for k, v in fields.items()))
+    if lines:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "a", encoding="utf-8") as f:
+            f.write("".join(lines))
+    return added
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def matches(rule: Mapping[str, str], serial: str, info: Mapping[str, str]) -> bool:

@@ -47,6 +47,7 @@ class Options:
     desktop_backend: str = "interpreter"
     bench_timeout_s: float = 0.0
     list_devices: bool = False
+    save_devices: bool = False
     parse_log: str = ""
     json_out: str = ""
 
@@ -67,6 +68,12 @@ def list_table(opts: Options, problems: list[str]) -> str:
     refs = list_devices(all_hosts, unreachable=problems)
     if len(problems) == len(all_hosts):
         raise errors.AdbUnavailable(problems[0])
+    if opts.save_devices:
+        path = opts.devices_file or aliases_mod.default_path()
+        added = aliases_mod.save_discovered(refs, path)
+        table = aliases_mod.load(path)
+        problems_note = f"saved aliases {', '.join(added)} to {path}" if added else (
+            f"every attached phone already has an alias in {path}")
     for r in refs:
         i = r.info
         rows.append((r.host.label, r.serial, r.state, i.get("brand", ""), i.get("model", ""),
@@ -75,7 +82,8 @@ def list_table(opts: Options, problems: list[str]) -> str:
     if len(rows) == 1:
         return "no phones attached (check the cable, USB debugging, and `adb devices`)"
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+    text = "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+    return text + (f"\n{problems_note}" if opts.save_devices else "")
 
 
 def parse_log_file(path: str, json_out: str, overwrite: bool) -> dict:

@@ -43,6 +43,8 @@ flags.DEFINE_enum("desktop_backend", "interpreter", ["interpreter", "litert-benc
 flags.DEFINE_float("bench_timeout_s", 0.0, "limit for one benchmark_model run (0: 120 s + "
                    "5 s per inference)")
 flags.DEFINE_bool("list_devices", False, "list attached phones, their state and aliases")
+flags.DEFINE_bool("save_devices", False, "with --list_devices: add a serial-pinned alias "
+                  "(recording SoC, Android version) for each phone not in the devices file")
 flags.DEFINE_string("parse_log", "", "parse a saved benchmark_model log (no device)")
 flags.DEFINE_string("json", "", "with --parse_log: write the parsed record here")
 
@@ -62,7 +64,7 @@ def main(argv: list[str]) -> int:
         benchmark_binary=F.benchmark_binary, devices_file=F.devices_file,
         adb_hosts=tuple(F.adb_host), adb_server_port=F.adb_server_port,
         desktop_backend=F.desktop_backend, bench_timeout_s=F.bench_timeout_s,
-        list_devices=F.list_devices,
+        list_devices=F.list_devices, save_devices=F.save_devices,
         parse_log=F.parse_log, json_out=F.json)
     return api.run(opts)
 

@@ -116,3 +116,21 @@ def test_one_dead_lab_machine_does_not_hide_the_others(server_a, pixel, models, 
                    stdout=io.StringIO(), stderr=err)
     assert code == errors.EXIT_PARTIAL
     assert [r["kind"] for r in results.read_records(res)] == ["trial", "summary"]
+
+
+def test_save_devices_pins_new_phones_and_records_soc(tmp_path, server_a, server_b, pixel,
+                                                      galaxy, locked_phone):
+    cfg = tmp_path / "devices.toml"
+    cfg.write_text('[aliases.mine]\nserial = "%s"\n' % pixel.serial)
+    o = api.Options(list_devices=True, save_devices=True, devices_file=str(cfg),
+                    adb_hosts=(server_a.host.label, server_b.host.label))
+    out = io.StringIO()
+    assert api.run(o, stdout=out) == 0
+    assert "saved aliases sm-s911b" in out.getvalue()
+    table = aliases.load(cfg)
+    assert table["sm-s911b"] == {"serial": galaxy.serial}      # info is not matched on
+    text = cfg.read_text()
+    assert 'soc = "SM8550"' in text and 'android_version = "13"' in text
+    assert text.count("[aliases.") == 3  # mine, sm-s911b, its info table; not the locked one
+    out = io.StringIO()
+    assert api.run(o, stdout=out) == 0 and "already has an alias" in out.getvalue()
