@@ -1,0 +1,92 @@
+"""Per-layer quantization on real converted models: exact mapping, verification, FQSR."""
+import numpy as np
+import pytest
+
+import models
+from deploy import calibration, hybrid, quantize
+from deploy.policy import Policy, PolicyError
+from deploy.tflite_io import make_interpreter, summarize
+from models._keras import keras
+
+
+@pytest.fixture(scope="module")
+def calib(hr_dir):
+    return calibration.calibration_set(2, (16, 16), calib_dir=hr_dir, n_images=3, patches_per_image=2)
+
+
+def _prefix_model() -> keras.Model:
+    """Layer names that are prefixes of each other: body_1 must never match body_10."""
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="body_1")(x_in)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="body_10")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="body_11")(x)
+    x = keras.layers.Add(name="skip")([x, y])
+    x = keras.layers.Conv2D(12, 3, padding="same", name="tail")(x)
+    x = models.layers.PixelShuffle(2, name="shuffle")(x)
+    return keras.Model(x_in, x)
+
+
+def _conv_dtypes(tfl: bytes) -> list[str]:
+    s = summarize(make_interpreter(tfl, delegates=False))
+    return [o.output_dtypes[0] for o in s.ops if o.op == "CONV_2D"]
+
+
+def test_prefix_names_map_exactly_and_per_layer_dtypes_are_verified(calib):
+    prep = hybrid.prepare(_prefix_model())
+    assert prep.layers[:3] == ["body_1", "body_10", "body_11"]
+    policy = Policy("custom", 2, "a8w8", (("body_1", "a16w8"), ("body_11", "float")))
+    tfl, report = hybrid.quantize_policy(prep, policy, calib)
+    assert _conv_dtypes(tfl) == ["int16", "int8", "float32", "int8"]
+    by_layer = {l["layer"]: l for l in report["layers"]}
+    assert by_layer["body_1"]["actual"] == "a16w8" and by_layer["body_10"]["actual"] == "a8w8"
+    assert by_layer["body_11"]["actual"] == "float"
+    assert report["requantize_ops"] >= 1 and report["verified"]
+    assert [f["layer"] for f in report["float_ops"]] == ["body_11"]
+
+
+@pytest.mark.parametrize("name", ["xlsr", "abpn", "fsrcnn", "imdn_rtc", "espcn", "edsr_baseline"])
+@pytest.mark.parametrize("default", ["a8w8", "a16w8"])
+def test_full_integer_policies_leave_no_float_op(name, default, calib, random_weights):
+    """FQSR: skips, anchors, pixel shuffle, clipping and PReLU/LeakyReLU all integer."""
+    m = models.with_fixed_shape(models.build(name, 2, weights=random_weights(name, 2)), name, 2, (16, 16))
+    prep = hybrid.prepare(m)
+    tfl, report = hybrid.quantize_policy(prep, Policy(name, 2, default, io_type="int8"), calib)
+    s = summarize(make_interpreter(tfl, delegates=False))
+    assert [o for o in s.ops if any(d.startswith("float") for d in o.output_dtypes)] == []
+    assert report["float_ops"] == [] and report["requantize_ops"] == 0
+
+
+def test_hybrid_output_close_to_float(calib, random_weights):
+    m = models.with_fixed_shape(models.build("xlsr", 2, weights=random_weights("xlsr", 2)), "xlsr", 2, (16, 16))
+    prep = hybrid.prepare(m)
+    qsv = quantize.calibrate(prep.float_tflite, calib.patches)
+    x = calib.patches[:1]
+    ref = m(x).numpy()
+    errs = {}
+    for default in ("a8w8", "a16w8"):
+        tfl, _ = hybrid.quantize_policy(prep, Policy("xlsr", 2, default), calib, qsv=qsv)
+        it = make_interpreter(tfl)
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        errs[default] = float(np.abs(it.get_tensor(it.get_output_details()[0]["index"]) - ref).mean())
+    assert errs["a16w8"] < errs["a8w8"] / 3 and errs["a8w8"] < 0.01
+
+
+def test_unknown_layer_is_rejected_before_quantizing(calib):
+    prep = hybrid.prepare(_prefix_model())
+    with pytest.raises(PolicyError, match="did you mean body_1"):
+        hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8", (("body_01", "a16w8"),)), calib)
+
+
+def test_op_that_cannot_be_quantized_is_a_clear_error(calib):
+    """A user's model with tf.nn.depth_to_space: AEQ cannot quantize DEPTH_TO_SPACE."""
+    from models._keras import tf
+    x_in = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Conv2D(12, 3, padding="same", name="conv")(x_in)
+    x = keras.layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name="d2s")(x)
+    prep = hybrid.prepare(keras.Model(x_in, x))
+    with pytest.raises(quantize.QuantizationError, match="DEPTH_TO_SPACE"):
+        hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8"), calib)
+    tfl, report = hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8", (("d2s", "float"),)), calib)
+    assert [f["op"] for f in report["float_ops"]] == ["DEPTH_TO_SPACE"]
