@@ -23,6 +23,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from adb_double_specs import DeviceSpec, galaxy_spec, pixel_spec  # noqa: F401 (re-export)
@@ -209,6 +210,7 @@ class AdbDouble(SyncService):
         self._conns: list[_Connection] = []
         self._stopped = False
         self.sync_requests: list[str] = []
+        self.bench_wall_ms: list[float] = []   # phone-side wall time of each benchmark run
         self.port = 0
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -324,10 +326,12 @@ class AdbDouble(SyncService):
                 _BENCH_CV.notify_all()
                 _BENCH_CV.wait_for(lambda: BENCH_RUNNING["now"] >= self.faults.rendezvous,
                                    timeout=10)
+        t0 = time.perf_counter()
         try:
             self._exec(stream, cmd, v2=v2, merge=merge)
         finally:
             if is_run:
+                self.bench_wall_ms.append((time.perf_counter() - t0) * 1000.0)
                 with _BENCH_CV:
                     BENCH_RUNNING["now"] -= 1
 
