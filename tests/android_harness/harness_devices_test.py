@@ -6,6 +6,7 @@ import io
 import subprocess
 import time
 
+import adbutils
 import pytest
 from harness_env import BUNDLED_ADB, free_port
 
@@ -98,6 +99,10 @@ def test_double_speaks_sync_to_the_real_adb_client(tmp_path, server_a, pixel):
     assert r.returncode == 5 and r.stdout == "b.bin\n"
     assert server_a.adb(["-s", pixel.serial, "exec-out", "getprop ro.product.model"]) == (
         "Pixel 8\n")  # exec: service, raw stdout
+    phone = adbutils.AdbClient(port=server_a.port).device(pixel.serial)
+    assert [f.path for f in phone.sync.list("/data/local/tmp/cli")] == ["b.bin"]  # LIST
+    assert phone.sync.stat("/data/local/tmp/cli/b.bin").size == blob.stat().st_size  # STAT
+    assert phone.shell("echo v1; echo err >&2") == "v1\nerr"  # shell: (v1, merged streams)
 
 
 def test_one_dead_lab_machine_does_not_hide_the_others(server_a, pixel, models, tmp_path,
