@@ -108,6 +108,9 @@ class AndroidRunner:
             self.device.push(local, dst, mode=mode)
             counts["pushed"] += 1
         r = self.device.shell(["chmod", "755", self.remote_bin], timeout=QUERY_S)
+        if r.returncode != 0:  # e.g. /data/local/tmp mounted noexec on a locked-down build
+            raise errors.PushError(f"{self.ref.serial}: cannot make {self.remote_bin} "
+                                   f"executable: {(r.stderr or r.stdout).strip()}")
         return counts
 
     def thermal(self) -> thermal.ThermalSnapshot:
