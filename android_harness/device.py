@@ -146,13 +146,15 @@ class Device:
 
     def _lost(self, cause: Exception) -> errors.HarnessError:
         """Turn a broken call into 'device is offline/unauthorized/absent' when that's why."""
-        try:
-            states = {d.serial: d.state for d in self.host.client().list()}
-        except (AdbError, OSError, errors.HarnessError):
-            return errors.AdbUnavailable(f"adb server {self.host.label} went away ({cause})")
-        state = states.get(self.serial, "absent")
-        if state != "device":
-            return errors.DeviceUnavailable(self.serial, state)
+        for _ in range(6):  # the server may need a moment to notice a pulled cable
+            try:
+                states = {d.serial: d.state for d in self.host.client().list()}
+            except (AdbError, OSError, errors.HarnessError):
+                return errors.AdbUnavailable(f"adb server {self.host.label} went away ({cause})")
+            state = states.get(self.serial, "absent")
+            if state != "device":
+                return errors.DeviceUnavailable(self.serial, state)
+            time.sleep(0.5)
         return errors.DeviceUnavailable(self.serial, "unresponsive", f"adb said: {cause}")
 
     def getprops(self) -> dict[str, str]:
