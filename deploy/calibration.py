@@ -14,13 +14,14 @@ import numpy as np
 
 from deploy import data
 from deploy.imresize import bicubic_lr
+from deploy.io_convention import IOConvention
 
 FALLBACK_SKIMAGE = ("immunohistochemistry", "hubble_deep_field", "retina")
 
 
 @dataclasses.dataclass(frozen=True)
 class CalibrationSet:
-    patches: np.ndarray  # float32 NHWC in [0, 1]
+    patches: np.ndarray  # float32 NHWC in the model's input convention (zoo: RGB in [0, 1])
     images: tuple[str, ...]
     source: str
 
@@ -41,7 +42,8 @@ def _default_lr_images(scale: int, n_images: int) -> tuple[list[tuple[str, np.nd
 
 
 def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[str | Path] = None,
-                    n_images: int = 8, patches_per_image: int = 4, seed: int = 0) -> CalibrationSet:
+                    n_images: int = 8, patches_per_image: int = 4, seed: int = 0,
+                    convention: IOConvention = IOConvention()) -> CalibrationSet:
     """LR patches of the model's input size from `calib_dir` (HR photos) or the default set."""
     if calib_dir:
         files = data.image_files(calib_dir)[:n_images]
@@ -60,4 +62,5 @@ def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[
         for _ in range(patches_per_image):
             y, x = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
             out.append(lr[y:y + ph, x:x + pw])
-    return CalibrationSet(np.stack(out).astype(np.float32) / 255.0, tuple(n for n, _ in lrs), source)
+    patches = convention.model_input(np.stack(out).astype(np.float32) / 255.0)
+    return CalibrationSet(patches, tuple(n for n, _ in lrs), source)

@@ -13,8 +13,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 import models
-from deploy import calibration, convert, data
+from deploy import calibration, convert, data, sources
 from deploy.evaluate import EvalResult, evaluate, write_json
+from deploy.io_convention import IOConvention
+from deploy.sources import ModelSource
 from deploy.runners import KerasRunner, TFLiteRunner
 from deploy.tflite_io import TFLiteError, make_interpreter
 
@@ -55,12 +57,11 @@ def report_path(tflite_path: str | Path) -> Path:
     return Path(tflite_path).with_suffix(".json")
 
 
-def convert_zoo_model(name: str, scale: int, precision: str, out: str | Path, *,
-                      input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
-                      weights: bool | str = True, calib_dir: Optional[str] = None,
-                      calib_images: int = 8, io_type: str = "float32",
-                      overwrite: bool = False) -> dict:
-    """Convert a zoo model at one precision; writes `out` and `out.json`, returns the report."""
+def convert_model(src: ModelSource, precision: str, out: str | Path, *,
+                  input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
+                  calib_dir: Optional[str] = None, calib_images: int = 8,
+                  io_type: str = "float32", overwrite: bool = False) -> dict:
+    """Convert at one precision; writes `out` and `out.json`, returns the report."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -71,35 +72,39 @@ def convert_zoo_model(name: str, scale: int, precision: str, out: str | Path, *,
     if input_hw is None and precision in ("int8", "a16w8"):
         raise convert.ConversionError("integer models need a fixed --input_size (e.g. 64x64): "
                                       "dynamic shapes add SHAPE ops that keep feature maps in float")
-    model = models.build(name, scale, weights=weights)
-    if input_hw is not None:
-        model = models.with_fixed_shape(model, name, scale, input_hw)
+    model = src.fixed(input_hw) if input_hw is not None else src.model
     calib = None
     if precision in ("int8", "a16w8"):
-        calib = calibration.calibration_set(scale, input_hw, calib_dir=calib_dir, n_images=calib_images)
+        calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
+                                            convention=src.convention)
     converted = convert.convert_uniform(model, precision, calib=calib, io_type=io_type)
-    report = {"model": models.spec(name).name, "scale": scale,
-              "weights": _weights_label(name, scale, weights), **converted.report}
+    report = {**src.to_json(), **converted.report}
     _atomic_write(out, converted.tflite)
     _atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
     return report
 
 
-def _weights_label(name: str, scale: int, weights: bool | str) -> Optional[str]:
-    if weights is True:
-        p = models.weights_path(models.spec(name).name, scale)
-        return p.name if p else None
-    return str(weights) if weights else None
+def convert_zoo_model(name: str, scale: int, precision: str, out: str | Path, *,
+                      weights: bool | str = True, **kwargs) -> dict:
+    return convert_model(sources.resolve(name, scale, weights=weights), precision, out, **kwargs)
+
+
+def read_report(path: str | Path) -> dict:
+    rep = report_path(path)
+    if rep.is_file():
+        try:
+            return json.loads(rep.read_text())
+        except ValueError:
+            return {}
+    return {}
 
 
 def infer_scale(path: str | Path) -> int:
     """Scale of an SR .tflite: from its report beside it, else from its I/O shapes."""
-    rep = report_path(path)
-    if rep.is_file():
-        try:
-            return int(json.loads(rep.read_text())["scale"])
-        except (ValueError, KeyError, TypeError):
-            pass
+    try:
+        return int(read_report(path)["scale"])
+    except (KeyError, TypeError, ValueError):
+        pass
     interp = make_interpreter(path)
     i, o = interp.get_input_details()[0], interp.get_output_details()[0]
     if i["shape_signature"][1] > 0 and o["shape_signature"][1] > 0:
@@ -116,34 +121,40 @@ def _samples(scale: int, data_dir: Optional[str]):
 
 
 def evaluate_tflite(path: str | Path, *, data_dir: Optional[str] = None, scale: Optional[int] = None,
-                    num_threads: int = 2, overlap: int = 8) -> EvalResult:
+                    num_threads: int = 2, overlap: int = 8,
+                    convention: Optional[IOConvention] = None) -> EvalResult:
+    """I/O convention: given, else the one recorded in the model's report, else the zoo's."""
     path = Path(path)
     if not path.is_file():
         raise TFLiteError(f"{path} does not exist")
     scale = scale or infer_scale(path)
+    if convention is None:
+        convention = IOConvention(**read_report(path).get("io_convention", {}))
     samples, dataset = _samples(scale, data_dir)
-    runner = TFLiteRunner(path, scale, num_threads=num_threads, overlap=overlap)
+    runner = TFLiteRunner(path, scale, num_threads=num_threads, overlap=overlap, convention=convention)
     return evaluate(runner, samples, model=path.name, dataset=dataset)
 
 
-def evaluate_zoo(name: str, scale: int, precision: str, *, data_dir: Optional[str] = None,
-                 input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
-                 weights: bool | str = True, calib_dir: Optional[str] = None,
-                 calib_images: int = 8, num_threads: int = 2) -> EvalResult:
-    """Evaluate a zoo model at a precision; float runs the Keras model on whole images."""
-    samples, dataset = _samples(scale, data_dir)
-    label = f"{models.spec(name).name}_x{scale}_{precision}"
+def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str] = None,
+                    input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
+                    calib_dir: Optional[str] = None, calib_images: int = 8,
+                    num_threads: int = 2) -> EvalResult:
+    """Evaluate at a precision, converted in memory; float runs the Keras model on whole images."""
+    samples, dataset = _samples(src.scale, data_dir)
+    label = f"{src.name}_x{src.scale}_{precision}"
     if precision == "float":
-        return evaluate(KerasRunner(models.build(name, scale, weights=weights), scale), samples,
-                        model=label, dataset=dataset)
-    model = models.build(name, scale, weights=weights)
-    if input_hw is not None:
-        model = models.with_fixed_shape(model, name, scale, input_hw)
-    calib = (calibration.calibration_set(scale, input_hw, calib_dir=calib_dir, n_images=calib_images)
+        return evaluate(KerasRunner(src.model, src.scale, src.convention), samples, model=label, dataset=dataset)
+    model = src.fixed(input_hw) if input_hw is not None else src.model
+    calib = (calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
+                                         convention=src.convention)
              if precision in ("int8", "a16w8") else None)
     converted = convert.convert_uniform(model, precision, calib=calib)
-    runner = TFLiteRunner(converted.tflite, scale, num_threads=num_threads)
+    runner = TFLiteRunner(converted.tflite, src.scale, num_threads=num_threads, convention=src.convention)
     return evaluate(runner, samples, model=label, dataset=dataset)
+
+
+def evaluate_zoo(name: str, scale: int, precision: str, *, weights: bool | str = True, **kwargs) -> EvalResult:
+    return evaluate_source(sources.resolve(name, scale, weights=weights), precision, **kwargs)
 
 
 def save_result(result: EvalResult, json_path: Optional[str]) -> None:
@@ -151,5 +162,5 @@ def save_result(result: EvalResult, json_path: Optional[str]) -> None:
         write_json(result, json_path)
 
 
-__all__: Sequence[str] = ["convert_zoo_model", "evaluate_tflite", "evaluate_zoo", "list_models_table",
-                          "parse_hw", "save_result"]
+__all__: Sequence[str] = ["convert_model", "convert_zoo_model", "evaluate_source", "evaluate_tflite",
+                          "evaluate_zoo", "list_models_table", "parse_hw", "save_result"]

@@ -101,14 +101,18 @@ def float_weights_from(qat_model: keras.Model, model: keras.Model) -> keras.Mode
     Only the wrapped layers' own variables (kernel, bias, PReLU alpha) are copied; quantizer
     ranges belong to the TF-MOT wrappers and are dropped: AEQ calibrates its own at export.
     """
-    src: dict[str, dict[str, tf.Variable]] = {}
-    for layer in qat_model.layers:  # a wrapper's inner layer loses its kernel attribute to the
-        name = layer.layer.name if isinstance(layer, tfq.QuantizeWrapper) else layer.name
-        src[name] = {_base(v.name): v for v in layer.weights}  # quantized tensor: use names
+    src: dict[str, list[np.ndarray]] = {}
+    for ly in qat_model.layers:
+        if isinstance(ly, tfq.QuantizeWrapper):  # its layer.kernel is now the quantized tensor:
+            by_name = {_base(v.name): v for v in ly.weights}  # find the variable by name
+            src[ly.layer.name] = [by_name[_base(w.name)].numpy()
+                                  for w in model.get_layer(ly.layer.name).weights]
+        else:
+            src[ly.name] = ly.get_weights()
     out = keras.models.clone_model(model)
     for layer in out.layers:
         try:
-            layer.set_weights([src[layer.name][_base(w.name)].numpy() for w in layer.weights])
+            layer.set_weights(src[layer.name] if layer.weights else [])
         except (KeyError, ValueError) as e:
             raise RuntimeError(f"cannot copy QAT weights back into layer {layer.name}: "
                                f"{e}") from None

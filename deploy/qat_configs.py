@@ -44,8 +44,8 @@ PASS_LAYERS = (PixelShuffle, ChannelSlice, L.Reshape, L.Permute, L.Flatten, L.Cr
                L.ZeroPadding2D, L.Dropout, L.InputLayer)
 PASS_TF_OPS = {"nn.depth_to_space", "nn.space_to_depth", "reshape", "transpose", "identity",
                "__operators__.getitem", "squeeze", "expand_dims", "compat.v1.transpose"}
-#: Fused into a preceding conv/dense/add by the converter: one quantized output, after the ReLU.
-_PRE_QUANT_ACTIVATIONS = {"tanh", "sigmoid", "softmax"}  # TFLite runs these as their own op
+#: Activations TFLite runs as their own op: the conv output before them is quantized as well.
+_PRE_QUANT_ACTIVATIONS = {"tanh", "sigmoid", "softmax"}
 
 
 class PerChannelWeightQuantizer(tfq.quantizers.LastValueQuantizer):

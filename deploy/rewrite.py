@@ -5,11 +5,16 @@ DEQUANTIZE/QUANTIZE pairs and break full integer SR (FQSR). Same maths, supporte
   ReLU(max_value=m)  ->  m - relu(m - relu(x))          RELU, SUB
   LeakyReLU(a), 0<a<1 ->  maximum(x, a * x)              MUL, MAXIMUM
   PReLU(alpha)       ->  alpha * x + (1 - alpha) * relu(x)  MUL, RELU, ADD
+  tf.nn.depth_to_space (a TFOpLambda in users' models) -> RESHAPE/TRANSPOSE pixel shuffle
+    (AEQ has no DEPTH_TO_SPACE, LiteRT no int16 kernel for it)
+Layers use two-argument super(): autograph may convert their methods, and zero-argument
+super() has no __class__ cell there (seen as "KeyError: '__class__'").
 Each replacement keeps its Keras layer name (so the policy still addresses it) and its weights.
 """
 from __future__ import annotations
 
 from models._keras import keras, tf
+from models.layers import PixelShuffle
 
 L = keras.layers
 
@@ -17,7 +22,7 @@ L = keras.layers
 @keras.utils.register_keras_serializable(package="srdeploy")
 class ClippedReLUOps(L.Layer):
     def __init__(self, max_value: float, **kwargs):
-        super().__init__(**kwargs)
+        super(ClippedReLUOps, self).__init__(**kwargs)
         self.max_value = float(max_value)
 
     def call(self, x):
@@ -25,20 +30,20 @@ class ClippedReLUOps(L.Layer):
         return m - tf.nn.relu(m - tf.nn.relu(x))
 
     def get_config(self):
-        return {**super().get_config(), "max_value": self.max_value}
+        return {**super(ClippedReLUOps, self).get_config(), "max_value": self.max_value}
 
 
 @keras.utils.register_keras_serializable(package="srdeploy")
 class LeakyReLUOps(L.Layer):
     def __init__(self, alpha: float, **kwargs):
-        super().__init__(**kwargs)
+        super(LeakyReLUOps, self).__init__(**kwargs)
         self.alpha = float(alpha)
 
     def call(self, x):
         return tf.maximum(x, x * self.alpha)
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha}
+        return {**super(LeakyReLUOps, self).get_config(), "alpha": self.alpha}
 
 
 @keras.utils.register_keras_serializable(package="srdeploy")
@@ -46,7 +51,7 @@ class PReLUOps(L.Layer):
     """PReLU with per-channel alpha (shared over H, W as the zoo uses it)."""
 
     def __init__(self, channels: int, **kwargs):
-        super().__init__(**kwargs)
+        super(PReLUOps, self).__init__(**kwargs)
         self.channels = int(channels)
         self.alpha = self.add_weight(name="alpha", shape=(1, 1, self.channels), trainable=True,
                                      initializer="zeros")
@@ -55,10 +60,34 @@ class PReLUOps(L.Layer):
         return x * self.alpha + tf.nn.relu(x) * (1.0 - self.alpha)
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels}
+        return {**super(PReLUOps, self).get_config(), "channels": self.channels}
+
+
+@keras.utils.register_keras_serializable(package="srdeploy")
+class PixelShuffleOp(PixelShuffle):
+    """PixelShuffle standing in for a `tf.nn.depth_to_space` TFOpLambda: it is re-called with
+    that op's arguments (block_size, data_format, name), which it ignores."""
+
+    def call(self, x, *args, **kwargs):
+        return super(PixelShuffleOp, self).call(x)
+
+
+_D2S_SYMBOLS = ("nn.depth_to_space", "compat.v1.depth_to_space", "compat.v1.nn.depth_to_space")
+
+
+def _depth_to_space_block(layer: L.Layer):
+    if layer.__class__.__name__ != "TFOpLambda" or getattr(layer, "symbol", "") not in _D2S_SYMBOLS:
+        return None
+    node = layer.inbound_nodes[0]
+    block = node.call_kwargs.get("block_size", node.call_args[1] if len(node.call_args) > 1 else None)
+    fmt = node.call_kwargs.get("data_format", "NHWC")
+    return int(block) if block is not None and fmt == "NHWC" else None
 
 
 def _replacement(layer: L.Layer):
+    block = _depth_to_space_block(layer)
+    if block:
+        return PixelShuffleOp(block, name=layer.name)
     if isinstance(layer, L.ReLU) and layer.max_value is not None:
         if float(layer.threshold) == 0.0 and float(layer.negative_slope) == 0.0:
             return ClippedReLUOps(float(layer.max_value), name=layer.name)
@@ -85,7 +114,10 @@ def rewrite_for_aeq(model: keras.Model) -> tuple[keras.Model, dict[str, str]]:
         pending[layer.name] = layer
         return new
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone)
+    except (ValueError, TypeError):  # e.g. subclassed models: quantize them as they are
+        return model, {}
     for layer in copy.layers:
         src = model.get_layer(layer.name)
         weights = src.get_weights()
@@ -94,3 +126,7 @@ def rewrite_for_aeq(model: keras.Model) -> tuple[keras.Model, dict[str, str]]:
         if weights:
             layer.set_weights(weights)
     return copy, replaced
+
+
+CUSTOM_OBJECTS = {"ClippedReLUOps": ClippedReLUOps, "LeakyReLUOps": LeakyReLUOps,
+                  "PReLUOps": PReLUOps, "PixelShuffleOp": PixelShuffleOp}

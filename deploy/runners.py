@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from deploy.io_convention import IOConvention
 from deploy.tflite_io import TFLiteError, make_interpreter
 
 
@@ -41,14 +42,15 @@ class TFLiteRunner:
     """Runs a .tflite SR model with the LiteRT interpreter (XNNPACK where it applies)."""
 
     def __init__(self, model: bytes | str | Path, scale: int, *, num_threads: int = 2,
-                 overlap: int = 8):
+                 overlap: int = 8, convention: IOConvention = IOConvention()):
         self.interp = make_interpreter(model, num_threads=num_threads)
-        self.scale, self.overlap = scale, overlap
+        self.scale, self.overlap, self.convention = scale, overlap, convention
         self._in = self.interp.get_input_details()[0]
         self._out = self.interp.get_output_details()[0]
         sig = self._in["shape_signature"]
-        if len(sig) != 4 or sig[-1] != 3:
-            raise TFLiteError(f"expected an NHWC RGB SR model input, got shape {list(sig)}")
+        if len(sig) != 4 or sig[-1] != convention.n_channels:
+            raise TFLiteError(f"expected an NHWC input with {convention.n_channels} channel(s) "
+                              f"(--channels {convention.channels}), got shape {list(sig)}")
         self.fixed_hw = None if (sig[1] < 0 or sig[2] < 0) else (int(sig[1]), int(sig[2]))
         self.invocations = 0
 
@@ -67,8 +69,8 @@ class TFLiteRunner:
         return (y.astype(np.float32) - zero) * scale
 
     def invoke(self, lr_tile: np.ndarray) -> np.ndarray:
-        """One model call on an LR uint8 tile of the model's input size -> float [0,1] output."""
-        x = self._quantize(lr_tile[None].astype(np.float32) / 255.0)
+        """One model call on an LR uint8 RGB tile -> the model's output (its own units)."""
+        x = self._quantize(self.convention.model_input(lr_tile[None].astype(np.float32) / 255.0))
         if self.fixed_hw is None and tuple(self._in["shape"][1:3]) != x.shape[1:3]:
             self.interp.resize_tensor_input(self._in["index"], list(x.shape))
             self.interp.allocate_tensors()
@@ -90,29 +92,33 @@ class TFLiteRunner:
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         h, w = lr.shape[:2]
         if self.fixed_hw is None:
-            return _to_uint8(self.invoke(lr))
+            return self._finish(self.invoke(lr), lr)
         self.check(lr)
         th, tw = self.fixed_hw
         s, o = self.scale, self.overlap
-        out = np.zeros((h * s, w * s, 3), np.float32)
+        out = np.zeros((h * s, w * s, self._out["shape"][-1]), np.float32)
         for y in tile_starts(h, th, o):
             y0, y1 = _core(y, th, h, o)
             for x in tile_starts(w, tw, o):
                 x0, x1 = _core(x, tw, w, o)
                 sr = self.invoke(lr[y:y + th, x:x + tw])
                 out[y0 * s:y1 * s, x0 * s:x1 * s] = sr[(y0 - y) * s:(y1 - y) * s, (x0 - x) * s:(x1 - x) * s]
-        return _to_uint8(out)
+        return self._finish(out, lr)
+
+    def _finish(self, out: np.ndarray, lr: np.ndarray) -> np.ndarray:
+        return _to_uint8(self.convention.to_rgb01(out, lr.astype(np.float32) / 255.0, self.scale))
 
 
 class KerasRunner:
     """The float Keras model, whole image at once (the reference every precision is held to)."""
 
-    def __init__(self, model, scale: int):
-        self.model, self.scale = model, scale
+    def __init__(self, model, scale: int, convention: IOConvention = IOConvention()):
+        self.model, self.scale, self.convention = model, scale, convention
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
-        y = self.model(lr[None].astype(np.float32) / 255.0, training=False)[0].numpy()
-        return _to_uint8(y)
+        lr01 = lr.astype(np.float32) / 255.0
+        y = self.model(self.convention.model_input(lr01[None]), training=False)[0].numpy()
+        return _to_uint8(self.convention.to_rgb01(y, lr01, self.scale))
 
 
 def _to_uint8(y01: np.ndarray) -> np.ndarray:

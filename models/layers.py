@@ -25,7 +25,7 @@ class PixelShuffle(keras.layers.Layer):
     """Depth-to-space with TensorFlow's (DCR) channel order, as reshape/transpose."""
 
     def __init__(self, scale: int, **kwargs):
-        super().__init__(**kwargs)
+        super(PixelShuffle, self).__init__(**kwargs)
         self.scale = int(scale)
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
@@ -42,7 +42,7 @@ class PixelShuffle(keras.layers.Layer):
         return (b, None if h is None else h * s, None if w is None else w * s, c // (s * s))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "scale": self.scale}
+        return {**super(PixelShuffle, self).get_config(), "scale": self.scale}
 
 
 @keras.utils.register_keras_serializable(package="srdeploy")
@@ -50,7 +50,7 @@ class ChannelSlice(keras.layers.Layer):
     """Channels [start, stop) of a feature map (IMDN's split, XLSR's groups)."""
 
     def __init__(self, start: int, stop: int, **kwargs):
-        super().__init__(**kwargs)
+        super(ChannelSlice, self).__init__(**kwargs)
         self.start, self.stop = int(start), int(stop)
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
@@ -60,7 +60,7 @@ class ChannelSlice(keras.layers.Layer):
         return (*input_shape[:-1], self.stop - self.start)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "start": self.start, "stop": self.stop}
+        return {**super(ChannelSlice, self).get_config(), "start": self.start, "stop": self.stop}
 
 
 @keras.utils.register_keras_serializable(package="srdeploy")
@@ -68,14 +68,14 @@ class AddConstant(keras.layers.Layer):
     """x + per-channel constant (EDSR's MeanShift without a 1x1 conv)."""
 
     def __init__(self, values: Sequence[float], **kwargs):
-        super().__init__(**kwargs)
+        super(AddConstant, self).__init__(**kwargs)
         self.values = [float(v) for v in values]
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         return x + tf.constant(self.values, dtype=x.dtype)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "values": self.values}
+        return {**super(AddConstant, self).get_config(), "values": self.values}
 
 
 CUSTOM_OBJECTS = {"PixelShuffle": PixelShuffle, "ChannelSlice": ChannelSlice,

@@ -8,10 +8,15 @@ from absl import app, flags
 from deploy.cli import fail, run_cli
 from deploy import jobs
 from deploy.convert import DEFAULT_INPUT_HW, PRECISIONS
+from deploy.io_convention import CHANNELS, VALUE_RANGES, IOConvention
+from deploy import sources
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("tflite", None, "a .tflite SR model to evaluate")
 flags.DEFINE_string("model", None, "or: a zoo model name (converted in memory)")
+flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model")
+flags.DEFINE_enum("channels", None, CHANNELS, "model I/O channels (default: from the model's report, else rgb)")
+flags.DEFINE_enum("value_range", None, VALUE_RANGES, "model I/O range (default: from the report, else 0-1)")
 flags.DEFINE_integer("scale", None, "upscaling factor (default: from the model / 3 for zoo)")
 flags.DEFINE_enum("precision", "float", PRECISIONS, "precision for --model")
 flags.DEFINE_string("data", None, "folder of HR images (default: the bundled evaluation set)")
@@ -22,15 +27,21 @@ flags.DEFINE_integer("num_threads", 2, "interpreter threads")
 
 def main(argv):
     del argv
-    if bool(FLAGS.tflite) == bool(FLAGS.model):
-        fail("give exactly one of --tflite or --model")
+    if sum(map(bool, (FLAGS.tflite, FLAGS.model, FLAGS.keras_model))) != 1:
+        fail("give exactly one of --tflite, --model or --keras_model")
+    convention = None
+    if FLAGS.channels or FLAGS.value_range:
+        convention = run_cli(lambda: IOConvention(FLAGS.channels or "rgb", FLAGS.value_range or "0-1"))
     if FLAGS.tflite:
         result = run_cli(lambda: jobs.evaluate_tflite(FLAGS.tflite, data_dir=FLAGS.data, scale=FLAGS.scale,
-                                                      num_threads=FLAGS.num_threads))
+                                                      num_threads=FLAGS.num_threads, convention=convention))
     else:
-        result = run_cli(lambda: jobs.evaluate_zoo(FLAGS.model, FLAGS.scale or 3, FLAGS.precision,
-                                                   data_dir=FLAGS.data, input_hw=jobs.parse_hw(FLAGS.input_size),
-                                                   num_threads=FLAGS.num_threads))
+        src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale or 3, keras_model=FLAGS.keras_model,
+                                              channels=FLAGS.channels or "rgb",
+                                              value_range=FLAGS.value_range or "0-1"))
+        result = run_cli(lambda: jobs.evaluate_source(src, FLAGS.precision, data_dir=FLAGS.data,
+                                                      input_hw=jobs.parse_hw(FLAGS.input_size),
+                                                      num_threads=FLAGS.num_threads))
     print(result.table())
     print(f"{result.model} x{result.scale} on {result.dataset}: {result.output_pixels / 1e6:.2f} MP in "
           f"{result.seconds:.2f} s ({result.to_json()['output_megapixels_per_s']} MP/s)")
