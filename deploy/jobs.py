@@ -99,6 +99,17 @@ def read_report(path: str | Path) -> dict:
     return {}
 
 
+DEFAULT_BENCH_MODEL = Path("adb_bench") / "xlsr_x3_int8.tflite"
+
+
+def default_benchmark_model() -> str:
+    """The model `tools/adb_bench.py` measures when given none: shipped XLSR x3, int8, 64x64."""
+    if not DEFAULT_BENCH_MODEL.is_file():
+        print(f"no --model given: converting the shipped XLSR x3 to int8 as {DEFAULT_BENCH_MODEL}")
+        convert_zoo_model("xlsr", 3, "int8", DEFAULT_BENCH_MODEL)
+    return str(DEFAULT_BENCH_MODEL)
+
+
 def infer_scale(path: str | Path) -> int:
     """Scale of an SR .tflite: from its report beside it, else from its I/O shapes."""
     try:

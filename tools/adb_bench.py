@@ -1,5 +1,6 @@
 """Benchmark .tflite models on Android phones over adb (desktop fallback without a phone).
 
+  python tools/adb_bench.py --device=pixel        # the shipped XLSR x3 int8 model by default
   python tools/adb_bench.py --model=m.tflite --device=pixel --delegate=gpu
   python tools/adb_bench.py --list_devices
   python tools/adb_bench.py --parse_log=run.log --json=run.json
@@ -15,7 +16,8 @@ from absl import app, flags
 from android_harness import api
 
 F = flags.FLAGS
-flags.DEFINE_multi_string("model", [], "a .tflite file (repeatable)")
+flags.DEFINE_multi_string("model", [], "a .tflite file (repeatable; default: the shipped XLSR x3 "
+                          "converted to int8, cached as adb_bench/xlsr_x3_int8.tflite)")
 flags.DEFINE_multi_string("device", [], "serial, HOST:PORT/serial, alias (devices file) or "
                           "'desktop'; repeatable, one worker per phone; default: all attached")
 flags.DEFINE_multi_enum("delegate", ["xnnpack"], ["cpu", "xnnpack", "gpu", "nnapi", "hexagon",
@@ -53,8 +55,13 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         print(f"adb_bench: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
+    models = tuple(F.model)
+    if not models and not (F.list_devices or F.parse_log):
+        from deploy.cli import run_cli
+        from deploy.jobs import default_benchmark_model
+        models = (run_cli(default_benchmark_model),)
     opts = api.Options(
-        models=tuple(F.model), devices=tuple(F.device), delegates=tuple(F.delegate),
+        models=models, devices=tuple(F.device), delegates=tuple(F.delegate),
         num_threads=F.num_threads, num_runs=F.num_runs, warmup_runs=F.warmup_runs,
         enable_op_profiling=F.enable_op_profiling,
         nnapi_accelerator_name=F.nnapi_accelerator_name,
