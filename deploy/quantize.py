@@ -8,13 +8,16 @@ back; `verify` compares every op's actual dtypes with what the policy asked for.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
-import contextlib
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
+from ai_edge_quantizer import calibrator as aeq_calibrator
 from ai_edge_quantizer import quantizer as aeq
+from ai_edge_quantizer.utils import qsv_utils
 
 from deploy.layer_map import MappedOp
 from deploy.policy import Policy
@@ -71,12 +74,23 @@ def _quiet():
 
 
 def calibrate(float_tflite: bytes, patches: np.ndarray) -> dict:
-    """Min/max of every tensor over the calibration patches (NHWC float32 in [0, 1])."""
+    """Global min/max of every tensor over the calibration patches (the model's input units).
+
+    AEQ's Quantizer.calibrate smooths min/max with a moving average (factor 0.95); on SR that
+    clips the brightest and darkest pixels (XLSR x3 lost ~7 dB, int8 and int16 alike). The
+    TFLite converter takes the plain min/max, so we run AEQ's Calibrator with `min_max_update`.
+    """
     key, name = _signature(float_tflite)
     q = aeq.Quantizer(float_tflite, [_rule(".*", "a16w8")])
     data = {key: [{name: p[None].astype(np.float32)} for p in patches]}
-    with _quiet():
-        return q.calibrate(data, num_threads=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+        calib = aeq_calibrator.Calibrator(float_tflite, num_threads=2,
+                                          qsv_update_func=qsv_utils.min_max_update)
+    with _quiet(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+        calib.calibrate(data, q._recipe_manager)  # noqa: SLF001 - the recipe decides which tensors
+    return calib.get_model_qsvs()
 
 
 def quantize(float_tflite: bytes, recipe: list[dict], qsv: dict) -> bytes:

@@ -90,3 +90,24 @@ def test_op_that_cannot_be_quantized_is_a_clear_error(calib):
         hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8"), calib)
     tfl, report = hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8", (("d2s", "float"),)), calib)
     assert [f["op"] for f in report["float_ops"]] == ["DEPTH_TO_SPACE"]
+
+
+@pytest.mark.slow
+def test_uniform_policies_match_the_converter_on_shipped_xlsr():
+    """All-a8w8 / all-a16w8 per-layer models land within 0.05 dB of TFLiteConverter's int8 /
+    A16W8 on the evaluation set (same calibration patches)."""
+    from deploy import convert, data
+    from deploy.evaluate import evaluate
+    from deploy.runners import TFLiteRunner
+    name, scale, hw = "xlsr", 3, (64, 64)
+    fixed = models.with_fixed_shape(models.build(name, scale, weights=True), name, scale, hw)
+    cal = calibration.calibration_set(scale, hw, n_images=4)
+    samples = data.eval_samples(scale)[:3]
+    psnr = lambda tfl: evaluate(TFLiteRunner(tfl, scale), samples, model=name, dataset="default",  # noqa: E731
+                                progress=False).mean["psnr_y"]
+    prep = hybrid.prepare(fixed)
+    qsv = quantize.calibrate(prep.float_tflite, cal.patches)
+    for precision, default in (("int8", "a8w8"), ("a16w8", "a16w8")):
+        ours, _ = hybrid.quantize_policy(prep, Policy(name, scale, default), cal, qsv=qsv)
+        theirs = convert.convert_uniform(fixed, precision, calib=cal).tflite
+        assert abs(psnr(ours) - psnr(theirs)) < 0.05, precision
