@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from deploy import data, metrics
 from deploy.qat_configs import CUSTOM_OBJECTS, PRECISIONS, LayerPlan, PolicyScheme, plan, tfq
-from deploy.train import _load_photos, _shrink, predict_uint8, sample_batch, validate
+from deploy.io_convention import IOConvention
+from deploy.train import _load_photos, _shrink, sample_batch
 from models._keras import keras, require_tf_keras_model, tf
 
 #: Training-mode passes (no weight update) that set activation ranges before validation.
@@ -137,38 +138,33 @@ def _photos(train_dir: Optional[str], scale: int, patch: int):
     return pairs, val
 
 
-def _y8(img: np.ndarray) -> np.ndarray:
-    """uint8 RGB -> uint8 BT.601 Y (MATLAB rgb2ycbcr), HxWx1: the input of Y-channel nets."""
-    return np.round(metrics.rgb_to_y(img)).astype(np.uint8)[..., None]
-
-
-def _as_y(pairs, val):
-    """Y-channel models (FSRCNN/ESPCN as published) train and validate on Y / 255."""
-    return ([(_y8(hr), _y8(lr)) for hr, lr in pairs],
-            [data.Sample(s.name, _y8(s.hr), _y8(s.lr)) for s in val])
-
-
-def _val_psnr(model: keras.Model, val, scale: int) -> float:
-    if model.input_shape[-1] == 3:
-        return validate(model, val, scale)
-    return float(np.mean([metrics.psnr(predict_uint8(model, s.lr)[..., 0], s.hr[..., 0],
-                                       crop_border=scale) for s in val]))
+def _val_psnr(model: keras.Model, val, scale: int, conv: IOConvention) -> float:
+    """PSNR_Y of the final RGB image, as deploy/train.py and deploy/evaluate.py compute it."""
+    scores = []
+    for s in val:
+        lr01 = s.lr.astype(np.float32) / 255.0
+        y = model(conv.model_input(lr01)[None], training=False)[0].numpy()
+        sr = np.clip(np.round(conv.to_rgb01(y, lr01, scale) * 255.0), 0, 255).astype(np.uint8)
+        scores.append(metrics.psnr(sr, s.hr, crop_border=scale))
+    return float(np.mean(scores))
 
 
 def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, steps: int,
                  train_dir: Optional[str] = None, scale: int, batch: int = 16, patch: int = 48,
                  lr: float = 1e-4, val_every: int = 250, seed: int = 0,
-                 progress: bool = True) -> QATResult:
+                 progress: bool = True, convention: Optional[IOConvention] = None) -> QATResult:
     """Fine-tune `model` under fake-quant that simulates `layer_precision` per layer.
 
     Args:
-      model: float functional tf_keras SR model, RGB (or Y, 1 channel) in [0, 1] in and out;
-        not modified. A fixed-shape export model trains through an any-size clone and comes
-        back fixed-shape.
+      model: float functional tf_keras SR model, not modified. A fixed-shape export model
+        trains through an any-size clone and comes back fixed-shape.
       layer_precision: Keras layer name -> "a8w8" | "a16w8" | "float"; missing layers: a8w8.
       steps: optimizer steps (L1 loss, Adam, cosine decay from `lr`); 0 only calibrates.
       train_dir: folder of HR photos (last one held out for validation); default: the
         Debian wallpaper set of deploy.data.train_files().
+      convention: the model's I/O (RGB or Y, [0, 1] or [0, 255]); default RGB [0, 1] for
+        3-channel models, Y [0, 1] for 1-channel ones. Patches are fed in it; validation
+        PSNR_Y is measured on the final RGB image as deploy.evaluate does.
     Returns:
       QATResult with a plain float model to export through the per-layer quantizer.
     Raises:
@@ -179,17 +175,16 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
         raise ValueError(f"need steps >= 0 and val_every >= 1, got {steps} and {val_every}")
     qmodel, plans = build_qat_model(model, layer_precision)
     channels = model.input_shape[-1]
-    if channels not in (1, 3):
-        raise ValueError(f"model '{model.name}' takes {channels} channels; QAT trains RGB (3) or "
-                         "Y-channel (1) SR models")
+    conv = convention or IOConvention("y" if channels == 1 else "rgb")
+    if channels != conv.n_channels:
+        raise ValueError(f"model '{model.name}' takes {channels} channel(s), its convention "
+                         f"'{conv.channels}' means {conv.n_channels}")
     pairs, val = _photos(train_dir, scale, patch)
-    if channels == 1:
-        pairs, val = _as_y(pairs, val)
     t0 = time.time()
     calib = tf.function(lambda x: qmodel(x, training=True), reduce_retracing=True)
     for i in range(CALIBRATION_BATCHES):
         rng = np.random.default_rng([seed, 1 << 30, i])  # never a training step's batch
-        calib(sample_batch(pairs, batch, patch, scale, rng)[0])
+        calib(conv.model_input(sample_batch(pairs, batch, patch, scale, rng)[0]))
 
     schedule = keras.optimizers.schedules.CosineDecay(lr, max(steps, 1), alpha=0.01)
     opt = keras.optimizers.Adam(schedule)
@@ -202,16 +197,17 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
         opt.apply_gradients(zip(grads, qmodel.trainable_variables))
         return loss
 
-    before = val_psnr = _val_psnr(qmodel, val, scale)
+    before = val_psnr = _val_psnr(qmodel, val, scale, conv)
     bar = tqdm(total=steps, desc=f"QAT {model.name}", unit="step", disable=not progress)
     bar.set_postfix(val_psnr_y=f"{val_psnr:.2f}")
     losses: list[float] = []
     for step in range(steps):
         rng = np.random.default_rng([seed, step])
-        losses.append(float(train_step(*sample_batch(pairs, batch, patch, scale, rng))))
+        lr_b, hr_b = sample_batch(pairs, batch, patch, scale, rng)
+        losses.append(float(train_step(conv.model_input(lr_b), conv.model_input(hr_b))))
         bar.update(1)
         if (step + 1) % val_every == 0 or step + 1 == steps:
-            val_psnr = _val_psnr(qmodel, val, scale)
+            val_psnr = _val_psnr(qmodel, val, scale, conv)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", val_psnr_y=f"{val_psnr:.2f}")
     bar.close()
     simulated = {n: p.note for n, p in plans.items()

@@ -8,6 +8,7 @@ import pytest
 
 import models
 from deploy import qat
+from deploy.io_convention import IOConvention
 from deploy.qat_configs import EmaRangeQuantizer, PerChannelWeightQuantizer, tfq
 from models._keras import keras, tf
 
@@ -142,20 +143,23 @@ def test_abpn_anchor_add_is_simulated():
     assert plans["anchor"].config.out_bits == 8  # the repeated input, concatenated at a8w8
 
 
-def test_user_y_channel_espcn_with_tf_ops(train_dir):
+@pytest.mark.parametrize("convention", [None, IOConvention("y", "0-255")])
+def test_user_y_channel_espcn_with_tf_ops(train_dir, convention):
     """A user's ESPCN on Y with tf.nn.depth_to_space and tf.clip_by_value (TF-op layers)."""
     tf.keras.utils.set_random_seed(0)
     x_in = keras.Input((None, None, 1))
     x = keras.layers.Conv2D(16, 5, padding="same", activation="tanh", name="c1")(x_in)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="tanh", name="c2")(x)
     x = keras.layers.Conv2D(4, 3, padding="same", name="c3")(x)
-    x = tf.clip_by_value(tf.nn.depth_to_space(x, 2), 0.0, 1.0)
+    x = tf.clip_by_value(tf.nn.depth_to_space(x, 2), 0.0, 255.0)
     model = keras.Model(x_in, x, name="user_espcn")
     ops = [ly.name for ly in model.layers if ly.__class__.__name__ == "TFOpLambda"]
     _, plans = qat.build_qat_model(model, {})
     assert plans["c1"].config.pre_bits == 8 and plans["c3"].config.pre_bits is None  # tanh op
-    r = qat.qat_finetune(model, {}, train_dir=str(train_dir), scale=2, **FAST)
+    r = qat.qat_finetune(model, {}, train_dir=str(train_dir), scale=2, convention=convention,
+                         **FAST)
     assert set(r.simulated) == {"c1", "c2", "c3"}
+    assert 0 < r.val_psnr_y_before < 100
     d2s, clip = ops
     assert r.skipped[d2s].startswith("data movement")
     assert "tf.clip_by_value" in r.skipped[clip] and "not fake-quantized" in r.skipped[clip]
