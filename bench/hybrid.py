@@ -1,0 +1,110 @@
+"""Hybrid precision on the zoo: uniform vs per-layer vs hand policy (+ QAT), on the eval set.
+
+  python bench/hybrid.py                    # every shipped weight at x3 and x4
+  python bench/hybrid.py --models xlsr --scales 3 --qat_steps 300
+
+Per model x scale: PSNR_Y of float (Keras), int8 and a16w8 (TFLiteConverter), per-layer all-a8w8
+(AI Edge Quantizer), a hand policy with the first and last layers a16w8, and the same hand policy
+after policy-aware QAT; model sizes and int8<->int16 requantize ops. Prints a table and writes
+bench/results/hybrid.json.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from absl import app, flags
+
+import models
+from deploy import calibration, convert, data, hybrid, quantize
+from deploy.evaluate import evaluate
+from deploy.policy import Policy
+from deploy.runners import KerasRunner, TFLiteRunner
+from models._keras import keras
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "models (default: all with shipped weights)")
+flags.DEFINE_list("scales", ["3", "4"], "scales")
+flags.DEFINE_integer("qat_steps", 300, "QAT steps for the hand policy (0: skip QAT)")
+
+REPO = Path(__file__).resolve().parent.parent
+HW = convert.DEFAULT_INPUT_HW
+
+
+def hand_policy(prep: hybrid.Prepared, name: str, scale: int) -> Policy:
+    """First layers (those reading the input) and the last conv onwards at a16w8, rest a8w8."""
+    model = prep.model
+    first = {l.name for l in model.layers
+             if any(n.inbound_layers and isinstance(n.inbound_layers, keras.layers.InputLayer)
+                    or (isinstance(n.inbound_layers, list) and any(isinstance(i, keras.layers.InputLayer)
+                                                                   for i in n.inbound_layers))
+                    for n in l.inbound_nodes)}
+    convs = [n for n in prep.layers if isinstance(model.get_layer(n), keras.layers.Conv2D)]
+    last = set(prep.layers[prep.layers.index(convs[-1]):]) if convs else set()
+    chosen = [n for n in prep.layers if n in first or n in last]
+    return Policy(name, scale, "a8w8", tuple((n, "a16w8") for n in chosen))
+
+
+def run_one(name: str, scale: int, qat_steps: int) -> dict:
+    samples = data.eval_samples(scale)
+    psnr = lambda runner: round(evaluate(runner, samples, model=name, dataset="default",  # noqa: E731
+                                         progress=False).mean["psnr_y"], 3)
+    keras_model = models.build(name, scale, weights=True)
+    fixed = models.with_fixed_shape(keras_model, name, scale, HW)
+    cal = calibration.calibration_set(scale, HW)
+    row = {"model": name, "scale": scale, "float": psnr(KerasRunner(keras_model, scale))}
+    for p in ("int8", "a16w8"):
+        c = convert.convert_uniform(fixed, p, calib=cal)
+        row[f"{p}_converter"] = psnr(TFLiteRunner(c.tflite, scale))
+        row[f"{p}_converter_kib"] = round(c.report["size_bytes"] / 1024, 1)
+    prep = hybrid.prepare(fixed)
+    qsv = quantize.calibrate(prep.float_tflite, cal.patches)
+    tfl, rep = hybrid.quantize_policy(prep, Policy(name, scale, "a8w8"), cal, qsv=qsv)
+    row["a8w8_per_layer"] = psnr(TFLiteRunner(tfl, scale))
+    hand = hand_policy(prep, name, scale)
+    tfl, rep = hybrid.quantize_policy(prep, hand, cal, qsv=qsv)
+    row.update({"hand_policy": psnr(TFLiteRunner(tfl, scale)), "hand_layers_a16w8": [n for n, _ in hand.layers],
+                "hand_kib": round(rep["size_bytes"] / 1024, 1), "hand_requantize_ops": rep["requantize_ops"]})
+    if qat_steps:
+        from deploy import qat
+        t0 = time.time()
+        res = qat.qat_finetune(keras_model, hand.resolved(prep.layers), steps=qat_steps, scale=scale,
+                               progress=False)
+        prep_q = hybrid.prepare(models.with_fixed_shape(res.model, name, scale, HW))
+        tfl, _ = hybrid.quantize_policy(prep_q, hand, cal)
+        row.update({"hand_policy_qat": psnr(TFLiteRunner(tfl, scale)), "qat_steps": qat_steps,
+                    "qat_seconds": round(time.time() - t0, 1)})
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    cols = ["float", "int8_converter", "a16w8_converter", "a8w8_per_layer", "hand_policy", "hand_policy_qat"]
+    head = f"{'model':<15}{'x':>2} " + "".join(f"{c:>16}" for c in cols) + f"{'hand KiB':>10}{'requant':>9}"
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r['model']:<15}{r['scale']:>2} " + "".join(
+            f"{r[c]:>16.2f}" if c in r else f"{'-':>16}" for c in cols)
+            + f"{r['hand_kib']:>10}{r['hand_requantize_ops']:>9}")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    pairs = [(n, s) for n, s in models.available_weights()
+             if str(s) in FLAGS.scales and (not FLAGS.models or n in FLAGS.models)]
+    if not pairs:
+        raise SystemExit("error: no shipped weights for those models/scales")
+    t0, rows = time.time(), []
+    for name, scale in pairs:
+        rows.append(run_one(name, scale, FLAGS.qat_steps))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print("\nPSNR_Y (dB) on the default evaluation set\n" + table(rows))
+    print(f"\nbench/hybrid.py took {(time.time() - t0) / 60:.1f} min")
+    (REPO / "bench" / "results").mkdir(exist_ok=True)
+    (REPO / "bench" / "results" / "hybrid.json").write_text(json.dumps(
+        {"rows": rows, "input_hw": list(HW), "eval_set": list(data.EVAL_IMAGES)}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    app.run(main)
