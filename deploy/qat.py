@@ -42,6 +42,13 @@ class QATResult:
     val_psnr_y_before: float
     val_psnr_y_after: float
 
+    @property
+    def unsimulated(self) -> dict[str, str]:
+        """The real gaps: layers whose quantized op was not simulated (TF-op, Lambda, custom
+        layers), without float-by-policy, data-movement layers and the model input."""
+        fine = ("float by policy", "data movement", "model input")
+        return {n: v for n, v in self.skipped.items() if not v.startswith(fine)}
+
 
 def check_precision(model: keras.Model, layer_precision: Mapping[str, str]) -> None:
     """Fail before any work: bad precision strings and names that are not layers of `model`."""

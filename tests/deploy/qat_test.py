@@ -41,6 +41,7 @@ def test_simulated_covers_every_conv_and_skip(xlsr_run):
     assert "skip" not in r.simulated and r.skipped["skip"].startswith("float by policy")
     assert r.skipped["pixel_shuffle"].startswith("data movement")
     assert set(r.simulated) | set(r.skipped) == {ly.name for ly in model.layers}
+    assert r.unsimulated == {}
     assert not set(r.simulated) & set(r.skipped)
     assert r.steps == 3 and r.seconds > 0
     assert 0 < r.val_psnr_y_before < 100 and 0 < r.val_psnr_y_after < 100
@@ -163,6 +164,7 @@ def test_user_y_channel_espcn_with_tf_ops(train_dir, convention):
     d2s, clip = ops
     assert r.skipped[d2s].startswith("data movement")
     assert "tf.clip_by_value" in r.skipped[clip] and "not fake-quantized" in r.skipped[clip]
+    assert list(r.unsimulated) == [clip]
     assert [ly.name for ly in r.model.layers] == [ly.name for ly in model.layers]
     y = r.model(np.full((1, 10, 10, 1), 0.5, np.float32)).numpy()
     assert y.shape == (1, 20, 20, 1)
