@@ -9,6 +9,7 @@ from deploy import calibration, hybrid
 from deploy.jobs import _atomic_write, report_path
 from deploy.policy import Policy
 from deploy.sources import ModelSource
+from models.complexity import receptive_radius
 
 
 def list_layers(src: ModelSource, input_hw: tuple[int, int]) -> str:
@@ -44,17 +45,18 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     if qat_steps > 0:
         from deploy import qat
         result = qat.qat_finetune(src.model, policy.resolved(prep.layers), steps=qat_steps,
-                                  train_dir=train_dir, scale=src.scale)
+                                  train_dir=train_dir, scale=src.scale, convention=src.convention)
         src = ModelSource(src.name, src.scale, result.model, src.convention, src.zoo, src.weights)
         prep = hybrid.prepare(src.fixed(input_hw))
         qat_report = {"steps": result.steps, "seconds": round(result.seconds, 1),
                       "val_psnr_y_before": round(result.val_psnr_y_before, 3),
                       "val_psnr_y_after": round(result.val_psnr_y_after, 3),
-                      "simulated_layers": len(result.simulated), "not_simulated": result.skipped}
+                      "simulated_layers": len(result.simulated), "not_simulated": result.unsimulated}
     calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
     tflite, report = hybrid.quantize_policy(prep, policy, calib)
-    report = {**src.to_json(), "precision": "policy", "qat": qat_report, **report}
+    report = {**src.to_json(), "precision": "policy", "qat": qat_report, **report,
+              "receptive_radius_lr": round(receptive_radius(prep.model), 2)}
     _atomic_write(out, tflite)
     _atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
     return report

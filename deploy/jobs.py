@@ -12,6 +12,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+import math
+
 import models
 from deploy import calibration, convert, data, sources
 from deploy.evaluate import EvalResult, evaluate, write_json
@@ -19,6 +21,7 @@ from deploy.io_convention import IOConvention
 from deploy.sources import ModelSource
 from deploy.runners import KerasRunner, TFLiteRunner
 from deploy.tflite_io import TFLiteError, make_interpreter
+from models.complexity import receptive_radius
 
 
 def parse_hw(text: str) -> Optional[tuple[int, int]]:
@@ -78,7 +81,7 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
         calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
                                             convention=src.convention)
     converted = convert.convert_uniform(model, precision, calib=calib, io_type=io_type)
-    report = {**src.to_json(), **converted.report}
+    report = {**src.to_json(), **converted.report, "receptive_radius_lr": round(receptive_radius(model), 2)}
     _atomic_write(out, converted.tflite)
     _atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
     return report
@@ -127,20 +130,31 @@ def infer_scale(path: str | Path) -> int:
     return int(interp.get_tensor(o["index"]).shape[1] // 16)
 
 
+def tile_overlap(radius: Optional[float], input_hw: Optional[Sequence[int]]) -> int:
+    """Overlap that makes tiling exact (the receptive radius), capped at a quarter tile so
+    deep nets (EDSR: 35 px) still tile; without a known radius, 8 px."""
+    if radius is None or not input_hw:
+        return 8
+    return max(1, min(math.ceil(radius), min(input_hw) // 4))
+
+
 def _samples(scale: int, data_dir: Optional[str]):
     return data.eval_samples(scale, data_dir), (str(data_dir) if data_dir else "default")
 
 
 def evaluate_tflite(path: str | Path, *, data_dir: Optional[str] = None, scale: Optional[int] = None,
-                    num_threads: int = 2, overlap: int = 8,
+                    num_threads: int = 2, overlap: Optional[int] = None,
                     convention: Optional[IOConvention] = None) -> EvalResult:
     """I/O convention: given, else the one recorded in the model's report, else the zoo's."""
     path = Path(path)
     if not path.is_file():
         raise TFLiteError(f"{path} does not exist")
     scale = scale or infer_scale(path)
+    report = read_report(path)
     if convention is None:
-        convention = IOConvention(**read_report(path).get("io_convention", {}))
+        convention = IOConvention(**report.get("io_convention", {}))
+    if overlap is None:
+        overlap = tile_overlap(report.get("receptive_radius_lr"), report.get("input_shape", [0, 0, 0])[1:3])
     samples, dataset = _samples(scale, data_dir)
     runner = TFLiteRunner(path, scale, num_threads=num_threads, overlap=overlap, convention=convention)
     return evaluate(runner, samples, model=path.name, dataset=dataset)
@@ -160,7 +174,8 @@ def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str]
                                          convention=src.convention)
              if precision in ("int8", "a16w8") else None)
     converted = convert.convert_uniform(model, precision, calib=calib)
-    runner = TFLiteRunner(converted.tflite, src.scale, num_threads=num_threads, convention=src.convention)
+    runner = TFLiteRunner(converted.tflite, src.scale, num_threads=num_threads, convention=src.convention,
+                          overlap=tile_overlap(receptive_radius(model), input_hw))
     return evaluate(runner, samples, model=label, dataset=dataset)
 
 
