@@ -82,6 +82,8 @@ def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list
     unreachable: list[str] = []
     refs = list_devices(req.hosts, with_props=True, unreachable=unreachable)
     if len(unreachable) == len(req.hosts):  # not one adb server answered
+        if req.devices:
+            raise errors.AdbUnavailable(unreachable[0])
         notices.append(f"{unreachable[0]}; running the desktop fallback")
         return [DesktopRunner(req.desktop_backend)]
     failures.extend(unreachable)  # the other machines of the lab still run

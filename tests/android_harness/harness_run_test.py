@@ -237,3 +237,16 @@ def test_delegate_options_with_semicolons_reach_the_tool_as_one_argument(
     cmd = records(o, "trial")[0]["command"]
     assert cmd.startswith("env LD_LIBRARY_PATH=/data/local/tmp/qnn ")
     assert f"'--external_delegate_options={evil_opts}'" in cmd
+
+
+def test_named_device_with_no_phone_attached_at_all_runs_on_the_desktop(tmp_path, _adb_env, models):
+    """The headline `adb_bench.py --device pixel` with no phone attached: desktop, with a notice."""
+    empty = AdbServer(_adb_env)
+    try:
+        o = opts(tmp_path, models=(str(models["m16"]),), devices=("pixel",), trials=1,
+                 adb_server_port=empty.port)
+        code, _, err = run(o)
+    finally:
+        empty.kill()
+    assert code == 0 and "no phone attached for --device pixel" in err, err
+    assert records(o, "trial")[0]["backend"] == "desktop-litert-interpreter"
