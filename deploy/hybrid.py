@@ -12,7 +12,9 @@ import dataclasses
 import hashlib
 from typing import Any, Optional, Sequence
 
-from deploy import layer_map, quantize, rewrite
+import numpy as np
+
+from deploy import io_types, layer_map, quantize, rewrite
 from deploy.calibration import CalibrationSet
 from deploy.convert import convert_uniform
 from deploy.policy import Policy, PolicyError
@@ -104,6 +106,9 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
     qsv = qsv if qsv is not None else quantize.calibrate(prep.float_tflite, calib.patches)
     recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
     tfl = quantize.quantize(prep.float_tflite, recipe, qsv)
+    if policy.io_type == "uint8":
+        # patches are in the model's units: max <= 1 for 0-1 models, <= 255 for 0-255 ones
+        tfl = io_types.to_uint8_io(tfl, peak=float(np.ceil(calib.patches.max())) or 1.0)
     quantize.smoke_invoke(tfl, calib.patches[0])
     checks, summary = quantize.verify(tfl, prep.ops, policy)
     bad = [c for c in checks if c.requested != c.actual]
@@ -117,12 +122,13 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
 
 
 def _io_rules(io_type: str) -> list[dict]:
-    if io_type == "float32":
-        return [{"regex": ".*", "operation": op, "algorithm_key": "no_quantize"} for op in ("INPUT", "OUTPUT")]
-    if io_type == "int8":
-        return []
-    raise PolicyError(f"io_type {io_type} is not available on the per-layer path yet; use float32 or "
-                      "int8 (an int8 input with zero point -128 is the uint8 image minus 128)")
+    """Keep model I/O float (uint8 is made from that afterwards). AEQ groups rules by regex
+    string in first-seen order, so these need regexes of their own ("(?:.*)", not ".*") to
+    come after the per-op rules and win."""
+    if io_type in ("float32", "uint8"):
+        return [{"regex": regex, "operation": op, "algorithm_key": "no_quantize"}
+                for op, regex in (("INPUT", "(?:.*)"), ("OUTPUT", "(?:.*)(?:)"))]
+    return []
 
 
 def _report(prep: Prepared, policy: Policy, checks, summary, tfl: bytes, calib: CalibrationSet) -> dict:

@@ -111,3 +111,24 @@ def test_uniform_policies_match_the_converter_on_shipped_xlsr():
         ours, _ = hybrid.quantize_policy(prep, Policy(name, scale, default), cal, qsv=qsv)
         theirs = convert.convert_uniform(fixed, precision, calib=cal).tflite
         assert abs(psnr(ours) - psnr(theirs)) < 0.05, precision
+
+
+@pytest.mark.parametrize("io_type,expected", [("float32", ("float32", "float32")),
+                                              ("uint8", ("uint8", "uint8")),
+                                              ("int8", ("int8", "int16"))])
+def test_io_types_with_int16_first_and_last_layers(io_type, expected, calib, random_weights):
+    """AEQ groups rules by regex: the I/O rules must still win over the per-op rules."""
+    m = models.with_fixed_shape(models.build("espcn", 2, weights=random_weights("espcn", 2)), "espcn", 2, (16, 16))
+    prep = hybrid.prepare(m)
+    policy = Policy("espcn", 2, "a8w8", (("conv1", "a16w8"), ("conv3", "a16w8"), ("pixel_shuffle", "a16w8")),
+                    io_type=io_type)
+    tfl, report = hybrid.quantize_policy(prep, policy, calib)
+    assert (report["inputs"][0]["dtype"], report["outputs"][0]["dtype"]) == expected
+    x = (calib.patches[:1] * 255).round()
+    it = make_interpreter(tfl)
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], x.astype(np.uint8) if io_type == "uint8" else
+                  (x / 255).astype(np.float32) if io_type == "float32" else
+                  np.round(x / 255 / d["quantization"][0] + d["quantization"][1]).clip(-128, 127).astype(np.int8))
+    it.invoke()
+    assert it.get_tensor(it.get_output_details()[0]["index"]).shape == (1, 32, 32, 3)
