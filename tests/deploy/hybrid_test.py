@@ -132,3 +132,18 @@ def test_io_types_with_int16_first_and_last_layers(io_type, expected, calib, ran
                   np.round(x / 255 / d["quantization"][0] + d["quantization"][1]).clip(-128, 127).astype(np.int8))
     it.invoke()
     assert it.get_tensor(it.get_output_details()[0]["index"]).shape == (1, 32, 32, 3)
+
+
+@pytest.mark.slow
+def test_policy_with_qat_writes_a_verified_model(tmp_path, random_weights, hr_dir, train_dir):
+    import json
+    from deploy import hybrid_jobs, sources
+    src = sources.resolve("xlsr", 2, weights=str(random_weights("xlsr", 2)))
+    policy = tmp_path / "p.json"
+    policy.write_text(Policy("xlsr", 2, "a8w8", (("tail", "a16w8"), ("head_g0", "a16w8"))).dumps())
+    out = tmp_path / "m.tflite"
+    rep = hybrid_jobs.convert_with_policy(src, str(policy), out, input_hw=(16, 16), calib_dir=str(hr_dir),
+                                          calib_images=3, qat_steps=3, train_dir=str(train_dir))
+    assert out.is_file() and rep["verified"] and rep["qat"]["steps"] == 3
+    assert rep["qat"]["simulated_layers"] > 10
+    assert json.loads(out.with_suffix(".json").read_text())["policy"]["layers"]["tail"] == "a16w8"
