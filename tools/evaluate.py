@@ -15,6 +15,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("tflite", None, "a .tflite SR model to evaluate")
 flags.DEFINE_string("model", None, "or: a zoo model name (converted in memory)")
 flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model")
+flags.DEFINE_string("weights", None, "with --model: a .h5 weight file (default: the shipped weights)")
 flags.DEFINE_enum("channels", None, CHANNELS, "model I/O channels (default: from the model's report, else rgb)")
 flags.DEFINE_enum("value_range", None, VALUE_RANGES, "model I/O range (default: from the report, else 0-1)")
 flags.DEFINE_integer("scale", None, "upscaling factor (default: from the model / 3 for zoo)")
@@ -37,6 +38,7 @@ def main(argv):
                                                       num_threads=FLAGS.num_threads, convention=convention))
     else:
         src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale or 3, keras_model=FLAGS.keras_model,
+                                              weights=FLAGS.weights or True,
                                               channels=FLAGS.channels or "rgb",
                                               value_range=FLAGS.value_range or "0-1"))
         result = run_cli(lambda: jobs.evaluate_source(src, FLAGS.precision, data_dir=FLAGS.data,

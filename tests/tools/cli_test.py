@@ -60,15 +60,18 @@ def test_corrupt_tflite(tmp_path):
     _one_line_error(run_tool("evaluate", "--tflite", str(bad)), "is not a usable TFLite model")
 
 
-def test_non_image_in_data_folder(tmp_path, hr_dir):
+def test_non_image_in_data_folder(tmp_path, random_weights):
     d = tmp_path / "data"
     d.mkdir()
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(d / "a.png")
     (d / "b.csv").write_text("1,2")
-    _one_line_error(run_tool("evaluate", "--model", "espcn", "--scale", "2", "--data", str(d)), "is not an image")
+    w = str(random_weights("espcn", 2))
+    _one_line_error(run_tool("evaluate", "--model", "espcn", "--scale", "2", "--weights", w, "--data", str(d)),
+                    "is not an image")
     (d / "b.csv").unlink()
     (d / "c.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
-    _one_line_error(run_tool("evaluate", "--model", "espcn", "--scale", "2", "--data", str(d)), "cannot read image")
+    _one_line_error(run_tool("evaluate", "--model", "espcn", "--scale", "2", "--weights", w, "--data", str(d)),
+                    "cannot read image")
 
 
 def test_image_smaller_than_model_patch(tmp_path, random_weights):
