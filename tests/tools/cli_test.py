@@ -82,3 +82,53 @@ def test_image_smaller_than_model_patch(tmp_path, random_weights):
     d.mkdir()
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(d / "small.png")
     _one_line_error(run_tool("evaluate", "--tflite", str(out), "--data", str(d)), "smaller than the model's fixed")
+
+
+@pytest.fixture(scope="module")
+def tutorial_espcn(tmp_path_factory):
+    """A Y-channel ESPCN as public Keras tutorials write it: inputs in [0,1], tf.nn.depth_to_space."""
+    from models._keras import keras, tf
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(None, None, 1))
+    x = keras.layers.Conv2D(16, 5, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(9, 3, padding="same")(x)
+    model = keras.Model(inputs, tf.nn.depth_to_space(x, 3))
+    path = tmp_path_factory.mktemp("user") / "espcn_y.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_users_own_keras_model_through_policy_and_evaluate(tmp_path, tutorial_espcn, hr_dir):
+    common = ["--keras_model", str(tutorial_espcn), "--scale", "3", "--channels", "y", "--input_size", "16x16"]
+    p = run_tool("convert", *common, "--list_layers")
+    assert p.returncode == 0 and "tf.nn.depth_to_space" in p.stdout and "RESHAPE,TRANSPOSE" in p.stdout
+    p = run_tool("convert", *common, "--write_policy", "a16w8")
+    assert p.returncode == 0
+    policy = tmp_path / "policy.json"
+    policy.write_text(p.stdout)
+    out = tmp_path / "m.tflite"
+    p = run_tool("convert", *common, "--policy", str(policy), "--out", str(out), "--calib_dir", str(hr_dir))
+    assert p.returncode == 0, p.stderr
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["float_ops"] == [] and report["io_convention"] == {"channels": "y", "value_range": "0-1"}
+    p = run_tool("evaluate", "--tflite", str(out), "--data", str(hr_dir))
+    assert p.returncode == 0 and "mean" in p.stdout, p.stderr
+
+
+def test_policy_naming_a_missing_layer_writes_nothing(tmp_path, random_weights):
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps({"version": 1, "model": "espcn", "scale": 2, "layers": {"conv33": "a16w8"}}))
+    out = tmp_path / "m.tflite"
+    _one_line_error(run_tool("convert", "--model", "espcn", "--scale", "2", "--policy", str(policy),
+                             "--weights", str(random_weights("espcn", 2)), "--out", str(out)),
+                    "did you mean conv3")
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    policy.write_text(json.dumps({"version": 1, "model": "xlsr", "scale": 2, "layers": {}}))
+    _one_line_error(run_tool("convert", "--model", "espcn", "--scale", "2", "--policy", str(policy),
+                             "--weights", str(random_weights("espcn", 2)), "--out", str(out)),
+                    "policy is for model 'xlsr'")
+    policy.write_text(json.dumps({"version": 1, "model": "espcn", "scale": 2, "layers": {"conv1": "int4"}}))
+    _one_line_error(run_tool("convert", "--model", "espcn", "--scale", "2", "--policy", str(policy),
+                             "--weights", str(random_weights("espcn", 2)), "--out", str(out)),
+                    "unknown precision 'int4'")
