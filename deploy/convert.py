@@ -17,7 +17,7 @@ from typing import Any, Optional
 import numpy as np
 
 from deploy.calibration import CalibrationSet
-from deploy.tflite_io import TFLiteError, make_interpreter, summarize
+from deploy.tflite_io import invoke_once, make_interpreter, summarize
 from models._keras import keras, quiet_native_stderr, tf
 
 PRECISIONS = ("float", "fp16", "int8", "a16w8")
@@ -118,16 +118,4 @@ def _smoke_invoke(interp, calib: Optional[CalibrationSet], model: keras.Model) -
     detail = interp.get_input_details()[0]
     shape = [d if d > 0 else 16 for d in detail["shape_signature"]]
     x = calib.patches[:1] if calib is not None else np.full(shape, 0.5, np.float32)
-    if list(x.shape) != list(detail["shape"]):
-        interp.resize_tensor_input(detail["index"], list(x.shape))
-        interp.allocate_tensors()
-        detail = interp.get_input_details()[0]
-    scale, zero = detail["quantization"]
-    if not np.issubdtype(detail["dtype"], np.floating):
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(x / scale + zero), info.min, info.max)
-    interp.set_tensor(detail["index"], x.astype(detail["dtype"]))
-    try:
-        interp.invoke()
-    except RuntimeError as e:
-        raise TFLiteError(f"the converted model does not run in LiteRT: {str(e).splitlines()[0]}") from None
+    invoke_once(interp, x, "converted model")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from deploy import calibration, hybrid
-from deploy.jobs import _atomic_write, report_path
+from deploy.jobs import atomic_write, report_path
 from deploy.policy import Policy
 from deploy.sources import ModelSource
 from models.complexity import receptive_radius
@@ -57,6 +57,6 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     tflite, report = hybrid.quantize_policy(prep, policy, calib)
     report = {**src.to_json(), "precision": "policy", "qat": qat_report, **report,
               "receptive_radius_lr": round(receptive_radius(prep.model), 2)}
-    _atomic_write(out, tflite)
-    _atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
+    atomic_write(out, tflite)
+    atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
     return report

@@ -49,7 +49,7 @@ def list_models_table() -> str:
     return "\n".join(rows)
 
 
-def _atomic_write(path: Path, payload: bytes | str) -> None:
+def atomic_write(path: Path, payload: bytes | str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(payload) if isinstance(payload, bytes) else tmp.write_text(payload)
@@ -82,8 +82,8 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
                                             convention=src.convention)
     converted = convert.convert_uniform(model, precision, calib=calib, io_type=io_type)
     report = {**src.to_json(), **converted.report, "receptive_radius_lr": round(receptive_radius(model), 2)}
-    _atomic_write(out, converted.tflite)
-    _atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
+    atomic_write(out, converted.tflite)
+    atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
     return report
 
 

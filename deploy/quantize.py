@@ -21,7 +21,7 @@ from ai_edge_quantizer.utils import qsv_utils
 
 from deploy.layer_map import MappedOp
 from deploy.policy import Policy
-from deploy.tflite_io import TFLiteError, make_interpreter, summarize
+from deploy.tflite_io import invoke_once, make_interpreter, summarize
 from models._keras import quiet_native_stderr
 
 _ACT = {"a8w8": {"num_bits": 8, "symmetric": False}, "a16w8": {"num_bits": 16, "symmetric": True}}
@@ -156,15 +156,4 @@ def verify(quantized: bytes, float_ops: Sequence[MappedOp], policy: Policy) -> t
 
 def smoke_invoke(quantized: bytes, patch: np.ndarray) -> None:
     """Run once: an op without a kernel at its precision fails here, not on the phone."""
-    interp = make_interpreter(quantized)
-    d = interp.get_input_details()[0]
-    x = patch[None].astype(np.float32)
-    scale, zero = d["quantization"]
-    if not np.issubdtype(d["dtype"], np.floating):
-        info = np.iinfo(d["dtype"])
-        x = np.clip(np.round(x / scale + zero), info.min, info.max)
-    interp.set_tensor(d["index"], x.astype(d["dtype"]))
-    try:
-        interp.invoke()
-    except RuntimeError as e:
-        raise TFLiteError(f"the quantized model does not run in LiteRT: {str(e).splitlines()[0]}") from None
+    invoke_once(make_interpreter(quantized), patch[None].astype(np.float32), "quantized model")

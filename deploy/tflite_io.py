@@ -107,3 +107,26 @@ def summarize(interp: Interpreter) -> ModelSummary:
                           tuple(tensors[i]["name"] for i in outs if i in tensors)))
     return ModelSummary(tuple(ops), tuple(_io(d) for d in interp.get_input_details()),
                         tuple(_io(d) for d in interp.get_output_details()))
+
+
+def invoke_once(interp: Interpreter, x: np.ndarray, what: str = "model") -> np.ndarray:
+    """Quantize `x` (model units, NHWC) per the input's parameters, run once, return the output.
+
+    Run right after every conversion: an op without a kernel at its precision fails here (one
+    clear line), not on the phone.
+    """
+    detail = interp.get_input_details()[0]
+    if list(x.shape) != list(detail["shape"]):
+        interp.resize_tensor_input(detail["index"], list(x.shape))
+        interp.allocate_tensors()
+        detail = interp.get_input_details()[0]
+    scale, zero = detail["quantization"]
+    if not np.issubdtype(detail["dtype"], np.floating):
+        info = np.iinfo(detail["dtype"])
+        x = np.clip(np.round(x / scale + zero), info.min, info.max)
+    interp.set_tensor(detail["index"], x.astype(detail["dtype"]))
+    try:
+        interp.invoke()
+    except RuntimeError as e:
+        raise TFLiteError(f"the {what} does not run in LiteRT: {str(e).splitlines()[0]}") from None
+    return interp.get_tensor(interp.get_output_details()[0]["index"])
