@@ -61,3 +61,19 @@ def test_shipped_weights_load_and_run(name, scale):
     y = model(np.full((1, 12, 12, 3), 0.5, np.float32)).numpy()
     assert y.shape == (1, 12 * scale, 12 * scale, 3)
     assert abs(float(y.mean()) - 0.5) < 0.05  # a trained SR net keeps flat grey grey
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,scale", models.available_weights())
+def test_shipped_weights_beat_bicubic_by_half_a_db(name, scale):
+    """The zoo's promise (models/README.md): every shipped weight is >= 0.5 dB over bicubic."""
+    from deploy import data
+    from deploy.evaluate import evaluate
+    from deploy.runners import KerasRunner
+    r = evaluate(KerasRunner(models.build(name, scale, weights=True), scale), data.eval_samples(scale),
+                 model=name, dataset="default", progress=False)
+    assert r.mean["psnr_y"] >= r.bicubic["psnr_y"] + 0.5, (r.mean, r.bicubic)
+
+
+def test_the_foundation_weights_ship():
+    assert {("xlsr", 3), ("fsrcnn", 3)} <= set(models.available_weights())
