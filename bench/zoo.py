@@ -23,7 +23,8 @@ from deploy import calibration, convert, data, metrics
 from deploy.evaluate import evaluate
 from deploy.imresize import bicubic_lr, modcrop
 from deploy.runners import KerasRunner, TFLiteRunner
-from models.complexity import macs_per_lr_pixel
+from deploy.jobs import tile_overlap
+from models.complexity import macs_per_lr_pixel, receptive_radius
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models to run (default: all with shipped weights)")
@@ -64,7 +65,8 @@ def throughput(name: str, scale: int) -> dict:
     import skimage.data
     hr = modcrop(skimage.data.astronaut(), scale)
     sample = data.Sample("astronaut_full", hr, bicubic_lr(hr, scale))
-    runner = TFLiteRunner(tfl, scale)
+    overlap = tile_overlap(receptive_radius(fixed), convert.DEFAULT_INPUT_HW)  # as evaluate.py does
+    runner = TFLiteRunner(tfl, scale, overlap=overlap)
     runner.invoke(sample.lr[:64, :64])  # warm-up
     runner.invocations = 0
     t0 = time.perf_counter()
@@ -77,7 +79,7 @@ def throughput(name: str, scale: int) -> dict:
         runner.invoke(tile)
     bare = time.perf_counter() - t1
     out_mp = hr.shape[0] * hr.shape[1] / 1e6
-    return {"image": "astronaut 512x512", "tiles": tiles, "output_mp": round(out_mp, 3),
+    return {"image": "astronaut 512x512", "tiles": tiles, "overlap": overlap, "output_mp": round(out_mp, 3),
             "eval_mp_per_s": round(out_mp / res.seconds, 2), "bare_invoke_s": round(bare, 3),
             "runner_s": round(res.seconds, 3), "runner_over_bare": round(res.seconds / bare, 3),
             "with_metrics_s": round(total, 3), "psnr_y": round(res.mean["psnr_y"], 2)}
@@ -112,7 +114,7 @@ def main(argv):
             f"{q['precision']} {q['psnr_y']:.2f}/{q['ssim_y']:.4f}" for q in r["quality"]))
         t = r["throughput_int8"]
         print(f"  int8 evaluate: {t['eval_mp_per_s']} MP/s output; runner time / bare invoke time "
-              f"= {t['runner_over_bare']} ({t['tiles']} tiles of {convert.DEFAULT_INPUT_HW})")
+              f"= {t['runner_over_bare']} ({t['tiles']} tiles of {convert.DEFAULT_INPUT_HW}, overlap {t['overlap']})")
     minutes = (time.time() - started) / 60
     table = card_table(results)
     print("\n" + table + f"\n\nbench/zoo.py took {minutes:.1f} min on {platform.processor() or platform.machine()}")
