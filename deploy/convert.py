@@ -95,7 +95,7 @@ def convert_uniform(model: keras.Model, precision: str, *, calib: Optional[Calib
         reason = next((m for m in msg if "error" in m.lower()), msg[0] if msg else type(e).__name__)
         raise ConversionError(f"TFLite converter failed for {precision}: {reason.strip()}") from None
     interp = make_interpreter(tflite, name=f"{precision} model")
-    _smoke_invoke(interp, calib, model)
+    _smoke_invoke(interp, calib)
     summary = summarize(make_interpreter(tflite, delegates=False))
     float_ops = [] if precision in ("float", "fp16") else [
         {**f, "reason": FLOAT_REASONS.get(f["op"], "no integer kernel at this precision")}
@@ -113,7 +113,7 @@ def convert_uniform(model: keras.Model, precision: str, *, calib: Optional[Calib
     return Converted(tflite, report)
 
 
-def _smoke_invoke(interp, calib: Optional[CalibrationSet], model: keras.Model) -> None:
+def _smoke_invoke(interp, calib: Optional[CalibrationSet]) -> None:
     """Run the new model once: a kernel missing at this precision fails here, not on a phone."""
     detail = interp.get_input_details()[0]
     shape = [d if d > 0 else 16 for d in detail["shape_signature"]]

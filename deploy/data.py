@@ -193,21 +193,6 @@ def cached_pair(path: Path, scale: int, cache_dir: Path = CACHE_DIR) -> tuple[np
     return hr, lr
 
 
-def lr_patches(samples: Sequence[Sample], patch: int, count: int, seed: int = 0) -> np.ndarray:
-    """Random LR patches (float32 in [0,1], NHWC) for calibration / representative datasets."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        lr = samples[i % len(samples)].lr
-        h, w = lr.shape[:2]
-        ph, pw = min(patch, h), min(patch, w)
-        y, x = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
-        crop = lr[y:y + ph, x:x + pw]
-        if (ph, pw) != (patch, patch):
-            crop = np.pad(crop, ((0, patch - ph), (0, patch - pw), (0, 0)), mode="reflect")
-        out.append(crop)
-    return np.stack(out).astype(np.float32) / 255.0
-
 
 TRAIN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds")
 

@@ -95,14 +95,10 @@ def layers_table(infos: Sequence[LayerInfo]) -> str:
     return "\n".join(rows)
 
 
-def _check_policy(prep: Prepared, policy: Policy) -> None:
-    policy.validate(prep.layers)
-
-
 def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
                     qsv: Optional[dict] = None) -> tuple[bytes, dict[str, Any]]:
     """One TFLite model at the policy's per-layer precisions, verified; plus its report."""
-    _check_policy(prep, policy)
+    policy.validate(prep.layers)
     qsv = qsv if qsv is not None else quantize.calibrate(prep.float_tflite, calib.patches)
     recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
     tfl = quantize.quantize(prep.float_tflite, recipe, qsv)

@@ -48,7 +48,7 @@ def to_uint8_io(float_io_model: bytes, peak: float = 1.0) -> bytes:
     """uint8 input and output (scale peak/255, zero point 0) for a float-I/O quantized model."""
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_io_model))
     sg = model.subgraphs[0]
-    quant, dequant = _opcode(model, schema.BuiltinOperator.QUANTIZE), None
+    quant = _opcode(model, schema.BuiltinOperator.QUANTIZE)
     codes = [flatbuffer_utils.get_builtin_code_from_operator_code(oc) for oc in model.operatorCodes]
     scale = peak / 255.0
     (in_idx,), (out_idx,) = sg.inputs, sg.outputs
@@ -58,7 +58,6 @@ def to_uint8_io(float_io_model: bytes, peak: float = 1.0) -> bytes:
             or producer is None or codes[producer.opcodeIndex] != schema.BuiltinOperator.DEQUANTIZE):
         raise ValueError("uint8 I/O needs a model whose input feeds only QUANTIZE ops and whose "
                          "output comes from DEQUANTIZE")
-    del dequant
     t_in, t_out = sg.tensors[in_idx], sg.tensors[out_idx]
     mid_in = _new_tensor(sg, t_in, "input_uint8_to_int8", schema.TensorType.INT8, scale, -128)
     t_in.type, t_in.quantization = schema.TensorType.UINT8, _qparams(scale, 0)

@@ -179,14 +179,10 @@ def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str]
     return evaluate(runner, samples, model=label, dataset=dataset)
 
 
-def evaluate_zoo(name: str, scale: int, precision: str, *, weights: bool | str = True, **kwargs) -> EvalResult:
-    return evaluate_source(sources.resolve(name, scale, weights=weights), precision, **kwargs)
-
-
 def save_result(result: EvalResult, json_path: Optional[str]) -> None:
     if json_path:
         write_json(result, json_path)
 
 
 __all__: Sequence[str] = ["convert_model", "convert_zoo_model", "evaluate_source", "evaluate_tflite",
-                          "evaluate_zoo", "list_models_table", "parse_hw", "save_result"]
+                          "list_models_table", "parse_hw", "save_result"]
