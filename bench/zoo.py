@@ -85,14 +85,24 @@ def throughput(name: str, scale: int) -> dict:
             "with_metrics_s": round(total, 3), "psnr_y": round(res.mean["psnr_y"], 2)}
 
 
+def training_of(name: str, scale: int) -> dict:
+    """The recipe recorded beside the weights by tools/train.py."""
+    path = models.registry.WEIGHTS_DIR / f"{name}_x{scale}.json"
+    recipe = json.loads(path.read_text()) if path.is_file() else {}
+    return {k: recipe.get(k) for k in ("steps", "train_seconds", "train_images", "hardware")}
+
+
 def card_table(results: list[dict]) -> str:
-    lines = ["| model | scale | params | MACs / output px | bicubic | float | int8 | a16w8 |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | scale | params | MACs / output px | bicubic | float | int8 | a16w8 | training |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         q = {row["precision"]: row for row in r["quality"]}
         cell = lambda p: f"{q[p]['psnr_y']:.2f} / {q[p]['ssim_y']:.4f}" if p in q else "-"  # noqa: E731
+        t = r.get("training", {})
+        train = (f"{t['steps']} steps, {t['train_seconds'] / 60:.0f} min, {t['train_images']} photos, {t['hardware']}"
+                 if t.get("steps") else "-")
         lines.append(f"| {r['model']} | x{r['scale']} | {r['params']:,} | {r['macs_per_output_px']:,} | "
-                     f"{cell('bicubic')} | {cell('float')} | {cell('int8')} | {cell('a16w8')} |")
+                     f"{cell('bicubic')} | {cell('float')} | {cell('int8')} | {cell('a16w8')} | {train} |")
     return "\n".join(lines)
 
 
@@ -107,7 +117,7 @@ def main(argv):
         m = models.build(name, scale, input_shape=(32, 32))
         r = {"model": name, "scale": scale, "params": m.count_params(),
              "macs_per_output_px": round(macs_per_lr_pixel(m) / scale ** 2),
-             "weights": models.weights_path(name, scale).name,
+             "weights": models.weights_path(name, scale).name, "training": training_of(name, scale),
              "quality": quality_rows(name, scale, FLAGS.precisions), "throughput_int8": throughput(name, scale)}
         results.append(r)
         print(f"\n{name} x{scale}: " + "  ".join(
