@@ -133,7 +133,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     val = data.make_samples([(p.stem, data.textured_crop(_shrink(data.load_image(p)), 240))
                              for p in val_files], cfg.scale)
 
-    model = models.build(cfg.model, cfg.scale, weights=cfg.init_from or False)
+    model = models.build(cfg.model, cfg.scale)
+    if cfg.init_from:
+        init_body_from(model, cfg.init_from)
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.01)
     opt = keras.optimizers.Adam(schedule)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -179,6 +181,24 @@ def train(cfg: TrainConfig) -> TrainResult:
         directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
         weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory)
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
+
+
+def init_body_from(model: keras.Model, path: str) -> list[str]:
+    """Start from another scale's weights: every layer whose name and shapes match (the body);
+    the scale-specific tail keeps its fresh init. Returns the layers that were loaded."""
+    src = Path(path)
+    if not src.is_file():
+        raise models.ModelError(f"--init_from {src} does not exist")
+    if models.registry._WEIGHT_RE.match(src.name):  # noqa: SLF001 - same naming rule
+        models.verify_weights(src)
+    before = [w.numpy().copy() for w in model.weights]
+    model.load_weights(str(src), by_name=True, skip_mismatch=True)
+    loaded = sorted({w.name.split("/")[0] for w, b in zip(model.weights, before)
+                     if not np.array_equal(w.numpy(), b)})
+    if not loaded:
+        raise models.ModelError(f"--init_from {src}: no layer of {model.name} matches its weights")
+    tqdm.write(f"initialised {len(loaded)} layers from {src.name}")
+    return loaded
 
 
 def _previous_seconds(run: Path) -> float:

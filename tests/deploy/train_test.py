@@ -32,3 +32,14 @@ def test_train_resume_and_export(tmp_path, train_dir):
     recipe = json.loads((wdir / "espcn_x2.json").read_text())
     assert recipe["weights"] == h5[0].name and recipe["steps"] == 4
     assert models.build("espcn", 2, weights=h5[0]).count_params() > 0
+
+
+def test_init_from_another_scale_loads_the_body_only(tmp_path):
+    from deploy.train import init_body_from
+    x3 = models.build("xlsr", 3)
+    path = tmp_path / "x3.h5"
+    x3.save_weights(str(path))
+    x4 = models.build("xlsr", 4)
+    loaded = init_body_from(x4, str(path))
+    assert "head_g0" in loaded and "tail" not in loaded  # tail: 27 vs 48 output channels
+    np.testing.assert_array_equal(x4.get_layer("fuse").get_weights()[0], x3.get_layer("fuse").get_weights()[0])
