@@ -23,18 +23,19 @@ from android_harness.session import BenchRequest, run_benchmarks
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """Everything the CLI flags say, already typed."""
+    """Everything the CLI flags say, already typed. Per-run settings default to BenchConfig's,
+    so each default is stated once."""
 
     models: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
-    delegates: tuple[str, ...] = ("xnnpack",)
-    num_threads: int = 4
-    num_runs: int = 50
-    warmup_runs: int = 5
-    enable_op_profiling: bool = False
-    nnapi_accelerator_name: str = ""
-    external_delegate_path: str = ""
-    external_delegate_options: str = ""
+    delegates: tuple[str, ...] = (BenchConfig.delegate,)
+    num_threads: int = BenchConfig.num_threads
+    num_runs: int = BenchConfig.num_runs
+    warmup_runs: int = BenchConfig.warmup_runs
+    enable_op_profiling: bool = BenchConfig.enable_op_profiling
+    nnapi_accelerator_name: str = BenchConfig.nnapi_accelerator_name
+    external_delegate_path: str = BenchConfig.external_delegate_path
+    external_delegate_options: str = BenchConfig.external_delegate_options
     trials: int = 3
     cooldown_s: float = 10.0
     results: str = "adb_bench/results.jsonl"
