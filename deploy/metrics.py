@@ -35,9 +35,13 @@ def _prepare(pred: np.ndarray, ref: np.ndarray, crop_border: int, y_channel: boo
     return a, b
 
 
-def psnr(pred: np.ndarray, ref: np.ndarray, *, crop_border: int, y_channel: bool = True) -> float:
+def mse_y(pred: np.ndarray, ref: np.ndarray, *, crop_border: int, y_channel: bool = True) -> float:
     a, b = _prepare(pred, ref, crop_border, y_channel)
-    mse = np.mean((a - b) ** 2)
+    return float(np.mean((a - b) ** 2))
+
+
+def psnr(pred: np.ndarray, ref: np.ndarray, *, crop_border: int, y_channel: bool = True) -> float:
+    mse = mse_y(pred, ref, crop_border=crop_border, y_channel=y_channel)
     return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
 
 

@@ -1,0 +1,95 @@
+"""Find the per-layer A8W8/A16W8 policy that runs fastest within a PSNR budget (NAWQ-SR).
+
+  python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --out hybrid.json
+  python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --reference float \
+      --device_profile nnapi_npu_int16_cpu --out hybrid.json
+  python tools/search_policy.py --model xlsr --scale 3 --sensitivity --out sens.json   (+ sens.png)
+  python tools/search_policy.py --model xlsr --scale 3 --pareto --out front.json       (+ front.png)
+Quality is measured on validation photos (never the evaluation images); latency is predicted by
+a device profile (--device_profile, see deploy/profiles/README.md) or by measured op profiles
+(--op_profiles a8w8.jsonl,a16w8.jsonl from tools/adb_bench.py --enable_op_profiling).
+`python tools/convert.py --policy hybrid.json` takes the written policy unchanged.
+"""
+from pathlib import Path
+
+from absl import app, flags
+
+from deploy import jobs, search_jobs, sources
+from deploy.cli import fail, run_cli
+from deploy.convert import DEFAULT_INPUT_HW
+from deploy.io_convention import CHANNELS, VALUE_RANGES
+from deploy.search import REFERENCES
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", "xlsr", "zoo model name")
+flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
+flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
+flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
+flags.DEFINE_integer("scale", 3, "upscaling factor")
+flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR input HxW of the deployed model")
+flags.DEFINE_string("budget_db", None, "allowed PSNR_Y loss in dB below --reference (search)")
+flags.DEFINE_enum("reference", "a16w8", REFERENCES, "what --budget_db is measured from")
+flags.DEFINE_bool("sensitivity", False, "measure per-layer sensitivity instead of searching")
+flags.DEFINE_bool("pareto", False, "write the latency-vs-PSNR Pareto front instead of one policy")
+flags.DEFINE_string("device_profile", None, f"target class for the latency model (default {search_jobs.DEFAULT_PROFILE})")
+flags.DEFINE_list("op_profiles", None, "or: measured harness results of the all-a8w8 and all-a16w8 models")
+flags.DEFINE_string("calib_dir", None, "HR photos for calibration (default: training photos)")
+flags.DEFINE_integer("calib_images", 8, "calibration images (4 patches each)")
+flags.DEFINE_string("val_dir", None, "HR photos the search measures PSNR on (default: held-out photos)")
+flags.DEFINE_integer("val_images", 5, "validation images (6 detailed patches each)")
+flags.DEFINE_integer("max_evals", 60, "candidate models the search may measure (after sensitivity)")
+flags.DEFINE_integer("pareto_points", 12, "loss budgets swept for --pareto")
+flags.DEFINE_bool("per_layer", False, "decide every layer alone (default: an activation or pixel shuffle "
+                  "follows the layer it reads)")
+flags.DEFINE_string("out", None, "output JSON (policy, sensitivity or front); PNGs and records beside it")
+flags.DEFINE_bool("overwrite", False, "replace existing outputs")
+
+
+def main(argv):
+    del argv
+    if not FLAGS.out:
+        fail("--out is required (e.g. --out hybrid.json)")
+    if FLAGS.sensitivity and FLAGS.pareto:
+        fail("--sensitivity and --pareto are separate runs; pass one")
+    budget = None
+    if not (FLAGS.sensitivity or FLAGS.pareto):
+        if FLAGS.budget_db is None:
+            fail("--budget_db is required for a search (e.g. --budget_db 0.1), or pass --sensitivity / --pareto")
+        budget = run_cli(lambda: search_jobs.parse_budget(FLAGS.budget_db))
+    hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
+    if hw is None:
+        fail("the search needs a fixed --input_size (e.g. 64x64)")
+    src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale, keras_model=FLAGS.keras_model,
+                                          weights=FLAGS.weights or True, channels=FLAGS.channels,
+                                          value_range=FLAGS.value_range))
+    s = run_cli(lambda: search_jobs.setup(
+        src, hw, device_profile=FLAGS.device_profile, op_profiles=FLAGS.op_profiles,
+        calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
+        val_images=FLAGS.val_images, fuse=not FLAGS.per_layer))
+    if FLAGS.sensitivity:
+        r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
+        print(r["table"])
+        print(f"wrote {FLAGS.out} and {r['png']} ({r['report']['evaluations']} models, "
+              f"{r['report']['seconds']:.0f} s)")
+    elif FLAGS.pareto:
+        front = run_cli(lambda: search_jobs.run_pareto(s, FLAGS.out, n_budgets=FLAGS.pareto_points,
+                                                       overwrite=FLAGS.overwrite))
+        on = [p for p in front["points"] if p["on_front"]]
+        print(f"{'pred. ms':>9}{'PSNR_Y':>9}{'a16w8':>8}")
+        for p in on:
+            print(f"{p['predicted_ms']:9.3f}{p['psnr_y']:9.3f}{p['a16w8_fraction']:8.0%}")
+        print(f"wrote {FLAGS.out} and {Path(FLAGS.out).with_suffix('.png')} ({len(on)} of "
+              f"{len(front['points'])} measured policies on the front)")
+    else:
+        try:
+            r = run_cli(lambda: search_jobs.run_search(s, FLAGS.out, budget_db=budget, reference=FLAGS.reference,
+                                                       max_evals=FLAGS.max_evals, overwrite=FLAGS.overwrite))
+        except search_jobs.BudgetImpossible as e:
+            fail(str(e), 3)
+        print(search_jobs.search_table(r))
+        print(f"wrote {FLAGS.out} (policy) and {search_jobs.search_report_path(Path(FLAGS.out))}")
+
+
+if __name__ == "__main__":
+    app.run(main)
