@@ -152,7 +152,7 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
 
 def _provenance(s: Setup) -> dict:
     return {"model_source": s.src.to_json(), "input_hw": list(s.prep.model.input_shape[1:3]),
-            "groups": [g.name for g in s.groups], "cost_model": s.cost.source,
+            "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
             "calibration_seconds": round(s.oracle.calibration_seconds, 1)}
 
 

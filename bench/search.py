@@ -1,0 +1,134 @@
+"""NAWQ-style search on the zoo: searched hybrid vs uniform precisions, and vs the true optimum.
+
+  python bench/search.py                                   # every shipped weight at x3 and x4
+  python bench/search.py --models espcn --scales 3 --exhaustive espcn
+
+Per model x scale x device profile x budget (dB below a16w8): PSNR_Y of float, uniform int8 and
+a16w8 (per-layer route, same calibration) and the searched hybrid on the default evaluation set
+(held out: the search only sees validation photos), the hybrid's predicted latency as a ratio to
+int8 and a16w8, the fraction of groups at a16w8, candidates measured and wall time. With
+--exhaustive, every policy of that model is measured on the validation set to find the true
+optimum the search is judged against. Prints tables; writes bench/results/search.json.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from absl import app, flags
+
+import models
+from deploy import convert, data, latency, search, search_jobs, sources
+from deploy.evaluate import evaluate
+from deploy.jobs import tile_overlap
+from deploy.runners import KerasRunner, TFLiteRunner
+from deploy.search_space import NARROW, WIDE
+from models.complexity import receptive_radius
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", None, "models (default: all with shipped weights)")
+flags.DEFINE_list("scales", ["3", "4"], "scales")
+flags.DEFINE_list("budgets", ["0.05", "0.1", "0.2"], "PSNR budgets (dB below a16w8)")
+flags.DEFINE_list("profiles", ["htp_npu", "nnapi_npu_int16_cpu"], "device profiles")
+flags.DEFINE_list("exhaustive", ["espcn", "fsrcnn"], "models to enumerate for the true optimum")
+flags.DEFINE_integer("max_evals", 60, "search candidates after sensitivity")
+flags.DEFINE_string("out", None, "JSON results (default bench/results/search.json)")
+
+REPO = Path(__file__).resolve().parent.parent
+HW = convert.DEFAULT_INPUT_HW
+
+
+def _eval_psnr(runner, samples, name) -> float:
+    return round(evaluate(runner, samples, model=name, dataset="default", progress=False).mean["psnr_y"], 3)
+
+
+def run_model(name: str, scale: int) -> list[dict]:
+    src = sources.resolve(name, scale)
+    t0 = time.perf_counter()
+    s = search_jobs.setup(src, HW, device_profile=FLAGS.profiles[0], progress=False)
+    setup_s = time.perf_counter() - t0
+    samples = data.eval_samples(scale)
+    overlap = tile_overlap(receptive_radius(s.prep.model), HW)
+    tfl_psnr = lambda tfl: _eval_psnr(TFLiteRunner(tfl, scale, overlap=overlap), samples, name)  # noqa: E731
+    eval_cache: dict = {}
+
+    def eval_assignment(a):
+        key = tuple(a[n] for n in s.prep.layers)
+        if key not in eval_cache:
+            eval_cache[key] = tfl_psnr(s.oracle.build(a)[0])
+        return eval_cache[key]
+
+    base = {"float": _eval_psnr(KerasRunner(src.model, scale), samples, name),
+            "int8": eval_assignment(s.oracle.uniform(NARROW)), "a16w8": eval_assignment(s.oracle.uniform(WIDE))}
+    t = time.perf_counter()
+    sens = search_jobs._drops(s, progress=False)  # noqa: SLF001 - shared by every profile and budget
+    sens_s = time.perf_counter() - t
+    rows = []
+    for profile in FLAGS.profiles:
+        cost = latency.from_device_profile(s.prep, profile, model=name, scale=scale)
+        sp = dataclasses.replace(s, cost=cost, profile_label=profile)
+        prob = sp.problem(sens.drop_db)
+        truth = None
+        if name in FLAGS.exhaustive:
+            t = time.perf_counter()
+            truth = search.exhaustive(s.oracle, prob, progress=False)
+            truth_s = time.perf_counter() - t
+        lat8, lat16 = prob.latency_ms((0,) * prob.n), prob.latency_ms((1,) * prob.n)
+        for b in map(float, FLAGS.budgets):
+            e0, t = s.oracle.evaluations, time.perf_counter()
+            r = search.search(s.oracle, prob, budget_db=b, max_evals=FLAGS.max_evals, progress=False)
+            row = {"model": name, "scale": scale, "profile": profile, "budget_db": b, **base,
+                   "hybrid": eval_assignment(r.assignment), "val_psnr_hybrid": round(r.best.psnr, 3),
+                   "val_psnr_a16w8": round(r.reference_psnr, 3), "feasible": r.feasible,
+                   "ratio_to_int8": round(r.best.ms / lat8, 3), "ratio_to_a16w8": round(r.best.ms / lat16, 3),
+                   "predicted_ms": round(r.best.ms, 4), "a16w8_fraction": round(r.a16w8_fraction, 3),
+                   "groups": prob.n, "candidates": len(r.history), "new_models": s.oracle.evaluations - e0,
+                   "sensitivity_models": sens.evaluations, "search_s": round(time.perf_counter() - t, 1),
+                   "sensitivity_s": round(sens_s, 1), "setup_s": round(setup_s, 1),
+                   "a16w8_groups": [g.name for g, xi in zip(prob.groups, r.best.x) if xi]}
+            if truth is not None:
+                opt = search.optimum(truth, r.target_psnr)
+                row.update({"optimum_ms": round(opt.ms, 4), "optimum_psnr": round(opt.psnr, 3),
+                            "gap_to_optimum": round(r.best.ms / opt.ms - 1, 4),
+                            "exhaustive_models": len(truth), "exhaustive_s": round(truth_s, 1)})
+            rows.append(row)
+            print(_line(row), flush=True)
+    return rows
+
+
+HEADER = (f"{'model':<8}{'x':>2} {'profile':<20}{'budget':>7}{'float':>7}{'int8':>7}{'a16w8':>7}{'hybrid':>7}"
+          f"{'/int8':>7}{'/a16':>6}{'a16%':>6}{'cands':>6}{'sec':>6}{'opt gap':>8}")
+
+
+def _line(r: dict) -> str:
+    gap = f"{r['gap_to_optimum']:+.1%}" if "gap_to_optimum" in r else ""
+    sec = r["search_s"] + r["sensitivity_s"] + r["setup_s"]
+    return (f"{r['model']:<8}{r['scale']:>2} {r['profile']:<20}{r['budget_db']:>7.2f}{r['float']:>7.2f}"
+            f"{r['int8']:>7.2f}{r['a16w8']:>7.2f}{r['hybrid']:>7.2f}{r['ratio_to_int8']:>7.2f}"
+            f"{r['ratio_to_a16w8']:>6.2f}{r['a16w8_fraction']:>6.0%}{r['candidates'] + r['sensitivity_models']:>6}"
+            f"{sec:>6.0f}{gap:>8}")
+
+
+def main(argv):
+    del argv
+    shipped = set(models.available_weights())
+    names = FLAGS.models or sorted({n for n, s in shipped if s == 3})
+    print(HEADER)
+    rows = []
+    for scale in map(int, FLAGS.scales):
+        for name in names:
+            if (name, scale) not in shipped:
+                print(f"{name} x{scale}: no shipped weights yet; skipped")
+                continue
+            rows += run_model(name, scale)
+    out = Path(FLAGS.out or REPO / "bench" / "results" / "search.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"note": "PSNR_Y on the default evaluation set (held out from the search); "
+                               "latency predicted by the device profile", "rows": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,39 @@
+"""tools/search_policy.py as a user runs it: bad input is one line; a search feeds convert.py."""
+import json
+
+import pytest
+
+from tests.conftest import run_tool
+
+
+@pytest.mark.parametrize("budget, why", [("abc", "must be a number"), ("-0.1", "non-negative")])
+def test_bad_budget_is_one_line(tmp_path, budget, why):
+    r = run_tool("search_policy", "--budget_db", budget, "--out", str(tmp_path / "p.json"))
+    assert r.returncode == 2 and why in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_unknown_device_profile_lists_known_ones(tmp_path):
+    r = run_tool("search_policy", "--model", "espcn", "--budget_db", "0.1", "--device_profile", "tpu9000",
+                 "--out", str(tmp_path / "p.json"))
+    assert r.returncode == 2 and "unknown device profile 'tpu9000'" in r.stderr and "htp_npu" in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.slow
+def test_search_then_convert_takes_the_policy_unchanged(tmp_path, hr_dir):
+    out = tmp_path / "hybrid.json"
+    common = ["--model", "espcn", "--scale", "3", "--input_size", "24x24", "--calib_dir", str(hr_dir),
+              "--calib_images", "2"]
+    r = run_tool("search_policy", *common, "--budget_db", "0.05", "--val_dir", str(hr_dir),
+                 "--val_images", "2", "--max_evals", "8", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "searched hybrid" in r.stdout and "wrote" in r.stdout
+    record = json.loads((tmp_path / "hybrid.search.json").read_text())
+    assert record["feasible"] and record["psnr_y"] >= record["target_psnr_y"]
+    r = run_tool("convert", *common, "--policy", str(out), "--out", str(tmp_path / "m.tflite"))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "m.json").read_text())
+    asked = json.loads(out.read_text())["layers"]
+    assert {l["layer"]: l["actual"] for l in report["layers"] if l["layer"] in asked} == asked
