@@ -46,7 +46,8 @@ class Setup:
 
 
 def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Optional[str] = None,
-          op_profiles: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
+          op_profiles: Optional[Sequence[str]] = None,
+          op_profile_models: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
           fuse: bool = True, progress: bool = True) -> Setup:
     """Validate the cheap inputs first (profile names, files), then prepare and calibrate once."""
@@ -58,7 +59,11 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     if op_profiles:
         if len(op_profiles) != 2:
             raise ValueError("--op_profiles takes two results files: all-a8w8 and all-a16w8 (comma separated)")
-        cost = latency.from_op_profiles(prep, op_profiles[0], op_profiles[1], model=src.name, scale=src.scale)
+        shas = list(op_profile_models or (None, None))
+        if len(shas) != 2:
+            raise ValueError("--op_profile_models takes the two .tflite files the profiles measured")
+        cost = latency.from_op_profiles(prep, op_profiles[0], op_profiles[1], a8w8_tflite_sha256=shas[0],
+                                        a16w8_tflite_sha256=shas[1], model=src.name, scale=src.scale)
         label = f"op profiles {Path(op_profiles[0]).name}, {Path(op_profiles[1]).name}"
     else:
         label = device_profile or DEFAULT_PROFILE

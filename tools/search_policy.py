@@ -34,6 +34,8 @@ flags.DEFINE_bool("sensitivity", False, "measure per-layer sensitivity instead o
 flags.DEFINE_bool("pareto", False, "write the latency-vs-PSNR Pareto front instead of one policy")
 flags.DEFINE_string("device_profile", None, f"target class for the latency model (default {search_jobs.DEFAULT_PROFILE})")
 flags.DEFINE_list("op_profiles", None, "or: measured harness results of the all-a8w8 and all-a16w8 models")
+flags.DEFINE_list("op_profile_models", None, "the two .tflite files --op_profiles measured (their sha256 "
+                  "must match the records)")
 flags.DEFINE_string("calib_dir", None, "HR photos for calibration (default: training photos)")
 flags.DEFINE_integer("calib_images", 8, "calibration images (4 patches each)")
 flags.DEFINE_string("val_dir", None, "HR photos the search measures PSNR on (default: held-out photos)")
@@ -65,6 +67,7 @@ def main(argv):
                                           value_range=FLAGS.value_range))
     s = run_cli(lambda: search_jobs.setup(
         src, hw, device_profile=FLAGS.device_profile, op_profiles=FLAGS.op_profiles,
+        op_profile_models=FLAGS.op_profile_models,
         calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
         val_images=FLAGS.val_images, fuse=not FLAGS.per_layer))
     if FLAGS.sensitivity:
