@@ -68,6 +68,9 @@ def _layer_macs(layer) -> int:
     k = getattr(layer, "kernel_size", None)
     if k is None:
         return 0
+    if isinstance(layer, keras.layers.DepthwiseConv2D):  # no `filters`: C x multiplier outputs
+        h, w = layer.output_shape[1:3]
+        return int(k[0] * k[1] * layer.input_shape[-1] * layer.depth_multiplier * h * w)
     if isinstance(layer, keras.layers.Conv2DTranspose):
         h, w = layer.input_shape[1:3]
         return int(k[0] * k[1] * layer.input_shape[-1] * layer.filters * h * w)
