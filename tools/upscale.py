@@ -1,0 +1,66 @@
+"""Upscale an image of any size in tiles, optionally routing each tile to a wider model.
+
+  python tools/upscale.py --model xlsr --scale 3 --policy hybrid.json --input photo.png --out big.png
+  python tools/upscale.py --model xlsr --scale 3 --policy hybrid.json --adaptive --wide_fraction 0.25 \
+      --input photo.png --out big.png
+Without --adaptive every tile runs the policy's (hybrid) model; with it a cheap per-tile
+criterion sends the tiles that need precision to the all-a16w8 model and the seams are blended.
+Writes big.png and big.json (tiles, route map, wide fraction, times). Both models are built once
+and cached in --cache_dir.
+"""
+from absl import app, flags
+
+from deploy import adaptive, adaptive_jobs, jobs, sources
+from deploy.cli import fail, run_cli
+from deploy.io_convention import CHANNELS, VALUE_RANGES
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", "xlsr", "zoo model name")
+flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
+flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
+flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
+flags.DEFINE_integer("scale", 3, "upscaling factor")
+flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+flags.DEFINE_string("policy", None, "per-layer precision policy (JSON) of the fast model")
+flags.DEFINE_string("input", None, "LR image to upscale (PNG/JPEG/...)")
+flags.DEFINE_string("out", None, "SR image to write (a .json report is written beside it)")
+flags.DEFINE_bool("adaptive", False, "route tiles to the hybrid or the all-a16w8 model per tile")
+flags.DEFINE_float("wide_fraction", None, "with --adaptive: route this fraction of tiles wide (default 0.25)")
+flags.DEFINE_float("threshold", None, "with --adaptive: or route every tile whose criterion >= this")
+flags.DEFINE_enum("criterion", adaptive.DEFAULT_CRITERION, list(adaptive.CRITERIA), "per-tile criterion")
+flags.DEFINE_string("tile", "64x64", "fixed LR tile (model input) size HxW")
+flags.DEFINE_integer("blend", 4, "width of the seam cross-fade, LR pixels")
+flags.DEFINE_string("cache_dir", str(adaptive_jobs.DEFAULT_CACHE), "where built models are kept ('' = none)")
+flags.DEFINE_string("calib_dir", None, "folder of HR photos for calibration (default: training photos)")
+flags.DEFINE_integer("calib_images", 8, "number of calibration images (4 patches each)")
+flags.DEFINE_integer("num_threads", 2, "interpreter threads")
+flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+
+
+def main(argv):
+    del argv
+    for name in ("policy", "input", "out"):
+        if not getattr(FLAGS, name):
+            fail(f"--{name} is required (see --helpfull); write a policy with tools/convert.py --write_policy a8w8")
+    if not FLAGS.adaptive and (FLAGS.wide_fraction is not None or FLAGS.threshold is not None):
+        fail("--wide_fraction/--threshold need --adaptive")
+    tile = run_cli(lambda: jobs.parse_hw(FLAGS.tile))
+    if tile is None:
+        fail("--tile must be a fixed size such as 64x64")
+    src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale, keras_model=FLAGS.keras_model,
+                                          weights=FLAGS.weights or True, channels=FLAGS.channels,
+                                          value_range=FLAGS.value_range))
+    r = run_cli(lambda: adaptive_jobs.upscale_file(
+        src, FLAGS.policy, FLAGS.input, FLAGS.out, adaptive_on=FLAGS.adaptive, tile=tile, blend=FLAGS.blend,
+        criterion_name=FLAGS.criterion, wide_fraction=FLAGS.wide_fraction, threshold=FLAGS.threshold,
+        cache_dir=FLAGS.cache_dir or None, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images,
+        num_threads=FLAGS.num_threads, overwrite=FLAGS.overwrite))
+    h, w = r["output_hw"]
+    print(f"wrote {FLAGS.out} ({w}x{h}): {r['tiles']} tiles, {r['wide_tiles']} wide "
+          f"({r['wide_fraction']:.0%}), {r['total_seconds']:.1f} s "
+          f"(models {'cached' if r['models']['cached'] else 'built'} in {r['models']['build_seconds']:.1f} s); "
+          f"report: {jobs.report_path(FLAGS.out)}")
+
+
+if __name__ == "__main__":
+    app.run(main)
