@@ -104,8 +104,27 @@ def run_sensitivity(s: Setup, out: str | Path, *, overwrite: bool = False, progr
     return {"report": report, "table": sens.table(), "png": str(out.with_suffix(".png"))}
 
 
-def _drops(s: Setup, progress: bool) -> sensitivity.Sensitivity:
-    return sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=progress)
+def _drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = None) -> sensitivity.Sensitivity:
+    """Measure each group's a8w8 drop, or take it from an earlier --sensitivity run of the
+    same model, groups and validation set (anything else is refused, not silently reused)."""
+    if sens_file is None:
+        return sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=progress)
+    try:
+        obj = json.loads(Path(sens_file).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"sensitivity file {sens_file} does not exist; write it with --sensitivity") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"sensitivity file {sens_file} is not valid JSON ({e.msg}); rerun --sensitivity") from None
+    want = {"kind": "sensitivity", "model": s.src.name, "scale": s.src.scale,
+            "validation": s.oracle.val.to_json(), "groups": [g.name for g in s.groups]}
+    got = {**{k: obj.get(k) for k in want}, "groups": [l.get("layer") for l in obj.get("layers", [])]}
+    diff = [k for k in want if got[k] != want[k]]
+    if diff:
+        raise ValueError(f"sensitivity file {sens_file} does not match this run ({', '.join(diff)} differ); "
+                         "rerun --sensitivity with the same model, --input_size and validation flags")
+    return sensitivity.Sensitivity(s.src.name, s.src.scale, s.groups, tuple(l["macs"] for l in obj["layers"]),
+                                   obj["baseline"], tuple(l["drop_db"] for l in obj["layers"]),
+                                   tuple(l["gain_db"] for l in obj["layers"]), 0, 0.0, obj["validation"])
 
 
 def search_report_path(out: Path) -> Path:
@@ -113,12 +132,13 @@ def search_report_path(out: Path) -> Path:
 
 
 def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = "a16w8",
-               max_evals: int = 60, overwrite: bool = False, progress: bool = True) -> dict:
+               max_evals: int = 60, overwrite: bool = False, progress: bool = True,
+               sens_file: Optional[str | Path] = None) -> dict:
     """Writes the policy at `out` (tools/convert.py --policy takes it unchanged) and the search
     record beside it; raises BudgetImpossible after writing the best found when none meets it."""
     out = Path(out)
     _check_out(out, overwrite, search_report_path(out))
-    sens = _drops(s, progress)
+    sens = _drops(s, progress, sens_file)
     prob = s.problem(sens.drop_db)
     result = search.search(s.oracle, prob, budget_db=budget_db, reference=reference,
                            max_evals=max_evals, progress=progress)
@@ -141,10 +161,10 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
 
 
 def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: bool = False,
-               progress: bool = True) -> dict:
+               progress: bool = True, sens_file: Optional[str | Path] = None) -> dict:
     out = Path(out)
     _check_out(out, overwrite, out.with_suffix(".png"))
-    sens = _drops(s, progress)
+    sens = _drops(s, progress, sens_file)
     prob = s.problem(sens.drop_db)
     cands = pareto.sweep(s.oracle, prob, n_budgets=n_budgets, progress=progress)
     float_ms = s.cost.predict_ms({l: "float" for l in s.prep.layers})

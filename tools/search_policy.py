@@ -31,6 +31,8 @@ flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed L
 flags.DEFINE_string("budget_db", None, "allowed PSNR_Y loss in dB below --reference (search)")
 flags.DEFINE_enum("reference", "a16w8", REFERENCES, "what --budget_db is measured from")
 flags.DEFINE_bool("sensitivity", False, "measure per-layer sensitivity instead of searching")
+flags.DEFINE_string("sensitivity_file", None, "reuse the drops of an earlier --sensitivity run (same model, "
+                    "input size and validation set) instead of measuring them again")
 flags.DEFINE_bool("pareto", False, "write the latency-vs-PSNR Pareto front instead of one policy")
 flags.DEFINE_string("device_profile", None, f"target class for the latency model (default {search_jobs.DEFAULT_PROFILE})")
 flags.DEFINE_list("op_profiles", None, "or: measured harness results of the all-a8w8 and all-a16w8 models")
@@ -77,7 +79,8 @@ def main(argv):
               f"{r['report']['seconds']:.0f} s)")
     elif FLAGS.pareto:
         front = run_cli(lambda: search_jobs.run_pareto(s, FLAGS.out, n_budgets=FLAGS.pareto_points,
-                                                       overwrite=FLAGS.overwrite))
+                                                       overwrite=FLAGS.overwrite,
+                                                       sens_file=FLAGS.sensitivity_file))
         on = [p for p in front["points"] if p["on_front"]]
         print(f"{'pred. ms':>9}{'PSNR_Y':>9}{'a16w8':>8}")
         for p in on:
@@ -87,7 +90,8 @@ def main(argv):
     else:
         try:
             r = run_cli(lambda: search_jobs.run_search(s, FLAGS.out, budget_db=budget, reference=FLAGS.reference,
-                                                       max_evals=FLAGS.max_evals, overwrite=FLAGS.overwrite))
+                                                       max_evals=FLAGS.max_evals, overwrite=FLAGS.overwrite,
+                                                       sens_file=FLAGS.sensitivity_file))
         except search_jobs.BudgetImpossible as e:
             fail(str(e), 3)
         print(search_jobs.search_table(r))

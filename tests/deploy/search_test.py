@@ -138,3 +138,18 @@ def test_existing_outputs_are_not_overwritten(setup, tmp_path):
     with pytest.raises(FileExistsError, match="--overwrite"):
         search_jobs.run_sensitivity(setup, out, progress=False)
     assert out.read_text() == "keep"
+
+
+def test_sensitivity_file_is_reused_only_for_the_same_run(setup, tmp_path):
+    sens_path = tmp_path / "sens.json"
+    search_jobs.run_sensitivity(setup, sens_path, progress=False)
+    reused = search_jobs._drops(setup, False, sens_path)
+    fresh = search_jobs._drops(setup, False)
+    assert reused.drop_db == pytest.approx(fresh.drop_db, abs=1e-4) and reused.evaluations == 0
+    other = json.loads(sens_path.read_text())
+    other["model"] = "espcn"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="does not match this run \\(model differ"):
+        search_jobs._drops(setup, False, tmp_path / "other.json")
+    with pytest.raises(ValueError, match="does not exist"):
+        search_jobs._drops(setup, False, tmp_path / "missing.json")
