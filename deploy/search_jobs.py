@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -84,9 +83,8 @@ def _check_out(out: Path, overwrite: bool, *extra: Path) -> None:
 
 
 def _png(path: Path, draw) -> None:
-    """Draw into a temp file beside `path`, then move it into place (never half a PNG)."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as f:
-        tmp = Path(f.name)
+    """Draw into a temp name beside `path`, then move it into place (never half a PNG)."""
+    tmp = path.with_name(f".{path.stem}.tmp.png")
     try:
         draw(tmp)
         tmp.replace(path)
