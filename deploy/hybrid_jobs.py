@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from deploy import calibration, hybrid
+from deploy import calibration, hybrid, metadata
 from deploy.jobs import atomic_write, report_path
 from deploy.policy import Policy
 from deploy.sources import ModelSource
@@ -57,6 +57,7 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     tflite, report = hybrid.quantize_policy(prep, policy, calib)
     report = {**src.to_json(), "precision": "policy", "qat": qat_report, **report,
               "receptive_radius_lr": round(receptive_radius(prep.model), 2)}
+    tflite, report = metadata.stamp(tflite, report)  # scale, I/O convention, quantization, policy sha
     atomic_write(out, tflite)
     atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
     return report

@@ -15,7 +15,7 @@ import numpy as np
 import math
 
 import models
-from deploy import calibration, convert, data, sources
+from deploy import calibration, convert, data, metadata, sources
 from deploy.evaluate import EvalResult, evaluate, write_json
 from deploy.io_convention import IOConvention
 from deploy.sources import ModelSource
@@ -82,7 +82,8 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
                                             convention=src.convention)
     converted = convert.convert_uniform(model, precision, calib=calib, io_type=io_type)
     report = {**src.to_json(), **converted.report, "receptive_radius_lr": round(receptive_radius(model), 2)}
-    atomic_write(out, converted.tflite)
+    tflite, report = metadata.stamp(converted.tflite, report)  # scale, I/O convention, quantization
+    atomic_write(out, tflite)
     atomic_write(report_path(out), json.dumps(report, indent=2) + "\n")
     return report
 
