@@ -35,6 +35,7 @@ flags.DEFINE_list("profiles", ["htp_npu", "nnapi_npu_int16_cpu"], "device profil
 flags.DEFINE_list("exhaustive", ["espcn", "fsrcnn"], "models to enumerate for the true optimum")
 flags.DEFINE_integer("max_evals", 60, "search candidates after sensitivity")
 flags.DEFINE_string("out", None, "JSON results (default bench/results/search.json)")
+flags.DEFINE_bool("write_readme", True, "regenerate the README's search table")
 
 REPO = Path(__file__).resolve().parent.parent
 HW = convert.DEFAULT_INPUT_HW
@@ -133,6 +134,36 @@ def main(argv):
     out.write_text(json.dumps({"note": "PSNR_Y on the default evaluation set (held out from the search); "
                                "latency predicted by the device profile", "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
+    if FLAGS.write_readme:
+        write_readme(rows)
+
+
+BEGIN, END = "<!-- search:begin -->", "<!-- search:end -->"
+
+
+def write_readme(rows: list[dict]) -> None:
+    """The README's search table, regenerated from this run's rows (never typed by hand)."""
+    head = ("| model | profile | budget dB | float | int8 | a16w8 | hybrid | latency / int8 | / a16w8 | "
+            "a16w8 groups | models measured | search s | vs exhaustive optimum |\n" + "|---" * 13 + "|")
+    lines = []
+    for r in rows:
+        gap = (f"{r['gap_to_optimum']:+.1%} ({r['exhaustive_models']} enumerated)"
+               if "gap_to_optimum" in r else "–")
+        lines.append(f"| {r['model']} x{r['scale']} | {r['profile']} | {r['budget_db']:.2f} | {r['float']:.2f} | "
+                     f"{r['int8']:.2f} | {r['a16w8']:.2f} | {r['hybrid']:.2f} | {r['ratio_to_int8']:.2f} | "
+                     f"{r['ratio_to_a16w8']:.2f} | {r['a16w8_fraction']:.0%} | {r['candidates'] + r['groups'] + 1} | "
+                     f"{r['search_s'] + r['setup_s'] + r['drops_s']:.0f} | {gap} |")
+    sens = {(r["model"], r["scale"]): r["sensitivity_s"] for r in rows}
+    body = (f"{BEGIN}\nMeasured by `python bench/search.py` ({len(rows)} searches). PSNR_Y (dB) on the default "
+            "evaluation set, which the search never sees; int8/a16w8 are the per-layer route's uniform models; "
+            "the budget is below a16w8 on the validation patches; latency is the device profile's prediction; "
+            "'search s' includes set-up and the sensitivity drops on this 2-core machine.\n\n"
+            f"{head}\n" + "\n".join(lines) + "\n\nA full two-way `--sensitivity` pass took: "
+            + ", ".join(f"{m} x{s} {t:.0f} s" for (m, s), t in sens.items()) + f".\n{END}")
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    readme.write_text(text[:start] + body + text[end:])
 
 
 if __name__ == "__main__":

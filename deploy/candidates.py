@@ -3,8 +3,9 @@
 The search and the sensitivity pass call `QualityOracle.psnr` hundreds of times, so it
 calibrates once (min/max do not depend on bit width), keeps one validation set of LR/HR patches
 at the model's fixed input size (one interpreter call per patch, no tiling), and caches results
-by assignment. Validation photos are never the evaluation images: the held-out training
-photos (or the user's `--val_dir`), else scikit-image photos outside the evaluation set.
+by assignment. Validation photos are never the evaluation images: natural photos from the
+training packages (the SR training's held-out pair plus the last training photos; quantization
+error does not depend on whether the float model saw a photo) or the user's `--val_dir`.
 """
 from __future__ import annotations
 
@@ -49,24 +50,23 @@ class ValidationSet:
 
 
 def _val_images(scale: int, val_dir: Optional[str | Path], n_images: int) -> tuple[list, str]:
-    """(name, HR, LR) triples: `val_dir`, else the held-out Debian photos plus scikit-image
-    photos outside the evaluation set (more kinds of content than either alone)."""
+    """(name, HR, LR) triples: `val_dir`; else natural photos the SR training held out, topped up
+    with the last training photos (calibration takes the first ones); else, when those photos
+    are not installed, scikit-image photos outside the evaluation set."""
     if val_dir:
         samples = data.make_samples(data.load_folder(val_dir)[:n_images], scale)
         return [(s.name, s.hr, s.lr) for s in samples], str(val_dir)
-    out, sources = [], []
     try:
-        _, val = data.split_train_val(data.train_files())
-        out += [(p.stem, *data.cached_pair(p, scale)) for p in val]
-        sources.append("held-out debian photos")
+        train, val = data.split_train_val(data.train_files())
+        chosen = (val + train[::-1])[:n_images]
+        return [(p.stem, *data.cached_pair(p, scale)) for p in chosen], "debian photos (held-out + last training)"
     except data.DataError:
-        pass
-    import skimage.data
-    for n in calibration.FALLBACK_SKIMAGE:
-        s = data.make_samples([(n, data.to_rgb8(getattr(skimage.data, n)(), n))], scale)[0]
-        out.append((n, s.hr, s.lr))
-    sources.append("scikit-image photos outside the evaluation set")
-    return out[:n_images], " + ".join(sources)
+        import skimage.data
+        out = []
+        for n in calibration.FALLBACK_SKIMAGE[:n_images]:
+            s = data.make_samples([(n, data.to_rgb8(getattr(skimage.data, n)(), n))], scale)[0]
+            out.append((n, s.hr, s.lr))
+        return out, "scikit-image photos outside the evaluation set"
 
 
 def validation_set(scale: int, patch_hw: Sequence[int], *, val_dir: Optional[str | Path] = None,
