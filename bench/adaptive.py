@@ -36,7 +36,6 @@ from scipy import stats
 from deploy import adaptive, adaptive_jobs, data, hybrid, latency, metrics, sources
 from deploy.policy import Policy
 from deploy.runners import TFLiteRunner
-from models._keras import keras
 from models.complexity import receptive_radius
 
 FLAGS = flags.FLAGS
@@ -54,17 +53,6 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "results"
 SATURATION = ["sat_first", "sat_last"]
 CHEAP = list(adaptive.CRITERIA)
-
-
-def hand_policy(prep: hybrid.Prepared, name: str, scale: int) -> Policy:
-    """Same rule as bench/hybrid.py: layers reading the input and the last conv onwards a16w8."""
-    model = prep.model
-    first = {l.name for l in model.layers for n in l.inbound_nodes
-             if any(isinstance(i, keras.layers.InputLayer) for i in
-                    (n.inbound_layers if isinstance(n.inbound_layers, (list, tuple)) else [n.inbound_layers]))}
-    convs = [n for n in prep.layers if isinstance(model.get_layer(n), keras.layers.Conv2D)]
-    last = set(prep.layers[prep.layers.index(convs[-1]):]) if convs else set()
-    return Policy(name, scale, "a8w8", tuple((n, "a16w8") for n in prep.layers if n in first or n in last))
 
 
 class Saturation:
@@ -206,7 +194,7 @@ def run_model(name: str, scale: int, fractions: list[float]) -> dict:
     tile = (FLAGS.tile, FLAGS.tile)
     prep = hybrid.prepare(src.fixed(tile))
     if FLAGS.policy == "hand":
-        policy = hand_policy(prep, name, scale)
+        policy = hybrid.hand_policy(prep, name, scale)
     elif FLAGS.policy == "a8w8":
         policy = Policy(name, scale, "a8w8")
     else:

@@ -32,7 +32,7 @@ from deploy.calibration import CalibrationSet
 from deploy.jobs import atomic_write
 from deploy.device_profiles import PROFILE_DIR, from_json
 from deploy.policy import Policy
-from deploy.tflite_io import make_interpreter
+from deploy.tflite_io import median_invoke_ms
 from models._keras import keras
 
 FLAGS = flags.FLAGS
@@ -80,20 +80,6 @@ def _model(klass: str, size, n: int) -> keras.Model:
     return keras.Model(inp, x)
 
 
-def _time_ms(tfl: bytes, runs: int, threads: int) -> float:
-    interp = make_interpreter(tfl, num_threads=threads)
-    d = interp.get_input_details()[0]
-    interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-    for _ in range(3):
-        interp.invoke()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        interp.invoke()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
-
-
 def _quantized(model: keras.Model, policies: dict[str, Policy]) -> dict[str, bytes]:
     prep = hybrid.prepare(model)
     h, w, c = model.input_shape[1:]
@@ -118,7 +104,7 @@ def per_op_ms(klass: str, runs: int, threads: int) -> dict:
             m = _model(klass, size, n)
             tfls = _quantized(m, {p: Policy("bench", 1, p) for p in PRECISIONS})
             for p, tfl in tfls.items():
-                t[(p, n)] = _time_ms(tfl, runs, threads)
+                t[(p, n)] = median_invoke_ms(tfl, runs, threads)
         for p in PRECISIONS:
             out[p][size] = (t[(p, CHAIN[1])] - t[(p, CHAIN[0])]) / (CHAIN[1] - CHAIN[0])
         logging.info("%s %s: %s", klass, size, {p: round(out[p][size], 4) for p in PRECISIONS})
@@ -145,7 +131,7 @@ def requantize(runs: int, threads: int) -> tuple[float, float, dict]:
         alt = Policy("bench", 1, "a8w8", tuple((n, "a16w8") for n in names[1::2]))
         tfls = _quantized(m, {"a8w8": Policy("bench", 1, "a8w8"),
                               "a16w8": Policy("bench", 1, "a16w8"), "alt": alt})
-        t = {key: _time_ms(tfl, runs, threads) for key, tfl in tfls.items()}
+        t = {key: median_invoke_ms(tfl, runs, threads) for key, tfl in tfls.items()}
         per[size] = (t["alt"] - (t["a8w8"] + t["a16w8"]) / 2) / (k - 1)
         logging.info("requantize %s: %.4f ms per boundary (%s)", size, per[size], t)
     el = {s: s[0] * s[1] * s[2] for s in SIZES}
@@ -205,7 +191,7 @@ def main(argv):
     ops["quantize"] = {p: _sig(1.0 / ns_el) for p in PRECISIONS}
     ops["quantize"].update(unit="Gelem/s", source=f"{how}; the requantize per-element cost "
                            "below (float<->int QUANTIZE/DEQUANTIZE assumed alike)")
-    invoke = _time_ms(_quantized(_model("add_mul", (8, 8, 4), 1),
+    invoke = median_invoke_ms(_quantized(_model("add_mul", (8, 8, 4), 1),
                                  {"a8w8": Policy("bench", 1, "a8w8")})["a8w8"], runs * 5, threads)
     profile = {
         "name": "desktop_xnnpack",

@@ -21,7 +21,6 @@ from deploy import calibration, convert, data, hybrid, quantize
 from deploy.evaluate import evaluate
 from deploy.policy import Policy
 from deploy.runners import KerasRunner, TFLiteRunner
-from models._keras import keras
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models (default: all with shipped weights)")
@@ -30,20 +29,6 @@ flags.DEFINE_integer("qat_steps", 300, "QAT steps for the hand policy (0: skip Q
 
 REPO = Path(__file__).resolve().parent.parent
 HW = convert.DEFAULT_INPUT_HW
-
-
-def hand_policy(prep: hybrid.Prepared, name: str, scale: int) -> Policy:
-    """First layers (those reading the input) and the last conv onwards at a16w8, rest a8w8."""
-    model = prep.model
-    first = {l.name for l in model.layers
-             if any(n.inbound_layers and isinstance(n.inbound_layers, keras.layers.InputLayer)
-                    or (isinstance(n.inbound_layers, list) and any(isinstance(i, keras.layers.InputLayer)
-                                                                   for i in n.inbound_layers))
-                    for n in l.inbound_nodes)}
-    convs = [n for n in prep.layers if isinstance(model.get_layer(n), keras.layers.Conv2D)]
-    last = set(prep.layers[prep.layers.index(convs[-1]):]) if convs else set()
-    chosen = [n for n in prep.layers if n in first or n in last]
-    return Policy(name, scale, "a8w8", tuple((n, "a16w8") for n in chosen))
 
 
 def run_one(name: str, scale: int, qat_steps: int) -> dict:
@@ -62,7 +47,7 @@ def run_one(name: str, scale: int, qat_steps: int) -> dict:
     qsv = quantize.calibrate(prep.float_tflite, cal.patches)
     tfl, rep = hybrid.quantize_policy(prep, Policy(name, scale, "a8w8"), cal, qsv=qsv)
     row["a8w8_per_layer"] = psnr(TFLiteRunner(tfl, scale))
-    hand = hand_policy(prep, name, scale)
+    hand = hybrid.hand_policy(prep, name, scale)
     tfl, rep = hybrid.quantize_policy(prep, hand, cal, qsv=qsv)
     row.update({"hand_policy": psnr(TFLiteRunner(tfl, scale)), "hand_layers_a16w8": [n for n, _ in hand.layers],
                 "hand_kib": round(rep["size_bytes"] / 1024, 1), "hand_requantize_ops": rep["requantize_ops"]})

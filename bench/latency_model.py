@@ -26,7 +26,7 @@ from deploy import calibration, hybrid, latency, quantize
 from deploy.jobs import atomic_write
 from deploy.policy import Policy
 from deploy.quantize import QuantizationError
-from deploy.tflite_io import TFLiteError, make_interpreter
+from deploy.tflite_io import TFLiteError, median_invoke_ms
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["xlsr", "fsrcnn", "espcn", "abpn"], "zoo models (shipped weights)")
@@ -39,20 +39,6 @@ flags.DEFINE_string("profile", "desktop_xnnpack", "device profile to predict wit
 flags.DEFINE_string("out", "bench/results/latency_model.json", "results JSON")
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def measure_ms(tfl: bytes, runs: int, threads: int = 2) -> float:
-    interp = make_interpreter(tfl, num_threads=threads)
-    d = interp.get_input_details()[0]
-    interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-    for _ in range(3):
-        interp.invoke()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        interp.invoke()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
 
 
 def run_model(name: str, scale: int) -> dict:
@@ -73,7 +59,7 @@ def run_model(name: str, scale: int) -> dict:
         except (QuantizationError, TFLiteError) as e:   # e.g. an int16 op LiteRT cannot prepare
             skipped.append({"layers_a16w8": [l for l, _ in wide], "error": str(e)[:200]})
             continue
-        meas = measure_ms(tfl, FLAGS.runs)
+        meas = median_invoke_ms(tfl, FLAGS.runs)
         pred = cm.predict_ms(policy.resolved(prep.layers))
         rows.append({"layers_a16w8": len(wide), "requantize_ops": report["requantize_ops"],
                      "measured_ms": round(meas, 4), "predicted_ms": round(pred, 4),

@@ -15,7 +15,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 from absl import app, flags
 
 import models

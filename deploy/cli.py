@@ -30,3 +30,27 @@ def run_cli(fn: Callable[[], T]) -> T:
     except USER_ERRORS as e:
         fail(" ".join(str(e).split()) or e.__class__.__name__)
     raise AssertionError("unreachable")
+
+
+def define_source_flags() -> None:
+    """The flags that say which model a command works on: a zoo model or the user's own."""
+    from absl import flags
+
+    from deploy.io_convention import CHANNELS, VALUE_RANGES
+    flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")
+    flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
+    flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
+    flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
+    flags.DEFINE_integer("scale", 3, "upscaling factor")
+    flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+
+
+def source_from_flags(*, weights: bool = True):
+    """The ModelSource the flags of define_source_flags name (`weights=False`: untrained)."""
+    from absl import flags
+
+    from deploy import sources
+    f = flags.FLAGS
+    return run_cli(lambda: sources.resolve(f.model, f.scale, keras_model=f.keras_model,
+                                           weights=f.weights or weights, channels=f.channels,
+                                           value_range=f.value_range))

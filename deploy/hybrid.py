@@ -156,3 +156,18 @@ def _report(prep: Prepared, policy: Policy, checks, summary, tfl: bytes, calib: 
         "verified": True,
     }
 
+
+def hand_policy(prep: Prepared, name: str, scale: int) -> Policy:
+    """The usual hand-written starting point: the layers reading the input and everything from
+    the last conv on at a16w8, the rest a8w8 (SR error concentrates at the two ends)."""
+    model = prep.model
+    first = set()
+    for layer in model.layers:
+        for node in layer.inbound_nodes:
+            inbound = node.inbound_layers if isinstance(node.inbound_layers, (list, tuple)) else [node.inbound_layers]
+            if any(isinstance(i, keras.layers.InputLayer) for i in inbound):
+                first.add(layer.name)
+    convs = [n for n in prep.layers if isinstance(model.get_layer(n), keras.layers.Conv2D)]
+    last = set(prep.layers[prep.layers.index(convs[-1]):]) if convs else set()
+    return Policy(name, scale, "a8w8", tuple((n, "a16w8") for n in prep.layers if n in first or n in last))
+

@@ -130,3 +130,21 @@ def invoke_once(interp: Interpreter, x: np.ndarray, what: str = "model") -> np.n
     except RuntimeError as e:
         raise TFLiteError(f"the {what} does not run in LiteRT: {str(e).splitlines()[0]}") from None
     return interp.get_tensor(interp.get_output_details()[0]["index"])
+
+
+def median_invoke_ms(model: bytes | str | Path, runs: int, threads: int = 2, warmup: int = 3) -> float:
+    """Median wall time of one invoke (zeros in), after warm-up: bench scripts' latency probe."""
+    import statistics
+    import time
+    interp = make_interpreter(model, num_threads=threads)
+    d = interp.get_input_details()[0]
+    interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    for _ in range(warmup):
+        interp.invoke()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        interp.invoke()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+

@@ -8,18 +8,13 @@ Writes m.tflite and m.json (precision per layer, size, ops, float ops left and w
 """
 from absl import app, flags
 
-from deploy import hybrid_jobs, jobs, sources
-from deploy.cli import fail, run_cli
+from deploy import hybrid_jobs, jobs
+from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
 from deploy.convert import DEFAULT_INPUT_HW, IO_TYPES, PRECISIONS
-from deploy.io_convention import CHANNELS, VALUE_RANGES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("list_models", False, "list the zoo and exit")
-flags.DEFINE_string("model", "xlsr", "zoo model name")
-flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
-flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
-flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
-flags.DEFINE_integer("scale", 3, "upscaling factor")
+define_source_flags()
 flags.DEFINE_enum("precision", "int8", PRECISIONS, "uniform precision of the whole model")
 flags.DEFINE_string("policy", None, "per-layer precision policy (JSON); overrides --precision")
 flags.DEFINE_bool("list_layers", False, "print every layer a policy can address, with MACs, and exit")
@@ -29,7 +24,6 @@ flags.DEFINE_string("train_dir", None, "photos for --qat_steps (default: the tra
 flags.DEFINE_string("out", None, "output .tflite path (a .json report is written beside it)")
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)),
                     "fixed LR input HxW (NPUs need fixed shapes), or 'dynamic' (float/fp16)")
-flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
 flags.DEFINE_string("calib_dir", None, "folder of HR photos for calibration (default: training photos)")
 flags.DEFINE_integer("calib_images", 8, "number of calibration images (4 patches each)")
 flags.DEFINE_enum("io_type", "float32", IO_TYPES, "model input/output dtype (--precision)")
@@ -41,9 +35,7 @@ def main(argv):
     if FLAGS.list_models:
         return print(run_cli(jobs.list_models_table))
     hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
-    src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale, keras_model=FLAGS.keras_model,
-                                          weights=FLAGS.weights or (not (FLAGS.list_layers or FLAGS.write_policy)),
-                                          channels=FLAGS.channels, value_range=FLAGS.value_range))
+    src = source_from_flags(weights=not (FLAGS.list_layers or FLAGS.write_policy))
     if (FLAGS.list_layers or FLAGS.write_policy or FLAGS.policy) and hw is None:
         fail("per-layer work needs a fixed --input_size (e.g. 64x64)")
     if FLAGS.list_layers:

@@ -8,16 +8,11 @@ Writes report/index.md, PNGs beside it, and report/inputs/ (every number's sourc
 """
 from absl import app, flags
 
-from deploy.cli import fail, run_cli
+from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("inspect", None, "print the srdeploy metadata embedded in this .tflite and exit")
-flags.DEFINE_string("model", "xlsr", "zoo model name")
-flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
-flags.DEFINE_enum("channels", "rgb", ["rgb", "y"], "--keras_model input/output channels")
-flags.DEFINE_enum("value_range", "0-1", ["0-1", "0-255"], "--keras_model input/output value range")
-flags.DEFINE_integer("scale", 3, "upscaling factor")
-flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+define_source_flags()
 flags.DEFINE_string("policy", None, "per-layer policy JSON (default: input layers and tail a16w8, rest a8w8)")
 flags.DEFINE_string("sensitivity", None, "sensitivity JSON from tools/search_policy.py --sensitivity")
 flags.DEFINE_string("pareto", None, "Pareto front JSON from tools/search_policy.py --pareto")
@@ -38,7 +33,7 @@ def main(argv):
     from deploy.report import build
     if FLAGS.inspect:  # no TensorFlow import: answers in a second
         return print(run_cli(lambda: build.inspect(FLAGS.inspect)))
-    from deploy import jobs, sources
+    from deploy import jobs
     from deploy.report.gather import GatherOptions
     if not FLAGS.out:
         fail("--out is required (a folder, e.g. --out report/)")
@@ -48,9 +43,7 @@ def main(argv):
         hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
         if hw is None:
             fail("the report needs a fixed --input_size (e.g. 64x64)")
-        src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale, keras_model=FLAGS.keras_model,
-                                              weights=FLAGS.weights or True, channels=FLAGS.channels,
-                                              value_range=FLAGS.value_range))
+        src = source_from_flags()
         opts = GatherOptions(FLAGS.policy, FLAGS.sensitivity, FLAGS.pareto, FLAGS.results, FLAGS.data,
                              FLAGS.calib_dir, hw, FLAGS.calib_images, FLAGS.crops, tuple(FLAGS.device_profile))
         result = run_cli(lambda: build.build(src, FLAGS.out, opts, overwrite=FLAGS.overwrite))

@@ -14,19 +14,13 @@ from pathlib import Path
 
 from absl import app, flags
 
-from deploy import jobs, search_jobs, sources
-from deploy.cli import fail, run_cli
+from deploy import jobs, search_jobs
+from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
 from deploy.convert import DEFAULT_INPUT_HW
-from deploy.io_convention import CHANNELS, VALUE_RANGES
 from deploy.search import REFERENCES
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "xlsr", "zoo model name")
-flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
-flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
-flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
-flags.DEFINE_integer("scale", 3, "upscaling factor")
-flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+define_source_flags()
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR input HxW of the deployed model")
 flags.DEFINE_string("budget_db", None, "allowed PSNR_Y loss in dB below --reference (search)")
 flags.DEFINE_enum("reference", "a16w8", REFERENCES, "what --budget_db is measured from")
@@ -64,9 +58,7 @@ def main(argv):
     hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
     if hw is None:
         fail("the search needs a fixed --input_size (e.g. 64x64)")
-    src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale, keras_model=FLAGS.keras_model,
-                                          weights=FLAGS.weights or True, channels=FLAGS.channels,
-                                          value_range=FLAGS.value_range))
+    src = source_from_flags()
     s = run_cli(lambda: search_jobs.setup(
         src, hw, device_profile=FLAGS.device_profile, op_profiles=FLAGS.op_profiles,
         op_profile_models=FLAGS.op_profile_models,

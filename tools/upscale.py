@@ -10,17 +10,11 @@ and cached in --cache_dir.
 """
 from absl import app, flags
 
-from deploy import adaptive, adaptive_jobs, jobs, sources
-from deploy.cli import fail, run_cli
-from deploy.io_convention import CHANNELS, VALUE_RANGES
+from deploy import adaptive, adaptive_jobs, jobs
+from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", "xlsr", "zoo model name")
-flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
-flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
-flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
-flags.DEFINE_integer("scale", 3, "upscaling factor")
-flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+define_source_flags()
 flags.DEFINE_string("policy", None, "per-layer precision policy (JSON) of the fast model")
 flags.DEFINE_string("input", None, "LR image to upscale (PNG/JPEG/...)")
 flags.DEFINE_string("out", None, "SR image to write (a .json report is written beside it)")
@@ -47,9 +41,7 @@ def main(argv):
     tile = run_cli(lambda: jobs.parse_hw(FLAGS.tile))
     if tile is None:
         fail("--tile must be a fixed size such as 64x64")
-    src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale, keras_model=FLAGS.keras_model,
-                                          weights=FLAGS.weights or True, channels=FLAGS.channels,
-                                          value_range=FLAGS.value_range))
+    src = source_from_flags()
     r = run_cli(lambda: adaptive_jobs.upscale_file(
         src, FLAGS.policy, FLAGS.input, FLAGS.out, adaptive_on=FLAGS.adaptive, tile=tile, blend=FLAGS.blend,
         criterion_name=FLAGS.criterion, wide_fraction=FLAGS.wide_fraction, threshold=FLAGS.threshold,

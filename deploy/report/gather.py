@@ -27,7 +27,6 @@ from deploy.report.inputs import (CROPS, MANIFEST, PARETO, POLICY, PREDICTIONS, 
                                   eval_name, model_name, sha256_file)
 from deploy.runners import KerasRunner, TFLiteRunner
 from deploy.sources import ModelSource
-from models._keras import keras
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,21 +41,6 @@ class GatherOptions:
     calib_images: int = 8
     n_crops: int = 3
     device_profiles: tuple[str, ...] = ()
-
-
-def default_policy(prep: hybrid.Prepared, name: str, scale: int) -> Policy:
-    """The layers reading the input and everything from the last conv on at a16w8, the rest a8w8
-    (the hand policy of bench/hybrid.py: SR error concentrates at the two ends)."""
-    model = prep.model
-    first = set()
-    for layer in model.layers:
-        for node in layer.inbound_nodes:
-            inbound = node.inbound_layers if isinstance(node.inbound_layers, list) else [node.inbound_layers]
-            if any(isinstance(i, keras.layers.InputLayer) for i in inbound):
-                first.add(layer.name)
-    convs = [n for n in prep.layers if isinstance(model.get_layer(n), keras.layers.Conv2D)]
-    last = set(prep.layers[prep.layers.index(convs[-1]):]) if convs else set()
-    return Policy(name, scale, "a8w8", tuple((n, "a16w8") for n in prep.layers if n in first or n in last))
 
 
 def _versions() -> dict[str, str]:
@@ -157,7 +141,7 @@ def gather(src: ModelSource, inputs_dir: Path, opts: GatherOptions, log=print) -
         manifest["policy_source"] = str(opts.policy)
     else:
         log("[report] choosing the default policy (input layers and tail at a16w8)")
-        policy = default_policy(hybrid.prepare(src.fixed(hw)), src.name, src.scale)
+        policy = hybrid.hand_policy(hybrid.prepare(src.fixed(hw)), src.name, src.scale)
         manifest["policy_source"] = "default: input layers and tail a16w8, rest a8w8"
     atomic_write(inputs_dir / POLICY, policy.dumps())
 

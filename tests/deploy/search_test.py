@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import models
-from deploy import calibration, candidates, hybrid, latency, pareto, search, search_jobs, sensitivity
+from deploy import calibration, candidates, hybrid, latency, search, search_jobs, sensitivity
 from deploy.hybrid_jobs import convert_with_policy
 from deploy.io_convention import IOConvention
 from deploy.search_space import make_groups
