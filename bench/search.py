@@ -123,19 +123,21 @@ def main(argv):
     names = FLAGS.models or sorted({n for n, s in shipped if s == 3})
     print(HEADER)
     rows = []
+    out = Path(FLAGS.out or REPO / "bench" / "results" / "search.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     for scale in map(int, FLAGS.scales):
         for name in names:
             if (name, scale) not in shipped:
                 print(f"{name} x{scale}: no shipped weights yet; skipped")
                 continue
             rows += run_model(name, scale)
-    out = Path(FLAGS.out or REPO / "bench" / "results" / "search.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"note": "PSNR_Y on the default evaluation set (held out from the search); "
-                               "latency predicted by the device profile", "rows": rows}, indent=2) + "\n")
+            # after every model, so a long run that is cut off keeps what it measured
+            out.write_text(json.dumps({"note": "PSNR_Y on the default evaluation set (held out from the "
+                                       "search); latency predicted by the device profile", "rows": rows},
+                                      indent=2) + "\n")
+            if FLAGS.write_readme:
+                write_readme(rows)
     print(f"wrote {out}")
-    if FLAGS.write_readme:
-        write_readme(rows)
 
 
 BEGIN, END = "<!-- search:begin -->", "<!-- search:end -->"
