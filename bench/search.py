@@ -122,9 +122,12 @@ def main(argv):
     shipped = set(models.available_weights())
     names = FLAGS.models or sorted({n for n, s in shipped if s == 3})
     print(HEADER)
-    rows = []
     out = Path(FLAGS.out or REPO / "bench" / "results" / "search.json")
     out.parent.mkdir(parents=True, exist_ok=True)
+    # rows of models/scales this run does not measure are kept (one table for all runs)
+    todo = {(n, int(s)) for n in names for s in FLAGS.scales}
+    rows = [r for r in (json.loads(out.read_text())["rows"] if out.is_file() else [])
+            if (r["model"], r["scale"]) not in todo]
     for scale in map(int, FLAGS.scales):
         for name in names:
             if (name, scale) not in shipped:
