@@ -81,19 +81,24 @@ def table(rows: list[dict]) -> str:
 
 def main(argv):
     del argv
-    pairs = [(n, s) for n, s in models.available_weights()
-             if str(s) in FLAGS.scales and (not FLAGS.models or n in FLAGS.models)]
+    pairs = sorted(((n, s) for n, s in models.available_weights()
+                    if str(s) in FLAGS.scales and (not FLAGS.models or n in FLAGS.models)), key=lambda p: (p[1], p[0]))
     if not pairs:
         raise SystemExit("error: no shipped weights for those models/scales")
-    t0, rows = time.time(), []
+    t0 = time.time()
+    (REPO / "bench" / "results").mkdir(exist_ok=True)
+    old = REPO / "bench" / "results" / "hybrid.json"
+    # rows of models/scales this run does not measure are kept (one table for all runs)
+    rows = [r for r in (json.loads(old.read_text())["rows"] if old.is_file() else [])
+            if (r["model"], r["scale"]) not in set(pairs)]
     for name, scale in pairs:
         rows.append(run_one(name, scale, FLAGS.qat_steps))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
+        # after every model: a long run that is cut off keeps what it measured
+        (REPO / "bench" / "results" / "hybrid.json").write_text(json.dumps(
+            {"rows": rows, "input_hw": list(HW), "eval_set": list(data.EVAL_IMAGES)}, indent=2) + "\n")
     print("\nPSNR_Y (dB) on the default evaluation set\n" + table(rows))
     print(f"\nbench/hybrid.py took {(time.time() - t0) / 60:.1f} min")
-    (REPO / "bench" / "results").mkdir(exist_ok=True)
-    (REPO / "bench" / "results" / "hybrid.json").write_text(json.dumps(
-        {"rows": rows, "input_hw": list(HW), "eval_set": list(data.EVAL_IMAGES)}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -76,8 +76,6 @@ def _round(d: dict) -> dict:
 def evaluate(runner: SRRunner, samples: Sequence[Sample], *, model: str, dataset: str,
              progress: bool = True) -> EvalResult:
     scale = runner.scale
-    for s in samples:  # fail before any work, not half-way through a progress bar
-        getattr(runner, "check", lambda lr, name: None)(s.lr, s.name)
     scores, seconds, pixels = [], 0.0, 0
     for s in tqdm(samples, desc=f"evaluating {model}", disable=not progress, leave=False):
         t = time.perf_counter()

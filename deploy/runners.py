@@ -2,7 +2,7 @@
 
 Fixed-shape TFLite models (what NPUs need and what we export) are run tile by tile with an
 overlap, so whole images of any size are evaluated; each tile contributes only its centre, so
-seams carry `overlap` LR pixels of context. I/O quantization is read from the model, so int8,
+seams carry `overlap` LR pixels of context. An image smaller than one tile is mirror-padded. I/O quantization is read from the model, so int8,
 uint8, int16 and float I/O all work.
 """
 from __future__ import annotations
@@ -81,21 +81,17 @@ class TFLiteRunner:
         self.invocations += 1
         return self._dequantize(self.interp.get_tensor(self._out["index"]))[0]
 
-    def check(self, lr: np.ndarray, name: str = "image") -> None:
-        """TFLiteError when `lr` cannot be tiled by this fixed-shape model."""
-        h, w = lr.shape[:2]
-        if self.fixed_hw and (h < self.fixed_hw[0] or w < self.fixed_hw[1]):
-            th, tw = self.fixed_hw
-            raise TFLiteError(f"{name}: {w}x{h} LR pixels is smaller than the model's fixed "
-                              f"{tw}x{th} input; convert with a smaller --input_size")
-
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         h, w = lr.shape[:2]
         if self.fixed_hw is None:
             return self._finish(self.invoke(lr), lr)
-        self.check(lr)
         th, tw = self.fixed_hw
         s, o = self.scale, self.overlap
+        if h < th or w < tw:
+            # smaller than one tile (e.g. a 240 px crop at x4 under a 64x64 model): mirror-pad to
+            # a tile, as an app on the phone would, and keep the image's own part
+            padded = np.pad(lr, ((0, max(0, th - h)), (0, max(0, tw - w)), (0, 0)), mode="symmetric")
+            return self(padded)[:h * s, :w * s]
         out = np.zeros((h * s, w * s, self._out["shape"][-1]), np.float32)
         for y in tile_starts(h, th, o):
             y0, y1 = _core(y, th, h, o)

@@ -7,7 +7,6 @@ import models
 from deploy import convert, data, jobs
 from deploy.evaluate import evaluate
 from deploy.runners import KerasRunner, TFLiteRunner, tile_starts
-from deploy.tflite_io import TFLiteError
 
 
 def test_tile_starts_cover_everything():
@@ -45,12 +44,16 @@ def test_eval_json_contract(tmp_path, random_weights, hr_dir):
     assert "mean" in result.table()
 
 
-def test_image_smaller_than_fixed_input_is_clear(random_weights, tmp_path):
+def test_image_smaller_than_fixed_input_is_mirror_padded(random_weights, tmp_path):
+    """A 240 px crop at x4 is 60 LR px, under a 64x64 model: padded to a tile, cropped back."""
     fixed = models.with_fixed_shape(models.build("espcn", 2, weights=random_weights("espcn", 2)),
                                     "espcn", 2, (32, 32))
     runner = TFLiteRunner(convert.convert_uniform(fixed, "float").tflite, 2)
-    with pytest.raises(TFLiteError, match="smaller than the model's fixed"):
-        runner(np.zeros((20, 40, 3), np.uint8))
+    lr = np.random.default_rng(0).integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    sr = runner(lr)
+    assert sr.shape == (40, 80, 3)
+    whole = runner(np.pad(lr, ((0, 12), (0, 0), (0, 0)), mode="symmetric"))
+    assert np.array_equal(sr, whole[:40])
 
 
 def test_keras_float_eval_of_identity_like_model_beats_nothing(random_weights):
