@@ -139,7 +139,10 @@ def test_ctrl_c_keeps_finished_trials_and_says_resume(tmp_path, server_a, pixel,
          f"--device={pixel.serial}", f"--adb_server_port={server_a.port}", "--trials=5",
          "--cooldown_s=3", "--num_runs=3", "--warmup_runs=1", f"--results={res}",
          f"--benchmark_binary={bench_binary}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        # a shell's background job (`cmd &`, nohup) starts with SIGINT ignored, and Python then
+        # never installs its Ctrl-C handler: give the child the default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not (res.exists() and '"trial"' in res.read_text()):
         time.sleep(0.1)
