@@ -55,12 +55,11 @@ def build(src: "ModelSource", out: str | Path, opts: "GatherOptions", *, overwri
           argv: Optional[Sequence[str]] = None, log=print) -> "Rendered":
     """Gather every input from `src` and the user's files, then render; `out` appears complete."""
     from deploy.report.gather import gather
-    from deploy.report.render import render
     out = Path(out)
     _check_out(out, overwrite)
-    staging = _staging(out)
     t0 = time.perf_counter()
-    try:
+
+    def fill(staging: Path) -> None:
         manifest = gather(src, staging / "inputs", opts, log=log)
         args = list(argv or sys.argv)
         if args and Path(args[0]).parent.name == "tools":  # as run from the repository root
@@ -69,23 +68,23 @@ def build(src: "ModelSource", out: str | Path, opts: "GatherOptions", *, overwri
         manifest["commands"].insert(0, f"# this report: {cmd}")
         manifest["gather_seconds"] = round(time.perf_counter() - t0, 1)
         (staging / "inputs" / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        result = render(staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _swap(staging, out)
-    return _moved(result, staging, out)
+    return _staged(out, fill)
 
 
 def render_only(out: str | Path) -> "Rendered":
     """Redraw `out` from `out/inputs` (reproducibility: nothing is recomputed)."""
-    from deploy.report.render import render
     out = Path(out)
     if not (out / "inputs").is_dir():
         raise FileNotFoundError(f"{out}/inputs does not exist; build the report first (without --render_only)")
+    return _staged(out, lambda staging: shutil.copytree(out / "inputs", staging / "inputs"))
+
+
+def _staged(out: Path, fill) -> "Rendered":
+    """Fill a hidden staging folder, render it, then swap it in: `out` is whole or untouched."""
+    from deploy.report.render import render
     staging = _staging(out)
     try:
-        shutil.copytree(out / "inputs", staging / "inputs")
+        fill(staging)
         result = render(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
