@@ -112,6 +112,7 @@ class QualityOracle:
         self.qsv = quantize.calibrate(prep.float_tflite, calib.patches)
         self.calibration_seconds = time.perf_counter() - t
         self._cache: dict[tuple[str, ...], float] = {}
+        self._float_psnr: Optional[float] = None
         self.eval_seconds = 0.0
 
     @property
@@ -142,9 +143,10 @@ class QualityOracle:
         return self._cache[key]
 
     def float_psnr(self) -> float:
-        if ("float",) * len(self.layers) not in self._cache:
-            self._cache[("float",) * len(self.layers)] = self.measure(self.prep.float_tflite)
-        return self._cache[("float",) * len(self.layers)]
+        """The float model's PSNR_Y (a reference, not a candidate: not counted in evaluations)."""
+        if self._float_psnr is None:
+            self._float_psnr = self.measure(self.prep.float_tflite)
+        return self._float_psnr
 
     def uniform(self, precision: str) -> dict[str, str]:
         return {n: precision for n in self.layers}

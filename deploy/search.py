@@ -33,20 +33,14 @@ def problem_from(cost_model, groups: Sequence[Group], drop_db: Sequence[float]) 
     group_of = {l: i for i, g in enumerate(groups) for l in g.layers}
     cost = tuple((sum(cost_model.layer_ms[l][NARROW] for l in g.layers),
                   sum(cost_model.layer_ms[l][WIDE] for l in g.layers)) for g in groups)
-    edges, pseudo = {}, []
-    for e in cost_model.edges:
-        u, v = group_of.get(e.producer), group_of.get(e.consumer)
-        w = cost_model.edge_ms(e)
-        if u is not None and v is not None:
-            if u != v:
-                edges[(u, v)] = edges.get((u, v), 0.0) + w
-        elif u is not None or v is not None:
-            pseudo.append((u if u is not None else v, e.producer if u is None else e.consumer, w))
+    edges: dict[tuple[int, int], float] = {}
+    for e in cost_model.edges:  # only between policy layers (I/O cost is in its fixed_ms)
+        u, v = group_of[e.producer], group_of[e.consumer]
+        if u != v:
+            edges[(u, v)] = edges.get((u, v), 0.0) + cost_model.edge_ms(e)
     all_narrow = {l: NARROW for g in groups for l in g.layers}
     all_wide = {l: WIDE for g in groups for l in g.layers}
-    io_precision = getattr(cost_model, "io_precision", lambda node: "float")
-    prob = Problem(tuple(groups), cost, tuple((u, v, w) for (u, v), w in edges.items()),
-                   tuple((g, io_precision(node), w) for g, node, w in pseudo),
+    prob = Problem(tuple(groups), cost, tuple((u, v, w) for (u, v), w in edges.items()), (),
                    tuple(max(0.0, -d) for d in drop_db))
     prob = dataclasses.replace(prob, base_ms=cost_model.predict_ms(all_narrow) - prob.latency_ms((0,) * prob.n))
     x1 = (1,) * prob.n

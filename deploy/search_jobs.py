@@ -102,7 +102,7 @@ def run_sensitivity(s: Setup, out: str | Path, *, overwrite: bool = False, progr
     return {"report": report, "table": sens.table(), "png": str(out.with_suffix(".png"))}
 
 
-def _drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = None) -> sensitivity.Sensitivity:
+def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = None) -> sensitivity.Sensitivity:
     """Measure each group's a8w8 drop, or take it from an earlier --sensitivity run of the
     same model, groups and validation set (anything else is refused, not silently reused)."""
     if sens_file is None:
@@ -136,7 +136,7 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
     record beside it; raises BudgetImpossible after writing the best found when none meets it."""
     out = Path(out)
     _check_out(out, overwrite, search_report_path(out))
-    sens = _drops(s, progress, sens_file)
+    sens = measure_drops(s, progress, sens_file)
     prob = s.problem(sens.drop_db)
     result = search.search(s.oracle, prob, budget_db=budget_db, reference=reference,
                            max_evals=max_evals, progress=progress)
@@ -162,7 +162,7 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
                progress: bool = True, sens_file: Optional[str | Path] = None) -> dict:
     out = Path(out)
     _check_out(out, overwrite, out.with_suffix(".png"))
-    sens = _drops(s, progress, sens_file)
+    sens = measure_drops(s, progress, sens_file)
     prob = s.problem(sens.drop_db)
     cands = pareto.sweep(s.oracle, prob, n_budgets=n_budgets, progress=progress)
     float_ms = s.cost.predict_ms({l: "float" for l in s.prep.layers})

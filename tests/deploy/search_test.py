@@ -69,7 +69,7 @@ def test_sensitivity_measures_every_group_both_ways(setup, tmp_path):
 
 
 def test_problem_latency_equals_cost_model(setup):
-    sens = search_jobs._drops(setup, progress=False)
+    sens = search_jobs.measure_drops(setup, progress=False)
     prob = setup.problem(sens.drop_db)
     rng = np.random.default_rng(0)
     for _ in range(8):
@@ -80,7 +80,7 @@ def test_problem_latency_equals_cost_model(setup):
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.75, 1.0])
 def test_search_finds_the_enumerated_optimum(setup, fraction):
     """Budgets spread between 'as good as all-a16w8' and 'all-a8w8 is fine'."""
-    prob = setup.problem(search_jobs._drops(setup, progress=False).drop_db)
+    prob = setup.problem(search_jobs.measure_drops(setup, progress=False).drop_db)
     truth = search.exhaustive(setup.oracle, prob, progress=False)
     wide, narrow = (setup.oracle.psnr(setup.oracle.uniform(p)) for p in ("a16w8", "a8w8"))
     result = search.search(setup.oracle, prob, budget_db=fraction * (wide - narrow), progress=False)
@@ -143,13 +143,13 @@ def test_existing_outputs_are_not_overwritten(setup, tmp_path):
 def test_sensitivity_file_is_reused_only_for_the_same_run(setup, tmp_path):
     sens_path = tmp_path / "sens.json"
     search_jobs.run_sensitivity(setup, sens_path, progress=False)
-    reused = search_jobs._drops(setup, False, sens_path)
-    fresh = search_jobs._drops(setup, False)
+    reused = search_jobs.measure_drops(setup, False, sens_path)
+    fresh = search_jobs.measure_drops(setup, False)
     assert reused.drop_db == pytest.approx(fresh.drop_db, abs=1e-4) and reused.evaluations == 0
     other = json.loads(sens_path.read_text())
     other["model"] = "espcn"
     (tmp_path / "other.json").write_text(json.dumps(other))
     with pytest.raises(ValueError, match="does not match this run \\(model differ"):
-        search_jobs._drops(setup, False, tmp_path / "other.json")
+        search_jobs.measure_drops(setup, False, tmp_path / "other.json")
     with pytest.raises(ValueError, match="does not exist"):
-        search_jobs._drops(setup, False, tmp_path / "missing.json")
+        search_jobs.measure_drops(setup, False, tmp_path / "missing.json")
