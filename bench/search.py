@@ -48,7 +48,7 @@ def _eval_psnr(runner, samples, name) -> float:
 def run_model(name: str, scale: int) -> list[dict]:
     src = sources.resolve(name, scale)
     t0 = time.perf_counter()
-    s = search_jobs.setup(src, HW, device_profile=FLAGS.profiles[0], progress=False)
+    s = search_jobs.setup(src, HW, device_profile=FLAGS.profiles[0])
     setup_s = time.perf_counter() - t0
     samples = data.eval_samples(scale)
     overlap = tile_overlap(receptive_radius(s.prep.model), HW)
@@ -65,7 +65,7 @@ def run_model(name: str, scale: int) -> list[dict]:
             "int8": eval_assignment(s.oracle.uniform(NARROW)), "a16w8": eval_assignment(s.oracle.uniform(WIDE))}
     t = time.perf_counter()
     # a search measures the drops only; --sensitivity adds the other direction (timed apart)
-    sens = sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=False)
+    sens = search_jobs.measure_drops(s, progress=False)
     drops_s = time.perf_counter() - t
     t = time.perf_counter()
     sensitivity.measure(s.oracle, s.groups, s.macs, progress=False)  # drops come from the cache

@@ -48,7 +48,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
           op_profiles: Optional[Sequence[str]] = None,
           op_profile_models: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
-          fuse: bool = True, progress: bool = True) -> Setup:
+          fuse: bool = True) -> Setup:
     """Validate the cheap inputs first (profile names, files), then prepare and calibrate once."""
     if op_profiles and device_profile:
         raise ValueError("pass --device_profile or --op_profiles, not both")
