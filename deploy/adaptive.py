@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from deploy.io_convention import IOConvention
 from deploy.metrics import rgb_to_y
+from deploy.runners import pad_to_tile
 
 TileFn = Callable[[np.ndarray], np.ndarray]  # uint8 LR tile (h, w, 3) -> model output (h*s, w*s, c)
 Index = tuple[int, int]
@@ -106,14 +107,6 @@ def plan(height: int, width: int, tile: tuple[int, int], margin: int, blend: int
                          f"(2 x receptive margin {margin} + blend {blend}); use a larger --tile or --blend 0")
     return TileGrid(height, width, (th, tw), margin, blend,
                     tuple(axis_starts(height, th, th - overlap)), tuple(axis_starts(width, tw, tw - overlap)))
-
-
-def pad_to_tile(lr: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
-    """Mirror-pad bottom/right so both sides reach the tile size (crop the output afterwards)."""
-    ph, pw = max(0, tile[0] - lr.shape[0]), max(0, tile[1] - lr.shape[1])
-    if ph == 0 and pw == 0:
-        return lr
-    return np.pad(lr, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
 
 
 def blend_tiles(grid: TileGrid, outputs: Mapping[Index, np.ndarray], scale: int) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 Fixed-shape TFLite models (what NPUs need and what we export) are run tile by tile with an
 overlap, so whole images of any size are evaluated; each tile contributes only its centre, so
-seams carry `overlap` LR pixels of context. An image smaller than one tile is mirror-padded. I/O quantization is read from the model, so int8,
-uint8, int16 and float I/O all work.
+seams carry `overlap` LR pixels of context; an image smaller than one tile is mirror-padded.
+I/O quantization is read from the model, so int8, uint8, int16 and float I/O all work.
 """
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     starts = list(range(0, length - tile, step))
     starts.append(length - tile)
     return starts
+
+
+def pad_to_tile(lr: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
+    """Mirror-pad bottom/right so both sides reach the tile size (crop the output afterwards)."""
+    ph, pw = max(0, tile[0] - lr.shape[0]), max(0, tile[1] - lr.shape[1])
+    if ph == 0 and pw == 0:
+        return lr
+    return np.pad(lr, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
 
 
 def _core(start: int, tile: int, length: int, overlap: int) -> tuple[int, int]:
@@ -90,8 +98,7 @@ class TFLiteRunner:
         if h < th or w < tw:
             # smaller than one tile (e.g. a 240 px crop at x4 under a 64x64 model): mirror-pad to
             # a tile, as an app on the phone would, and keep the image's own part
-            padded = np.pad(lr, ((0, max(0, th - h)), (0, max(0, tw - w)), (0, 0)), mode="symmetric")
-            return self(padded)[:h * s, :w * s]
+            return self(pad_to_tile(lr, (th, tw)))[:h * s, :w * s]
         out = np.zeros((h * s, w * s, self._out["shape"][-1]), np.float32)
         for y in tile_starts(h, th, o):
             y0, y1 = _core(y, th, h, o)
