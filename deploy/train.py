@@ -147,6 +147,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         tqdm.write(f"resuming {cfg.model} x{cfg.scale} from step {int(step_var.numpy())}")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    stages = record_stage(run, _command(), int(step_var.numpy()), cfg.steps)
 
     @tf.function(reduce_retracing=True)
     def train_step(lr_b, hr_b):
@@ -179,7 +180,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     weights = None
     if cfg.export:
         directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
-        weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory)
+        weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages)
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
 
 
@@ -201,6 +202,28 @@ def init_body_from(model: keras.Model, path: str) -> list[str]:
     return loaded
 
 
+def _command() -> str:
+    return "python tools/train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def record_stage(run: Path, command: str, from_step: int, to_step: int) -> list[dict]:
+    """Append this invocation to `run/stages.json` and return the history.
+
+    A run extended with a larger --steps (a warm restart of the cosine schedule) is not what a
+    single command from scratch would give, so the recipe lists every stage. A plain resume
+    with the same command merges into the stage it continues. A run dir from before stages
+    were recorded is assumed to have started with the current command."""
+    f = run / "stages.json"
+    stages = json.loads(f.read_text()) if f.is_file() else (
+        [{"command": command, "from_step": 0, "to_step": from_step}] if from_step else [])
+    if stages and stages[-1]["command"] == command:
+        stages[-1]["to_step"] = to_step
+    elif from_step < to_step or not stages:
+        stages.append({"command": command, "from_step": from_step, "to_step": to_step})
+    f.write_text(json.dumps(stages, indent=2) + "\n")
+    return stages
+
+
 def _previous_seconds(run: Path) -> float:
     f = run / "seconds.txt"
     return float(f.read_text()) if f.is_file() else 0.0
@@ -211,7 +234,8 @@ def _save_seconds(run: Path, seconds: float) -> None:
 
 
 def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psnr: float,
-                   n_images: int, directory: Path = models.registry.WEIGHTS_DIR) -> str:
+                   n_images: int, directory: Path = models.registry.WEIGHTS_DIR,
+                   stages: Sequence[dict] = ()) -> str:
     """Write `<name>_x<scale>-<sha8>.h5` (replacing older ones) plus its training recipe."""
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{cfg.model}_x{cfg.scale}.tmp.h5"
@@ -223,7 +247,8 @@ def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psn
     tmp.rename(final)
     recipe = {
         "weights": final.name, "model": cfg.model, "scale": cfg.scale,
-        "command": "python tools/train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": " && ".join(s["command"] for s in stages) if stages else _command(),
+        "stages": list(stages),
         "config": dataclasses.asdict(cfg), "train_images": n_images, "steps": cfg.steps,
         "train_seconds": round(seconds, 1), "val_psnr_y": round(val_psnr, 3),
         "val_images": list(data.VAL_NAMES), "hardware": "2-core CPU" if not tf.config.list_physical_devices("GPU") else "GPU",

@@ -31,6 +31,7 @@ def test_train_resume_and_export(tmp_path, train_dir):
     models.verify_weights(h5[0])
     recipe = json.loads((wdir / "espcn_x2.json").read_text())
     assert recipe["weights"] == h5[0].name and recipe["steps"] == 4
+    assert recipe["stages"][-1]["to_step"] == 4 and recipe["command"].startswith("python tools/train.py")
     assert models.build("espcn", 2, weights=h5[0]).count_params() > 0
 
 
@@ -43,3 +44,19 @@ def test_init_from_another_scale_loads_the_body_only(tmp_path):
     loaded = init_body_from(x4, str(path))
     assert "head_g0" in loaded and "tail" not in loaded  # tail: 27 vs 48 output channels
     np.testing.assert_array_equal(x4.get_layer("fuse").get_weights()[0], x3.get_layer("fuse").get_weights()[0])
+
+
+def test_stages_record_extensions_but_merge_plain_resumes(tmp_path):
+    from deploy.train import record_stage
+    a, b = "python tools/train.py --steps 4000", "python tools/train.py --steps 8000"
+    record_stage(tmp_path, a, 0, 4000)
+    record_stage(tmp_path, a, 2000, 4000)  # interrupted and resumed with the same command
+    stages = record_stage(tmp_path, b, 4000, 8000)  # extended: a warm restart
+    assert [(s["command"], s["from_step"], s["to_step"]) for s in stages] == [(a, 0, 4000), (b, 4000, 8000)]
+    assert json.loads((tmp_path / "stages.json").read_text()) == stages
+
+
+def test_stages_of_a_run_dir_from_before_they_were_recorded(tmp_path):
+    from deploy.train import record_stage
+    stages = record_stage(tmp_path, "python tools/train.py --steps 9", 5, 9)
+    assert [(s["from_step"], s["to_step"]) for s in stages] == [(0, 9)]
