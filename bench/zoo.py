@@ -1,7 +1,10 @@
 """Quality and evaluation speed of every shipped zoo weight; regenerates models/README.md's table.
 
   python bench/zoo.py                 # all shipped weights
-  python bench/zoo.py --models xlsr --scales 3
+  python bench/zoo.py --models xlsr --scales 3   # re-measure these; keep the other rows
+
+Rows of other pairs are kept from bench/results/zoo.json while their weight file is still the
+shipped one; a pair whose weights changed (retrained) is re-measured even when not selected.
 
 For each model x scale with weights: PSNR_Y/SSIM_Y of bicubic, float (Keras), int8 and a16w8
 (TFLiteConverter, default calibration, fixed 64x64 input, tiled) on the default evaluation set;
@@ -33,6 +36,7 @@ flags.DEFINE_bool("write_card", True, "update models/README.md")
 
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "models" / "README.md"
+RESULTS = REPO / "bench" / "results" / "zoo.json"
 BEGIN, END = "<!-- zoo:begin -->", "<!-- zoo:end -->"
 
 
@@ -105,6 +109,15 @@ PUBLISHED = {
 }
 
 
+#: What a reader of the card should know about a model beyond its numbers.
+NOTES = {
+    "imdn_rtc": "IMDN-RTC is the real-time variant of IMDN (IMDN_RTC in the authors' code; 12 channels, "
+                "5 speed modules): "
+                "its parameters and MACs are XLSR's (see the table), so it is not one of the large "
+                "models and is not expected to beat the small ones clearly.",
+}
+
+
 def published(name: str, scale: int) -> str:
     figures = PUBLISHED.get(name, ("", {}))[1].get(scale)
     if not figures:
@@ -126,42 +139,63 @@ def card_table(results: list[dict]) -> str:
                      f"{cell('bicubic')} | {cell('float')} | {cell('int8')} | {cell('a16w8')} | {train} | "
                      f"{published(r['model'], r['scale'])} |")
     sources = "\n".join(f"- {n}: {src}" for n, (src, _) in PUBLISHED.items())
-    return "\n".join(lines) + ("\n\nPublished figures (PSNR_Y dB, the papers' own training data and schedules; "
+    shown = {r["model"] for r in results}
+    notes = "".join(f"\n- {n}: {text}" for n, text in NOTES.items() if n in shown)
+    return "\n".join(lines) + (f"\n\nNotes:{notes}" if notes else "") + ("\n\nPublished figures (PSNR_Y dB, the papers' own training data and schedules; "
                                "compare our models with each other, not with these):\n" + sources)
+
+
+def kept_rows(selected: set[tuple[str, int]]) -> dict[tuple[str, int], dict]:
+    """Earlier rows still valid: not selected for re-measuring and measured on today's weights."""
+    old = json.loads(RESULTS.read_text())["results"] if RESULTS.is_file() else []
+    shipped = {pair: models.weights_path(*pair).name for pair in models.available_weights()}
+    return {(r["model"], r["scale"]): r for r in old
+            if (r["model"], r["scale"]) not in selected and shipped.get((r["model"], r["scale"])) == r["weights"]}
+
+
+def measure(name: str, scale: int) -> dict:
+    m = models.build(name, scale, input_shape=(32, 32))
+    r = {"model": name, "scale": scale, "params": m.count_params(),
+         "macs_per_output_px": round(macs_per_lr_pixel(m) / scale ** 2),
+         "weights": models.weights_path(name, scale).name, "training": training_of(name, scale),
+         "quality": quality_rows(name, scale, FLAGS.precisions), "throughput_int8": throughput(name, scale)}
+    print(f"\n{name} x{scale}: " + "  ".join(
+        f"{q['precision']} {q['psnr_y']:.2f}/{q['ssim_y']:.4f}" for q in r["quality"]))
+    t = r["throughput_int8"]
+    print(f"  int8 evaluate: {t['eval_mp_per_s']} MP/s output; runner time / bare invoke time "
+          f"= {t['runner_over_bare']} ({t['tiles']} tiles of {convert.DEFAULT_INPUT_HW}, overlap {t['overlap']})")
+    return r
 
 
 def main(argv):
     del argv
-    pairs = [(n, s) for n, s in models.available_weights()
-             if (not FLAGS.models or n in FLAGS.models) and (not FLAGS.scales or str(s) in FLAGS.scales)]
-    if not pairs:
+    shipped = list(models.available_weights())
+    selected = {(n, s) for n, s in shipped
+                if (not FLAGS.models or n in FLAGS.models) and (not FLAGS.scales or str(s) in FLAGS.scales)}
+    if not selected:
         raise SystemExit("error: no shipped weights match; train some with tools/train.py")
-    started, results = time.time(), []
-    for name, scale in pairs:
-        m = models.build(name, scale, input_shape=(32, 32))
-        r = {"model": name, "scale": scale, "params": m.count_params(),
-             "macs_per_output_px": round(macs_per_lr_pixel(m) / scale ** 2),
-             "weights": models.weights_path(name, scale).name, "training": training_of(name, scale),
-             "quality": quality_rows(name, scale, FLAGS.precisions), "throughput_int8": throughput(name, scale)}
-        results.append(r)
-        print(f"\n{name} x{scale}: " + "  ".join(
-            f"{q['precision']} {q['psnr_y']:.2f}/{q['ssim_y']:.4f}" for q in r["quality"]))
-        t = r["throughput_int8"]
-        print(f"  int8 evaluate: {t['eval_mp_per_s']} MP/s output; runner time / bare invoke time "
-              f"= {t['runner_over_bare']} ({t['tiles']} tiles of {convert.DEFAULT_INPUT_HW}, overlap {t['overlap']})")
-    minutes = (time.time() - started) / 60
-    table = card_table(results)
-    print("\n" + table + f"\n\nbench/zoo.py took {minutes:.1f} min on {platform.processor() or platform.machine()}")
-    out = {"results": results, "minutes": round(minutes, 2), "eval_set": list(data.EVAL_IMAGES),
-           "eval_crop": data.EVAL_CROP, "convention": metrics.CONVENTION,
-           "input_hw": list(convert.DEFAULT_INPUT_HW)}
-    (REPO / "bench" / "results").mkdir(exist_ok=True)
-    (REPO / "bench" / "results" / "zoo.json").write_text(json.dumps(out, indent=2) + "\n")
-    if FLAGS.write_card:
-        write_card(results, minutes)
+    rows = kept_rows(selected)
+    todo = [pair for pair in shipped if pair not in rows]
+    started = time.time()
+    for name, scale in todo:
+        rows[(name, scale)] = measure(name, scale)
+        # after every model, so a long run that is cut off keeps what it measured
+        results = [rows[pair] for pair in shipped if pair in rows]
+        minutes = (time.time() - started) / 60
+        out = {"results": results, "minutes_last_run": round(minutes, 2),
+               "measured_last_run": [f"{n} x{s}" for n, s in todo[:todo.index((name, scale)) + 1]],
+               "eval_set": list(data.EVAL_IMAGES), "eval_crop": data.EVAL_CROP,
+               "convention": metrics.CONVENTION, "input_hw": list(convert.DEFAULT_INPUT_HW)}
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+        if FLAGS.write_card:
+            write_card(results, minutes, len(out["measured_last_run"]))
+    table = card_table([rows[pair] for pair in shipped])
+    print("\n" + table + f"\n\nbench/zoo.py measured {len(todo)} pairs in {(time.time() - started) / 60:.1f} min "
+          f"on {platform.processor() or platform.machine()}")
 
 
-def write_card(results: list[dict], minutes: float) -> None:
+def write_card(results: list[dict], minutes: float, measured: int) -> None:
     speed = "\n".join(f"- {r['model']} x{r['scale']} int8: {r['throughput_int8']['eval_mp_per_s']} MP/s of "
                       f"output in `tools/evaluate.py` (runner / bare invoke = "
                       f"{r['throughput_int8']['runner_over_bare']})" for r in results)
@@ -169,7 +203,9 @@ def write_card(results: list[dict], minutes: float) -> None:
             f"{data.EVAL_CROP}x{data.EVAL_CROP} HR crops; Y of BT.601, `scale` pixels shaved). int8 and "
             f"a16w8: TFLiteConverter, fixed {convert.DEFAULT_INPUT_HW[0]}x{convert.DEFAULT_INPUT_HW[1]} "
             f"LR input, tiled with 8 px overlap.\n\n{card_table(results)}\n\nEvaluation speed (astronaut "
-            f"512x512, 2 cores):\n{speed}\n\nGenerated by `python bench/zoo.py` in {minutes:.1f} min.\n{END}")
+            f"512x512, 2 cores):\n{speed}\n\nGenerated by `python bench/zoo.py` (its last run measured {measured} of "
+            f"these rows in {minutes:.1f} min; the others are kept from earlier runs on the same weight files)."
+            f"\n{END}")
     text = CARD.read_text() if CARD.is_file() else f"# Model zoo\n\n{BEGIN}\n{END}\n"
     start, end = text.index(BEGIN), text.index(END) + len(END)
     CARD.write_text(text[:start] + body + text[end:])
