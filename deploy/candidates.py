@@ -130,7 +130,7 @@ class QualityOracle:
 
     def measure(self, tflite: bytes) -> float:
         runner = TFLiteRunner(tflite, self.scale, convention=self.convention)
-        return self.val.psnr_y([runner(lr) for lr in self.val.lr], self.scale)
+        return self.val.psnr_y(runner.map(self.val.lr), self.scale)
 
     def psnr(self, a: Assignment) -> float:
         key = assignment_key(a, self.layers)

@@ -75,17 +75,25 @@ def _round(d: dict) -> dict:
 
 def evaluate(runner: SRRunner, samples: Sequence[Sample], *, model: str, dataset: str,
              progress: bool = True) -> EvalResult:
+    """Scores every sample; a runner with several interpreters (`map`) takes `workers` images at
+    a time, so small images that fit one tile still keep every core busy."""
     scale = runner.scale
     scores, seconds, pixels = [], 0.0, 0
-    for s in tqdm(samples, desc=f"evaluating {model}", disable=not progress, leave=False):
+    batch = getattr(runner, "workers", 1)
+    bar = tqdm(total=len(samples), desc=f"evaluating {model}", disable=not progress, leave=False)
+    for i in range(0, len(samples), batch):
+        chunk = samples[i:i + batch]
         t = time.perf_counter()
-        sr = runner(s.lr)
+        srs = runner.map([s.lr for s in chunk]) if batch > 1 else [runner(s.lr) for s in chunk]
         seconds += time.perf_counter() - t
-        pixels += sr.shape[0] * sr.shape[1]
-        bic = bicubic_upscale(s.lr, scale)
-        scores.append(ImageScore(
-            s.name, metrics.psnr(sr, s.hr, crop_border=scale), metrics.ssim(sr, s.hr, crop_border=scale),
-            metrics.psnr(bic, s.hr, crop_border=scale), metrics.ssim(bic, s.hr, crop_border=scale)))
+        for s, sr in zip(chunk, srs):
+            pixels += sr.shape[0] * sr.shape[1]
+            bic = bicubic_upscale(s.lr, scale)
+            scores.append(ImageScore(
+                s.name, metrics.psnr(sr, s.hr, crop_border=scale), metrics.ssim(sr, s.hr, crop_border=scale),
+                metrics.psnr(bic, s.hr, crop_border=scale), metrics.ssim(bic, s.hr, crop_border=scale)))
+        bar.update(len(chunk))
+    bar.close()
     return EvalResult(model, scale, dataset, tuple(scores), seconds, pixels)
 
 

@@ -4,10 +4,19 @@ Fixed-shape TFLite models (what NPUs need and what we export) are run tile by ti
 overlap, so whole images of any size are evaluated; each tile contributes only its centre, so
 seams carry `overlap` LR pixels of context; an image smaller than one tile is mirror-padded.
 I/O quantization is read from the model, so int8, uint8, int16 and float I/O all work.
+
+`workers > 1` runs tiles (and, with `map`, whole images) on that many interpreters at once.
+LiteRT's int16 kernels are single-threaded reference code, so on a 2-core desktop two
+1-thread interpreters measure an a16w8 model about 1.8x faster than one 2-thread interpreter;
+int8/float (XNNPACK) run at about the same speed either way (`bench/runner_workers.py`).
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -46,21 +55,62 @@ def _core(start: int, tile: int, length: int, overlap: int) -> tuple[int, int]:
     return lo, hi
 
 
+def available_cores() -> int:
+    """Cores this process may use (CPU affinity, e.g. a CI container's limit)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _Slot:
+    """One interpreter and its I/O details; a slot is used by one thread at a time."""
+
+    def __init__(self, model: bytes | str | Path, num_threads: int):
+        self.interp = make_interpreter(model, num_threads=num_threads)
+        self.inp = self.interp.get_input_details()[0]
+        self.out = self.interp.get_output_details()[0]
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        if tuple(self.inp["shape"][1:3]) != x.shape[1:3]:  # only dynamic-shape models get here
+            self.interp.resize_tensor_input(self.inp["index"], list(x.shape))
+            self.interp.allocate_tensors()
+            self.inp = self.interp.get_input_details()[0]
+            self.out = self.interp.get_output_details()[0]
+        self.interp.set_tensor(self.inp["index"], x)
+        self.interp.invoke()
+        return self.interp.get_tensor(self.out["index"])
+
+
 class TFLiteRunner:
     """Runs a .tflite SR model with the LiteRT interpreter (XNNPACK where it applies)."""
 
     def __init__(self, model: bytes | str | Path, scale: int, *, num_threads: int = 2,
-                 overlap: int = 8, convention: IOConvention = IOConvention()):
-        self.interp = make_interpreter(model, num_threads=num_threads)
+                 overlap: int = 8, convention: IOConvention = IOConvention(),
+                 workers: Optional[int] = None):
+        """`workers=None`: one interpreter per available core for fixed-shape models (tiled), one
+        interpreter with `num_threads` threads for dynamic-shape models (one call per image)."""
+        first = _Slot(model, num_threads)
         self.scale, self.overlap, self.convention = scale, overlap, convention
-        self._in = self.interp.get_input_details()[0]
-        self._out = self.interp.get_output_details()[0]
+        self._in, self._out = first.inp, first.out
         sig = self._in["shape_signature"]
         if len(sig) != 4 or sig[-1] != convention.n_channels:
             raise TFLiteError(f"expected an NHWC input with {convention.n_channels} channel(s) "
                               f"(--channels {convention.channels}), got shape {list(sig)}")
         self.fixed_hw = None if (sig[1] < 0 or sig[2] < 0) else (int(sig[1]), int(sig[2]))
+        if workers is None:
+            workers = min(num_threads, available_cores()) if self.fixed_hw else 1
+        workers = max(1, int(workers))
+        self._slots = ([first] if workers == 1 else
+                       [_Slot(model, max(1, num_threads // workers)) for _ in range(workers)])
+        self._free = list(self._slots)
+        self._lock = threading.Lock()
+        self.interp = self._slots[0].interp
         self.invocations = 0
+
+    @property
+    def workers(self) -> int:
+        return len(self._slots)
 
     def _quantize(self, x01: np.ndarray) -> np.ndarray:
         dtype = self._in["dtype"]
@@ -76,20 +126,37 @@ class TFLiteRunner:
             return y.astype(np.float32)
         return (y.astype(np.float32) - zero) * scale
 
+    def _take(self) -> _Slot:
+        with self._lock:
+            return self._free.pop()
+
+    def _give(self, slot: _Slot) -> None:
+        with self._lock:
+            self._free.append(slot)
+            self.invocations += 1
+
     def invoke(self, lr_tile: np.ndarray) -> np.ndarray:
-        """One model call on an LR uint8 RGB tile -> the model's output (its own units)."""
+        """One model call on an LR uint8 RGB tile -> the model's output (its own units).
+        Thread-safe: each concurrent caller gets its own interpreter (at most `workers`)."""
         x = self._quantize(self.convention.model_input(lr_tile[None].astype(np.float32) / 255.0))
-        if self.fixed_hw is None and tuple(self._in["shape"][1:3]) != x.shape[1:3]:
-            self.interp.resize_tensor_input(self._in["index"], list(x.shape))
-            self.interp.allocate_tensors()
-            self._in = self.interp.get_input_details()[0]
-            self._out = self.interp.get_output_details()[0]
-        self.interp.set_tensor(self._in["index"], x)
-        self.interp.invoke()
-        self.invocations += 1
-        return self._dequantize(self.interp.get_tensor(self._out["index"]))[0]
+        slot = self._take()
+        try:
+            y = slot.run(x)
+        finally:
+            self._give(slot)
+        return self._dequantize(y)[0]
+
+    def map(self, lrs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """SR of many images, `workers` at a time (each image's tiles on one interpreter)."""
+        if self.workers == 1 or len(lrs) < 2:
+            return [self._upscale(lr, parallel=False) for lr in lrs]
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(lambda lr: self._upscale(lr, parallel=False), lrs))
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
+        return self._upscale(lr, parallel=self.workers > 1)
+
+    def _upscale(self, lr: np.ndarray, parallel: bool) -> np.ndarray:
         h, w = lr.shape[:2]
         if self.fixed_hw is None:
             return self._finish(self.invoke(lr), lr)
@@ -98,14 +165,22 @@ class TFLiteRunner:
         if h < th or w < tw:
             # smaller than one tile (e.g. a 240 px crop at x4 under a 64x64 model): mirror-pad to
             # a tile, as an app on the phone would, and keep the image's own part
-            return self(pad_to_tile(lr, (th, tw)))[:h * s, :w * s]
+            return self._upscale(pad_to_tile(lr, (th, tw)), parallel)[:h * s, :w * s]
         out = np.zeros((h * s, w * s, self._out["shape"][-1]), np.float32)
-        for y in tile_starts(h, th, o):
-            y0, y1 = _core(y, th, h, o)
-            for x in tile_starts(w, tw, o):
-                x0, x1 = _core(x, tw, w, o)
-                sr = self.invoke(lr[y:y + th, x:x + tw])
-                out[y0 * s:y1 * s, x0 * s:x1 * s] = sr[(y0 - y) * s:(y1 - y) * s, (x0 - x) * s:(x1 - x) * s]
+        tiles = [(y, x) for y in tile_starts(h, th, o) for x in tile_starts(w, tw, o)]
+
+        def one(origin: tuple[int, int]) -> None:
+            y, x = origin
+            (y0, y1), (x0, x1) = _core(y, th, h, o), _core(x, tw, w, o)
+            sr = self.invoke(lr[y:y + th, x:x + tw])
+            out[y0 * s:y1 * s, x0 * s:x1 * s] = sr[(y0 - y) * s:(y1 - y) * s, (x0 - x) * s:(x1 - x) * s]
+
+        if parallel and len(tiles) > 1:
+            with ThreadPoolExecutor(self.workers) as pool:
+                list(pool.map(one, tiles))
+        else:
+            for t in tiles:
+                one(t)
         return self._finish(out, lr)
 
     def _finish(self, out: np.ndarray, lr: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import models
-from deploy import convert, data, jobs
+from deploy import calibration, convert, data, jobs
 from deploy.evaluate import evaluate
 from deploy.runners import KerasRunner, TFLiteRunner, tile_starts
 
@@ -26,6 +26,22 @@ def test_tiled_fixed_model_equals_whole_image(random_weights):
     whole = KerasRunner(model, 2)(lr)
     assert tiled.shape == whole.shape == (100, 122, 3)
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_parallel_workers_give_the_sequential_result(random_weights, hr_dir):
+    """Tiles and images spread over several interpreters land exactly where one would put them."""
+    model = models.build("xlsr", 2, weights=random_weights("xlsr", 2))
+    fixed = models.with_fixed_shape(model, "xlsr", 2, (24, 24))
+    calib = calibration.calibration_set(2, (24, 24), calib_dir=hr_dir, n_images=2, patches_per_image=2)
+    tfl = convert.convert_uniform(fixed, "a16w8", calib=calib).tflite
+    images = [img[:50, :61] for _, img in data.default_eval_images()[:3]]
+    one, many = TFLiteRunner(tfl, 2, workers=1), TFLiteRunner(tfl, 2, workers=2)
+    assert many.workers == 2 and one.workers == 1
+    expected = [one(lr) for lr in images]
+    for got in ([many(lr) for lr in images], many.map(images), one.map(images)):
+        for e, g in zip(expected, got):
+            np.testing.assert_array_equal(e, g)
+    assert many.invocations == one.invocations > 0  # two passes each: every tile ran once per pass
 
 
 def test_eval_json_contract(tmp_path, random_weights, hr_dir):
