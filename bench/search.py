@@ -34,6 +34,8 @@ flags.DEFINE_list("budgets", ["0.05", "0.1", "0.2"], "PSNR budgets (dB below a16
 flags.DEFINE_list("profiles", ["htp_npu", "nnapi_npu_int16_cpu"], "device profiles")
 flags.DEFINE_list("exhaustive", ["espcn", "fsrcnn"], "models to enumerate for the true optimum")
 flags.DEFINE_integer("max_evals", 60, "search candidates after sensitivity")
+flags.DEFINE_integer("val_images", 5, "validation photos of the quality oracle, 6 patches each (as "
+                     "tools/search_policy.py --val_images; fewer makes large models affordable)")
 flags.DEFINE_string("out", None, "JSON results (default bench/results/search.json)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README's search table")
 
@@ -48,7 +50,7 @@ def _eval_psnr(runner, samples, name) -> float:
 def run_model(name: str, scale: int) -> list[dict]:
     src = sources.resolve(name, scale)
     t0 = time.perf_counter()
-    s = search_jobs.setup(src, HW, device_profile=FLAGS.profiles[0])
+    s = search_jobs.setup(src, HW, device_profile=FLAGS.profiles[0], val_images=FLAGS.val_images)
     setup_s = time.perf_counter() - t0
     samples = data.eval_samples(scale)
     overlap = tile_overlap(receptive_radius(s.prep.model), HW)
@@ -90,7 +92,9 @@ def run_model(name: str, scale: int) -> list[dict]:
                    "val_psnr_a16w8": round(r.reference_psnr, 3), "feasible": r.feasible,
                    "ratio_to_int8": round(r.best.ms / lat8, 3), "ratio_to_a16w8": round(r.best.ms / lat16, 3),
                    "predicted_ms": round(r.best.ms, 4), "a16w8_fraction": round(r.a16w8_fraction, 3),
-                   "groups": prob.n, "candidates": len(r.history), "new_models": s.oracle.evaluations - e0,
+                   "groups": prob.n, "candidates": len(r.history), "val_patches": len(s.oracle.val.lr),
+                   "interpreters": s.oracle.workers,
+                   "new_models": s.oracle.evaluations - e0,
                    "search_s": round(time.perf_counter() - t, 1),
                    "sensitivity_s": round(sens_s, 1), "drops_s": round(drops_s, 1), "setup_s": round(setup_s, 1),
                    "a16w8_groups": [g.name for g, xi in zip(prob.groups, r.best.x) if xi]}
@@ -149,7 +153,8 @@ BEGIN, END = "<!-- search:begin -->", "<!-- search:end -->"
 def write_readme(rows: list[dict]) -> None:
     """The README's search table, regenerated from this run's rows (never typed by hand)."""
     head = ("| model | profile | budget dB | float | int8 | a16w8 | hybrid | latency / int8 | / a16w8 | "
-            "a16w8 groups | models measured | search s | vs exhaustive optimum |\n" + "|---" * 13 + "|")
+            "a16w8 groups | models measured | validation patches | search s | vs exhaustive optimum |\n"
+            + "|---" * 14 + "|")
     lines = []
     for r in rows:
         gap = (f"{r['gap_to_optimum']:+.1%} ({r['exhaustive_models']} enumerated)"
@@ -157,14 +162,23 @@ def write_readme(rows: list[dict]) -> None:
         lines.append(f"| {r['model']} x{r['scale']} | {r['profile']} | {r['budget_db']:.2f} | {r['float']:.2f} | "
                      f"{r['int8']:.2f} | {r['a16w8']:.2f} | {r['hybrid']:.2f} | {r['ratio_to_int8']:.2f} | "
                      f"{r['ratio_to_a16w8']:.2f} | {r['a16w8_fraction']:.0%} | {r['candidates'] + r['groups'] + 1} | "
+                     f"{r['val_patches']} | "
                      f"{r['search_s'] + r['setup_s'] + r['drops_s']:.0f} | {gap} |")
     sens = {(r["model"], r["scale"]): r["sensitivity_s"] for r in rows}
+    by_interp: dict[int, list[str]] = {}
+    for r in rows:
+        label = f"{r['model']} x{r['scale']}"
+        if label not in by_interp.setdefault(r["interpreters"], []):
+            by_interp[r["interpreters"]].append(label)
+    interp = "; ".join(f"{n} LiteRT interpreter{'s' if n > 1 else ''} at a time for {', '.join(v)}"
+                       for n, v in sorted(by_interp.items()))
     body = (f"{BEGIN}\nMeasured by `python bench/search.py` ({len(rows)} searches). PSNR_Y (dB) on the default "
             "evaluation set, which the search never sees; int8/a16w8 are the per-layer route's uniform models; "
             "the budget is below a16w8 on the validation patches; latency is the device profile's prediction; "
             "'search s' includes set-up and the sensitivity drops on this 2-core machine.\n\n"
             f"{head}\n" + "\n".join(lines) + "\n\nA full two-way `--sensitivity` pass took: "
-            + ", ".join(f"{m} x{s} {t:.0f} s" for (m, s), t in sens.items()) + f".\n{END}")
+            + ", ".join(f"{m} x{s} {t:.0f} s" for (m, s), t in sens.items())
+            + f". The quality oracle ran {interp}.\n{END}")
     readme = REPO / "README.md"
     text = readme.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)

@@ -114,6 +114,7 @@ class QualityOracle:
         self._cache: dict[tuple[str, ...], float] = {}
         self._float_psnr: Optional[float] = None
         self.eval_seconds = 0.0
+        self.workers = 0  # interpreters the last measurement ran on (bench reports it)
 
     @property
     def evaluations(self) -> int:
@@ -130,6 +131,7 @@ class QualityOracle:
 
     def measure(self, tflite: bytes) -> float:
         runner = TFLiteRunner(tflite, self.scale, convention=self.convention)
+        self.workers = runner.workers
         return self.val.psnr_y(runner.map(self.val.lr), self.scale)
 
     def psnr(self, a: Assignment) -> float:
