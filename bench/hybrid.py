@@ -26,6 +26,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models (default: all with shipped weights)")
 flags.DEFINE_list("scales", ["3", "4"], "scales")
 flags.DEFINE_integer("qat_steps", 300, "QAT steps for the hand policy (0: skip QAT)")
+flags.DEFINE_integer("qat_batch", 16, "QAT patches per step (EDSR-baseline on a CPU: 8)")
+flags.DEFINE_integer("qat_patch", 48, "QAT LR patch side (EDSR-baseline on a CPU: 32, its training patch)")
 
 REPO = Path(__file__).resolve().parent.parent
 HW = convert.DEFAULT_INPUT_HW
@@ -59,10 +61,11 @@ def run_one(name: str, scale: int, qat_steps: int) -> dict:
         from deploy import qat
         t0 = time.time()
         res = qat.qat_finetune(keras_model, hand.resolved(prep.layers), steps=qat_steps, scale=scale,
-                               progress=False)
+                               batch=FLAGS.qat_batch, patch=FLAGS.qat_patch, progress=False)
         prep_q = hybrid.prepare(models.with_fixed_shape(res.model, name, scale, HW))
         tfl, _ = hybrid.quantize_policy(prep_q, hand, cal)
         row.update({"hand_policy_qat": psnr(TFLiteRunner(tfl, scale)), "qat_steps": qat_steps,
+                    "qat_batch": FLAGS.qat_batch, "qat_patch": FLAGS.qat_patch,
                     "qat_seconds": round(time.time() - t0, 1)})
     return row
 
