@@ -35,8 +35,7 @@ from scipy import stats
 
 from deploy import adaptive, adaptive_jobs, data, hybrid, latency, metrics, sources
 from deploy.policy import Policy
-from deploy import runners
-from deploy.runners import TFLiteRunner
+from deploy.runners import TFLiteRunner, pad_to_tile
 from models.complexity import receptive_radius
 
 FLAGS = flags.FLAGS
@@ -111,7 +110,7 @@ def measure_tiles(src, fast_tfl: bytes, wide_tfl: bytes, tile: tuple[int, int], 
     fast, wide, sat = TFLiteRunner(fast_tfl, scale), TFLiteRunner(wide_tfl, scale), Saturation(fast_tfl)
     images, secs = [], {"fast": 0.0, "wide": 0.0, "criterion": 0.0, "tiles": 0}
     for s in data.eval_samples(scale):
-        lr = runners.pad_to_tile(s.lr, tile)
+        lr = pad_to_tile(s.lr, tile)
         grid = adaptive.plan(lr.shape[0], lr.shape[1], tile, margin, FLAGS.blend)
         outs = {}
         for key, runner in (("fast", fast), ("wide", wide)):

@@ -13,11 +13,11 @@ int8/float (XNNPACK) run at about the same speed either way (`bench/runner_worke
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Sequence
-from typing import Protocol
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -103,8 +103,10 @@ class TFLiteRunner:
         workers = max(1, int(workers))
         self._slots = ([first] if workers == 1 else
                        [_Slot(model, max(1, num_threads // workers)) for _ in range(workers)])
-        self._free = list(self._slots)
-        self._lock = threading.Lock()
+        self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        for slot in self._slots:
+            self._free.put(slot)
+        self._count_lock = threading.Lock()
         self.interp = self._slots[0].interp
         self.invocations = 0
 
@@ -126,24 +128,17 @@ class TFLiteRunner:
             return y.astype(np.float32)
         return (y.astype(np.float32) - zero) * scale
 
-    def _take(self) -> _Slot:
-        with self._lock:
-            return self._free.pop()
-
-    def _give(self, slot: _Slot) -> None:
-        with self._lock:
-            self._free.append(slot)
-            self.invocations += 1
-
     def invoke(self, lr_tile: np.ndarray) -> np.ndarray:
         """One model call on an LR uint8 RGB tile -> the model's output (its own units).
         Thread-safe: each concurrent caller gets its own interpreter (at most `workers`)."""
         x = self._quantize(self.convention.model_input(lr_tile[None].astype(np.float32) / 255.0))
-        slot = self._take()
+        slot = self._free.get()  # blocks while every interpreter is busy
         try:
             y = slot.run(x)
+            with self._count_lock:
+                self.invocations += 1
         finally:
-            self._give(slot)
+            self._free.put(slot)
         return self._dequantize(y)[0]
 
     def map(self, lrs: Sequence[np.ndarray]) -> list[np.ndarray]:
