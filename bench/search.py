@@ -38,6 +38,7 @@ flags.DEFINE_integer("val_images", 5, "validation photos of the quality oracle, 
                      "tools/search_policy.py --val_images; fewer makes large models affordable)")
 flags.DEFINE_string("out", None, "JSON results (default bench/results/search.json)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README's search table")
+flags.DEFINE_bool("progress", False, "tqdm bars on stderr for the sensitivity and search steps (long runs)")
 
 REPO = Path(__file__).resolve().parent.parent
 HW = convert.DEFAULT_INPUT_HW
@@ -67,10 +68,10 @@ def run_model(name: str, scale: int) -> list[dict]:
             "int8": eval_assignment(s.oracle.uniform(NARROW)), "a16w8": eval_assignment(s.oracle.uniform(WIDE))}
     t = time.perf_counter()
     # a search measures the drops only; --sensitivity adds the other direction (timed apart)
-    sens = search_jobs.measure_drops(s, progress=False)
+    sens = search_jobs.measure_drops(s, progress=FLAGS.progress)
     drops_s = time.perf_counter() - t
     t = time.perf_counter()
-    sensitivity.measure(s.oracle, s.groups, s.macs, progress=False)  # drops come from the cache
+    sensitivity.measure(s.oracle, s.groups, s.macs, progress=FLAGS.progress)  # drops come from the cache
     sens_s = drops_s + time.perf_counter() - t
     rows = []
     for profile in FLAGS.profiles:
@@ -85,7 +86,7 @@ def run_model(name: str, scale: int) -> list[dict]:
         lat8, lat16 = prob.latency_ms((0,) * prob.n), prob.latency_ms((1,) * prob.n)
         for b in map(float, FLAGS.budgets):
             e0, t = s.oracle.evaluations, time.perf_counter()
-            r = search.search(s.oracle, prob, budget_db=b, max_evals=FLAGS.max_evals, progress=False)
+            r = search.search(s.oracle, prob, budget_db=b, max_evals=FLAGS.max_evals, progress=FLAGS.progress)
             row = {"model": name, "scale": scale, "profile": profile, "budget_db": b, **base,
                    "val_psnr_int8": round(sens.baseline[NARROW], 3),
                    "hybrid": eval_assignment(r.assignment), "val_psnr_hybrid": round(r.best.psnr, 3),
