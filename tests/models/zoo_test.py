@@ -75,5 +75,10 @@ def test_shipped_weights_beat_bicubic_by_half_a_db(name, scale):
     assert r.mean["psnr_y"] >= r.bicubic["psnr_y"] + 0.5, (r.mean, r.bicubic)
 
 
-def test_the_foundation_weights_ship():
-    assert {("xlsr", 3), ("fsrcnn", 3)} <= set(models.available_weights())
+def test_every_model_ships_weights_at_every_scale():
+    """The zoo's promise: all 18 model x scale pairs, one weight file each, with its recipe beside it."""
+    wanted = {(n, s) for n, spec in models.MODELS.items() for s in spec.scales}
+    shipped = models.available_weights()
+    assert sorted(shipped) == sorted(wanted)  # a stale second file of one pair would show twice
+    for name, scale in shipped:
+        assert (models.weights_path(name, scale).parent / f"{name}_x{scale}.json").is_file()
