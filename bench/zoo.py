@@ -90,7 +90,7 @@ def throughput(name: str, scale: int) -> dict:
 
 def training_of(name: str, scale: int) -> dict:
     """The recipe recorded beside the weights by tools/train.py."""
-    path = models.registry.WEIGHTS_DIR / f"{name}_x{scale}.json"
+    path = models.recipe_path(name, scale)
     recipe = json.loads(path.read_text()) if path.is_file() else {}
     return {k: recipe.get(k) for k in ("steps", "train_seconds", "train_images", "hardware")}
 

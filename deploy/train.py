@@ -253,5 +253,5 @@ def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psn
         "train_seconds": round(seconds, 1), "val_psnr_y": round(val_psnr, 3),
         "val_images": list(data.VAL_NAMES), "hardware": "2-core CPU" if not tf.config.list_physical_devices("GPU") else "GPU",
     }
-    (directory / f"{cfg.model}_x{cfg.scale}.json").write_text(json.dumps(recipe, indent=2) + "\n")
+    models.recipe_path(cfg.model, cfg.scale, directory).write_text(json.dumps(recipe, indent=2) + "\n")
     return str(final)

@@ -64,6 +64,11 @@ def weights_path(name: str, scale: int, directory: Path = WEIGHTS_DIR) -> Option
     return found[-1] if found else None
 
 
+def recipe_path(name: str, scale: int, directory: Path = WEIGHTS_DIR) -> Path:
+    """Where tools/train.py records the training recipe of (name, scale), beside its weights."""
+    return directory / f"{name}_x{scale}.json"
+
+
 def available_weights(directory: Path = WEIGHTS_DIR) -> list[tuple[str, int]]:
     out = []
     for p in sorted(directory.glob("*.h5")):

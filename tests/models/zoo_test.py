@@ -81,4 +81,4 @@ def test_every_model_ships_weights_at_every_scale():
     shipped = models.available_weights()
     assert sorted(shipped) == sorted(wanted)  # a stale second file of one pair would show twice
     for name, scale in shipped:
-        assert (models.weights_path(name, scale).parent / f"{name}_x{scale}.json").is_file()
+        assert models.recipe_path(name, scale).is_file()
