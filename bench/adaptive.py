@@ -33,9 +33,21 @@ from absl import app, flags
 from ai_edge_litert.interpreter import Interpreter
 from scipy import stats
 
-from deploy import adaptive, adaptive_jobs, data, hybrid, latency, metrics, sources
-from deploy.policy import Policy
-from deploy.runners import TFLiteRunner, pad_to_tile
+from deploy.runtime import adaptive
+
+from deploy.commands import upscale_jobs as adaptive_jobs
+
+from deploy.data import images as data
+
+from deploy.convert import per_layer as hybrid
+
+from deploy.latency import cost_model as latency
+
+from deploy.data import metrics
+
+from deploy.convert import sources
+from deploy.convert.policy import Policy
+from deploy.evaluation.runners import TFLiteRunner, pad_to_tile
 from models.complexity import receptive_radius
 
 FLAGS = flags.FLAGS

@@ -27,12 +27,14 @@ from absl import app, flags, logging
 
 import numpy as np
 
-from deploy import hybrid, quantize
-from deploy.calibration import CalibrationSet
-from deploy.jobs import atomic_write
-from deploy.device_profiles import PROFILE_DIR, from_json
-from deploy.policy import Policy
-from deploy.tflite_io import median_invoke_ms
+from deploy.convert import per_layer as hybrid
+
+from deploy.convert import quantizer as quantize
+from deploy.data.calibration import CalibrationSet
+from deploy.commands.jobs import atomic_write
+from deploy.latency.device_profiles import PROFILE_DIR, from_json
+from deploy.convert.policy import Policy
+from deploy.convert.tflite_io import median_invoke_ms
 from models._keras import keras
 
 FLAGS = flags.FLAGS

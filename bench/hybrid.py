@@ -17,10 +17,14 @@ from pathlib import Path
 from absl import app, flags
 
 import models
-from deploy import calibration, convert, data, hybrid, quantize
-from deploy.evaluate import evaluate
-from deploy.policy import Policy
-from deploy.runners import KerasRunner, TFLiteRunner
+from deploy.data import calibration
+from deploy.convert import uniform as convert
+from deploy.data import images as data
+from deploy.convert import per_layer as hybrid
+from deploy.convert import quantizer as quantize
+from deploy.evaluation.evaluator import evaluate
+from deploy.convert.policy import Policy
+from deploy.evaluation.runners import KerasRunner, TFLiteRunner
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models (default: all with shipped weights)")
@@ -58,7 +62,7 @@ def run_one(name: str, scale: int, qat_steps: int) -> dict:
     row.update({"hand_policy": psnr(TFLiteRunner(tfl, scale)), "hand_layers_a16w8": [n for n, _ in hand.layers],
                 "hand_kib": round(rep["size_bytes"] / 1024, 1), "hand_requantize_ops": rep["requantize_ops"]})
     if qat_steps:
-        from deploy import qat
+        from deploy.experimental import qat
         t0 = time.time()
         res = qat.qat_finetune(keras_model, hand.resolved(prep.layers), steps=qat_steps, scale=scale,
                                batch=FLAGS.qat_batch, patch=FLAGS.qat_patch, progress=False)

@@ -22,11 +22,14 @@ from absl import app, flags, logging
 from scipy.stats import spearmanr
 
 import models
-from deploy import calibration, hybrid, latency, quantize
-from deploy.jobs import atomic_write
-from deploy.policy import Policy
-from deploy.quantize import QuantizationError
-from deploy.tflite_io import TFLiteError, median_invoke_ms
+from deploy.data import calibration
+from deploy.convert import per_layer as hybrid
+from deploy.latency import cost_model as latency
+from deploy.convert import quantizer as quantize
+from deploy.commands.jobs import atomic_write
+from deploy.convert.policy import Policy
+from deploy.convert.quantizer import QuantizationError
+from deploy.convert.tflite_io import TFLiteError, median_invoke_ms
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["xlsr", "fsrcnn", "espcn", "abpn"], "zoo models (shipped weights)")

@@ -17,9 +17,15 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from deploy import convert, data, search_jobs, sources
-from deploy.runners import TFLiteRunner, available_cores
-from deploy.search_space import NARROW, WIDE
+from deploy.convert import uniform as convert
+
+from deploy.data import images as data
+
+from deploy.commands import search_jobs
+
+from deploy.convert import sources
+from deploy.evaluation.runners import TFLiteRunner, available_cores
+from deploy.policy_search.space import NARROW, WIDE
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "imdn_rtc", "zoo model")

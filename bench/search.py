@@ -20,11 +20,17 @@ from pathlib import Path
 from absl import app, flags
 
 import models
-from deploy import convert, data, latency, search, search_jobs, sensitivity, sources
-from deploy.evaluate import evaluate
-from deploy.jobs import tile_overlap
-from deploy.runners import KerasRunner, TFLiteRunner
-from deploy.search_space import NARROW, WIDE
+from deploy.convert import uniform as convert
+from deploy.data import images as data
+from deploy.latency import cost_model as latency
+from deploy.policy_search import solver as search
+from deploy.commands import search_jobs
+from deploy.policy_search import sensitivity
+from deploy.convert import sources
+from deploy.evaluation.evaluator import evaluate
+from deploy.commands.jobs import tile_overlap
+from deploy.evaluation.runners import KerasRunner, TFLiteRunner
+from deploy.policy_search.space import NARROW, WIDE
 from models.complexity import receptive_radius
 
 FLAGS = flags.FLAGS

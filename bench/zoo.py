@@ -21,11 +21,14 @@ from pathlib import Path
 from absl import app, flags
 
 import models
-from deploy import calibration, convert, data, metrics
-from deploy.evaluate import evaluate
-from deploy.imresize import bicubic_lr, modcrop
-from deploy.runners import KerasRunner, TFLiteRunner
-from deploy.jobs import tile_overlap
+from deploy.data import calibration
+from deploy.convert import uniform as convert
+from deploy.data import images as data
+from deploy.data import metrics
+from deploy.evaluation.evaluator import evaluate
+from deploy.data.imresize import bicubic_lr, modcrop
+from deploy.evaluation.runners import KerasRunner, TFLiteRunner
+from deploy.commands.jobs import tile_overlap
 from models.complexity import macs_per_lr_pixel, receptive_radius
 
 FLAGS = flags.FLAGS

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _skimage_rgb(name: str) -> np.ndarray:
     import skimage.data
-    from deploy.data import to_rgb8
+    from deploy.data.images import to_rgb8
     return to_rgb8(getattr(skimage.data, name)(), name)
 
 

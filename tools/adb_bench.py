@@ -57,8 +57,8 @@ def main(argv: list[str]) -> int:
         return 2
     models = tuple(F.model)
     if not models and not (F.list_devices or F.parse_log):
-        from deploy.cli import run_cli
-        from deploy.jobs import default_benchmark_model
+        from deploy.commands.cli import run_cli
+        from deploy.commands.jobs import default_benchmark_model
         models = (run_cli(default_benchmark_model),)
     opts = api.Options(
         models=models, devices=tuple(F.device), delegates=tuple(F.delegate),

@@ -8,9 +8,11 @@ Writes m.tflite and m.json (precision per layer, size, ops, float ops left and w
 """
 from absl import app, flags
 
-from deploy import hybrid_jobs, jobs
-from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
-from deploy.convert import DEFAULT_INPUT_HW, IO_TYPES, PRECISIONS
+from deploy.commands import policy_jobs as hybrid_jobs
+
+from deploy.commands import jobs
+from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
+from deploy.convert.uniform import DEFAULT_INPUT_HW, IO_TYPES, PRECISIONS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("list_models", False, "list the zoo and exit")

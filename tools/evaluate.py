@@ -5,11 +5,11 @@
 """
 from absl import app, flags
 
-from deploy.cli import fail, run_cli
-from deploy import jobs
-from deploy.convert import DEFAULT_INPUT_HW, PRECISIONS
-from deploy.io_convention import CHANNELS, VALUE_RANGES, IOConvention
-from deploy import sources
+from deploy.commands.cli import fail, run_cli
+from deploy.commands import jobs
+from deploy.convert.uniform import DEFAULT_INPUT_HW, PRECISIONS
+from deploy.data.io_convention import CHANNELS, VALUE_RANGES, IOConvention
+from deploy.convert import sources
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("tflite", None, "a .tflite SR model to evaluate")

@@ -5,8 +5,8 @@ what training will use. Licences: models/DATA.md.
 """
 from absl import app
 
-from deploy import data
-from deploy.cli import run_cli
+from deploy.data import images as data
+from deploy.commands.cli import run_cli
 
 
 def main(argv):

@@ -8,7 +8,7 @@ Writes report/index.md, PNGs beside it, and report/inputs/ (every number's sourc
 """
 from absl import app, flags
 
-from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
+from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("inspect", None, "print the srdeploy metadata embedded in this .tflite and exit")
@@ -33,7 +33,7 @@ def main(argv):
     from deploy.report import build
     if FLAGS.inspect:  # no TensorFlow import: answers in a second
         return print(run_cli(lambda: build.inspect(FLAGS.inspect)))
-    from deploy import jobs
+    from deploy.commands import jobs
     from deploy.report.gather import GatherOptions
     if not FLAGS.out:
         fail("--out is required (a folder, e.g. --out report/)")

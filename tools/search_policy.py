@@ -14,10 +14,12 @@ from pathlib import Path
 
 from absl import app, flags
 
-from deploy import jobs, search_jobs
-from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
-from deploy.convert import DEFAULT_INPUT_HW
-from deploy.search import REFERENCES
+from deploy.commands import jobs
+
+from deploy.commands import search_jobs
+from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
+from deploy.convert.uniform import DEFAULT_INPUT_HW
+from deploy.policy_search.solver import REFERENCES
 
 FLAGS = flags.FLAGS
 define_source_flags()

@@ -4,8 +4,8 @@ Rerun the same command to resume from the last checkpoint in --run_dir.
 """
 from absl import app, flags
 
-from deploy.cli import run_cli
-from deploy.train import TrainConfig, train
+from deploy.commands.cli import run_cli
+from deploy.training.trainer import TrainConfig, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")

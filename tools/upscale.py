@@ -10,8 +10,12 @@ and cached in --cache_dir.
 """
 from absl import app, flags
 
-from deploy import adaptive, adaptive_jobs, jobs
-from deploy.cli import define_source_flags, fail, run_cli, source_from_flags
+from deploy.runtime import adaptive
+
+from deploy.commands import upscale_jobs as adaptive_jobs
+
+from deploy.commands import jobs
+from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 
 FLAGS = flags.FLAGS
 define_source_flags()

@@ -15,13 +15,13 @@ from typing import Optional, Sequence
 
 from typing import TYPE_CHECKING
 
-from deploy import metadata
+from deploy.convert import metadata
 from deploy.report.inputs import MANIFEST, sha256_file
 
 if TYPE_CHECKING:  # gather/render import TensorFlow and matplotlib; --inspect needs neither
     from deploy.report.gather import GatherOptions
     from deploy.report.render import Rendered
-    from deploy.sources import ModelSource
+    from deploy.convert.sources import ModelSource
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

@@ -12,9 +12,9 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from deploy import metrics
-from deploy.data import Sample
-from deploy.imresize import bicubic_upscale
+from deploy.data import metrics
+from deploy.data.images import Sample
+from deploy.data.imresize import bicubic_upscale
 
 PANELS = ("bicubic", "int8", "policy", "float", "hr")
 PANEL_TITLES = {"bicubic": "bicubic", "int8": "int8", "policy": "policy", "float": "float", "hr": "ground truth"}

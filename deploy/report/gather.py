@@ -18,15 +18,18 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import models
-from deploy import data, hybrid, hybrid_jobs, jobs
-from deploy.evaluate import write_json
-from deploy.jobs import atomic_write
-from deploy.policy import Policy
+from deploy.data import images as data
+from deploy.convert import per_layer as hybrid
+from deploy.commands import policy_jobs as hybrid_jobs
+from deploy.commands import jobs
+from deploy.evaluation.evaluator import write_json
+from deploy.commands.jobs import atomic_write
+from deploy.convert.policy import Policy
 from deploy.report import crops, quality
 from deploy.report.inputs import (CROPS, MANIFEST, PARETO, POLICY, PREDICTIONS, RESULTS, SENSITIVITY,
                                   eval_name, model_name, sha256_file)
-from deploy.runners import KerasRunner, TFLiteRunner
-from deploy.sources import ModelSource
+from deploy.evaluation.runners import KerasRunner, TFLiteRunner
+from deploy.convert.sources import ModelSource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +84,7 @@ def predictions(src: ModelSource, input_hw: tuple[int, int], policy: Policy,
     without profiles given, every shipped one. Desktop threads come from the profile's record.
     """
     try:
-        from deploy import latency
+        from deploy.latency import cost_model as latency
     except ImportError:
         return {"available": False, "why": "no cost model (deploy/latency.py is not in this srdeploy)"}
     specs = list(profiles) or latency.known_profiles()

@@ -164,7 +164,7 @@ def _crops(inp: Inputs, figs: Sequence[str]) -> str:
 def _metadata(meta: Optional[Mapping], why: str) -> str:
     if meta is None:
         return f"_Not in this report: {why}._"
-    from deploy.metadata import format_metadata
+    from deploy.convert.metadata import format_metadata
     return ("What a runtime finds in `inputs/models/model_policy.tflite` without this repo (flatbuffer "
             "metadata entry `srdeploy`, JSON; `python tools/report.py --inspect m.tflite` prints it):"
             "\n\n```\n" + format_metadata(meta) + "\n```")

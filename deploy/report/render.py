@@ -5,8 +5,8 @@ import dataclasses
 from pathlib import Path
 from typing import Optional
 
-from deploy import metadata
-from deploy.policy import Policy, PolicyError
+from deploy.convert import metadata
+from deploy.convert.policy import Policy, PolicyError
 from deploy.report import crops, figures, markdown, measured
 from deploy.report.inputs import Inputs, load, model_name
 

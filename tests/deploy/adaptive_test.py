@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 import models
-from deploy import adaptive, adaptive_jobs, calibration, hybrid, quantize
-from deploy.io_convention import IOConvention
-from deploy.policy import Policy, PolicyError
-from deploy.runners import TFLiteRunner
-from deploy.sources import ModelSource
+from deploy.runtime import adaptive
+from deploy.commands import upscale_jobs as adaptive_jobs
+from deploy.data import calibration
+from deploy.convert import per_layer as hybrid
+from deploy.convert import quantizer as quantize
+from deploy.data.io_convention import IOConvention
+from deploy.convert.policy import Policy, PolicyError
+from deploy.evaluation.runners import TFLiteRunner
+from deploy.convert.sources import ModelSource
 from models._keras import keras
 from models.complexity import receptive_radius
 

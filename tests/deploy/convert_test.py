@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 import models
-from deploy import calibration, convert, jobs
-from deploy.tflite_io import make_interpreter, summarize
+from deploy.data import calibration
+from deploy.convert import uniform as convert
+from deploy.commands import jobs
+from deploy.convert.tflite_io import make_interpreter, summarize
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deploy import data
+from deploy.data import images as data
 
 
 def test_default_eval_set_is_real_photos_and_disjoint_from_training():

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 import models
-from deploy import calibration, convert, data, jobs
-from deploy.evaluate import evaluate
-from deploy.runners import KerasRunner, TFLiteRunner, tile_starts
+from deploy.data import calibration
+from deploy.convert import uniform as convert
+from deploy.data import images as data
+from deploy.commands import jobs
+from deploy.evaluation.evaluator import evaluate
+from deploy.evaluation.runners import KerasRunner, TFLiteRunner, tile_starts
 
 
 def test_tile_starts_cover_everything():

@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 
 import models
-from deploy import calibration, hybrid, quantize
-from deploy.policy import Policy, PolicyError
-from deploy.tflite_io import make_interpreter, summarize
+from deploy.data import calibration
+from deploy.convert import per_layer as hybrid
+from deploy.convert import quantizer as quantize
+from deploy.convert.policy import Policy, PolicyError
+from deploy.convert.tflite_io import make_interpreter, summarize
 from models._keras import keras
 
 
@@ -96,9 +98,10 @@ def test_op_that_cannot_be_quantized_is_a_clear_error(calib):
 def test_uniform_policies_match_the_converter_on_shipped_xlsr():
     """All-a8w8 / all-a16w8 per-layer models land within 0.05 dB of TFLiteConverter's int8 /
     A16W8 on the evaluation set (same calibration patches)."""
-    from deploy import convert, data
-    from deploy.evaluate import evaluate
-    from deploy.runners import TFLiteRunner
+    from deploy.convert import uniform as convert
+    from deploy.data import images as data
+    from deploy.evaluation.evaluator import evaluate
+    from deploy.evaluation.runners import TFLiteRunner
     name, scale, hw = "xlsr", 3, (64, 64)
     fixed = models.with_fixed_shape(models.build(name, scale, weights=True), name, scale, hw)
     cal = calibration.calibration_set(scale, hw, n_images=4)
@@ -137,7 +140,8 @@ def test_io_types_with_int16_first_and_last_layers(io_type, expected, calib, ran
 @pytest.mark.slow
 def test_policy_with_qat_writes_a_verified_model(tmp_path, random_weights, hr_dir, train_dir):
     import json
-    from deploy import hybrid_jobs, sources
+    from deploy.commands import policy_jobs as hybrid_jobs
+    from deploy.convert import sources
     src = sources.resolve("xlsr", 2, weights=str(random_weights("xlsr", 2)))
     policy = tmp_path / "p.json"
     policy.write_text(Policy("xlsr", 2, "a8w8", (("tail", "a16w8"), ("head_g0", "a16w8"))).dumps())

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from deploy.imresize import bicubic_lr, imresize, modcrop
+from deploy.data.imresize import bicubic_lr, imresize, modcrop
 
 
 def _naive_1d(x: np.ndarray, scale: float) -> np.ndarray:

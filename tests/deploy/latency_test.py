@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 
 import models
-from deploy import calibration, device_profiles, hybrid, latency, quantize
-from deploy.latency import LatencyError
-from deploy.policy import Policy
+from deploy.data import calibration
+from deploy.latency import device_profiles
+from deploy.convert import per_layer as hybrid
+from deploy.latency import cost_model as latency
+from deploy.convert import quantizer as quantize
+from deploy.latency.cost_model import LatencyError
+from deploy.convert.policy import Policy
 from models._keras import keras
 
 REPO = Path(__file__).resolve().parents[2]

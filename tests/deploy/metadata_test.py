@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 import models
-from deploy import hybrid_jobs, jobs, metadata, sources
-from deploy.convert import convert_uniform
-from deploy.tflite_io import make_interpreter
+from deploy.commands import policy_jobs as hybrid_jobs
+from deploy.commands import jobs
+from deploy.convert import metadata
+from deploy.convert import sources
+from deploy.convert.uniform import convert_uniform
+from deploy.convert.tflite_io import make_interpreter
 from models._keras import keras
 from tests.conftest import run_tool
 

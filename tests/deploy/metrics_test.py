@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from deploy import metrics
+from deploy.data import metrics
 
 
 def _reference_ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from deploy.layer_map import layer_of
-from deploy.policy import Policy, PolicyError
+from deploy.convert.layer_map import layer_of
+from deploy.convert.policy import Policy, PolicyError
 
 
 def test_round_trip_and_defaults(tmp_path):

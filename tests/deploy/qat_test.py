@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import models
-from deploy import qat
-from deploy.io_convention import IOConvention
-from deploy.qat_configs import EmaRangeQuantizer, PerChannelWeightQuantizer, tfq
+from deploy.experimental import qat
+from deploy.data.io_convention import IOConvention
+from deploy.experimental.qat_configs import EmaRangeQuantizer, PerChannelWeightQuantizer, tfq
 from models._keras import keras, tf
 
 FAST = dict(steps=3, batch=2, patch=16, val_every=2, progress=False)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import models
-from deploy.io_convention import IOConvention
+from deploy.data.io_convention import IOConvention
 from deploy.report import build, crops, measured
 from deploy.report.gather import GatherOptions, parse_profile
 from deploy.report.inputs import MANIFEST, load, sha256_file
-from deploy.sources import ModelSource
+from deploy.convert.sources import ModelSource
 from models._keras import keras
 from tests.conftest import run_tool
 

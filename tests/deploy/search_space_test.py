@@ -4,8 +4,8 @@ import itertools
 import numpy as np
 import pytest
 
-from deploy.pareto import non_dominated
-from deploy.search_space import Group, Problem, make_groups, solve
+from deploy.policy_search.pareto import non_dominated
+from deploy.policy_search.space import Group, Problem, make_groups, solve
 from models._keras import keras
 
 

@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 
 import models
-from deploy import calibration, candidates, hybrid, latency, search, search_jobs, sensitivity
-from deploy.hybrid_jobs import convert_with_policy
-from deploy.io_convention import IOConvention
-from deploy.search_space import make_groups
-from deploy.sources import ModelSource
+from deploy.data import calibration
+from deploy.policy_search import oracle as candidates
+from deploy.convert import per_layer as hybrid
+from deploy.latency import cost_model as latency
+from deploy.policy_search import solver as search
+from deploy.commands import search_jobs
+from deploy.policy_search import sensitivity
+from deploy.commands.policy_jobs import convert_with_policy
+from deploy.data.io_convention import IOConvention
+from deploy.policy_search.space import make_groups
+from deploy.convert.sources import ModelSource
 from models._keras import keras
 
 HW = (16, 16)

@@ -3,13 +3,13 @@ import json
 import numpy as np
 
 import models
-from deploy.train import TrainConfig, sample_batch, train
+from deploy.training.trainer import TrainConfig, sample_batch, train
 
 
 def test_batches_are_aligned_and_deterministic():
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, (60, 60, 3)).astype(np.uint8)
-    from deploy.imresize import bicubic_lr
+    from deploy.data.imresize import bicubic_lr
     pairs = [(hr, bicubic_lr(hr, 3))]
     lr_a, hr_a = sample_batch(pairs, 4, 8, 3, np.random.default_rng([0, 5]))
     lr_b, hr_b = sample_batch(pairs, 4, 8, 3, np.random.default_rng([0, 5]))
@@ -36,7 +36,7 @@ def test_train_resume_and_export(tmp_path, train_dir):
 
 
 def test_init_from_another_scale_loads_the_body_only(tmp_path):
-    from deploy.train import init_body_from
+    from deploy.training.trainer import init_body_from
     x3 = models.build("xlsr", 3)
     path = tmp_path / "x3.h5"
     x3.save_weights(str(path))
@@ -47,7 +47,7 @@ def test_init_from_another_scale_loads_the_body_only(tmp_path):
 
 
 def test_stages_record_extensions_but_merge_plain_resumes(tmp_path):
-    from deploy.train import record_stage
+    from deploy.training.trainer import record_stage
     a, b = "python tools/train.py --steps 4000", "python tools/train.py --steps 8000"
     record_stage(tmp_path, a, 0, 4000)
     record_stage(tmp_path, a, 2000, 4000)  # interrupted and resumed with the same command
@@ -57,6 +57,6 @@ def test_stages_record_extensions_but_merge_plain_resumes(tmp_path):
 
 
 def test_stages_of_a_run_dir_from_before_they_were_recorded(tmp_path):
-    from deploy.train import record_stage
+    from deploy.training.trainer import record_stage
     stages = record_stage(tmp_path, "python tools/train.py --steps 9", 5, 9)
     assert [(s["from_step"], s["to_step"]) for s in stages] == [(0, 9)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deploy.policy import Policy
+from deploy.convert.policy import Policy
 from tests.conftest import run_tool
 
 

@@ -1,0 +1,56 @@
+"""Shared CLI plumbing: turn library errors into one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, TypeVar
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+T = TypeVar("T")
+
+#: Exceptions that are the user's input, not our bug: print one line, exit 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, PermissionError,
+                                                IsADirectoryError, NotADirectoryError,
+                                                FileExistsError, TypeError)
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def run_cli(fn: Callable[[], T]) -> T:
+    """Run `fn`; a user-input error becomes `error: <one line>` and exit code 2."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        fail("interrupted; rerun the same command to resume where possible", 130)
+    except USER_ERRORS as e:
+        fail(" ".join(str(e).split()) or e.__class__.__name__)
+    raise AssertionError("unreachable")
+
+
+def define_source_flags() -> None:
+    """The flags that say which model a command works on: a zoo model or the user's own."""
+    from absl import flags
+
+    from deploy.data.io_convention import CHANNELS, VALUE_RANGES
+    flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")
+    flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
+    flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
+    flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
+    flags.DEFINE_integer("scale", 3, "upscaling factor")
+    flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+
+
+def source_from_flags(*, weights: bool = True):
+    """The ModelSource the flags of define_source_flags name (`weights=False`: untrained)."""
+    from absl import flags
+
+    from deploy.convert import sources
+    f = flags.FLAGS
+    return run_cli(lambda: sources.resolve(f.model, f.scale, keras_model=f.keras_model,
+                                           weights=f.weights or weights, channels=f.channels,
+                                           value_range=f.value_range))

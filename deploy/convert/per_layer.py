@@ -1,0 +1,179 @@
+"""Per-layer (hybrid) precision: Keras model + Policy -> one verified TFLite model + report.
+
+Steps: fix the input shape (no SHAPE ops), rewrite activations AEQ cannot quantize
+(deploy/rewrite.py), convert to float TFLite, map every op to its Keras layer, calibrate once,
+quantize with the policy's recipe, invoke once, read the model back and check every op's
+precision against the policy (FQSR: with no `float` layer, not one float op may remain).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from deploy.convert import io_types
+
+from deploy.convert import layer_map
+
+from deploy.convert import quantizer as quantize
+
+from deploy.convert import rewrite
+from deploy.data.calibration import CalibrationSet
+from deploy.convert.uniform import convert_uniform
+from deploy.convert.policy import Policy, PolicyError
+from models._keras import keras
+
+#: Why AEQ leaves an op float when asked to quantize it (shown in errors and reports).
+NO_INT_REASON = {
+    "DEPTH_TO_SPACE": "AI Edge Quantizer has no DEPTH_TO_SPACE and LiteRT has no int16 kernel; "
+                      "use a RESHAPE/TRANSPOSE pixel shuffle (models.layers.PixelShuffle)",
+    "PRELU": "AI Edge Quantizer has no PRELU", "LEAKY_RELU": "AI Edge Quantizer has no LEAKY_RELU",
+    "MINIMUM": "AI Edge Quantizer has no MINIMUM",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    ops: tuple[str, ...]
+    output_shape: tuple
+    macs: int
+    share: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A model ready for per-layer quantization: float TFLite and the op -> layer map."""
+    model: keras.Model  # fixed-shape, rewritten
+    float_tflite: bytes
+    ops: tuple[layer_map.MappedOp, ...]
+    rewritten: dict[str, str]
+
+    @property
+    def layers(self) -> list[str]:
+        """Policy-addressable layers (those that own at least one op), in graph order."""
+        owners = {o.layer for o in self.ops}
+        return [n for n in layer_map.quantizable_layers(self.model) if n in owners]
+
+
+def prepare(model: keras.Model) -> Prepared:
+    """`model` must have a fixed input shape (models.with_fixed_shape / --input_size)."""
+    if None in model.input_shape[1:3]:
+        raise PolicyError("per-layer quantization needs a fixed input size (--input_size HxW)")
+    fixed, rewritten = rewrite.rewrite_for_aeq(model)
+    tfl = convert_uniform(fixed, "float").tflite
+    ops = layer_map.map_ops(tfl, layer_map.quantizable_layers(fixed), fixed.layers[-1].name)
+    return Prepared(fixed, tfl, tuple(ops), rewritten)
+
+
+def _layer_macs(layer) -> int:
+    """MACs of one conv layer at the model's fixed input size (0 for elementwise layers)."""
+    k = getattr(layer, "kernel_size", None)
+    if k is None:
+        return 0
+    if isinstance(layer, keras.layers.DepthwiseConv2D):  # no `filters`: C x multiplier outputs
+        h, w = layer.output_shape[1:3]
+        return int(k[0] * k[1] * layer.input_shape[-1] * layer.depth_multiplier * h * w)
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        h, w = layer.input_shape[1:3]
+        return int(k[0] * k[1] * layer.input_shape[-1] * layer.filters * h * w)
+    h, w = layer.output_shape[1:3]
+    return int(k[0] * k[1] * (layer.input_shape[-1] // layer.groups) * layer.filters * h * w)
+
+
+def list_layers(prep: Prepared) -> list[LayerInfo]:
+    by_layer = collections.defaultdict(list)
+    for o in prep.ops:
+        by_layer[o.layer].append(o.op)
+    layers = [prep.model.get_layer(n) for n in prep.layers]
+    macs = {l.name: _layer_macs(l) for l in layers}
+    total = max(sum(macs.values()), 1)
+    return [LayerInfo(l.name, tuple(by_layer[l.name]), tuple(l.output_shape), macs[l.name],
+                      macs[l.name] / total) for l in layers]
+
+
+def layers_table(infos: Sequence[LayerInfo]) -> str:
+    rows = [f"{'layer':<28}{'ops':<34}{'output':<20}{'MMACs':>9}{'share':>8}"]
+    for i in infos:
+        ops = ",".join(dict.fromkeys(i.ops))
+        rows.append(f"{i.name:<28}{ops[:33]:<34}{'x'.join(str(d) for d in i.output_shape[1:]):<20}"
+                    f"{i.macs / 1e6:9.2f}{i.share:8.1%}")
+    return "\n".join(rows)
+
+
+def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
+                    qsv: Optional[dict] = None) -> tuple[bytes, dict[str, Any]]:
+    """One TFLite model at the policy's per-layer precisions, verified; plus its report."""
+    policy.validate(prep.layers)
+    qsv = qsv if qsv is not None else quantize.calibrate(prep.float_tflite, calib.patches)
+    recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
+    tfl = quantize.quantize(prep.float_tflite, recipe, qsv)
+    if policy.io_type == "uint8":
+        # patches are in the model's units: max <= 1 for 0-1 models, <= 255 for 0-255 ones
+        tfl = io_types.to_uint8_io(tfl, peak=float(np.ceil(calib.patches.max())) or 1.0)
+    quantize.smoke_invoke(tfl, calib.patches[0])
+    checks, summary = quantize.verify(tfl, prep.ops, policy)
+    bad = [c for c in checks if c.requested != c.actual]
+    if bad:
+        c = bad[0]
+        why = NO_INT_REASON.get(c.op, "AI Edge Quantizer left it at another precision")
+        raise quantize.QuantizationError(
+            f"layer '{c.layer}' op {c.op} runs {c.actual} but the policy asks {c.requested} "
+            f"({why}); set that layer to {c.actual} in the policy" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
+    return tfl, _report(prep, policy, checks, summary, tfl, calib)
+
+
+def _io_rules(io_type: str) -> list[dict]:
+    """Keep model I/O float (uint8 is made from that afterwards). AEQ groups rules by regex
+    string in first-seen order, so these need regexes of their own ("(?:.*)", not ".*") to
+    come after the per-op rules and win."""
+    if io_type in ("float32", "uint8"):
+        return [{"regex": regex, "operation": op, "algorithm_key": "no_quantize"}
+                for op, regex in (("INPUT", "(?:.*)"), ("OUTPUT", "(?:.*)(?:)"))]
+    return []
+
+
+def _report(prep: Prepared, policy: Policy, checks, summary, tfl: bytes, calib: CalibrationSet) -> dict:
+    infos = {i.name: i for i in list_layers(prep)}
+    per_layer = collections.OrderedDict()
+    for c in checks:
+        name = c.layer or "(unmapped)"
+        e = per_layer.setdefault(name, {"requested": c.requested, "actual": set(), "ops": []})
+        e["actual"].add(c.actual)
+        e["ops"].append(c.op)
+    layers = [{"layer": n, "requested": e["requested"], "actual": "/".join(sorted(e["actual"])),
+               "ops": e["ops"], "macs": infos[n].macs if n in infos else 0} for n, e in per_layer.items()]
+    float_ops = [{"op": c.op, "layer": c.layer, "reason": "policy asks float"} for c in checks
+                 if c.actual == "float"]
+    counts = collections.Counter(c.requested for c in checks)
+    return {
+        "route": "ai-edge-quantizer per-layer recipe", "policy": policy.to_json(),
+        "policy_sha256": hashlib.sha256(policy.dumps().encode()).hexdigest(),
+        "size_bytes": len(tfl), "sha256": hashlib.sha256(tfl).hexdigest(),
+        "input_shape": list(prep.model.input_shape), "layers": layers,
+        "ops_by_precision": dict(counts), "requantize_ops": summary["requantize_ops"],
+        "rescale_ops": summary["rescale_ops"],
+        "quantize_ops": summary["quantize_ops"], "dequantize_ops": summary["dequantize_ops"],
+        "float_ops": float_ops, "rewritten_activations": prep.rewritten,
+        "inputs": summary["inputs"], "outputs": summary["outputs"], "calibration": calib.to_json(),
+        "verified": True,
+    }
+
+
+def hand_policy(prep: Prepared, name: str, scale: int) -> Policy:
+    """The usual hand-written starting point: the layers reading the input and everything from
+    the last conv on at a16w8, the rest a8w8 (SR error concentrates at the two ends)."""
+    model = prep.model
+    first = set()
+    for layer in model.layers:
+        for node in layer.inbound_nodes:
+            inbound = node.inbound_layers if isinstance(node.inbound_layers, (list, tuple)) else [node.inbound_layers]
+            if any(isinstance(i, keras.layers.InputLayer) for i in inbound):
+                first.add(layer.name)
+    convs = [n for n in prep.layers if isinstance(model.get_layer(n), keras.layers.Conv2D)]
+    last = set(prep.layers[prep.layers.index(convs[-1]):]) if convs else set()
+    return Policy(name, scale, "a8w8", tuple((n, "a16w8") for n in prep.layers if n in first or n in last))
+

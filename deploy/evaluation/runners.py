@@ -1,0 +1,198 @@
+"""Turn an LR uint8 image into an SR uint8 image with a TFLite or Keras model.
+
+Fixed-shape TFLite models (what NPUs need and what we export) are run tile by tile with an
+overlap, so whole images of any size are evaluated; each tile contributes only its centre, so
+seams carry `overlap` LR pixels of context; an image smaller than one tile is mirror-padded.
+I/O quantization is read from the model, so int8, uint8, int16 and float I/O all work.
+
+`workers > 1` runs tiles (and, with `map`, whole images) on that many interpreters at once.
+LiteRT's int16 kernels are single-threaded reference code, so on a 2-core desktop two
+1-thread interpreters measure an a16w8 model about 1.8x faster than one 2-thread interpreter;
+int8/float (XNNPACK) run at about the same speed either way (`bench/runner_workers.py`).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Optional, Protocol, Sequence
+
+import numpy as np
+
+from deploy.data.io_convention import IOConvention
+from deploy.convert.tflite_io import TFLiteError, make_interpreter
+
+
+class SRRunner(Protocol):
+    scale: int
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray: ...
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins covering [0, length) so every pixel is inside some tile's centre."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - 2 * overlap)
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def pad_to_tile(lr: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
+    """Mirror-pad bottom/right so both sides reach the tile size (crop the output afterwards)."""
+    ph, pw = max(0, tile[0] - lr.shape[0]), max(0, tile[1] - lr.shape[1])
+    if ph == 0 and pw == 0:
+        return lr
+    return np.pad(lr, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
+
+
+def _core(start: int, tile: int, length: int, overlap: int) -> tuple[int, int]:
+    lo = start + (overlap if start > 0 else 0)
+    hi = start + tile - (overlap if start + tile < length else 0)
+    return lo, hi
+
+
+def available_cores() -> int:
+    """Cores this process may use (CPU affinity, e.g. a CI container's limit)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _Slot:
+    """One interpreter and its I/O details; a slot is used by one thread at a time."""
+
+    def __init__(self, model: bytes | str | Path, num_threads: int):
+        self.interp = make_interpreter(model, num_threads=num_threads)
+        self.inp = self.interp.get_input_details()[0]
+        self.out = self.interp.get_output_details()[0]
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        if tuple(self.inp["shape"][1:3]) != x.shape[1:3]:  # only dynamic-shape models get here
+            self.interp.resize_tensor_input(self.inp["index"], list(x.shape))
+            self.interp.allocate_tensors()
+            self.inp = self.interp.get_input_details()[0]
+            self.out = self.interp.get_output_details()[0]
+        self.interp.set_tensor(self.inp["index"], x)
+        self.interp.invoke()
+        return self.interp.get_tensor(self.out["index"])
+
+
+class TFLiteRunner:
+    """Runs a .tflite SR model with the LiteRT interpreter (XNNPACK where it applies)."""
+
+    def __init__(self, model: bytes | str | Path, scale: int, *, num_threads: int = 2,
+                 overlap: int = 8, convention: IOConvention = IOConvention(),
+                 workers: Optional[int] = None):
+        """`workers=None`: one interpreter per available core for fixed-shape models (tiled), one
+        interpreter with `num_threads` threads for dynamic-shape models (one call per image)."""
+        first = _Slot(model, num_threads)
+        self.scale, self.overlap, self.convention = scale, overlap, convention
+        self._in, self._out = first.inp, first.out
+        sig = self._in["shape_signature"]
+        if len(sig) != 4 or sig[-1] != convention.n_channels:
+            raise TFLiteError(f"expected an NHWC input with {convention.n_channels} channel(s) "
+                              f"(--channels {convention.channels}), got shape {list(sig)}")
+        self.fixed_hw = None if (sig[1] < 0 or sig[2] < 0) else (int(sig[1]), int(sig[2]))
+        if workers is None:
+            workers = min(num_threads, available_cores()) if self.fixed_hw else 1
+        workers = max(1, int(workers))
+        self._slots = ([first] if workers == 1 else
+                       [_Slot(model, max(1, num_threads // workers)) for _ in range(workers)])
+        self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        for slot in self._slots:
+            self._free.put(slot)
+        self._count_lock = threading.Lock()
+        self.interp = self._slots[0].interp
+        self.invocations = 0
+
+    @property
+    def workers(self) -> int:
+        return len(self._slots)
+
+    def _quantize(self, x01: np.ndarray) -> np.ndarray:
+        dtype = self._in["dtype"]
+        scale, zero = self._in["quantization"]
+        if np.issubdtype(dtype, np.floating):
+            return x01.astype(dtype)
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x01 / scale + zero), info.min, info.max).astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        scale, zero = self._out["quantization"]
+        if np.issubdtype(y.dtype, np.floating):
+            return y.astype(np.float32)
+        return (y.astype(np.float32) - zero) * scale
+
+    def invoke(self, lr_tile: np.ndarray) -> np.ndarray:
+        """One model call on an LR uint8 RGB tile -> the model's output (its own units).
+        Thread-safe: each concurrent caller gets its own interpreter (at most `workers`)."""
+        x = self._quantize(self.convention.model_input(lr_tile[None].astype(np.float32) / 255.0))
+        slot = self._free.get()  # blocks while every interpreter is busy
+        try:
+            y = slot.run(x)
+            with self._count_lock:
+                self.invocations += 1
+        finally:
+            self._free.put(slot)
+        return self._dequantize(y)[0]
+
+    def map(self, lrs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """SR of many images, `workers` at a time (each image's tiles on one interpreter)."""
+        if self.workers == 1 or len(lrs) < 2:
+            return [self._upscale(lr, parallel=False) for lr in lrs]
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(lambda lr: self._upscale(lr, parallel=False), lrs))
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        return self._upscale(lr, parallel=self.workers > 1)
+
+    def _upscale(self, lr: np.ndarray, parallel: bool) -> np.ndarray:
+        h, w = lr.shape[:2]
+        if self.fixed_hw is None:
+            return self._finish(self.invoke(lr), lr)
+        th, tw = self.fixed_hw
+        s, o = self.scale, self.overlap
+        if h < th or w < tw:
+            # smaller than one tile (e.g. a 240 px crop at x4 under a 64x64 model): mirror-pad to
+            # a tile, as an app on the phone would, and keep the image's own part
+            return self._upscale(pad_to_tile(lr, (th, tw)), parallel)[:h * s, :w * s]
+        out = np.zeros((h * s, w * s, self._out["shape"][-1]), np.float32)
+        tiles = [(y, x) for y in tile_starts(h, th, o) for x in tile_starts(w, tw, o)]
+
+        def one(origin: tuple[int, int]) -> None:
+            y, x = origin
+            (y0, y1), (x0, x1) = _core(y, th, h, o), _core(x, tw, w, o)
+            sr = self.invoke(lr[y:y + th, x:x + tw])
+            out[y0 * s:y1 * s, x0 * s:x1 * s] = sr[(y0 - y) * s:(y1 - y) * s, (x0 - x) * s:(x1 - x) * s]
+
+        if parallel and len(tiles) > 1:
+            with ThreadPoolExecutor(self.workers) as pool:
+                list(pool.map(one, tiles))
+        else:
+            for t in tiles:
+                one(t)
+        return self._finish(out, lr)
+
+    def _finish(self, out: np.ndarray, lr: np.ndarray) -> np.ndarray:
+        return _to_uint8(self.convention.to_rgb01(out, lr.astype(np.float32) / 255.0, self.scale))
+
+
+class KerasRunner:
+    """The float Keras model, whole image at once (the reference every precision is held to)."""
+
+    def __init__(self, model, scale: int, convention: IOConvention = IOConvention()):
+        self.model, self.scale, self.convention = model, scale, convention
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        lr01 = lr.astype(np.float32) / 255.0
+        y = self.model(self.convention.model_input(lr01[None]), training=False)[0].numpy()
+        return _to_uint8(self.convention.to_rgb01(y, lr01, self.scale))
+
+
+def _to_uint8(y01: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(y01 * 255.0), 0, 255).astype(np.uint8)

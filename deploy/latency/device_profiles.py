@@ -1,0 +1,139 @@
+"""Shipped device profiles: per-op-type throughput per precision for one class of target.
+
+A profile (`deploy/profiles/<name>.json`, documented in deploy/profiles/README.md) says how fast
+a target runs each op class at a8w8 / a16w8 / float, what one int8<->int16 requantize costs per
+element, and which precisions its accelerator takes: a precision it does not take runs on the
+CPU, and every boundary between the two costs a partition switch (DESIGN.md: NNAPI, Hexagon and
+GPU delegates take no int16). Every number carries its source in the file itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from deploy.convert.policy import PRECISIONS
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+#: TFLite op -> profile op class. Convs are priced per MAC, everything else per output element.
+CONV_CLASSES = ("conv_1x1", "conv_kxk", "depthwise", "transpose_conv")
+ELEMENT_CLASSES = ("add_mul", "activation", "concat", "copy", "quantize")
+OP_CLASS = {
+    "DEPTHWISE_CONV_2D": "depthwise", "TRANSPOSE_CONV": "transpose_conv",
+    "FULLY_CONNECTED": "conv_1x1",
+    "ADD": "add_mul", "SUB": "add_mul", "MUL": "add_mul", "DIV": "add_mul",
+    "SQUARED_DIFFERENCE": "add_mul", "MAXIMUM": "add_mul", "MINIMUM": "add_mul",
+    "RELU": "activation", "RELU6": "activation", "RELU_N1_TO_1": "activation",
+    "LEAKY_RELU": "activation", "PRELU": "activation", "TANH": "activation",
+    "LOGISTIC": "activation", "HARD_SWISH": "activation", "ABS": "activation",
+    "CONCATENATION": "concat",
+    "RESHAPE": "copy", "TRANSPOSE": "copy", "STRIDED_SLICE": "copy", "SLICE": "copy",
+    "DEPTH_TO_SPACE": "copy", "SPACE_TO_DEPTH": "copy", "PAD": "copy", "PADV2": "copy",
+    "SPLIT": "copy", "SPLIT_V": "copy", "GATHER": "copy", "PACK": "copy", "UNPACK": "copy",
+    "RESIZE_BILINEAR": "copy", "RESIZE_NEAREST_NEIGHBOR": "copy",
+    "QUANTIZE": "quantize", "DEQUANTIZE": "quantize",
+}
+
+
+class LatencyError(ValueError):
+    """A cost model that cannot be built (unknown profile, wrong op profile); one line for users."""
+
+
+def op_class(op: str, kernel_hw: tuple[int, int] | None = None) -> str:
+    """The profile class of a TFLite op; CONV_2D splits by kernel size. Unknown ops are priced
+    as elementwise activations (one pass over their output)."""
+    if op == "CONV_2D":
+        return "conv_1x1" if kernel_hw in (None, (1, 1)) else "conv_kxk"
+    return OP_CLASS.get(op, "activation")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceProfile:
+    """One target class. `ops[class][precision]` is GMAC/s (convs) or Gelem/s (the rest)."""
+    name: str
+    description: str
+    ops: Mapping[str, Mapping[str, Any]]
+    op_overhead_us: Mapping[str, Any]      # per-op dispatch cost per precision
+    invoke_overhead_us: Mapping[str, Any]  # once per inference
+    requantize: Mapping[str, Any]          # {"ns_per_element": x, "source": ...}
+    partition_switch: Mapping[str, Any]    # {"us": x, "source": ...}
+    accelerator: Mapping[str, Any]         # {"name", "precisions": [...], "source"}
+    measured: Mapping[str, Any] | None = None  # desktop: command, date, CPU
+    path: str = ""
+
+    def op_ms(self, klass: str, precision: str, work: float) -> float:
+        """Time of one op of `klass` doing `work` MACs (convs) or output elements (others)."""
+        rate = float(self.ops[klass][precision]) * 1e9
+        return 1e3 * work / rate + float(self.op_overhead_us[precision]) / 1e3
+
+    def switches_partition(self, a: str, b: str) -> bool:
+        """Whether precisions a and b run on different processors (a delegate boundary)."""
+        acc = set(self.accelerator["precisions"])
+        return (a in acc) != (b in acc)
+
+    def requantize_ms(self, elements: int) -> float:
+        """One int8<->int16 requantize of `elements`, plus a partition switch if a8w8 and a16w8
+        run on different processors on this target."""
+        ms = elements * float(self.requantize["ns_per_element"]) / 1e6
+        if self.switches_partition("a8w8", "a16w8"):
+            ms += float(self.partition_switch["us"]) / 1e3
+        return ms
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "description": self.description, "ops": self.ops,
+                "op_overhead_us": self.op_overhead_us,
+                "invoke_overhead_us": self.invoke_overhead_us, "requantize": self.requantize,
+                "partition_switch": self.partition_switch, "accelerator": self.accelerator,
+                **({"measured": self.measured} if self.measured else {})}
+
+
+def known_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+
+
+def _check(name: str, obj: Mapping[str, Any]) -> None:
+    """Every entry has its source, every class and precision is present (no silent gaps)."""
+    for klass in CONV_CLASSES + ELEMENT_CLASSES:
+        entry = obj["ops"].get(klass)
+        if entry is None:
+            raise LatencyError(f"device profile '{name}' has no entry for op class '{klass}'")
+        missing = [p for p in PRECISIONS if not isinstance(entry.get(p), (int, float)) or entry[p] <= 0]
+        if missing:
+            raise LatencyError(f"device profile '{name}' op class '{klass}' lacks a positive "
+                               f"rate for {', '.join(missing)}")
+    for key in ("op_overhead_us", "invoke_overhead_us", "requantize", "partition_switch",
+                "accelerator"):
+        if not str(obj[key].get("source", "")).strip():
+            raise LatencyError(f"device profile '{name}': '{key}' has no source")
+    for klass, entry in obj["ops"].items():
+        if not str(entry.get("source", "")).strip():
+            raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")
+
+
+def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
+    name = str(obj.get("name", Path(path).stem))
+    try:
+        _check(name, obj)
+        return DeviceProfile(name, str(obj.get("description", "")), obj["ops"],
+                             obj["op_overhead_us"], obj["invoke_overhead_us"], obj["requantize"],
+                             obj["partition_switch"], obj["accelerator"], obj.get("measured"),
+                             path)
+    except KeyError as e:
+        raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
+                           "deploy/profiles/README.md") from None
+
+
+def load_profile(name: str | Path) -> DeviceProfile:
+    """A shipped profile by name, or a profile JSON file by path."""
+    path = Path(name)
+    if path.suffix != ".json" or not path.is_file():
+        path = PROFILE_DIR / f"{name}.json"
+    if not path.is_file():
+        raise LatencyError(f"unknown device profile '{name}'; known: {', '.join(known_profiles())}")
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise LatencyError(f"device profile {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    return from_json(obj, str(path))
