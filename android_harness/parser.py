@@ -38,6 +38,7 @@ _NOT_EXECUTED = re.compile(r"Though (\S+) delegate is explicitly applied, the mo
 _NNAPI_ACCELS = re.compile(r"NNAPI accelerators available: \[([^\]]*)\]")
 _TABLE = re.compile(r"^=+ (Run Order|Top by Computation Time|Top by Memory Use|Summary by node "
                     r"type) =+$")
+_NODES_EXECUTED = re.compile(r"^Number of nodes executed: (\d+)")
 _NODE_NAME = re.compile(r"^\[(.*)\]:(\d+)$")
 
 _COLUMNS = {"node type": "op_type", "start": "start_ms", "first": "first_ms", "avg ms": "avg_ms",
@@ -110,6 +111,9 @@ class BenchStats:
     memory_overall_mb: float | None = None
     memory_peak_mb: float | None = None
     model_size_mb: float | None = None
+    #: "Number of nodes executed" of the per-op profile of the regular runs (primary subgraph); the
+    #: initialization profile prints its own count, which is not this.
+    nodes_executed: int | None = None
     nnapi_accelerators: tuple[str, ...] = ()
     delegations: tuple[Delegation, ...] = ()
     ops: tuple[OpRecord, ...] = ()
@@ -229,6 +233,9 @@ def parse(log: str) -> BenchStats:
                 continue
         if m := _TABLE.match(text):
             table, columns = m.group(1), []
+        elif m := _NODES_EXECUTED.match(text):
+            if section == "regular" and subgraph == 0:
+                f["nodes_executed"] = int(m[1])
         elif text.startswith("Profiling Info for Benchmark Initialization"):
             section = "init"
         elif text.startswith("Operator-wise Profiling Info for Regular Benchmark Runs"):

@@ -108,6 +108,19 @@ def test_summary_by_node_type():
         34, 266.475, 75.118)
 
 
+def test_nodes_executed_is_recorded_beside_the_op_profile():
+    assert parse(log("tf53138_cpu_summary_by_type.log")).nodes_executed == 64
+
+
+def test_nodes_executed_of_the_init_profile_is_not_the_run_count():
+    """profile_summarizer prints the count after each profile; only the regular runs' counts."""
+    text = ("Profiling Info for Benchmark Initialization:\nNumber of nodes executed: 2\n"
+            "Operator-wise Profiling Info for Regular Benchmark Runs:\nNumber of nodes executed: 64\n"
+            "Subgraph (index: 1)\nNumber of nodes executed: 5\n")
+    assert parse(text).nodes_executed == 64
+    assert parse(text.split("Operator-wise")[0]).nodes_executed is None
+
+
 def test_current_node_names_carry_index_and_output_tensors():
     """Newer tools name rows '[out1, out2]:node_index' (profile_summarizer.cc)."""
     text = ("Operator-wise Profiling Info for Regular Benchmark Runs:\n"
