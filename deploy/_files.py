@@ -1,6 +1,8 @@
 """File helpers shared by every stage: content hashes, atomic writes, JSON-lines reading."""
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import hashlib
 import json
 import os
@@ -46,4 +48,4 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not a JSON line ({e.msg})") from None
+                raise UserInputError(f"{path}:{number}: not a JSON line ({e.msg})") from None

@@ -44,10 +44,11 @@ __all__ = ["keras", "tf", "quiet_native_stderr", "require_tf_keras_model"]
 
 
 def require_tf_keras_model(model: object) -> "keras.Model":
-    """Return `model` if it is a tf_keras Model, else raise a TypeError naming the flavour."""
+    """Return `model` if it is a tf_keras Model, else raise ModelError naming the flavour."""
     if isinstance(model, keras.Model):
         return model
     kind = f"{type(model).__module__}.{type(model).__name__}"
-    raise TypeError(
+    from models.errors import ModelError
+    raise ModelError(
         f"expected a tf_keras (Keras 2) model, got {kind}; build it with `import tf_keras` "
         "(or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow)")

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 from models import zoo
+from models.errors import ModelError
 from models._keras import keras
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 _WEIGHT_RE = re.compile(r"^(?P<name>[a-z0-9_]+)_x(?P<scale>\d)-(?P<sha>[0-9a-f]{8})\.h5$")
 
 
-class ModelError(ValueError):
-    """A model request that cannot be served (unknown name/scale, missing or bad weights)."""
 
 
 @dataclasses.dataclass(frozen=True)

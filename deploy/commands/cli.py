@@ -8,12 +8,16 @@ from typing import Callable, TypeVar
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from deploy.errors import SrdeployError
+from models.errors import ModelError
+
 T = TypeVar("T")
 
-#: Exceptions that are the user's input, not our bug: print one line, exit 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, PermissionError,
-                                                IsADirectoryError, NotADirectoryError,
-                                                FileExistsError, TypeError)
+#: Exceptions that are the user's input or environment, not our bug: print one line, exit 2.
+#: Anything else (a plain ValueError/TypeError included) is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (SrdeployError, ModelError, FileNotFoundError,
+                                                PermissionError, IsADirectoryError,
+                                                NotADirectoryError, FileExistsError)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -8,6 +8,8 @@ second run with the same inputs starts in seconds.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import hashlib
 import io
@@ -100,7 +102,7 @@ def build_pair(src: ModelSource, policy: Policy, tile: tuple[int, int], *, calib
 
 def _check_out(out: Path, input_path: Path, overwrite: bool) -> None:
     if out.suffix.lower() not in data.IMAGE_SUFFIXES:
-        raise ValueError(f"--out {out}: unknown image type '{out.suffix}'; use .png (or "
+        raise UserInputError(f"--out {out}: unknown image type '{out.suffix}'; use .png (or "
                          f"{', '.join(sorted(data.IMAGE_SUFFIXES - {'.png'}))})")
     for p in (out, out.with_suffix(".json")):
         if p.exists() and not overwrite:

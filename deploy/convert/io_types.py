@@ -10,6 +10,8 @@ exactly the model's own units). Every dtype change is an explicit QUANTIZE op Li
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
@@ -56,7 +58,7 @@ def to_uint8_io(float_io_model: bytes, peak: float = 1.0) -> bytes:
     producer = next((op for op in sg.operators if out_idx in op.outputs), None)
     if (not consumers or any(codes[op.opcodeIndex] != schema.BuiltinOperator.QUANTIZE for op in consumers)
             or producer is None or codes[producer.opcodeIndex] != schema.BuiltinOperator.DEQUANTIZE):
-        raise ValueError("uint8 I/O needs a model whose input feeds only QUANTIZE ops and whose "
+        raise UserInputError("uint8 I/O needs a model whose input feeds only QUANTIZE ops and whose "
                          "output comes from DEQUANTIZE")
     t_in, t_out = sg.tensors[in_idx], sg.tensors[out_idx]
     mid_in = _new_tensor(sg, t_in, "input_uint8_to_int8", schema.TensorType.INT8, scale, -128)

@@ -20,6 +20,8 @@ harness and the report match models by sha256).
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import hashlib
 import json
 from importlib import metadata as importlib_metadata
@@ -34,7 +36,7 @@ NAME = "srdeploy"
 FORMAT_VERSION = 1
 
 
-class MetadataError(ValueError):
+class MetadataError(UserInputError):
     """A file that is not a TFLite model, or a model without srdeploy metadata (one line)."""
 
 
@@ -66,6 +68,7 @@ def payload_from_report(report: Mapping[str, Any], description: Optional[str] = 
         "output": {"colour_space": conv.get("channels", "rgb"), "value_range": value_range,
                    "layout": "NHWC", "tensors": _io(report.get("outputs"))},
         "policy_sha256": report.get("policy_sha256"),
+        "receptive_radius_lr": report.get("receptive_radius_lr"),
         "srdeploy_version": srdeploy_version(),
         "description": description or (
             f"{name} x{scale} super-resolution ({precision}): NHWC {conv.get('channels', 'rgb')} "

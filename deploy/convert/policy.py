@@ -10,6 +10,8 @@ Not to be confused with AI Edge Quantizer's `default_policy` (its op/config comp
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import difflib
 import json
@@ -21,7 +23,7 @@ IO_TYPES = ("float32", "uint8", "int8")
 VERSION = 1
 
 
-class PolicyError(ValueError):
+class PolicyError(UserInputError):
     """A policy that cannot be applied; the message names the field and what to do."""
 
 
@@ -60,12 +62,29 @@ class Policy:
         return {n: self.precision_of(n) for n in layer_names}
 
     @classmethod
-    def uniform(cls, model: str, scale: int, precision: str, layer_names: Iterable[str],
-                io_type: str = "float32") -> "Policy":
+    def uniform(cls, source: Any, precision: str, *, io_type: str = "float32") -> "Policy":
+        """Every layer of `source` (a `deploy.load_model` result) at one precision.
+
+        Args:
+            source: the model the policy is for (its `name` and `scale` are recorded).
+            precision: `a8w8`, `a16w8` or `float` (`int8` is accepted for `a8w8`).
+            io_type: `float32`, `uint8` or `int8` model I/O.
+        Returns:
+            A policy whose default covers every layer; refine it with `with_layers`.
+        Raises:
+            PolicyError: an unknown precision or I/O type.
+        """
+        precision = {"int8": "a8w8"}.get(precision, precision)
+        return cls(str(source.name), int(source.scale), precision, (), io_type)
+
+    @classmethod
+    def for_layers(cls, model: str, scale: int, precision: str, layer_names: Iterable[str],
+                   io_type: str = "float32") -> "Policy":
         """A complete starting policy naming every layer (easy to edit by hand)."""
         return cls(model, scale, precision, tuple((n, precision) for n in layer_names), io_type)
 
     def with_layers(self, changes: Mapping[str, str]) -> "Policy":
+        """A copy with some layers at other precisions (names are checked when it is applied)."""
         merged = {**self.layer_map, **changes}
         return dataclasses.replace(self, layers=tuple(merged.items()))
 

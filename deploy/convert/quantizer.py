@@ -8,6 +8,8 @@ back; `verify` compares every op's actual dtypes with what the policy asked for.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import contextlib
 import dataclasses
 import io
@@ -30,7 +32,7 @@ _ACT_DTYPE = {"a8w8": "int8", "a16w8": "int16", "float": "float32"}
 BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
-class QuantizationError(ValueError):
+class QuantizationError(UserInputError):
     """The quantized model does not do what the policy asked (or cannot be built)."""
 
 

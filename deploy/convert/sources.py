@@ -48,3 +48,29 @@ def resolve(model: Optional[str], scale: int, *, keras_model: Optional[str] = No
     m = models.build(name, scale, weights=weights)
     label = (models.weights_path(name, scale).name if weights is True else str(weights) if weights else None)
     return ModelSource(name, scale, m, IOConvention(), True, label)
+
+
+def load_model(model: str, scale: Optional[int] = None, *, weights: bool | str = True,
+               channels: str = "rgb", value_range: str = "0-1") -> ModelSource:
+    """A zoo model by name, or a user's saved model by path, with its I/O convention.
+
+    Args:
+        model: a zoo name (`xlsr`, `fsrcnn`, ...) or a path to a .h5/.keras/SavedModel.
+        scale: the upscaling factor (required for a user's model; zoo default 3).
+        weights: zoo only: True = the shipped, hash-checked weights; a .h5 path; False = untrained.
+        channels: a user's model's input/output channels, `rgb` or `y`.
+        value_range: a user's model's value range, `0-1` or `0-255`.
+    Returns:
+        A `ModelSource` every other API call takes.
+    Raises:
+        models.ModelError: an unknown zoo name or scale, or weights that fail their hash.
+        deploy.errors.UserInputError: a user's model without a scale, or with other channels.
+    """
+    from pathlib import Path
+    from deploy.errors import UserInputError
+    looks_like_path = Path(model).suffix.lower() in (".h5", ".keras", ".hdf5") or Path(model).exists()
+    if looks_like_path:
+        if scale is None:
+            raise UserInputError(f"{model}: pass the model's upscaling factor (scale=...)")
+        return resolve(None, int(scale), keras_model=str(model), channels=channels, value_range=value_range)
+    return resolve(model, int(scale or 3), weights=weights)

@@ -7,6 +7,8 @@ model a user hands us, not only ours.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import collections
 import dataclasses
 from pathlib import Path
@@ -21,7 +23,7 @@ from models._keras import quiet_native_stderr
 _QUANT_BOUNDARY = {"QUANTIZE", "DEQUANTIZE"}
 
 
-class TFLiteError(ValueError):
+class TFLiteError(UserInputError):
     """A .tflite file that cannot be loaded or run; the message names the file."""
 
 

@@ -8,6 +8,8 @@ than failing; the report lists every float op and why.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import hashlib
 import time
@@ -32,7 +34,7 @@ FLOAT_REASONS = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(UserInputError):
     """A model that cannot be converted at the requested precision (one-line reason)."""
 
 

@@ -5,15 +5,21 @@ BMP/TIFF/WebP, 8- or 16-bit, grey/RGB/RGBA/palette, so a user's DIV2K or Set5 wo
 Default sets (licences in models/DATA.md):
   - evaluation: photos bundled with scikit-image and matplotlib, centre-cropped to 240x240
     (divisible by 2, 3 and 4) so A16W8 reference kernels finish in reasonable time;
-  - training: Debian's lomiri-wallpapers-16.04 and mate-backgrounds photos
-    (`python tools/prepare_data.py` installs them). The two sets never overlap.
+  - calibration, the search's validation and training: the photos that ship with the project
+    (deploy/data/shipped.py: Debian wallpapers downscaled, split once by file), the same on every
+    machine; `--train_set full` trains on their full-size originals (`python tools/prepare_data.py`
+    installs the Debian packages). Evaluation photos are never among them.
+A requested source that is missing is a MissingDataError (one line: which, and how to get it);
+no other images are ever substituted.
 """
 from __future__ import annotations
+
+from deploy.errors import UserInputError
 
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -23,14 +29,22 @@ from deploy.data.imresize import bicubic_lr, modcrop
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 EVAL_CROP = 240
 EVAL_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "grace_hopper")
-TRAIN_DIRS = (Path("/usr/share/backgrounds"), Path("/usr/share/backgrounds/mate/nature"))
-#: Held out of training, used for validation PSNR while training (never the eval set).
+#: Where Debian's lomiri-wallpapers-16.04 and mate-backgrounds put the full-size originals.
+DEBIAN_PHOTO_DIRS = (Path("/usr/share/backgrounds"), Path("/usr/share/backgrounds/mate/nature"))
+DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds")
+#: Held out of training in a user's folder when present (else its last image); the shipped set's
+#: validation split starts with these two.
 VAL_NAMES = ("free_by_Peter_Nerlich", "Dune")
 CACHE_DIR = Path(__file__).resolve().parents[2] / "data_cache"
 
 
-class DataError(ValueError):
+class DataError(UserInputError):
     """An image or folder that cannot be used; the message says which file and what to do."""
+
+
+class MissingDataError(DataError):
+    """A requested data source (a folder, the full-size Debian photos, a shipped photo) is not
+    there; the message says which and how to get it. Nothing is substituted for it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +97,7 @@ def image_files(folder: str | Path) -> list[Path]:
     """Image files in a folder (sorted). Non-image files are an error, not silently skipped."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"data folder {folder} does not exist or is not a folder")
+        raise MissingDataError(f"data folder {folder} does not exist or is not a folder")
     files, others = [], []
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.is_dir():
@@ -157,18 +171,63 @@ def eval_samples(scale: int, data_dir: str | Path | None = None) -> list[Sample]
     return make_samples(images, scale)
 
 
-def train_files(dirs: Sequence[Path] = TRAIN_DIRS) -> list[Path]:
-    """Default training photos; DataError with the install command when they are missing."""
-    files = []
-    for d in dirs:
-        if d.is_dir():
-            files += [p for p in sorted(d.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg")]
-    if not files:
-        raise DataError("default training photos are not installed; run "
-                        "`python tools/prepare_data.py` (Debian packages lomiri-wallpapers-16.04 "
-                        "and mate-backgrounds), or pass --train_dir DIR")
-    eval_names = set(EVAL_IMAGES)
-    return [p for p in files if p.stem not in eval_names]
+def require_folder(folder: str | Path, what: str) -> Path:
+    """`folder` as a Path; MissingDataError naming `what` (e.g. "calibration folder") if absent."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingDataError(f"{what} {folder} does not exist or is not a folder; pass a folder "
+                               "of HR photos (PNG/JPEG), or leave it out to use the shipped photos")
+    return folder
+
+
+def full_size_photos(dirs: Sequence[Path] = DEBIAN_PHOTO_DIRS) -> tuple[list[Path], list[Path]]:
+    """(train, validation) full-size originals of the shipped photos, split as the shipped set.
+
+    MissingDataError (with the install command) when the Debian packages are not installed or
+    any original is missing: a partial set would silently train on something else."""
+    from deploy.data import shipped
+    found = {p.stem: p for d in dirs if d.is_dir() for p in sorted(d.iterdir())
+             if p.suffix.lower() in (".jpg", ".jpeg")}
+    want = {split: shipped.names(split) for split in ("validation", *shipped.TRAIN_SPLITS)}
+    missing = [n for names in want.values() for n in names if n not in found]
+    if missing:
+        raise MissingDataError(
+            f"the full-size Debian photos are not installed ({len(missing)} missing, e.g. "
+            f"{missing[0]} in {DEBIAN_PHOTO_DIRS[0]}); run `python tools/prepare_data.py` (installs "
+            f"{' and '.join(DEBIAN_PACKAGES)} with apt-get), or train on the shipped photos (the default)")
+    train = [found[n] for split in shipped.TRAIN_SPLITS for n in want[split]]
+    return train, [found[n] for n in want["validation"]]
+
+
+def training_photos(train_dir: Optional[str | Path] = None, *,
+                    full_size: bool = False) -> tuple[list[Path], list[Path], str]:
+    """(train files, validation files, source label) for SR training and QAT.
+
+    Default: the shipped photos (training + calibration splits; validation split held out).
+    `train_dir`: a user's folder (VAL_NAMES or its last image held out). `full_size`: the
+    full-size Debian originals of the shipped photos, same split."""
+    from deploy.data import shipped
+    if train_dir and full_size:
+        raise DataError("give either a training folder or the full-size photo set, not both")
+    if train_dir:
+        train, val = split_train_val(image_files(require_folder(train_dir, "training folder")))
+        return train, val, str(train_dir)
+    if full_size:
+        train, val = full_size_photos()
+        return train, val, "debian-full-size:" + "+".join(shipped.TRAIN_SPLITS)
+    train = [p for split in shipped.TRAIN_SPLITS for p in shipped.files(split)]
+    return train, shipped.files("validation"), shipped.source_label(*shipped.TRAIN_SPLITS)
+
+
+def images_sha256(images: Iterable[tuple[str, np.ndarray]]) -> str:
+    """One hash for a set of images: names, shapes and decoded uint8 pixels, in order. The same
+    pixels give the same hash on any machine, whatever file format they came from."""
+    h = hashlib.sha256()
+    for name, img in images:
+        a = np.ascontiguousarray(img)
+        h.update(f"{name}\0{a.dtype.str}\0{'x'.join(map(str, a.shape))}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def split_train_val(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -194,27 +253,25 @@ def cached_pair(path: Path, scale: int, cache_dir: Path = CACHE_DIR) -> tuple[np
 
 
 
-TRAIN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds")
-
-
-def install_train_photos() -> list[Path]:
-    """apt-get install the Debian photo packages (if missing); returns the training files."""
+def install_full_size_photos() -> tuple[list[Path], list[Path]]:
+    """apt-get install the Debian photo packages (if missing); returns (train, validation) of the
+    full-size set. Only for `--train_set full`: every default uses the shipped photos."""
     import shutil
     import subprocess
     try:
-        return train_files()
-    except DataError:
+        return full_size_photos()
+    except MissingDataError:
         pass
     if shutil.which("apt-get") is None:
-        raise DataError("apt-get not found: install the Debian packages "
-                        f"{' '.join(TRAIN_PACKAGES)} by hand, or train with --train_dir DIR")
+        raise MissingDataError("apt-get not found: install the Debian packages "
+                               f"{' '.join(DEBIAN_PACKAGES)} by hand, or train on the shipped photos")
     sudo = [] if _is_root() else ["sudo"]
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *TRAIN_PACKAGES]):
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *DEBIAN_PACKAGES]):
         proc = subprocess.run(sudo + cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-            raise DataError(f"`{' '.join(sudo + cmd)}` failed: {last}")
-    return train_files()
+            raise MissingDataError(f"`{' '.join(sudo + cmd)}` failed: {last}")
+    return full_size_photos()
 
 
 def _is_root() -> bool:

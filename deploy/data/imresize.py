@@ -7,6 +7,8 @@ each dimension resized as one sparse matrix product.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import math
 
 import numpy as np
@@ -49,7 +51,7 @@ def imresize(img: np.ndarray, scale: float | None = None, *, output_shape: tuple
     uint8 in -> uint8 out (rounded, clipped, as MATLAB); float in -> float64 out.
     """
     if (scale is None) == (output_shape is None):
-        raise ValueError("give exactly one of scale or output_shape")
+        raise UserInputError("give exactly one of scale or output_shape")
     h, w = img.shape[:2]
     if output_shape is None:
         out_h, out_w = int(math.ceil(h * scale)), int(math.ceil(w * scale))

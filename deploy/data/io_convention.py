@@ -10,6 +10,8 @@ on BT.601 Y of the final RGB image, like every other model.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 
 import numpy as np
@@ -27,9 +29,9 @@ class IOConvention:
 
     def __post_init__(self):
         if self.channels not in CHANNELS:
-            raise ValueError(f"--channels must be one of {', '.join(CHANNELS)}, not '{self.channels}'")
+            raise UserInputError(f"--channels must be one of {', '.join(CHANNELS)}, not '{self.channels}'")
         if self.value_range not in VALUE_RANGES:
-            raise ValueError(f"--value_range must be one of {', '.join(VALUE_RANGES)}, not '{self.value_range}'")
+            raise UserInputError(f"--value_range must be one of {', '.join(VALUE_RANGES)}, not '{self.value_range}'")
 
     @property
     def n_channels(self) -> int:

@@ -7,6 +7,8 @@ Gaussian window, sigma 1.5, population covariance, valid region only.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import math
 
 import numpy as np
@@ -26,7 +28,7 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
 
 def _prepare(pred: np.ndarray, ref: np.ndarray, crop_border: int, y_channel: bool) -> tuple:
     if pred.shape != ref.shape:
-        raise ValueError(f"image shapes differ: {pred.shape} vs {ref.shape}")
+        raise UserInputError(f"image shapes differ: {pred.shape} vs {ref.shape}")
     a = rgb_to_y(pred) if y_channel else np.asarray(pred, np.float64)
     b = rgb_to_y(ref) if y_channel else np.asarray(ref, np.float64)
     if crop_border:

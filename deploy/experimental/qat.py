@@ -11,6 +11,8 @@ training batches -> validate (= simulated PTQ) -> L1 + Adam fine-tuning on real-
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import time
 from pathlib import Path
@@ -56,12 +58,12 @@ def check_precision(model: keras.Model, layer_precision: Mapping[str, str]) -> N
     """Fail before any work: bad precision strings and names that are not layers of `model`."""
     for name, p in layer_precision.items():
         if p not in PRECISIONS:
-            raise ValueError(f"layer '{name}': unknown precision {p!r}; expected one of "
+            raise UserInputError(f"layer '{name}': unknown precision {p!r}; expected one of "
                              f"{', '.join(PRECISIONS)}")
     names = [ly.name for ly in model.layers]
     unknown = sorted(set(layer_precision) - set(names))
     if unknown:
-        raise ValueError(f"{', '.join(map(repr, unknown))} not layers of model '{model.name}'; "
+        raise UserInputError(f"{', '.join(map(repr, unknown))} not layers of model '{model.name}'; "
                          f"its layers: {', '.join(names)}")
 
 
@@ -73,7 +75,7 @@ def build_qat_model(model: keras.Model, layer_precision: Mapping[str, str]
     """
     require_tf_keras_model(model)
     if not getattr(model, "_is_graph_network", False):
-        raise ValueError(f"model '{model.name}' is a subclassed Model; QAT needs a functional "
+        raise UserInputError(f"model '{model.name}' is a subclassed Model; QAT needs a functional "
                          "tf_keras model (TF-MOT rewrites the layer graph)")
     check_precision(model, layer_precision)
     plans = plan(model, layer_precision)
@@ -85,7 +87,7 @@ def build_qat_model(model: keras.Model, layer_precision: Mapping[str, str]
 
     shape = model.input_shape
     if isinstance(shape, list):
-        raise ValueError(f"model '{model.name}' has {len(shape)} inputs; QAT trains "
+        raise UserInputError(f"model '{model.name}' has {len(shape)} inputs; QAT trains "
                          "single-input SR nets")
     any_size = None  # fixed-shape export models train through an any-size clone
     if shape[:3] != (None, None, None):
@@ -93,7 +95,7 @@ def build_qat_model(model: keras.Model, layer_precision: Mapping[str, str]
     try:
         annotated = keras.models.clone_model(model, input_tensors=any_size, clone_function=annotate)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"model '{model.name}' cannot be rebuilt for training with input "
+        raise UserInputError(f"model '{model.name}' cannot be rebuilt for training with input "
                          f"(None, None, {shape[-1]}): {e}; pass its any-size version") from None
     for layer in annotated.layers:
         inner = getattr(layer, "layer", layer)
@@ -181,12 +183,12 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
       deploy.data.DataError: missing or too small photos.
     """
     if steps < 0 or val_every < 1:
-        raise ValueError(f"need steps >= 0 and val_every >= 1, got {steps} and {val_every}")
+        raise UserInputError(f"need steps >= 0 and val_every >= 1, got {steps} and {val_every}")
     qmodel, plans = build_qat_model(model, layer_precision)
     channels = model.input_shape[-1]
     conv = convention or IOConvention("y" if channels == 1 else "rgb")
     if channels != conv.n_channels:
-        raise ValueError(f"model '{model.name}' takes {channels} channel(s), its convention "
+        raise UserInputError(f"model '{model.name}' takes {channels} channel(s), its convention "
                          f"'{conv.channels}' means {conv.n_channels}")
     pairs, val = _photos(train_dir, scale, patch)
     t0 = time.time()
@@ -224,3 +226,25 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
     skipped = {n: p.note for n, p in plans.items() if n not in simulated}
     return QATResult(float_weights_from(qmodel, model), simulated, skipped, steps,
                      time.time() - t0, before, val_psnr)
+
+
+def finetune_source(src: "ModelSource", policy: "Policy", input_hw: tuple[int, int], *, steps: int,
+                    train_dir: Optional[str] = None) -> tuple["ModelSource", dict]:
+    """`src` with weights fine-tuned under `policy`'s simulated precisions, and a report entry.
+
+    The result goes to `deploy.quantize(src, policy)` unchanged (QAT trains; the per-layer
+    quantizer exports).
+    """
+    import dataclasses as _dc
+
+    from deploy.convert import per_layer
+    prep = per_layer.prepare(src.fixed(input_hw))
+    policy.validate(model=src.name, scale=src.scale)
+    policy.validate(prep.layers)  # before minutes of training
+    result = qat_finetune(src.model, policy.resolved(prep.layers), steps=steps, train_dir=train_dir,
+                          scale=src.scale, convention=src.convention)
+    report = {"steps": result.steps, "seconds": round(result.seconds, 1),
+              "val_psnr_y_before": round(result.val_psnr_y_before, 3),
+              "val_psnr_y_after": round(result.val_psnr_y_after, 3),
+              "simulated_layers": len(result.simulated), "not_simulated": result.unsimulated}
+    return _dc.replace(src, model=result.model), report

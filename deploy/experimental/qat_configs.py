@@ -16,6 +16,8 @@ the graph (concat, BN folding), which would break the one-to-one layer naming we
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import math
 from typing import Mapping, Optional
@@ -158,7 +160,7 @@ class _NothingByDefault(tfq.QuantizeRegistry):
     """Every simulated layer carries its own SRQuantizeConfig; nothing is added implicitly."""
 
     def get_quantize_config(self, layer):
-        raise ValueError(f"layer {layer.name} has no SRQuantizeConfig")
+        raise UserInputError(f"layer {layer.name} has no SRQuantizeConfig")
 
     def supports(self, layer):
         return False

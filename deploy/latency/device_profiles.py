@@ -8,6 +8,8 @@ GPU delegates take no int16). Every number carries its source in the file itself
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import json
 from pathlib import Path
@@ -37,7 +39,7 @@ OP_CLASS = {
 }
 
 
-class LatencyError(ValueError):
+class LatencyError(UserInputError):
     """A cost model that cannot be built (unknown profile, wrong op profile); one line for users."""
 
 

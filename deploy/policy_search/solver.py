@@ -10,6 +10,8 @@ PSNR is measured on validation photos, never on the evaluation images.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import itertools
 import time
@@ -23,7 +25,7 @@ from deploy.policy_search.space import NARROW, WIDE, Group, Problem, solve
 REFERENCES = ("a16w8", "float")
 
 
-class SearchError(ValueError):
+class SearchError(UserInputError):
     """The search cannot run as asked (message is one line for users)."""
 
 

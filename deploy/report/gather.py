@@ -3,11 +3,13 @@
 Everything the report shows is written here as files under `inputs/` first (with the commands
 that reproduce each and their sha256 in `manifest.json`); rendering then reads only those files.
 Quality is computed only through our own evaluate: the float model through
-`deploy.jobs.evaluate_source` (Keras, whole images: the reference), the converted models through
-`deploy.jobs.evaluate_tflite` on the very .tflite files saved beside it, so harness results can
+`deploy.evaluation.api.evaluate_source` (Keras, whole images: the reference), the converted models through
+`deploy.evaluation.api.evaluate_tflite` on the very .tflite files saved beside it, so harness results can
 be matched to them by sha256.
 """
 from __future__ import annotations
+
+from deploy.errors import UserInputError
 
 import dataclasses
 import json
@@ -20,10 +22,10 @@ from typing import Optional, Sequence
 import models
 from deploy.data import images as data
 from deploy.convert import per_layer as hybrid
-from deploy.commands import policy_jobs as hybrid_jobs
-from deploy.commands import jobs
+from deploy.convert.api import quantize
+from deploy.evaluation import api as evaluation_api
 from deploy.evaluation.evaluator import write_json
-from deploy.commands.jobs import atomic_write
+from deploy._files import atomic_write
 from deploy.convert.policy import Policy
 from deploy.report import crops, quality
 from deploy.report.inputs import (CROPS, MANIFEST, PARETO, POLICY, PREDICTIONS, RESULTS, SENSITIVITY,
@@ -70,7 +72,7 @@ def parse_profile(spec: str) -> tuple[str, dict[str, str]]:
     for part in rest.split(","):
         k, sep, v = part.partition(":")
         if not sep or not k.strip():
-            raise ValueError(f"--device_profile {spec}: write NAME=key:value,... (e.g. "
+            raise UserInputError(f"--device_profile {spec}: write NAME=key:value,... (e.g. "
                              "desktop_xnnpack=serial:desktop,delegate:xnnpack,num_threads:2)")
         match[k.strip()] = v.strip()
     return name, match
@@ -92,9 +94,9 @@ def predictions(src: ModelSource, input_hw: tuple[int, int], policy: Policy,
         return {"available": False, "why": "no cost model: no device profile"}
     prep = hybrid.prepare(src.fixed(input_hw))
     names = prep.layers
-    policies = {"int8": Policy.uniform(src.name, src.scale, "a8w8", names),
-                "a16w8": Policy.uniform(src.name, src.scale, "a16w8", names),
-                "float": Policy.uniform(src.name, src.scale, "float", names), "policy": policy}
+    policies = {"int8": Policy.for_layers(src.name, src.scale, "a8w8", names),
+                "a16w8": Policy.for_layers(src.name, src.scale, "a16w8", names),
+                "float": Policy.for_layers(src.name, src.scale, "float", names), "policy": policy}
     out = {"available": True, "profiles": {}}
     for spec in specs:
         name, match = parse_profile(spec)
@@ -151,23 +153,23 @@ def gather(src: ModelSource, inputs_dir: Path, opts: GatherOptions, log=print) -
     steps = [("float", "float"), ("int8", "int8"), ("a16w8", "a16w8")]
     for variant, precision in steps:
         log(f"[report] converting {variant}")
-        jobs.convert_model(src, precision, inputs_dir / model_name(variant), input_hw=hw,
-                           calib_dir=opts.calib_dir, calib_images=opts.calib_images, overwrite=True)
+        quantize(src, precision, input_size=hw, calib_dir=opts.calib_dir,
+                 calib_images=opts.calib_images).save(inputs_dir / model_name(variant), overwrite=True)
         manifest["commands"].append(f"python tools/convert.py {zoo} --precision {precision} --input_size {size}"
                                     f"{calib} --out inputs/{model_name(variant)}")
     log("[report] converting the policy's model")
-    hybrid_jobs.convert_with_policy(src, str(inputs_dir / POLICY), inputs_dir / model_name("policy"), input_hw=hw,
-                                    calib_dir=opts.calib_dir, calib_images=opts.calib_images, overwrite=True)
+    quantize(src, Policy.load(inputs_dir / POLICY), input_size=hw, calib_dir=opts.calib_dir,
+             calib_images=opts.calib_images).save(inputs_dir / model_name("policy"), overwrite=True)
     manifest["commands"].append(f"python tools/convert.py {zoo} --policy inputs/{POLICY} --input_size {size}"
                                 f"{calib} --out inputs/{model_name('policy')}")
 
     log("[report] evaluating float (Keras)")
-    evals = {"float": jobs.evaluate_source(src, "float", data_dir=opts.data_dir)}
+    evals = {"float": evaluation_api.evaluate_source(src, "float", data_dir=opts.data_dir)}
     manifest["commands"].append(f"python tools/evaluate.py {zoo} --precision float{data_flag} "
                                 f"--json inputs/{eval_name('float')}")
     for variant in ("int8", "a16w8", "policy"):
         log(f"[report] evaluating {variant}")
-        evals[variant] = jobs.evaluate_tflite(inputs_dir / model_name(variant), data_dir=opts.data_dir,
+        evals[variant] = evaluation_api.evaluate_tflite(inputs_dir / model_name(variant), data_dir=opts.data_dir,
                                               scale=src.scale, convention=src.convention)
         manifest["commands"].append(f"python tools/evaluate.py --tflite inputs/{model_name(variant)} "
                                     f"--scale {src.scale}{data_flag} --json inputs/{eval_name(variant)}")
@@ -178,8 +180,8 @@ def gather(src: ModelSource, inputs_dir: Path, opts: GatherOptions, log=print) -
         log("[report] cutting visual crops")
         names = quality.hardest_images({v: r.to_json() for v, r in evals.items()}, opts.n_crops)
         samples = data.eval_samples(src.scale, opts.data_dir)
-        radius = jobs.read_report(inputs_dir / model_name("int8")).get("receptive_radius_lr")
-        overlap = jobs.tile_overlap(radius, hw)
+        radius = evaluation_api.read_report(inputs_dir / model_name("int8")).get("receptive_radius_lr")
+        overlap = evaluation_api.tile_overlap(radius, hw)
         runners = {"float": KerasRunner(src.model, src.scale, src.convention)}
         for v in ("int8", "policy"):
             runners[v] = TFLiteRunner(inputs_dir / model_name(v), src.scale, overlap=overlap,

@@ -7,6 +7,8 @@ another model is skipped with one line saying why; the rest of the report still 
 """
 from __future__ import annotations
 
+from deploy._files import sha256_file  # noqa: F401  (re-exported: report.build, tests)
+
 import dataclasses
 import hashlib
 import json
@@ -30,14 +32,6 @@ def eval_name(variant: str) -> str:
 
 def model_name(variant: str) -> str:
     return f"models/model_{variant}.tflite"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclasses.dataclass

@@ -15,6 +15,8 @@ Building and caching the two models lives in `deploy.adaptive_jobs`.
 """
 from __future__ import annotations
 
+from deploy.errors import UserInputError
+
 import dataclasses
 import math
 import time
@@ -100,10 +102,10 @@ def plan(height: int, width: int, tile: tuple[int, int], margin: int, blend: int
     cannot hold two margins and a ramp."""
     th, tw = tile
     if height < th or width < tw:
-        raise ValueError(f"image {width}x{height} is smaller than the {tw}x{th} tile; pad it first (pad_to_tile)")
+        raise UserInputError(f"image {width}x{height} is smaller than the {tw}x{th} tile; pad it first (pad_to_tile)")
     overlap = 2 * margin + blend
     if overlap >= min(th, tw):
-        raise ValueError(f"a {tw}x{th} tile cannot overlap its neighbours by {overlap} LR pixels "
+        raise UserInputError(f"a {tw}x{th} tile cannot overlap its neighbours by {overlap} LR pixels "
                          f"(2 x receptive margin {margin} + blend {blend}); use a larger --tile or --blend 0")
     return TileGrid(height, width, (th, tw), margin, blend,
                     tuple(axis_starts(height, th, th - overlap)), tuple(axis_starts(width, tw, tw - overlap)))
@@ -185,7 +187,7 @@ DEFAULT_CRITERION = "gradient_energy"
 
 def criterion(name: str) -> Callable[[np.ndarray], np.ndarray]:
     if name not in CRITERIA:
-        raise ValueError(f"unknown criterion '{name}'; choose one of {', '.join(CRITERIA)}")
+        raise UserInputError(f"unknown criterion '{name}'; choose one of {', '.join(CRITERIA)}")
     return CRITERIA[name][0]
 
 
@@ -205,11 +207,11 @@ def route(scores: np.ndarray, *, wide_fraction: Optional[float] = None,
     """Boolean map, True = wide. Either the top `wide_fraction` of tiles (rounded up; ties by
     tile order) or every tile scoring >= `threshold`."""
     if (wide_fraction is None) == (threshold is None):
-        raise ValueError("give exactly one of --wide_fraction or --threshold")
+        raise UserInputError("give exactly one of --wide_fraction or --threshold")
     if threshold is not None:
         return scores >= threshold
     if not 0.0 <= wide_fraction <= 1.0 or math.isnan(wide_fraction):
-        raise ValueError(f"--wide_fraction {wide_fraction} must be between 0 and 1")
+        raise UserInputError(f"--wide_fraction {wide_fraction} must be between 0 and 1")
     k = math.ceil(round(wide_fraction * scores.size, 9))
     out = np.zeros(scores.size, bool)
     out[np.argsort(-scores.ravel(), kind="stable")[:k]] = True

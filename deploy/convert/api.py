@@ -1,0 +1,120 @@
+"""`deploy.quantize`: a model source + a policy or uniform precision -> one TFLite model, in memory.
+
+The CLIs (`tools/convert.py`) call this same function and then `QuantizedModel.save`, so no
+behaviour is reachable only from the command line. Policy-aware QAT is a step before this one
+(`deploy.experimental.qat.finetune_source`), not an option of it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from deploy._files import atomic_write
+from deploy.convert import metadata
+from deploy.convert.policy import Policy
+from deploy.convert.sources import ModelSource
+from deploy.errors import UserInputError
+
+DEFAULT_INPUT_HW = (64, 64)
+#: Uniform precisions `quantize` takes besides a Policy (`a8w8` is a synonym of `int8`).
+UNIFORM = ("float", "fp16", "int8", "a16w8")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizedModel:
+    """A converted model: its flatbuffer (metadata embedded) and the conversion report."""
+    tflite_bytes: bytes
+    report: Mapping[str, Any]
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write `path` and its report beside it (`path` with .json), atomically.
+
+        Raises:
+            FileExistsError: either file exists and `overwrite` is False.
+        """
+        path = Path(path)
+        side = report_path(path)
+        for p in (path, side):
+            if p.exists() and not overwrite:
+                raise FileExistsError(f"{p} exists; pass overwrite=True (--overwrite) to replace it")
+        atomic_write(path, self.tflite_bytes)
+        atomic_write(side, json.dumps(dict(self.report), indent=2) + "\n")
+        return path
+
+
+def report_path(tflite_path: str | Path) -> Path:
+    """Where a model's conversion report lives: beside it, same stem, `.json`."""
+    return Path(tflite_path).with_suffix(".json")
+
+
+def quantize(source: ModelSource, policy: Policy | str, *,
+             input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
+             calib_dir: Optional[str | Path] = None, calib_images: int = 8,
+             io_type: Optional[str] = None) -> QuantizedModel:
+    """Convert `source` at a per-layer `Policy` or a uniform precision, verified, in memory.
+
+    Args:
+        source: from `deploy.load_model`.
+        policy: a `Policy` (per layer: AI Edge Quantizer, every op's dtype read back), or one of
+            `float`, `fp16`, `int8` (= `a8w8`), `a16w8` (TFLiteConverter).
+        input_size: fixed LR input (H, W); None = dynamic (float/fp16 only).
+        calib_dir: HR photos for calibration (default: the shipped calibration photos).
+        calib_images: how many calibration photos to use.
+        io_type: uniform only: `float32`, `uint8`, `int8`, `int16`; a policy carries its own.
+    Returns:
+        A frozen `QuantizedModel` (`.tflite_bytes`, `.report`, `.save(path)`).
+    Raises:
+        deploy.errors.SrdeployError: the policy does not fit the model, a precision or I/O type
+            is unknown, or the quantizer left an op at another precision than asked.
+    """
+    if isinstance(policy, Policy):
+        if io_type is not None and io_type != policy.io_type:
+            raise UserInputError(f"io_type '{io_type}' differs from the policy's io_type "
+                                 f"'{policy.io_type}'; set it in the policy")
+        return _quantize_policy(source, policy, input_size, calib_dir, calib_images)
+    precision = {"a8w8": "int8"}.get(str(policy), str(policy))
+    return _quantize_uniform(source, precision, input_size, calib_dir, calib_images, io_type or "float32")
+
+
+def _quantize_uniform(src: ModelSource, precision: str, input_hw, calib_dir, calib_images,
+                      io_type: str) -> QuantizedModel:
+    from deploy.convert import uniform
+    from deploy.data import calibration
+    from models.complexity import receptive_radius
+    if precision not in uniform.PRECISIONS:
+        raise uniform.ConversionError(f"unknown precision '{precision}'; choose one of "
+                                      f"{', '.join(uniform.PRECISIONS)} or pass a Policy")
+    uniform.check_io_type(precision, io_type)
+    if input_hw is None and precision in ("int8", "a16w8"):
+        raise uniform.ConversionError("integer models need a fixed input size (e.g. 64x64): "
+                                      "dynamic shapes add SHAPE ops that keep feature maps in float")
+    model = src.fixed(input_hw) if input_hw is not None else src.model
+    calib = None
+    if precision in ("int8", "a16w8"):
+        calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
+                                            convention=src.convention)
+    converted = uniform.convert_uniform(model, precision, calib=calib, io_type=io_type)
+    report = {**src.to_json(), **converted.report, "receptive_radius_lr": round(receptive_radius(model), 2)}
+    tflite, report = metadata.stamp(converted.tflite, report)  # scale, I/O convention, quantization
+    return QuantizedModel(tflite, types.MappingProxyType(report))
+
+
+def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, calib_images) -> QuantizedModel:
+    from deploy.convert import per_layer
+    from deploy.data import calibration
+    from models.complexity import receptive_radius
+    if input_hw is None:
+        raise UserInputError("per-layer quantization needs a fixed input size (e.g. 64x64)")
+    policy.validate(model=src.name, scale=src.scale)
+    prep = per_layer.prepare(src.fixed(input_hw))
+    policy.validate(prep.layers)  # before calibration
+    calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
+                                        convention=src.convention)
+    tflite, report = per_layer.quantize_policy(prep, policy, calib)
+    report = {**src.to_json(), "precision": "policy", "qat": None, **report,
+              "receptive_radius_lr": round(receptive_radius(prep.model), 2)}
+    tflite, report = metadata.stamp(tflite, report)  # scale, I/O convention, quantization, policy sha
+    return QuantizedModel(tflite, types.MappingProxyType(report))

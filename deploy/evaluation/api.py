@@ -1,0 +1,190 @@
+"""`deploy.evaluate`: PSNR_Y/SSIM_Y of a model on real photos, whatever form the model is in.
+
+A `.tflite` path, a `QuantizedModel` from `deploy.quantize`, or a `ModelSource` at a precision
+(converted in memory; `float` runs the Keras model on whole images). The model's I/O
+convention and tiling overlap come from its conversion report, else from the srdeploy metadata
+embedded in the flatbuffer; a model with neither must be told its convention.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from deploy.convert.api import QuantizedModel, report_path
+from deploy.convert.sources import ModelSource
+from deploy.data import images as data
+from deploy.data.io_convention import IOConvention
+from deploy.errors import UserInputError
+from deploy.evaluation.evaluator import EvalResult, evaluate as _score
+
+DEFAULT_INPUT_HW = (64, 64)
+
+
+def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[str | Path] = None, *,
+             precision: str = "float", scale: Optional[int] = None,
+             convention: Optional[IOConvention] = None, num_threads: int = 2,
+             input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW) -> EvalResult:
+    """PSNR_Y / SSIM_Y (and bicubic's) on whole images, tiled with overlap for fixed-shape models.
+
+    Args:
+        model: a .tflite path, a `QuantizedModel`, or a `ModelSource` (then `precision` applies).
+        data: a folder of HR images (default: the bundled evaluation photos).
+        precision: for a `ModelSource` only: `float`, `fp16`, `int8` or `a16w8`.
+        scale: the upscaling factor; by default the model's own (report, metadata or shapes).
+        convention: the model's I/O channels and value range; by default its recorded one.
+        num_threads: interpreter threads.
+        input_size: for a `ModelSource`: the fixed LR size it is converted at.
+    Returns:
+        A frozen `EvalResult`; `.to_json()` is the CLI's public JSON contract.
+    Raises:
+        deploy.errors.SrdeployError: an unreadable model or folder, a scale that contradicts the
+            model, or a model without a recorded I/O convention when none is given.
+    """
+    if isinstance(model, ModelSource):
+        return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads)
+    if isinstance(model, QuantizedModel):
+        return _evaluate_bytes(model.tflite_bytes, dict(model.report), label=str(model.report.get("model", "model")),
+                               data_dir=data, scale=scale, convention=convention, num_threads=num_threads)
+    return evaluate_tflite(model, data_dir=data, scale=scale, num_threads=num_threads, convention=convention)
+
+
+def read_report(path: str | Path) -> dict:
+    """What the model says about itself: its conversion report beside it, else the srdeploy
+    metadata embedded in the flatbuffer, else {} (unreadable side-cars are ignored, not trusted)."""
+    from deploy.convert import metadata
+    rep = report_path(path)
+    if rep.is_file():
+        try:
+            obj = json.loads(rep.read_text())
+            if isinstance(obj, dict) and "scale" in obj:
+                return obj
+        except (ValueError, UnicodeDecodeError):
+            pass
+    try:
+        return report_from_metadata(metadata.read(path))
+    except metadata.MetadataError:
+        return {}
+
+
+def report_from_metadata(meta: Mapping[str, Any]) -> dict:
+    """The report fields evaluation needs, rebuilt from embedded metadata."""
+    inp = meta.get("input", {})
+    hi = (inp.get("value_range") or [0, 1])[1]
+    shape = ((inp.get("tensors") or [{}])[0]).get("shape")
+    out = {"model": meta.get("model"), "scale": meta.get("scale"),
+           "io_convention": {"channels": inp.get("colour_space", "rgb"),
+                             "value_range": "0-255" if hi and float(hi) > 1 else "0-1"}}
+    if shape:
+        out["input_shape"] = shape
+    if meta.get("receptive_radius_lr") is not None:
+        out["receptive_radius_lr"] = meta["receptive_radius_lr"]
+    return out
+
+
+def model_scale(interp) -> Optional[int]:
+    """The scale the model's own shapes imply (fixed shapes only), or None."""
+    i, o = interp.get_input_details()[0], interp.get_output_details()[0]
+    ih, oh = int(i["shape_signature"][1]), int(o["shape_signature"][1])
+    iw, ow = int(i["shape_signature"][2]), int(o["shape_signature"][2])
+    if len(i["shape"]) != 4 or len(o["shape"]) != 4:
+        raise UserInputError(f"not an SR image model: input shape {list(i['shape'])}, output shape "
+                             f"{list(o['shape'])} (expected NHWC image in and out)")
+    if ih <= 0 or oh <= 0:
+        return None
+    if oh % ih or ow % iw or oh // ih != ow // iw or oh // ih < 1:
+        raise UserInputError(f"not an SR model: output {oh}x{ow} is not a whole multiple of input {ih}x{iw}")
+    return oh // ih
+
+
+def infer_scale(path: str | Path | bytes) -> int:
+    """Scale of an SR .tflite from its own I/O shapes (trying a 16x16 input for dynamic ones)."""
+    from deploy.convert.tflite_io import make_interpreter
+    interp = make_interpreter(path)
+    found = model_scale(interp)
+    if found is not None:
+        return found
+    i, o = interp.get_input_details()[0], interp.get_output_details()[0]
+    shape = [1, 16, 16, int(i["shape"][3])]
+    interp.resize_tensor_input(i["index"], shape)
+    interp.allocate_tensors()
+    interp.set_tensor(i["index"], np.zeros(shape, i["dtype"]))
+    interp.invoke()
+    return int(interp.get_tensor(o["index"]).shape[1] // 16)
+
+
+def tile_overlap(radius: Optional[float], input_hw: Optional[Sequence[int]]) -> int:
+    """Overlap that makes tiling exact (the receptive radius), capped at a quarter tile so
+    deep nets (EDSR: 35 px) still tile; without a known radius, 8 px."""
+    if radius is None or not input_hw:
+        return 8
+    return max(1, min(math.ceil(radius), min(input_hw) // 4))
+
+
+def _samples(scale: int, data_dir: Optional[str | Path]):
+    return data.eval_samples(scale, data_dir), (str(data_dir) if data_dir else "default")
+
+
+def _checked_scale(tflite: str | Path | bytes, given: Optional[int], recorded: Optional[int]) -> int:
+    own = infer_scale(tflite)
+    if given is not None and int(given) != own:
+        raise UserInputError(f"scale {given} contradicts the model, which upscales x{own}; "
+                             "drop the scale or pass the right one")
+    if recorded is not None and int(recorded) != own:
+        raise UserInputError(f"the model's record says x{recorded} but its shapes upscale x{own}; "
+                             "reconvert it")
+    return own
+
+
+def evaluate_tflite(path: str | Path, *, data_dir: Optional[str | Path] = None, scale: Optional[int] = None,
+                    num_threads: int = 2, overlap: Optional[int] = None,
+                    convention: Optional[IOConvention] = None) -> EvalResult:
+    """Evaluate a .tflite file: I/O convention given, else recorded (report or metadata)."""
+    from deploy.convert.tflite_io import TFLiteError
+    path = Path(path)
+    if not path.is_file():
+        raise TFLiteError(f"{path} does not exist")
+    return _evaluate_bytes(path, read_report(path), label=path.name, data_dir=data_dir, scale=scale,
+                           convention=convention, num_threads=num_threads, overlap=overlap)
+
+
+def _evaluate_bytes(tflite: str | Path | bytes, report: Mapping[str, Any], *, label: str,
+                    data_dir, scale, convention, num_threads: int, overlap: Optional[int] = None) -> EvalResult:
+    from deploy.evaluation.runners import TFLiteRunner
+    scale = _checked_scale(tflite, scale, report.get("scale"))
+    if convention is None:
+        if "io_convention" not in report:
+            raise UserInputError(f"{label} has no srdeploy report or embedded metadata saying its I/O "
+                                 "convention; pass it (--channels and --value_range)")
+        convention = IOConvention(**report["io_convention"])
+    if overlap is None:
+        overlap = tile_overlap(report.get("receptive_radius_lr"), (report.get("input_shape") or [0, 0, 0])[1:3])
+    samples, dataset = _samples(scale, data_dir)
+    runner = TFLiteRunner(tflite, scale, num_threads=num_threads, overlap=overlap, convention=convention)
+    return _score(runner, samples, model=label, dataset=dataset)
+
+
+def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str | Path] = None,
+                    input_hw: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
+                    calib_dir: Optional[str] = None, calib_images: int = 8,
+                    num_threads: int = 2) -> EvalResult:
+    """Evaluate at a precision, converted in memory; float runs the Keras model on whole images."""
+    from deploy.convert import uniform
+    from deploy.data import calibration
+    from deploy.evaluation.runners import KerasRunner, TFLiteRunner
+    from models.complexity import receptive_radius
+    samples, dataset = _samples(src.scale, data_dir)
+    label = f"{src.name}_x{src.scale}_{precision}"
+    if precision == "float":
+        return _score(KerasRunner(src.model, src.scale, src.convention), samples, model=label, dataset=dataset)
+    model = src.fixed(input_hw) if input_hw is not None else src.model
+    calib = (calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
+                                         convention=src.convention)
+             if precision in ("int8", "a16w8") else None)
+    converted = uniform.convert_uniform(model, precision, calib=calib)
+    runner = TFLiteRunner(converted.tflite, src.scale, num_threads=num_threads, convention=src.convention,
+                          overlap=tile_overlap(receptive_radius(model), input_hw))
+    return _score(runner, samples, model=label, dataset=dataset)

@@ -1,0 +1,89 @@
+"""`deploy.search`: the fastest per-layer policy whose PSNR_Y stays within a budget.
+
+Same steps as `tools/search_policy.py` (which calls `search_with_setup` and writes files):
+prepare + calibrate once, measure each group's a8w8 drop, MILP over the cost model, every
+answer confirmed on a real quantized model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from deploy.convert.policy import Policy
+from deploy.convert.sources import ModelSource
+from deploy.policy_search import solver
+from deploy.policy_search.session import DEFAULT_PROFILE, Setup, measure_drops, provenance, setup
+from deploy.policy_search.space import NARROW, WIDE
+
+DEFAULT_INPUT_HW = (64, 64)
+
+
+class BudgetImpossible(RuntimeError):
+    """Even the reference-width model misses the target; the best policy found was written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchOutcome:
+    """A search's answer: the policy, whether it meets the budget, and every candidate tried."""
+    policy: Policy
+    feasible: bool
+    psnr_y: float
+    predicted_ms: float
+    candidates: tuple[Mapping[str, Any], ...]
+    report: Mapping[str, Any]
+
+
+def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAULT_PROFILE,
+           reference: str = "a16w8", input_size: tuple[int, int] = DEFAULT_INPUT_HW,
+           max_evals: int = 60, calib_dir: Optional[str | Path] = None, calib_images: int = 8,
+           val_dir: Optional[str | Path] = None, val_images: int = 5,
+           sensitivity_file: Optional[str | Path] = None, progress: bool = False) -> SearchOutcome:
+    """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`.
+
+    Args:
+        source: from `deploy.load_model`.
+        budget_db: allowed PSNR_Y loss (dB) on the validation patches, >= 0.
+        device_profile: a shipped profile name (`deploy.latency.device_profiles.known_profiles()`).
+        reference: `a16w8` or `float`: what the budget is measured from.
+        input_size: the fixed LR input size of the deployed model.
+        max_evals: most candidate models measured by the search phase.
+        calib_dir, calib_images: calibration photos (default: the shipped set).
+        val_dir, val_images: validation photos (default: the shipped set).
+        sensitivity_file: reuse a `--sensitivity` JSON of the same model and validation set.
+        progress: show progress bars.
+    Returns:
+        A frozen `SearchOutcome`; `.feasible` is False when even all-a16w8 misses the budget
+        (the policy is then the best found, all a16w8).
+    Raises:
+        deploy.errors.SrdeployError: a negative budget, an unknown profile or reference, or a
+            sensitivity file of another model.
+    """
+    from deploy.errors import UserInputError
+    if not budget_db >= 0:
+        raise UserInputError(f"budget_db must be a non-negative number of dB, not {budget_db}")
+    s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
+              calib_images=calib_images, val_dir=val_dir, val_images=val_images)
+    return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
+                             progress=progress, sensitivity_file=sensitivity_file)
+
+
+def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", max_evals: int = 60,
+                      progress: bool = False, sensitivity_file: Optional[str | Path] = None) -> SearchOutcome:
+    """The search on an existing session (the CLI reuses one session for several modes)."""
+    sens = measure_drops(s, progress, sensitivity_file)
+    prob = s.problem(sens.drop_db)
+    result = solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
+                           max_evals=max_evals, progress=progress)
+    policy = s.oracle.policy(result.assignment)
+    uniform = {p: prob.latency_ms((int(p == WIDE),) * prob.n) for p in (NARROW, WIDE)}
+    report = {**result.to_json(), "budget_db": budget_db, "device_profile": s.profile_label,
+              "policy": policy.to_json(), "predicted_ms_uniform": {k: round(v, 4) for k, v in uniform.items()},
+              "ratio_to_int8": round(result.best.ms / uniform[NARROW], 4),
+              "ratio_to_a16w8": round(result.best.ms / uniform[WIDE], 4),
+              "sensitivity_evaluations": sens.evaluations, "validation": s.oracle.val.to_json(),
+              "calibration": s.oracle.calib.to_json(), **provenance(s)}
+    return SearchOutcome(policy, result.feasible, result.best.psnr, result.best.ms,
+                         tuple(types.MappingProxyType(c) for c in report["history"]),
+                         types.MappingProxyType(report))

@@ -1,0 +1,100 @@
+"""One search session: the model prepared, calibrated and costed once, then asked many times.
+
+`setup` validates the cheap inputs first (profile names, files), then prepares and calibrates;
+`measure_drops` measures (or reuses, after checking) each group's a16w8 -> a8w8 drop.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from deploy.convert import per_layer as hybrid
+from deploy.convert.sources import ModelSource
+from deploy.data import calibration
+from deploy.errors import UserInputError
+from deploy.latency import cost_model as latency
+from deploy.policy_search import oracle as candidates
+from deploy.policy_search import sensitivity
+from deploy.policy_search import solver as search
+from deploy.policy_search.space import Group, Problem, make_groups
+
+DEFAULT_PROFILE = "htp_npu"
+
+
+@dataclasses.dataclass
+class Setup:
+    src: ModelSource
+    prep: hybrid.Prepared
+    groups: tuple[Group, ...]
+    oracle: candidates.QualityOracle
+    cost: Any  # deploy.latency.CostModel
+    macs: dict[str, int]
+    profile_label: str
+
+    def problem(self, drop_db: Sequence[float]) -> Problem:
+        return search.problem_from(self.cost, self.groups, drop_db)
+
+
+def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Optional[str] = None,
+          op_profiles: Optional[Sequence[str]] = None,
+          op_profile_models: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
+          calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
+          fuse: bool = True) -> Setup:
+    """Validate the cheap inputs first (profile names, files), then prepare and calibrate once."""
+    if op_profiles and device_profile:
+        raise UserInputError("pass --device_profile or --op_profiles, not both")
+    if not op_profiles:
+        latency.load_profile(device_profile or DEFAULT_PROFILE)  # unknown name: fail before minutes of work
+    prep = hybrid.prepare(src.fixed(input_hw))
+    if op_profiles:
+        if len(op_profiles) != 2:
+            raise UserInputError("--op_profiles takes two results files: all-a8w8 and all-a16w8 (comma separated)")
+        shas = list(op_profile_models or (None, None))
+        if len(shas) != 2:
+            raise UserInputError("--op_profile_models takes the two .tflite files the profiles measured")
+        cost = latency.from_op_profiles(prep, op_profiles[0], op_profiles[1], a8w8_tflite_sha256=shas[0],
+                                        a16w8_tflite_sha256=shas[1], model=src.name, scale=src.scale)
+        label = f"op profiles {Path(op_profiles[0]).name}, {Path(op_profiles[1]).name}"
+    else:
+        label = device_profile or DEFAULT_PROFILE
+        cost = latency.from_device_profile(prep, label, model=src.name, scale=src.scale)
+    calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
+                                        convention=src.convention)
+    val = candidates.validation_set(src.scale, input_hw, val_dir=val_dir, n_images=val_images)
+    oracle = candidates.QualityOracle(prep, model=src.name, scale=src.scale, calib=calib, val=val,
+                                      convention=src.convention)
+    macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
+    return Setup(src, prep, tuple(make_groups(prep.model, prep.layers, fuse)), oracle, cost, macs, label)
+
+
+def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = None) -> sensitivity.Sensitivity:
+    """Measure each group's a8w8 drop, or take it from an earlier --sensitivity run of the
+    same model, groups and validation set (anything else is refused, not silently reused)."""
+    if sens_file is None:
+        return sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=progress)
+    try:
+        obj = json.loads(Path(sens_file).read_text())
+    except FileNotFoundError:
+        raise UserInputError(f"sensitivity file {sens_file} does not exist; write it with --sensitivity") from None
+    except json.JSONDecodeError as e:
+        raise UserInputError(f"sensitivity file {sens_file} is not valid JSON ({e.msg}); rerun --sensitivity") from None
+    want = {"kind": "sensitivity", "model": s.src.name, "scale": s.src.scale,
+            "validation": s.oracle.val.to_json(), "groups": [g.name for g in s.groups]}
+    got = {**{k: obj.get(k) for k in want}, "groups": [l.get("layer") for l in obj.get("layers", [])]}
+    diff = [k for k in want if got[k] != want[k]]
+    if diff:
+        raise UserInputError(f"sensitivity file {sens_file} does not match this run ({', '.join(diff)} differ); "
+                         "rerun --sensitivity with the same model, --input_size and validation flags")
+    return sensitivity.Sensitivity(s.src.name, s.src.scale, s.groups, tuple(l["macs"] for l in obj["layers"]),
+                                   obj["baseline"], tuple(l["drop_db"] for l in obj["layers"]),
+                                   tuple(l["gain_db"] for l in obj["layers"]), 0, 0.0, obj["validation"])
+
+
+def provenance(s: Setup) -> dict:
+    return {"model_source": s.src.to_json(), "input_hw": list(s.prep.model.input_shape[1:3]),
+            "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
+            "calibration_seconds": round(s.oracle.calibration_seconds, 1)}
+
+

@@ -1,0 +1,76 @@
+"""The README's "Python API" example, run on the shipped ESPCN x3 at a tiny input size."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import deploy
+from deploy.convert.tflite_io import make_interpreter, summarize
+
+
+@pytest.fixture(scope="module")
+def src():
+    return deploy.load_model("espcn", scale=3)
+
+
+@pytest.fixture(scope="module")
+def quantized(src, hr_dir):
+    policy = deploy.Policy.uniform(src, "a8w8").with_layers({"conv3": "a16w8"})
+    return deploy.quantize(src, policy, input_size=(16, 16), calib_dir=hr_dir, calib_images=3)
+
+
+def test_quantize_returns_a_frozen_verified_per_layer_model(quantized):
+    assert quantized.report["verified"] is True
+    with pytest.raises(Exception):
+        quantized.report["verified"] = False  # read-only view
+    convs = [o for o in summarize(make_interpreter(quantized.tflite_bytes, delegates=False)).ops
+             if o.op == "CONV_2D"]
+    assert [c.output_dtypes[0] for c in convs] == ["int8", "int8", "int16"]
+
+
+def test_save_then_evaluate_by_path_equals_evaluate_in_memory(src, quantized, tmp_path, hr_dir):
+    path = quantized.save(tmp_path / "m.tflite")
+    assert json.loads((tmp_path / "m.json").read_text())["precision"] == "policy"
+    with pytest.raises(FileExistsError):
+        quantized.save(tmp_path / "m.tflite")
+    on_disk = deploy.evaluate(path, data=hr_dir)
+    in_memory = deploy.evaluate(quantized, data=hr_dir)
+    assert on_disk.to_json()["mean"] == in_memory.to_json()["mean"]
+    reference = deploy.evaluate(src, data=hr_dir)  # the float Keras model, whole images
+    assert 0 < reference.mean["psnr_y"] - on_disk.mean["psnr_y"] < 3.0  # int8 costs, but not the image
+
+
+def test_uniform_precisions_and_a_contradicting_scale(src, tmp_path, hr_dir):
+    q = deploy.quantize(src, "int8", input_size=(16, 16), calib_dir=hr_dir, calib_images=3)
+    assert q.report["precision"] == "int8"
+    path = q.save(tmp_path / "u.tflite")
+    with pytest.raises(deploy.SrdeployError, match="contradicts the model, which upscales x3"):
+        deploy.evaluate(path, data=hr_dir, scale=2)
+
+
+def test_evaluate_reads_the_embedded_metadata_when_the_report_is_gone(src, tmp_path, hr_dir):
+    q = deploy.quantize(src, "float", input_size=(16, 16))
+    path = q.save(tmp_path / "f.tflite")
+    with_report = deploy.evaluate(path, data=hr_dir).to_json()["mean"]
+    (tmp_path / "f.json").write_text("{ torn")  # a corrupt side-car is not trusted
+    assert deploy.evaluate(path, data=hr_dir).to_json()["mean"] == with_report
+
+
+def test_search_returns_a_policy_that_quantize_takes(src, hr_dir):
+    best = deploy.search(src, budget_db=0.1, device_profile="htp_npu", input_size=(16, 16),
+                         calib_dir=hr_dir, calib_images=3, val_dir=hr_dir, val_images=2)
+    assert isinstance(best.policy, deploy.Policy) and best.candidates
+    assert best.feasible == (best.psnr_y >= best.report["target_psnr_y"])
+    q = deploy.quantize(src, best.policy, input_size=(16, 16), calib_dir=hr_dir, calib_images=3)
+    assert q.report["policy"] == best.policy.to_json()
+
+
+def test_bad_input_is_a_library_error_in_library_terms(src):
+    with pytest.raises(deploy.SrdeployError, match="unknown precision"):
+        deploy.quantize(src, "int4")
+    with pytest.raises(deploy.SrdeployError, match="budget_db"):
+        deploy.search(src, budget_db=-1)
+    with pytest.raises(deploy.PolicyError, match="does not have"):
+        deploy.quantize(src, deploy.Policy.uniform(src, "a8w8").with_layers({"tail": "a16w8"}),
+                        input_size=(16, 16))
