@@ -156,8 +156,7 @@ def compile_for_socs(tflite: bytes | str | Path, socs: Sequence[str | Soc]) -> l
     targets = [s if isinstance(s, Soc) else resolve_soc(s) for s in socs]
     if not targets:
         raise UserInputError("name at least one SoC (e.g. SM8650)")
-    data, what = _read_source(tflite)
-    return [compile_tflite(data if isinstance(tflite, bytes) else tflite, t) for t in dict.fromkeys(targets)]
+    return [compile_tflite(tflite, t) for t in dict.fromkeys(targets)]
 
 
 def compiled_path(out_dir: str | Path, stem: str, soc: Soc) -> Path:
