@@ -17,7 +17,9 @@ flags.DEFINE_float("lr", None, "Adam learning rate (default: 1e-3, EDSR 2e-4), c
 flags.DEFINE_integer("seed", 0, "seed of the batch sampler")
 flags.DEFINE_integer("val_every", 250, "validate every N steps")
 flags.DEFINE_string("run_dir", None, "checkpoints/logs (default runs/<model>_x<scale>)")
-flags.DEFINE_string("train_dir", None, "folder of HR images (default: Debian photo packages)")
+flags.DEFINE_string("train_dir", None, "folder of HR images (default: the shipped photos)")
+flags.DEFINE_enum("train_set", "shipped", ["shipped", "full"], "without --train_dir: the shipped "
+                  "photos, or their full-size originals (`python tools/prepare_data.py` installs them)")
 flags.DEFINE_string("init_from", None, "start from these weights (.h5), e.g. to fine-tune x4 from x3")
 flags.DEFINE_bool("export", True, "write hash-named weights + recipe to models/weights when done")
 
@@ -27,6 +29,7 @@ def main(argv):
     cfg = TrainConfig(model=FLAGS.model, scale=FLAGS.scale, steps=FLAGS.steps, batch=FLAGS.batch,
                       patch=FLAGS.patch, lr=FLAGS.lr, seed=FLAGS.seed, val_every=FLAGS.val_every,
                       ckpt_every=FLAGS.val_every, run_dir=FLAGS.run_dir, train_dir=FLAGS.train_dir,
+                      full_size=FLAGS.train_set == "full",
                       init_from=FLAGS.init_from, export=FLAGS.export)
     result = run_cli(lambda: train(cfg))
     print(f"trained {cfg.model} x{cfg.scale}: {result.steps} steps in {result.seconds / 60:.1f} min, "

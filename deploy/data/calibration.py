@@ -1,8 +1,8 @@
 """Representative LR patches for calibration: real photos, never the evaluation images.
 
-Default source: the training photos (Debian packages, minus the validation images); when they
-are not installed, photos bundled with scikit-image that are not in the evaluation set.
-Calibration ranges do not depend on the bit width, so one set serves int8 and int16.
+Default source: the shipped calibration photos (deploy/data/shipped.py), identical on every
+machine; `calib_dir`: a user's folder. A missing source is a MissingDataError, never replaced by
+other images. Calibration ranges do not depend on the bit width, so one set serves int8 and int16.
 """
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from deploy.data import images as data
+from deploy.data import shipped
 from deploy.data.imresize import bicubic_lr
 from deploy.data.io_convention import IOConvention
-
-FALLBACK_SKIMAGE = ("immunohistochemistry", "hubble_deep_field", "retina")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,21 +23,11 @@ class CalibrationSet:
     patches: np.ndarray  # float32 NHWC in the model's input convention (zoo: RGB in [0, 1])
     images: tuple[str, ...]
     source: str
+    sha256: str = ""  # data.images_sha256 of the HR photos used
 
     def to_json(self) -> dict:
-        return {"source": self.source, "images": list(self.images),
+        return {"source": self.source, "images": list(self.images), "sha256": self.sha256,
                 "patches": int(self.patches.shape[0]), "patch_hw": list(self.patches.shape[1:3])}
-
-
-def _default_lr_images(scale: int, n_images: int) -> tuple[list[tuple[str, np.ndarray]], str]:
-    try:
-        train, _ = data.split_train_val(data.train_files())
-        chosen = train[:n_images]
-        return [(p.stem, data.cached_pair(p, scale)[1]) for p in chosen], "debian-photos"
-    except data.DataError:
-        import skimage.data
-        imgs = [(n, data.to_rgb8(getattr(skimage.data, n)(), n)) for n in FALLBACK_SKIMAGE[:n_images]]
-        return [(n, bicubic_lr(img, scale)) for n, img in imgs], "skimage"
 
 
 def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[str | Path] = None,
@@ -46,11 +35,13 @@ def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[
                     convention: IOConvention = IOConvention()) -> CalibrationSet:
     """LR patches of the model's input size from `calib_dir` (HR photos) or the default set."""
     if calib_dir:
-        files = data.image_files(calib_dir)[:n_images]
-        lrs = [(p.stem, bicubic_lr(data.load_image(p), scale)) for p in files]
+        files = data.image_files(data.require_folder(calib_dir, "calibration folder"))[:n_images]
         source = str(calib_dir)
     else:
-        lrs, source = _default_lr_images(scale, n_images)
+        files = shipped.files("calibration")[:n_images]
+        source = shipped.source_label("calibration")
+    hrs = [(p.stem, data.load_image(p)) for p in files]
+    lrs = [(name, bicubic_lr(hr, scale)) for name, hr in hrs]
     ph, pw = int(patch_hw[0]), int(patch_hw[1])
     rng = np.random.default_rng(seed)
     out = []
@@ -63,4 +54,4 @@ def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[
             y, x = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
             out.append(lr[y:y + ph, x:x + pw])
     patches = convention.model_input(np.stack(out).astype(np.float32) / 255.0)
-    return CalibrationSet(patches, tuple(n for n, _ in lrs), source)
+    return CalibrationSet(patches, tuple(n for n, _ in lrs), source, data.images_sha256(hrs))

@@ -180,12 +180,13 @@ def require_folder(folder: str | Path, what: str) -> Path:
     return folder
 
 
-def full_size_photos(dirs: Sequence[Path] = DEBIAN_PHOTO_DIRS) -> tuple[list[Path], list[Path]]:
+def full_size_photos(dirs: Optional[Sequence[Path]] = None) -> tuple[list[Path], list[Path]]:
     """(train, validation) full-size originals of the shipped photos, split as the shipped set.
 
     MissingDataError (with the install command) when the Debian packages are not installed or
     any original is missing: a partial set would silently train on something else."""
     from deploy.data import shipped
+    dirs = DEBIAN_PHOTO_DIRS if dirs is None else dirs
     found = {p.stem: p for d in dirs if d.is_dir() for p in sorted(d.iterdir())
              if p.suffix.lower() in (".jpg", ".jpeg")}
     want = {split: shipped.names(split) for split in ("validation", *shipped.TRAIN_SPLITS)}
@@ -193,7 +194,7 @@ def full_size_photos(dirs: Sequence[Path] = DEBIAN_PHOTO_DIRS) -> tuple[list[Pat
     if missing:
         raise MissingDataError(
             f"the full-size Debian photos are not installed ({len(missing)} missing, e.g. "
-            f"{missing[0]} in {DEBIAN_PHOTO_DIRS[0]}); run `python tools/prepare_data.py` (installs "
+            f"{missing[0]} in {', '.join(map(str, dirs))}); run `python tools/prepare_data.py` (installs "
             f"{' and '.join(DEBIAN_PACKAGES)} with apt-get), or train on the shipped photos (the default)")
     train = [found[n] for split in shipped.TRAIN_SPLITS for n in want[split]]
     return train, [found[n] for n in want["validation"]]

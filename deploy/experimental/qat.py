@@ -138,8 +138,7 @@ def _base(var_name: str) -> str:
 
 def _photos(train_dir: Optional[str], scale: int, patch: int):
     """Training pairs and validation samples exactly as deploy/train.py builds them."""
-    files = [Path(p) for p in (data.image_files(train_dir) if train_dir else data.train_files())]
-    train_files, val_files = data.split_train_val(files)
+    train_files, val_files, _ = data.training_photos(train_dir)
     pairs = _load_photos(train_files, scale)
     small = [p for p, (_, lr) in zip(train_files, pairs) if min(lr.shape[:2]) < patch]
     if small:
@@ -172,7 +171,7 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
       layer_precision: Keras layer name -> "a8w8" | "a16w8" | "float"; missing layers: a8w8.
       steps: optimizer steps (L1 loss, Adam, cosine decay from `lr`); 0 only calibrates.
       train_dir: folder of HR photos (last one held out for validation); default: the
-        Debian wallpaper set of deploy.data.train_files().
+        shipped photos (deploy.data.images.training_photos).
       convention: the model's I/O (RGB or Y, [0, 1] or [0, 255]); default RGB [0, 1] for
         3-channel models, Y [0, 1] for 1-channel ones. Patches are fed in it; validation
         PSNR_Y is measured on the final RGB image as deploy.evaluate does.

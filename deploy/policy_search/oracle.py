@@ -3,9 +3,10 @@
 The search and the sensitivity pass call `QualityOracle.psnr` hundreds of times, so it
 calibrates once (min/max do not depend on bit width), keeps one validation set of LR/HR patches
 at the model's fixed input size (one interpreter call per patch, no tiling), and caches results
-by assignment. Validation photos are never the evaluation images: natural photos from the
-training packages (the SR training's held-out pair plus the last training photos; quantization
-error does not depend on whether the float model saw a photo) or the user's `--val_dir`.
+by assignment. Validation photos are never the evaluation images nor the calibration photos:
+the shipped validation split (deploy/data/shipped.py; smooth and detailed photos, the SR
+training's held-out ones) on every machine, or the user's `--val_dir`; nothing else is
+substituted when one is missing.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 from deploy.data import calibration
 
 from deploy.data import images as data
+from deploy.data import shipped
 
 from deploy.convert import per_layer as hybrid
 
@@ -39,6 +41,7 @@ class ValidationSet:
     source: str
 
     image_of: tuple[int, ...]  # index into `images` for every patch
+    sha256: str = ""  # data.images_sha256 of the HR photos used
 
     def psnr_y(self, sr: Sequence[np.ndarray], scale: int) -> float:
         """Mean over images of PSNR_Y over that image's patches together (MSE pooled), as
@@ -51,28 +54,19 @@ class ValidationSet:
         return float(np.mean(per_image))
 
     def to_json(self) -> dict:
-        return {"source": self.source, "images": list(self.images), "patches": len(self.lr),
+        return {"source": self.source, "images": list(self.images), "sha256": self.sha256,
+                "patches": len(self.lr),
                 "patch_hw": list(self.lr[0].shape[:2])}
 
 
 def _val_images(scale: int, val_dir: Optional[str | Path], n_images: int) -> tuple[list, str]:
-    """(name, HR, LR) triples: `val_dir`; else natural photos the SR training held out, topped up
-    with the last training photos (calibration takes the first ones); else, when those photos
-    are not installed, scikit-image photos outside the evaluation set."""
+    """(name, HR, LR) triples from `val_dir`, else the shipped validation photos."""
     if val_dir:
-        samples = data.make_samples(data.load_folder(val_dir)[:n_images], scale)
+        folder = data.require_folder(val_dir, "validation folder")
+        samples = data.make_samples(data.load_folder(folder)[:n_images], scale)
         return [(s.name, s.hr, s.lr) for s in samples], str(val_dir)
-    try:
-        train, val = data.split_train_val(data.train_files())
-        chosen = (val + train[::-1])[:n_images]
-        return [(p.stem, *data.cached_pair(p, scale)) for p in chosen], "debian photos (held-out + last training)"
-    except data.DataError:
-        import skimage.data
-        out = []
-        for n in calibration.FALLBACK_SKIMAGE[:n_images]:
-            s = data.make_samples([(n, data.to_rgb8(getattr(skimage.data, n)(), n))], scale)[0]
-            out.append((n, s.hr, s.lr))
-        return out, "scikit-image photos outside the evaluation set"
+    chosen = shipped.files("validation")[:n_images]
+    return [(p.stem, *data.cached_pair(p, scale)) for p in chosen], shipped.source_label("validation")
 
 
 def validation_set(scale: int, patch_hw: Sequence[int], *, val_dir: Optional[str | Path] = None,
@@ -97,7 +91,8 @@ def validation_set(scale: int, patch_hw: Sequence[int], *, val_dir: Optional[str
             lrs.append(lr[y:y + ph, x:x + pw])
             hrs.append(hr[y * scale:(y + ph) * scale, x * scale:(x + pw) * scale])
             owner.append(i)
-    return ValidationSet(tuple(lrs), tuple(hrs), tuple(n for n, _, _ in images), source, tuple(owner))
+    return ValidationSet(tuple(lrs), tuple(hrs), tuple(n for n, _, _ in images), source, tuple(owner),
+                         data.images_sha256((n, hr) for n, hr, _ in images))
 
 
 def assignment_key(a: Assignment, layers: Sequence[str]) -> tuple[str, ...]:

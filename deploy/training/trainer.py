@@ -43,7 +43,8 @@ class TrainConfig:
     val_every: int = 250
     ckpt_every: int = 250
     run_dir: Optional[str] = None
-    train_dir: Optional[str] = None
+    train_dir: Optional[str] = None  # default: the shipped photos (deploy/data/shipped.py)
+    full_size: bool = False  # the full-size Debian originals of the shipped photos (prepare_data.py)
     init_from: Optional[str] = None  # weights to start from (e.g. the x3 model for x4)
     export: bool = True
     weights_dir: Optional[str] = None  # default models/weights
@@ -125,8 +126,7 @@ def validate(model: keras.Model, samples: Sequence[data.Sample], scale: int) -> 
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train (or resume) one model; export hash-named weights and their recipe when done."""
-    files = [Path(p) for p in (data.image_files(cfg.train_dir) if cfg.train_dir else data.train_files())]
-    train_files, val_files = data.split_train_val(files)
+    train_files, val_files, source = data.training_photos(cfg.train_dir, full_size=cfg.full_size)
     pairs = _load_photos(train_files, cfg.scale)
     small = [p for p, (_, lr) in zip(train_files, pairs) if min(lr.shape[:2]) < cfg.patch]
     if small:
@@ -181,7 +181,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     weights = None
     if cfg.export:
         directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
-        weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages)
+        weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
+                                 data_source={"source": source, "train": [p.stem for p in train_files],
+                                              "validation": [p.stem for p in val_files]})
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
 
 
@@ -236,7 +238,7 @@ def _save_seconds(run: Path, seconds: float) -> None:
 
 def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psnr: float,
                    n_images: int, directory: Path = models.registry.WEIGHTS_DIR,
-                   stages: Sequence[dict] = ()) -> str:
+                   stages: Sequence[dict] = (), data_source: Optional[dict] = None) -> str:
     """Write `<name>_x<scale>-<sha8>.h5` (replacing older ones) plus its training recipe."""
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{cfg.model}_x{cfg.scale}.tmp.h5"
@@ -252,7 +254,8 @@ def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psn
         "stages": list(stages),
         "config": dataclasses.asdict(cfg), "train_images": n_images, "steps": cfg.steps,
         "train_seconds": round(seconds, 1), "val_psnr_y": round(val_psnr, 3),
-        "val_images": list(data.VAL_NAMES), "hardware": "2-core CPU" if not tf.config.list_physical_devices("GPU") else "GPU",
+        "val_images": list(data_source["validation"]) if data_source else [],
+        "data": data_source, "hardware": "2-core CPU" if not tf.config.list_physical_devices("GPU") else "GPU",
     }
     models.recipe_path(cfg.model, cfg.scale, directory).write_text(json.dumps(recipe, indent=2) + "\n")
     return str(final)
