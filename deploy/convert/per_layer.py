@@ -150,7 +150,7 @@ def _report(prep: Prepared, policy: Policy, checks, summary, tfl: bytes, calib: 
                  if c.actual == "float"]
     counts = collections.Counter(c.requested for c in checks)
     return {
-        "route": "ai-edge-quantizer per-layer recipe", "policy": policy.to_json(),
+        "route": "litert-quantizer per-layer recipe", "policy": policy.to_json(),
         "policy_sha256": hashlib.sha256(policy.dumps().encode()).hexdigest(),
         "size_bytes": len(tfl), "sha256": hashlib.sha256(tfl).hexdigest(),
         "input_shape": list(prep.model.input_shape), "layers": layers,

@@ -50,7 +50,7 @@ class GatherOptions:
 
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for pkg in ("srdeploy", "tensorflow-cpu", "ai-edge-litert", "ai-edge-quantizer"):
+    for pkg in ("srdeploy", "tensorflow-cpu", "ai-edge-litert", "litert-quantizer"):
         try:
             out[pkg] = importlib_metadata.version(pkg)
         except importlib_metadata.PackageNotFoundError:
