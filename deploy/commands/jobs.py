@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from deploy.errors import UserInputError
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ from deploy.convert import sources
 from deploy.evaluation.evaluator import EvalResult, evaluate, write_json
 from deploy.data.io_convention import IOConvention
 from deploy._files import atomic_write
+from deploy.provenance import with_provenance
 from deploy.convert.api import quantize, report_path
 from deploy.convert.sources import ModelSource
 from deploy.evaluation.api import (evaluate_source, evaluate_tflite, infer_scale, read_report,
@@ -70,6 +72,7 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
             raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
     q = quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
                  io_type=io_type)
+    q = dataclasses.replace(q, report=with_provenance(q.report))
     q.save(out, overwrite=True)
     return dict(q.report)
 

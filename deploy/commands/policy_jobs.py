@@ -12,6 +12,7 @@ from deploy.convert import per_layer as hybrid
 from deploy.convert.api import quantize, report_path
 from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource
+from deploy.provenance import with_provenance
 
 
 def list_layers(src: ModelSource, input_hw: tuple[int, int]) -> str:
@@ -47,5 +48,6 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     q = quantize(src, policy, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images)
     if qat_report is not None:
         q = dataclasses.replace(q, report=types.MappingProxyType({**q.report, "qat": qat_report}))
+    q = dataclasses.replace(q, report=with_provenance(q.report))
     q.save(out, overwrite=True)
     return dict(q.report)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from deploy._files import atomic_write
+from deploy.provenance import with_provenance
 from deploy.policy_search import pareto, sensitivity
 from deploy.policy_search.api import BudgetImpossible, search_with_setup
 from deploy.policy_search.session import DEFAULT_PROFILE, Setup, measure_drops, provenance as _provenance, setup
@@ -48,7 +49,8 @@ def run_sensitivity(s: Setup, out: str | Path, *, overwrite: bool = False, progr
     out = Path(out)
     _check_out(out, overwrite, out.with_suffix(".png"))
     sens = sensitivity.measure(s.oracle, s.groups, s.macs, progress=progress)
-    report = {**sens.to_json(), **_provenance(s)}
+    report = with_provenance({**sens.to_json(), **_provenance(s)}, calibration=s.oracle.calib.to_json(),
+                             validation=s.oracle.val.to_json())
     atomic_write(out, json.dumps(report, indent=2) + "\n")
     _png(out.with_suffix(".png"), lambda p: sensitivity.plot(sens, p))
     return {"report": report, "table": sens.table(), "png": str(out.with_suffix(".png"))}
@@ -69,6 +71,7 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
                                 progress=progress, sensitivity_file=sens_file)
     policy, report, result = outcome.policy, dict(outcome.report), outcome
     atomic_write(out, policy.dumps())
+    report = with_provenance(report)  # its calibration and validation entries
     atomic_write(search_report_path(out), json.dumps(report, indent=2) + "\n")
     if not result.feasible:
         raise BudgetImpossible(
@@ -86,8 +89,9 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
     prob = s.problem(sens.drop_db)
     cands = pareto.sweep(s.oracle, prob, n_budgets=n_budgets, progress=progress)
     float_ms = s.cost.predict_ms({l: "float" for l in s.prep.layers})
-    front = {**pareto.front_json(s.oracle, prob, cands, float_ms=float_ms, device_profile=s.profile_label),
-             **_provenance(s)}
+    front = with_provenance({**pareto.front_json(s.oracle, prob, cands, float_ms=float_ms,
+                                                 device_profile=s.profile_label), **_provenance(s)},
+                            calibration=s.oracle.calib.to_json(), validation=s.oracle.val.to_json())
     atomic_write(out, json.dumps(front, indent=2) + "\n")
     _png(out.with_suffix(".png"), lambda p: pareto.plot(front, p))
     return front

@@ -3,7 +3,9 @@
 The JSON written by `EvalResult.to_json` is a public contract (scripts depend on it):
   {"mean": {"psnr_y", "ssim_y"}, "bicubic": {"psnr_y", "ssim_y"},
    "images": [{"name", "psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"}, ...],
-   ...plus "model", "scale", "convention", "dataset", "seconds", "output_megapixels_per_s"}.
+   ...plus "model", "scale", "convention", "dataset", "seconds", "output_megapixels_per_s",
+   "provenance" (deploy/provenance.py: package versions, git commit, command, and the evaluation
+   images with a hash of their pixels)}.
 Every result carries its metric convention, so no PSNR travels without it.
 """
 from __future__ import annotations
@@ -12,11 +14,12 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from deploy import provenance as _provenance
 from deploy.data import metrics
 from deploy.data.images import Sample
 from deploy.data.imresize import bicubic_upscale
@@ -40,6 +43,7 @@ class EvalResult:
     images: tuple[ImageScore, ...]
     seconds: float  # model time only (runner calls), not metrics
     output_pixels: int
+    provenance: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False)
 
     @property
     def mean(self) -> dict[str, float]:
@@ -59,6 +63,7 @@ class EvalResult:
             "images": [_round(dataclasses.asdict(i)) for i in self.images],
             "seconds": round(self.seconds, 3),
             "output_megapixels_per_s": round(self.output_pixels / 1e6 / max(self.seconds, 1e-9), 3),
+            **({"provenance": dict(self.provenance)} if self.provenance is not None else {}),
         }
 
     def table(self) -> str:
@@ -94,7 +99,9 @@ def evaluate(runner: SRRunner, samples: Sequence[Sample], *, model: str, dataset
                 metrics.psnr(bic, s.hr, crop_border=scale), metrics.ssim(bic, s.hr, crop_border=scale)))
         bar.update(len(chunk))
     bar.close()
-    return EvalResult(model, scale, dataset, tuple(scores), seconds, pixels)
+    prov = _provenance.collect(
+        {"evaluation": _provenance.dataset_json(dataset, [(s.name, s.hr) for s in samples])})
+    return EvalResult(model, scale, dataset, tuple(scores), seconds, pixels, prov)
 
 
 def write_json(result: EvalResult, path: str | Path) -> None:
