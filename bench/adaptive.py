@@ -37,6 +37,8 @@ from deploy.runtime import adaptive
 
 from deploy.commands import upscale_jobs as adaptive_jobs
 
+from deploy import provenance
+from deploy.data import calibration
 from deploy.data import images as data
 
 from deploy.convert import per_layer as hybrid
@@ -217,7 +219,9 @@ def run_model(name: str, scale: int, fractions: list[float]) -> dict:
     costs = tile_costs(prep, policy, name, scale, tile)
     order = [FLAGS.criterion, "oracle", "noise_oracle"] + [c for c in CHEAP + SATURATION if c != FLAGS.criterion]
     n = secs["tiles"]
-    return {"model": name, "scale": scale, "policy": policy.to_json(), "tile_lr": list(tile),
+    prov = provenance.collect({"calibration": calibration.calibration_set(scale, tile, convention=src.convention).to_json(),
+                               "evaluation": provenance.dataset_json("default", [(im["s"].name, im["s"].hr) for im in images])})
+    return {"provenance": prov, "model": name, "scale": scale, "policy": policy.to_json(), "tile_lr": list(tile),
             "margin_lr": margin, "blend_lr": FLAGS.blend, "tiles": n, "images": len(images),
             "per_tile_ms": costs,
             "desktop_per_tile_ms": {"fast": round(1e3 * secs["fast"] / n, 3), "wide": round(1e3 * secs["wide"] / n, 3),

@@ -17,6 +17,7 @@ from pathlib import Path
 from absl import app, flags
 
 import models
+from deploy import provenance
 from deploy.data import calibration
 from deploy.convert import uniform as convert
 from deploy.data import images as data
@@ -71,6 +72,8 @@ def run_one(name: str, scale: int, qat_steps: int) -> dict:
         row.update({"hand_policy_qat": psnr(TFLiteRunner(tfl, scale)), "qat_steps": qat_steps,
                     "qat_batch": FLAGS.qat_batch, "qat_patch": FLAGS.qat_patch,
                     "qat_seconds": round(time.time() - t0, 1)})
+    row["provenance"] = provenance.collect({"calibration": cal.to_json(), "evaluation": provenance.dataset_json(
+        "default", [(x.name, x.hr) for x in samples])})
     return row
 
 

@@ -22,6 +22,7 @@ from absl import app, flags, logging
 from scipy.stats import spearmanr
 
 import models
+from deploy import provenance
 from deploy.data import calibration
 from deploy.convert import per_layer as hybrid
 from deploy.latency import cost_model as latency
@@ -72,7 +73,8 @@ def run_model(name: str, scale: int) -> dict:
     rho = float(spearmanr([r["measured_ms"] for r in rows], [r["predicted_ms"] for r in rows])[0])
     return {"model": name, "scale": scale, "layers": len(prep.layers), "policies": rows,
             "skipped": skipped, "spearman_rho": round(rho, 3),
-            "median_rel_err": round(statistics.median(r["rel_err"] for r in rows), 3)}
+            "median_rel_err": round(statistics.median(r["rel_err"] for r in rows), 3),
+            "provenance": provenance.collect({"calibration": cal.to_json()})}
 
 
 def main(argv):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from deploy import provenance
 from deploy.convert import uniform as convert
 
 from deploy.data import images as data
@@ -62,6 +63,8 @@ def main(argv):
             tn = _median_s(lambda: many.map(images), FLAGS.repeats)
             row[f"{precision}_{job}"] = {"one_s": round(t1, 3), "many_s": round(tn, 3), "speedup": round(t1 / tn, 2)}
             print(f"{precision:<10}{job:<8}{t1:>17.2f}{tn:>18.2f}{t1 / tn:>9.2f}x")
+    row["provenance"] = provenance.collect({"validation": s.oracle.val.to_json(), "evaluation": provenance.dataset_json(
+        "default", data.default_eval_images())})
     rows = [r for r in (json.loads(OUT.read_text())["rows"] if OUT.is_file() else [])
             if (r["model"], r["scale"]) != (row["model"], row["scale"])]
     OUT.parent.mkdir(exist_ok=True)

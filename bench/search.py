@@ -20,6 +20,7 @@ from pathlib import Path
 from absl import app, flags
 
 import models
+from deploy import provenance
 from deploy.convert import uniform as convert
 from deploy.data import images as data
 from deploy.latency import cost_model as latency
@@ -104,7 +105,10 @@ def run_model(name: str, scale: int) -> list[dict]:
                    "new_models": s.oracle.evaluations - e0,
                    "search_s": round(time.perf_counter() - t, 1),
                    "sensitivity_s": round(sens_s, 1), "drops_s": round(drops_s, 1), "setup_s": round(setup_s, 1),
-                   "a16w8_groups": [g.name for g, xi in zip(prob.groups, r.best.x) if xi]}
+                   "a16w8_groups": [g.name for g, xi in zip(prob.groups, r.best.x) if xi],
+                   "provenance": provenance.collect({
+                       "calibration": s.oracle.calib.to_json(), "validation": s.oracle.val.to_json(),
+                       "evaluation": provenance.dataset_json("default", [(x.name, x.hr) for x in samples])})}
             if truth is not None:
                 opt = search.optimum(truth, r.target_psnr)
                 row.update({"optimum_ms": round(opt.ms, 4), "optimum_psnr": round(opt.psnr, 3),

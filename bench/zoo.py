@@ -21,6 +21,7 @@ from pathlib import Path
 from absl import app, flags
 
 import models
+from deploy import provenance
 from deploy.data import calibration
 from deploy.convert import uniform as convert
 from deploy.data import images as data
@@ -167,7 +168,10 @@ def measure(name: str, scale: int) -> dict:
     r = {"model": name, "scale": scale, "params": m.count_params(),
          "macs_per_output_px": round(macs_per_lr_pixel(m) / scale ** 2),
          "weights": models.weights_path(name, scale).name, "training": training_of(name, scale),
-         "quality": quality_rows(name, scale, FLAGS.precisions), "throughput_int8": throughput(name, scale)}
+         "quality": quality_rows(name, scale, FLAGS.precisions), "throughput_int8": throughput(name, scale),
+         "provenance": provenance.collect({
+             "calibration": calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW).to_json(),
+             "evaluation": provenance.dataset_json("default", data.default_eval_images())})}
     print(f"\n{name} x{scale}: " + "  ".join(
         f"{q['precision']} {q['psnr_y']:.2f}/{q['ssim_y']:.4f}" for q in r["quality"]))
     t = r["throughput_int8"]
