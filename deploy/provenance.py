@@ -7,16 +7,17 @@
 Pure apart from reading installed package metadata and asking git (both cached per process):
 outside a git checkout, or without git, `git` is None, never an error. Data sets are described
 by their owners (`CalibrationSet.to_json()`, `ValidationSet.to_json()`, `dataset_json`), which
-carry the image names and a hash of the pixels (`deploy.data.images.images_sha256`).
+carry the image names and a hash of the pixels (`images_sha256`).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 #: Distributions whose versions change numbers; the first installed name of each entry is used
@@ -77,9 +78,20 @@ def git_state(repo: Path = REPO) -> Optional[dict[str, Any]]:
     return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
+def images_sha256(images: Iterable[tuple[str, Any]]) -> str:
+    """One hash for a set of images: names, shapes and decoded pixels, in order. The same pixels
+    give the same hash on any machine, whatever file format they came from."""
+    import numpy as np
+    h = hashlib.sha256()
+    for name, img in images:
+        a = np.ascontiguousarray(img)
+        h.update(f"{name}\0{a.dtype.str}\0{'x'.join(map(str, a.shape))}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def dataset_json(source: str, images: Sequence[tuple[str, Any]]) -> dict[str, Any]:
     """A data-source entry for named HR arrays (e.g. the evaluation set)."""
-    from deploy.data.images import images_sha256
     return {"source": source, "images": [n for n, _ in images], "sha256": images_sha256(images)}
 
 

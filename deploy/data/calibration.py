@@ -14,6 +14,7 @@ import numpy as np
 
 from deploy.data import images as data
 from deploy.data import shipped
+from deploy.provenance import images_sha256
 from deploy.data.imresize import bicubic_lr
 from deploy.data.io_convention import IOConvention
 
@@ -23,7 +24,7 @@ class CalibrationSet:
     patches: np.ndarray  # float32 NHWC in the model's input convention (zoo: RGB in [0, 1])
     images: tuple[str, ...]
     source: str
-    sha256: str = ""  # data.images_sha256 of the HR photos used
+    sha256: str = ""  # deploy.provenance.images_sha256 of the HR photos used
 
     def to_json(self) -> dict:
         return {"source": self.source, "images": list(self.images), "sha256": self.sha256,
@@ -54,4 +55,4 @@ def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[
             y, x = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
             out.append(lr[y:y + ph, x:x + pw])
     patches = convention.model_input(np.stack(out).astype(np.float32) / 255.0)
-    return CalibrationSet(patches, tuple(n for n, _ in lrs), source, data.images_sha256(hrs))
+    return CalibrationSet(patches, tuple(n for n, _ in lrs), source, images_sha256(hrs))

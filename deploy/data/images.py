@@ -220,17 +220,6 @@ def training_photos(train_dir: Optional[str | Path] = None, *,
     return train, shipped.files("validation"), shipped.source_label(*shipped.TRAIN_SPLITS)
 
 
-def images_sha256(images: Iterable[tuple[str, np.ndarray]]) -> str:
-    """One hash for a set of images: names, shapes and decoded uint8 pixels, in order. The same
-    pixels give the same hash on any machine, whatever file format they came from."""
-    h = hashlib.sha256()
-    for name, img in images:
-        a = np.ascontiguousarray(img)
-        h.update(f"{name}\0{a.dtype.str}\0{'x'.join(map(str, a.shape))}\0".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
 def split_train_val(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     val = [p for p in files if p.stem in VAL_NAMES]
     train = [p for p in files if p.stem not in VAL_NAMES]

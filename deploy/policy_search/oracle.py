@@ -21,12 +21,13 @@ from deploy.data import calibration
 
 from deploy.data import images as data
 from deploy.data import shipped
+from deploy.provenance import images_sha256
 
 from deploy.convert import per_layer as hybrid
 
 from deploy.convert import quantizer as quantize
 from deploy.data.io_convention import IOConvention
-from deploy.data.metrics import mse_y
+from deploy.data.metrics import mse_y, psnr_from_mse
 from deploy.convert.policy import Policy
 from deploy.evaluation.runners import TFLiteRunner
 
@@ -41,7 +42,7 @@ class ValidationSet:
     source: str
 
     image_of: tuple[int, ...]  # index into `images` for every patch
-    sha256: str = ""  # data.images_sha256 of the HR photos used
+    sha256: str = ""  # deploy.provenance.images_sha256 of the HR photos used
 
     def psnr_y(self, sr: Sequence[np.ndarray], scale: int) -> float:
         """Mean over images of PSNR_Y over that image's patches together (MSE pooled), as
@@ -50,7 +51,7 @@ class ValidationSet:
         for i in range(len(self.images)):
             idx = [k for k, j in enumerate(self.image_of) if j == i]
             mse = np.mean([mse_y(sr[k], self.hr[k], crop_border=scale) for k in idx])
-            per_image.append(100.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse))
+            per_image.append(psnr_from_mse(float(mse)))
         return float(np.mean(per_image))
 
     def to_json(self) -> dict:
@@ -92,7 +93,7 @@ def validation_set(scale: int, patch_hw: Sequence[int], *, val_dir: Optional[str
             hrs.append(hr[y * scale:(y + ph) * scale, x * scale:(x + pw) * scale])
             owner.append(i)
     return ValidationSet(tuple(lrs), tuple(hrs), tuple(n for n, _, _ in images), source, tuple(owner),
-                         data.images_sha256((n, hr) for n, hr, _ in images))
+                         images_sha256((n, hr) for n, hr, _ in images))
 
 
 def assignment_key(a: Assignment, layers: Sequence[str]) -> tuple[str, ...]:
