@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 #: deploy's stages, bottom to top: a stage may import only stages to its left.
-STAGES = ("data", "convert", "evaluation", "npu", "latency", "policy_search", "runtime", "report", "commands")
+STAGES = ("data", "convert", "npu", "evaluation", "latency", "policy_search", "runtime", "report", "commands")
 #: side stages and what they may import.
 SIDE = {"experimental": {"data", "convert", "evaluation", "training"}, "training": {"data", "convert", "evaluation"}}
 #: modules every stage may import.

@@ -30,6 +30,8 @@ flags.DEFINE_string("calib_dir", None, "folder of HR photos for calibration (def
 flags.DEFINE_integer("calib_images", 8, "number of calibration images (4 patches each)")
 flags.DEFINE_enum("io_type", "float32", IO_TYPES, "model input/output dtype (--precision)")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+flags.DEFINE_multi_string("npu", [], "check the written model compiles for this NPU, e.g. qualcomm:SM8650 "
+                          "(repeatable): warns per op left on the CPU, records it in the report ('npu')")
 
 
 def main(argv):
@@ -46,6 +48,7 @@ def main(argv):
         return print(run_cli(lambda: hybrid_jobs.write_policy(src, FLAGS.write_policy, hw)), end="")
     if not FLAGS.out:
         fail("--out is required (e.g. --out m.tflite)")
+    run_cli(lambda: jobs.check_npu_targets(FLAGS.npu))
     common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite)
     if FLAGS.policy:
         r = run_cli(lambda: hybrid_jobs.convert_with_policy(src, FLAGS.policy, FLAGS.out, qat_steps=FLAGS.qat_steps,
@@ -57,7 +60,9 @@ def main(argv):
         floats = ", ".join(sorted({f["op"] for f in r["float_ops"]})) or "none"
         print(f"wrote {FLAGS.out} ({r['size_bytes'] / 1024:.1f} KiB, {r['precision']}, input {r['input_shape']}); "
               f"float ops left: {floats}")
-    print(f"report: {jobs.report_path(FLAGS.out)}")
+    if FLAGS.npu:
+        print("\n".join(run_cli(lambda: jobs.npu_placement(FLAGS.out, FLAGS.npu))))
+    print(f"report: {r.get('report_path', jobs.report_path(FLAGS.out))}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
   python tools/evaluate.py --tflite m.tflite [--data DIR] [--json out.json]
   python tools/evaluate.py --model xlsr --scale 3 --precision int8 [--data DIR] [--json out.json]
+  python tools/evaluate.py --tflite m.tflite --npu_emulate qualcomm:SM8650 [--json out.json]
+--npu_emulate: the CPU figure beside the model as that NPU computes it (compiled offline, NPU
+partitions in QNN HTP emulation), per image and their difference; the JSON keeps the CPU result's
+keys and adds an "npu_emulated" block. Needs: pip install -e ".[npu]".
 """
 from absl import app, flags
 
@@ -24,6 +28,8 @@ flags.DEFINE_string("data", None, "folder of HR images (default: the bundled eva
 flags.DEFINE_string("json", None, "write results as JSON here")
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR size for --model")
 flags.DEFINE_integer("num_threads", 2, "interpreter threads")
+flags.DEFINE_string("npu_emulate", None, "also run as this NPU computes it, e.g. qualcomm:SM8650 "
+                    "(tools/npu_compile.py --list_socs)")
 
 
 def main(argv):
@@ -33,6 +39,8 @@ def main(argv):
     convention = None
     if FLAGS.channels or FLAGS.value_range:
         convention = run_cli(lambda: IOConvention(FLAGS.channels or "rgb", FLAGS.value_range or "0-1"))
+    if FLAGS.npu_emulate:
+        return _npu(convention)
     if FLAGS.tflite:
         result = run_cli(lambda: jobs.evaluate_tflite(FLAGS.tflite, data_dir=FLAGS.data, scale=FLAGS.scale,
                                                       num_threads=FLAGS.num_threads, convention=convention))
@@ -47,6 +55,23 @@ def main(argv):
     print(result.table())
     print(f"{result.model} x{result.scale} on {result.dataset}: {result.output_pixels / 1e6:.2f} MP in "
           f"{result.seconds:.2f} s ({result.to_json()['output_megapixels_per_s']} MP/s)")
+    run_cli(lambda: jobs.save_result(result, FLAGS.json))
+
+
+def _npu(convention):
+    if FLAGS.tflite:
+        model = FLAGS.tflite
+    else:
+        model = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale or 3, keras_model=FLAGS.keras_model,
+                                                weights=FLAGS.weights or True, channels=FLAGS.channels or "rgb",
+                                                value_range=FLAGS.value_range or "0-1"))
+    result = run_cli(lambda: jobs.compare_npu(model, FLAGS.npu_emulate, FLAGS.data, precision=FLAGS.precision,
+                                              scale=FLAGS.scale if FLAGS.tflite else None, convention=convention,
+                                              num_threads=FLAGS.num_threads,
+                                              input_size=jobs.parse_hw(FLAGS.input_size)))
+    print(result.table())
+    print(f"{result.cpu.model} x{result.cpu.scale} on {result.cpu.dataset}: CPU {result.cpu.seconds:.2f} s, "
+          f"{result.soc} NPU emulated {result.npu.seconds:.2f} s")
     run_cli(lambda: jobs.save_result(result, FLAGS.json))
 
 

@@ -27,11 +27,12 @@ from deploy.evaluation.evaluator import EvalResult, evaluate, write_json
 from deploy.data.io_convention import IOConvention
 from deploy._files import atomic_write
 from deploy.provenance import with_provenance
-from deploy.convert.api import quantize, report_path
+from deploy.convert.api import find_report, quantize, report_path
 from deploy.convert.sources import ModelSource
 from deploy.evaluation.api import (evaluate_source, evaluate_tflite, infer_scale, read_report,
                                    tile_overlap)
 from deploy.evaluation.runners import KerasRunner, TFLiteRunner
+from deploy.evaluation.emulated import NpuComparison, compare_npu, write_comparison_json
 from deploy.convert.tflite_io import TFLiteError, make_interpreter
 from models.complexity import receptive_radius
 
@@ -93,10 +94,35 @@ def default_benchmark_model() -> str:
     return str(DEFAULT_BENCH_MODEL)
 
 
-def save_result(result: EvalResult, json_path: Optional[str]) -> None:
+def save_result(result: EvalResult | NpuComparison, json_path: Optional[str]) -> None:
     if json_path:
-        write_json(result, json_path)
+        (write_comparison_json if isinstance(result, NpuComparison) else write_json)(result, json_path)
 
 
-__all__: Sequence[str] = ["convert_model", "convert_zoo_model", "evaluate_source", "evaluate_tflite",
-                          "list_models_table", "parse_hw", "save_result"]
+def check_npu_targets(targets: Sequence[str]) -> list:
+    """Resolve every --npu target and find the NPU compiler before minutes of conversion."""
+    from deploy import npu
+    from deploy.npu.qairt import toolchain
+    socs = [npu.resolve_soc(t) for t in targets]
+    if socs:
+        toolchain()
+    return socs
+
+
+def npu_placement(model: str | Path, targets: Sequence[str]) -> list[str]:
+    """Compile the written model in memory for every target, record the placement in its report
+    JSON (`npu` key) and return the lines to print: one warning per op left on the CPU (the
+    compiler's reason and the fix), or "compiles whole"."""
+    from deploy import npu
+    summary = npu.check_placement(model, check_npu_targets(targets))
+    found = find_report(model)  # this model's own report (never a policy file beside it)
+    if found is not None:
+        rep, doc = found
+        doc["npu"] = summary
+        atomic_write(rep, json.dumps(doc, indent=2) + "\n")
+    return npu.placement_lines(summary)
+
+
+__all__: Sequence[str] = ["check_npu_targets", "compare_npu", "convert_model", "convert_zoo_model",
+                          "evaluate_source", "evaluate_tflite", "list_models_table", "npu_placement", "parse_hw",
+                          "save_result"]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from deploy.convert.api import QuantizedModel, report_path
+from deploy.convert.api import QuantizedModel, find_report
 from deploy.convert.sources import ModelSource
 from deploy.data import images as data
 from deploy.data.io_convention import IOConvention
@@ -27,7 +28,8 @@ DEFAULT_INPUT_HW = (64, 64)
 def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[str | Path] = None, *,
              precision: str = "float", scale: Optional[int] = None,
              convention: Optional[IOConvention] = None, num_threads: int = 2,
-             input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW) -> EvalResult:
+             input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
+             npu_emulate: Optional[str] = None) -> EvalResult:
     """PSNR_Y / SSIM_Y (and bicubic's) on whole images, tiled with overlap for fixed-shape models.
 
     Args:
@@ -38,32 +40,47 @@ def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[st
         convention: the model's I/O channels and value range; by default its recorded one.
         num_threads: interpreter threads.
         input_size: for a `ModelSource`: the fixed LR size it is converted at.
+        npu_emulate: an NPU target (`qualcomm:SM8650`): the model is compiled for it and run as
+            the phone would (NPU partitions in QNN HTP emulation, CPU ops on LiteRT); the result
+            is the NPU's quality, not the CPU interpreter's (see `compare_npu` for both).
     Returns:
         A frozen `EvalResult`; `.to_json()` is the CLI's public JSON contract.
     Raises:
         deploy.errors.SrdeployError: an unreadable model or folder, a scale that contradicts the
-            model, or a model without a recorded I/O convention when none is given.
+            model, a model without a recorded I/O convention when none is given, an unknown NPU
+            target, the NPU extra not installed, or a model the NPU compiler rejects.
     """
     if isinstance(model, ModelSource):
-        return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads)
+        if npu_emulate is None:
+            return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads)
+        model = _quantize_for_npu(model, precision, input_size, npu_emulate)
     if isinstance(model, QuantizedModel):
         return _evaluate_bytes(model.tflite_bytes, dict(model.report), label=str(model.report.get("model", "model")),
-                               data_dir=data, scale=scale, convention=convention, num_threads=num_threads)
-    return evaluate_tflite(model, data_dir=data, scale=scale, num_threads=num_threads, convention=convention)
+                               data_dir=data, scale=scale, convention=convention, num_threads=num_threads,
+                               npu_emulate=npu_emulate)
+    return evaluate_tflite(model, data_dir=data, scale=scale, num_threads=num_threads, convention=convention,
+                           npu_emulate=npu_emulate)
+
+
+def _quantize_for_npu(src: ModelSource, precision: str, input_size, target: str) -> QuantizedModel:
+    from deploy.convert.api import quantize
+    from deploy.npu import resolve_soc
+    resolve_soc(target)  # an unknown target fails before the conversion
+    if input_size is None:
+        raise UserInputError("NPUs need a fixed input size; pass input_size (e.g. (64, 64))")
+    if precision == "float":
+        raise UserInputError("npu_emulate runs a converted model: pick precision int8, a16w8 or fp16")
+    return quantize(src, precision, input_size=input_size)
 
 
 def read_report(path: str | Path) -> dict:
-    """What the model says about itself: its conversion report beside it, else the srdeploy
-    metadata embedded in the flatbuffer, else {} (unreadable side-cars are ignored, not trusted)."""
+    """What the model says about itself: its conversion report beside it (only one whose sha256
+    is this model's: a stale or foreign JSON is not trusted), else the srdeploy metadata embedded
+    in the flatbuffer, else {}."""
     from deploy.convert import metadata
-    rep = report_path(path)
-    if rep.is_file():
-        try:
-            obj = json.loads(rep.read_text())
-            if isinstance(obj, dict) and "scale" in obj:
-                return obj
-        except (ValueError, UnicodeDecodeError):
-            pass
+    found = find_report(path)
+    if found is not None:
+        return found[1]
     try:
         return report_from_metadata(metadata.read(path))
     except metadata.MetadataError:
@@ -141,19 +158,34 @@ def _checked_scale(tflite: str | Path | bytes, given: Optional[int], recorded: O
 
 def evaluate_tflite(path: str | Path, *, data_dir: Optional[str | Path] = None, scale: Optional[int] = None,
                     num_threads: int = 2, overlap: Optional[int] = None,
-                    convention: Optional[IOConvention] = None) -> EvalResult:
-    """Evaluate a .tflite file: I/O convention given, else recorded (report or metadata)."""
+                    convention: Optional[IOConvention] = None, npu_emulate: Optional[str] = None) -> EvalResult:
+    """Evaluate a .tflite file: I/O convention given, else recorded (report or metadata);
+    `npu_emulate="qualcomm:SM8650"`: as that NPU computes it (compiled, emulated)."""
+    path = _existing(path)
+    return _evaluate_bytes(path, read_report(path), label=path.name, data_dir=data_dir, scale=scale,
+                           convention=convention, num_threads=num_threads, overlap=overlap,
+                           npu_emulate=npu_emulate)
+
+
+def _existing(path: str | Path) -> Path:
     from deploy.convert.tflite_io import TFLiteError
     path = Path(path)
     if not path.is_file():
         raise TFLiteError(f"{path} does not exist")
-    return _evaluate_bytes(path, read_report(path), label=path.name, data_dir=data_dir, scale=scale,
-                           convention=convention, num_threads=num_threads, overlap=overlap)
+    return path
 
 
-def _evaluate_bytes(tflite: str | Path | bytes, report: Mapping[str, Any], *, label: str,
-                    data_dir, scale, convention, num_threads: int, overlap: Optional[int] = None) -> EvalResult:
-    from deploy.evaluation.runners import TFLiteRunner
+@dataclass(frozen=True)
+class _Setup:
+    scale: int
+    convention: IOConvention
+    overlap: int
+    samples: Sequence[Any]
+    dataset: str
+
+
+def _setup(tflite: str | Path | bytes, report: Mapping[str, Any], *, label: str, data_dir, scale, convention,
+           overlap: Optional[int]) -> _Setup:
     scale = _checked_scale(tflite, scale, report.get("scale"))
     if convention is None:
         if "io_convention" not in report:
@@ -163,8 +195,34 @@ def _evaluate_bytes(tflite: str | Path | bytes, report: Mapping[str, Any], *, la
     if overlap is None:
         overlap = tile_overlap(report.get("receptive_radius_lr"), (report.get("input_shape") or [0, 0, 0])[1:3])
     samples, dataset = _samples(scale, data_dir)
-    runner = TFLiteRunner(tflite, scale, num_threads=num_threads, overlap=overlap, convention=convention)
-    return _score(runner, samples, model=label, dataset=dataset)
+    return _Setup(scale, convention, overlap, samples, dataset)
+
+
+def npu_interpreter_factory(tflite: str | Path | bytes, target: str) -> tuple[Callable[[Any, int], Any], str, Any]:
+    """(interpreter factory for `TFLiteRunner`, the SoC's name, the compile report or None): the
+    model is compiled for `target` once; each worker gets its own emulator of the compiled bytes."""
+    from deploy import npu
+    soc = npu.resolve_soc(target)
+    blob, compiled = npu.compiled_for(tflite, soc)
+    return (lambda _model, _threads: npu.NpuEmulator(blob, soc)), soc.name, (compiled.report if compiled else None)
+
+
+def _evaluate_bytes(tflite: str | Path | bytes, report: Mapping[str, Any], *, label: str,
+                    data_dir, scale, convention, num_threads: int, overlap: Optional[int] = None,
+                    npu_emulate: Optional[str] = None) -> EvalResult:
+    from deploy.evaluation.runners import TFLiteRunner
+    factory = None
+    if npu_emulate is not None:
+        factory, soc, _ = npu_interpreter_factory(tflite, npu_emulate)
+        label = npu_label(label, soc)
+    st = _setup(tflite, report, label=label, data_dir=data_dir, scale=scale, convention=convention, overlap=overlap)
+    runner = TFLiteRunner(tflite, st.scale, num_threads=num_threads, overlap=st.overlap, convention=st.convention,
+                          interpreter_factory=factory)
+    return _score(runner, st.samples, model=label, dataset=st.dataset)
+
+
+def npu_label(label: str, soc: str) -> str:
+    return f"{label} [{soc} NPU, emulated]"
 
 
 def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str | Path] = None,

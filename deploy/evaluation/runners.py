@@ -17,7 +17,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -63,11 +63,20 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: (model, num_threads) -> an object with the LiteRT Interpreter's call shape
+#: (get_input_details / get_output_details / allocate_tensors / set_tensor / invoke / get_tensor).
+InterpreterFactory = Callable[[Any, int], Any]
+
+
+def default_interpreter(model: bytes | str | Path, num_threads: int) -> Any:
+    return make_interpreter(model, num_threads=num_threads)
+
+
 class _Slot:
     """One interpreter and its I/O details; a slot is used by one thread at a time."""
 
-    def __init__(self, model: bytes | str | Path, num_threads: int):
-        self.interp = make_interpreter(model, num_threads=num_threads)
+    def __init__(self, model: bytes | str | Path, num_threads: int, factory: InterpreterFactory):
+        self.interp = factory(model, num_threads)
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
 
@@ -83,14 +92,18 @@ class _Slot:
 
 
 class TFLiteRunner:
-    """Runs a .tflite SR model with the LiteRT interpreter (XNNPACK where it applies)."""
+    """Runs a .tflite SR model with the LiteRT interpreter (XNNPACK where it applies), or with any
+    interpreter-shaped object `interpreter_factory` makes (e.g. an emulated NPU)."""
 
     def __init__(self, model: bytes | str | Path, scale: int, *, num_threads: int = 2,
                  overlap: int = 8, convention: IOConvention = IOConvention(),
-                 workers: Optional[int] = None):
+                 workers: Optional[int] = None, interpreter_factory: Optional[InterpreterFactory] = None):
         """`workers=None`: one interpreter per available core for fixed-shape models (tiled), one
-        interpreter with `num_threads` threads for dynamic-shape models (one call per image)."""
-        first = _Slot(model, num_threads)
+        interpreter with `num_threads` threads for dynamic-shape models (one call per image).
+        `interpreter_factory(model, num_threads)`: default LiteRT's interpreter; it is called once
+        per worker, tiling and I/O (de)quantization are the same whatever it returns."""
+        factory = interpreter_factory or default_interpreter
+        first = _Slot(model, num_threads, factory)
         self.scale, self.overlap, self.convention = scale, overlap, convention
         self._in, self._out = first.inp, first.out
         sig = self._in["shape_signature"]
@@ -102,7 +115,7 @@ class TFLiteRunner:
             workers = min(num_threads, available_cores()) if self.fixed_hw else 1
         workers = max(1, int(workers))
         self._slots = ([first] if workers == 1 else
-                       [_Slot(model, max(1, num_threads // workers)) for _ in range(workers)])
+                       [_Slot(model, max(1, num_threads // workers), factory) for _ in range(workers)])
         self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         for slot in self._slots:
             self._free.put(slot)

@@ -15,6 +15,8 @@ _EXPORTS = {
     "CompiledModel": "compiler", "write_compiled": "compiler",
     "NpuEmulator": "emulate", "emulated_interpreter": "emulate",
     "report_table": "report", "report_json": "report",
+    "placement_summary": "placement", "placement_lines": "placement", "check_placement": "placement",
+    "compiled_for": "placement",
 }
 
 __all__ = sorted(_EXPORTS)
