@@ -47,6 +47,8 @@ def define_source_flags() -> None:
     flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
     flags.DEFINE_integer("scale", 3, "upscaling factor")
     flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
+    flags.DEFINE_bool("unsafe_deserialization", False, "--keras_model: allow Lambda layers in a .keras "
+                      "file (their code runs on load; only for files you trust)")
 
 
 def source_from_flags(*, weights: bool = True):
@@ -57,4 +59,5 @@ def source_from_flags(*, weights: bool = True):
     f = flags.FLAGS
     return run_cli(lambda: sources.resolve(f.model, f.scale, keras_model=f.keras_model,
                                            weights=f.weights or weights, channels=f.channels,
-                                           value_range=f.value_range))
+                                           value_range=f.value_range,
+                                           unsafe_deserialization=f.unsafe_deserialization))

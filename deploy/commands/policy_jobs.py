@@ -37,9 +37,9 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    if report_path(out).resolve() == Path(policy_path).resolve():
-        raise FileExistsError(f"--out {out} would write its report to {report_path(out)}, which is the "
-                              "--policy file; choose another --out name")
+    side = report_path(out, avoid=(policy_path,))  # never over the policy file
+    if side.exists() and not overwrite:
+        raise FileExistsError(f"{side} exists; pass --overwrite to replace it")
     policy = Policy.load(policy_path)
     qat_report = None
     if qat_steps > 0:
@@ -49,5 +49,5 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     if qat_report is not None:
         q = dataclasses.replace(q, report=types.MappingProxyType({**q.report, "qat": qat_report}))
     q = dataclasses.replace(q, report=with_provenance(q.report))
-    q.save(out, overwrite=True)
-    return dict(q.report)
+    q.save(out, overwrite=True, report=side)
+    return {**q.report, "report_path": str(side)}

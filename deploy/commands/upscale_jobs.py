@@ -72,9 +72,10 @@ def quantize_pair(prep: hybrid.Prepared, src: ModelSource, policy: Policy, *, ca
     calib = calibration.calibration_set(src.scale, tile, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
     qsv = quantize.calibrate(prep.float_tflite, calib.patches)
-    fast, report = hybrid.quantize_policy(prep, policy, calib, qsv=qsv)
+    peak = src.convention.peak
+    fast, report = hybrid.quantize_policy(prep, policy, calib, qsv=qsv, value_peak=peak)
     wide, _ = hybrid.quantize_policy(prep, Policy(src.name, src.scale, "a16w8", io_type=policy.io_type),
-                                     calib, qsv=qsv)
+                                     calib, qsv=qsv, value_peak=peak)
     return fast, wide, report, calib
 
 

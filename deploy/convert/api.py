@@ -29,14 +29,14 @@ class QuantizedModel:
     tflite_bytes: bytes
     report: Mapping[str, Any]
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write `path` and its report beside it (`path` with .json), atomically.
+    def save(self, path: str | Path, *, overwrite: bool = False, report: Optional[str | Path] = None) -> Path:
+        """Write `path` and its report beside it (`path` with .json, or `report`), atomically.
 
         Raises:
             FileExistsError: either file exists and `overwrite` is False.
         """
         path = Path(path)
-        side = report_path(path)
+        side = Path(report) if report is not None else report_path(path)
         for p in (path, side):
             if p.exists() and not overwrite:
                 raise FileExistsError(f"{p} exists; pass overwrite=True (--overwrite) to replace it")
@@ -45,9 +45,38 @@ class QuantizedModel:
         return path
 
 
-def report_path(tflite_path: str | Path) -> Path:
-    """Where a model's conversion report lives: beside it, same stem, `.json`."""
-    return Path(tflite_path).with_suffix(".json")
+def report_path(tflite_path: str | Path, *, avoid: tuple[str | Path, ...] = ()) -> Path:
+    """Where a model's conversion report lives: beside it, same stem, `.json` — or, when that is
+    one of `avoid` (e.g. `--policy hybrid.json --out hybrid.tflite`), `hybrid.tflite.json`."""
+    path = Path(tflite_path)
+    side = path.with_suffix(".json")
+    if any(side.resolve() == Path(a).resolve() for a in avoid):
+        side = path.with_name(path.name + ".json")
+    return side
+
+
+def report_candidates(tflite_path: str | Path) -> tuple[Path, Path]:
+    """Every place `report_path` may have put a model's report."""
+    path = Path(tflite_path)
+    return path.with_suffix(".json"), path.with_name(path.name + ".json")
+
+
+def find_report(tflite_path: str | Path) -> Optional[tuple[Path, dict]]:
+    """The conversion report of this very model (its recorded sha256 matches the file), or None:
+    a stale, foreign or corrupt JSON beside it (a policy file, say) is never taken for it."""
+    from deploy._files import sha256_file
+    own = None
+    for rep in report_candidates(tflite_path):
+        if not rep.is_file():
+            continue
+        try:
+            obj = json.loads(rep.read_text())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        own = own or sha256_file(tflite_path)
+        if isinstance(obj, dict) and obj.get("sha256") == own:
+            return rep, obj
+    return None
 
 
 def quantize(source: ModelSource, policy: Policy | str, *,
@@ -113,7 +142,7 @@ def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, cali
     policy.validate(prep.layers)  # before calibration
     calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
-    tflite, report = per_layer.quantize_policy(prep, policy, calib)
+    tflite, report = per_layer.quantize_policy(prep, policy, calib, value_peak=src.convention.peak)
     report = {**src.to_json(), "precision": "policy", "qat": None, **report,
               "receptive_radius_lr": round(receptive_radius(prep.model), 2)}
     tflite, report = metadata.stamp(tflite, report)  # scale, I/O convention, quantization, policy sha

@@ -24,6 +24,7 @@ from deploy.errors import UserInputError
 
 import hashlib
 import json
+import struct
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -82,8 +83,9 @@ def _read_object(tflite: bytes) -> schema.ModelT:
         raise MetadataError("not a TFLite model (no TFL3 flatbuffer identifier)")
     try:
         return flatbuffer_utils.read_model_from_bytearray(bytearray(tflite))
-    except Exception as e:  # a truncated flatbuffer raises struct/index errors of many kinds
-        raise MetadataError(f"corrupt or truncated TFLite flatbuffer ({type(e).__name__})") from None
+    except (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as e:
+        # what a truncated flatbuffer raises; the cause stays chained for library users
+        raise MetadataError(f"corrupt or truncated TFLite flatbuffer ({type(e).__name__})") from e
 
 
 def embed(tflite: bytes, payload: Mapping[str, Any]) -> bytes:
@@ -123,8 +125,9 @@ def entries(tflite: bytes) -> dict[str, bytes]:
             else:
                 out[_name(m.Name())] = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
         return out
-    except Exception as e:  # a truncated flatbuffer raises struct/index errors of many kinds
-        raise MetadataError(f"corrupt or truncated TFLite flatbuffer ({type(e).__name__})") from None
+    except (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as e:
+        # what a truncated flatbuffer raises; the cause stays chained for library users
+        raise MetadataError(f"corrupt or truncated TFLite flatbuffer ({type(e).__name__})") from e
 
 
 def read(model: bytes | str | Path) -> dict[str, Any]:

@@ -105,15 +105,20 @@ def layers_table(infos: Sequence[LayerInfo]) -> str:
 
 
 def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
-                    qsv: Optional[dict] = None) -> tuple[bytes, dict[str, Any]]:
-    """One TFLite model at the policy's per-layer precisions, verified; plus its report."""
+                    qsv: Optional[dict] = None, *, value_peak: Optional[float] = None) -> tuple[bytes, dict[str, Any]]:
+    """One TFLite model at the policy's per-layer precisions, verified; plus its report.
+
+    `value_peak` is the model's I/O value range peak (1 or 255, `IOConvention.peak`): uint8 I/O
+    maps 0..255 onto 0..peak. It comes from the model's convention, never from the data.
+    """
     policy.validate(prep.layers)
     qsv = qsv if qsv is not None else quantize.calibrate(prep.float_tflite, calib.patches)
     recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
     tfl = quantize.quantize(prep.float_tflite, recipe, qsv)
     if policy.io_type == "uint8":
-        # patches are in the model's units: max <= 1 for 0-1 models, <= 255 for 0-255 ones
-        tfl = io_types.to_uint8_io(tfl, peak=float(np.ceil(calib.patches.max())) or 1.0)
+        if value_peak is None:
+            raise quantize.QuantizationError("uint8 I/O needs the model's value range (value_peak: 1 or 255)")
+        tfl = io_types.to_uint8_io(tfl, peak=float(value_peak))
     quantize.smoke_invoke(tfl, calib.patches[0])
     checks, summary = quantize.verify(tfl, prep.ops, policy)
     bad = [c for c in checks if c.requested != c.actual]

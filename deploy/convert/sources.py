@@ -34,11 +34,12 @@ class ModelSource:
 
 
 def resolve(model: Optional[str], scale: int, *, keras_model: Optional[str] = None,
-            weights: bool | str = True, channels: str = "rgb", value_range: str = "0-1") -> ModelSource:
+            weights: bool | str = True, channels: str = "rgb", value_range: str = "0-1",
+            unsafe_deserialization: bool = False) -> ModelSource:
     """A zoo model (`model`) or a saved tf_keras model (`keras_model`), never both."""
     if keras_model:
         from pathlib import Path
-        m = load_keras_model(keras_model)
+        m = load_keras_model(keras_model, unsafe_deserialization=unsafe_deserialization)
         conv = IOConvention(channels, value_range)
         if m.input_shape[-1] != conv.n_channels:
             raise models.ModelError(f"{keras_model} takes {m.input_shape[-1]} channel(s) but --channels "

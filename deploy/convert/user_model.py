@@ -9,19 +9,34 @@ from models.layers import CUSTOM_OBJECTS
 from models.registry import ModelError
 
 
-def load_keras_model(path: str | Path) -> keras.Model:
-    """Load a saved tf_keras model; ModelError (one line) when it cannot be used."""
+def load_keras_model(path: str | Path, *, unsafe_deserialization: bool = False) -> keras.Model:
+    """Load a saved tf_keras model; ModelError (one line) when it cannot be used.
+
+    `.keras` files load in Keras' safe mode: a Lambda layer (arbitrary Python code, run on load)
+    is refused unless `unsafe_deserialization` is set, which warns.
+    """
+    import warnings
     path = Path(path)
     if not path.exists():
         raise ModelError(f"Keras model {path} does not exist")
     objects = {**CUSTOM_OBJECTS, **rewrite.CUSTOM_OBJECTS}
+    kwargs = {}
+    if path.suffix == ".keras":
+        kwargs = {"safe_mode": not unsafe_deserialization}
+        if unsafe_deserialization:
+            warnings.warn(f"loading {path} with safe_mode=False: its Lambda layers run arbitrary code; "
+                          "only do this for files you trust", stacklevel=2)
     try:
-        kwargs = {"safe_mode": False} if path.suffix == ".keras" else {}
         model = keras.models.load_model(str(path), custom_objects=objects, compile=False, **kwargs)
-    except Exception as e:  # h5py, SavedModel and deserialisation raise many types
+    except Exception as e:  # h5py, SavedModel and deserialisation raise many types; cause chained
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if "Lambda" in first and ("safe_mode" in first or "unsafe" in first):
+            raise ModelError(f"{path} contains a Lambda layer (code that runs on load); pass "
+                             "--unsafe_deserialization if you trust the file") from e
+        if len(first) > 200:  # deserialisation errors quote the whole model config
+            first = first[:200] + "..."
         raise ModelError(f"cannot load Keras model {path}: {first}; save it with tf_keras "
-                         "(model.save('m.keras') or .h5)") from None
+                         "(model.save('m.keras') or .h5)") from e
     model = require_tf_keras_model(model)
     shape = model.input_shape
     if not isinstance(shape, tuple) or len(shape) != 4:

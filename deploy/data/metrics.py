@@ -14,7 +14,10 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
-CONVENTION = {"channel": "y_bt601", "crop_border": "scale", "data_range": 255,
+#: PSNR of identical images: a finite cap, so every JSON stays valid JSON and means average.
+PSNR_CAP_DB = 100.0
+
+CONVENTION = {"channel": "y_bt601", "crop_border": "scale", "data_range": 255, "psnr_cap_db": PSNR_CAP_DB,
               "ssim": "gaussian sigma=1.5 win=11 (skimage, Wang et al.)"}
 
 
@@ -42,9 +45,13 @@ def mse_y(pred: np.ndarray, ref: np.ndarray, *, crop_border: int, y_channel: boo
     return float(np.mean((a - b) ** 2))
 
 
+def psnr_from_mse(mse: float) -> float:
+    """PSNR (dB, 8-bit range) of a mean squared error, capped at PSNR_CAP_DB (mse 0 included)."""
+    return PSNR_CAP_DB if mse <= 255.0 ** 2 * 10 ** (-PSNR_CAP_DB / 10) else 10.0 * math.log10(255.0 ** 2 / mse)
+
+
 def psnr(pred: np.ndarray, ref: np.ndarray, *, crop_border: int, y_channel: bool = True) -> float:
-    mse = mse_y(pred, ref, crop_border=crop_border, y_channel=y_channel)
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+    return psnr_from_mse(mse_y(pred, ref, crop_border=crop_border, y_channel=y_channel))
 
 
 def ssim(pred: np.ndarray, ref: np.ndarray, *, crop_border: int, y_channel: bool = True) -> float:

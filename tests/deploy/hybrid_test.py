@@ -94,6 +94,28 @@ def test_op_that_cannot_be_quantized_is_a_clear_error(calib):
     assert [f["op"] for f in report["float_ops"]] == ["DEPTH_TO_SPACE"]
 
 
+def test_uint8_io_scale_comes_from_the_value_range_not_the_calibration_data(calib):
+    """A 0-255 model calibrated on dark patches (max < 255) still maps uint8 0..255 onto 0..255."""
+    import dataclasses
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="head")(x_in)
+    x = keras.layers.Conv2D(12, 3, padding="same", name="tail")(x)
+    m = keras.Model(x_in, models.layers.PixelShuffle(2, name="shuffle")(x))
+    dark = dataclasses.replace(calib, patches=(calib.patches * 180.0).astype(np.float32))  # 0-255 units
+    prep = hybrid.prepare(m)
+    tfl, _ = hybrid.quantize_policy(prep, Policy("custom", 2, "a16w8", io_type="uint8"), dark, value_peak=255.0)
+    it = make_interpreter(tfl)
+    d, o = it.get_input_details()[0], it.get_output_details()[0]
+    assert d["quantization"] == pytest.approx((1.0, 0))  # one uint8 step = one 0-255 unit
+    x = np.round(dark.patches[:1]).astype(np.uint8)
+    it.set_tensor(d["index"], x)
+    it.invoke()
+    got = (it.get_tensor(o["index"]).astype(np.float32) - o["quantization"][1]) * o["quantization"][0]
+    want = np.clip(m(x.astype(np.float32)).numpy(), 0, 255)
+    assert np.abs(got - want).mean() < 2.0
+
+
 @pytest.mark.slow
 def test_uniform_policies_match_the_converter_on_shipped_xlsr():
     """All-a8w8 / all-a16w8 per-layer models land within 0.05 dB of TFLiteConverter's int8 /
@@ -125,7 +147,7 @@ def test_io_types_with_int16_first_and_last_layers(io_type, expected, calib, ran
     prep = hybrid.prepare(m)
     policy = Policy("espcn", 2, "a8w8", (("conv1", "a16w8"), ("conv3", "a16w8"), ("pixel_shuffle", "a16w8")),
                     io_type=io_type)
-    tfl, report = hybrid.quantize_policy(prep, policy, calib)
+    tfl, report = hybrid.quantize_policy(prep, policy, calib, value_peak=1.0)
     assert (report["inputs"][0]["dtype"], report["outputs"][0]["dtype"]) == expected
     x = (calib.patches[:1] * 255).round()
     it = make_interpreter(tfl)

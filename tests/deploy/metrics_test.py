@@ -30,14 +30,14 @@ def test_psnr_known_value():
     expected = 20 * math.log10(255 / (10 * 219 / 255))
     assert metrics.psnr(pred, ref, crop_border=3) == pytest.approx(expected, abs=1e-9)
     assert expected == pytest.approx(29.4527, abs=1e-4)
-    assert metrics.psnr(ref, ref, crop_border=0) == math.inf
+    assert metrics.psnr(ref, ref, crop_border=0) == metrics.PSNR_CAP_DB  # one convention, valid JSON
 
 
 def test_crop_border_is_shaved():
     ref = np.full((30, 30, 3), 100, np.uint8)
     pred = ref.copy()
     pred[:3] = 0  # damage only the border rows
-    assert metrics.psnr(pred, ref, crop_border=3) == math.inf
+    assert metrics.psnr(pred, ref, crop_border=3) == metrics.PSNR_CAP_DB
     assert metrics.psnr(pred, ref, crop_border=2) < 30
 
 
@@ -53,3 +53,13 @@ def test_ssim_matches_independent_implementation():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.psnr(np.zeros((4, 4, 3)), np.zeros((4, 5, 3)), crop_border=0)
+
+
+def test_one_psnr_convention_for_evaluation_and_the_search_oracle():
+    """Both paths cap identical images at the same finite value (was inf vs 100)."""
+    import inspect
+
+    from deploy.policy_search import oracle
+    assert metrics.psnr_from_mse(0.0) == metrics.PSNR_CAP_DB == 100.0
+    assert abs(metrics.psnr_from_mse(1.0) - 48.1308) < 1e-3
+    assert "psnr_from_mse" in inspect.getsource(oracle.ValidationSet.psnr_y)
