@@ -7,8 +7,9 @@ I/O quantization is read from the model, so int8, uint8, int16 and float I/O all
 
 `workers > 1` runs tiles (and, with `map`, whole images) on that many interpreters at once.
 LiteRT's int16 kernels are single-threaded reference code, so on a 2-core desktop two
-1-thread interpreters measure an a16w8 model about 1.8x faster than one 2-thread interpreter;
-int8/float (XNNPACK) run at about the same speed either way (`bench/runner_workers.py`).
+1-thread interpreters run an a16w8 model faster than one 2-thread interpreter; int8/float
+(XNNPACK) gain little. The measured speed-ups per model are in bench/results/runner_workers.json
+(`python bench/runner_workers.py`); they are not repeated here so they cannot drift.
 """
 from __future__ import annotations
 

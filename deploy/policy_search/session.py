@@ -15,6 +15,7 @@ from deploy.convert.sources import ModelSource
 from deploy.data import calibration
 from deploy.errors import UserInputError
 from deploy.latency import cost_model as latency
+from deploy.latency import npu_cost
 from deploy.policy_search import oracle as candidates
 from deploy.policy_search import sensitivity
 from deploy.policy_search import solver as search
@@ -32,6 +33,7 @@ class Setup:
     cost: Any  # deploy.latency.CostModel
     macs: dict[str, int]
     profile_label: str
+    npu: Any = None  # deploy.latency.npu_cost.NpuCostModel with an NPU target (--npu), else None
 
     def problem(self, drop_db: Sequence[float]) -> Problem:
         return search.problem_from(self.cost, self.groups, drop_db)
@@ -41,12 +43,26 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
           op_profiles: Optional[Sequence[str]] = None,
           op_profile_models: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
-          fuse: bool = True) -> Setup:
-    """Validate the cheap inputs first (profile names, files), then prepare and calibrate once."""
+          fuse: bool = True, npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None) -> Setup:
+    """Validate the cheap inputs first (profile names, files), then prepare and calibrate once.
+
+    With `npu` (e.g. "qualcomm:SM8650") the cost model takes which ops the compiler places on the
+    NPU from compiling the uniform a8w8/a16w8 models (deploy.latency.npu_cost); compile reports are
+    cached under `npu_cache_dir` when given."""
     if op_profiles and device_profile:
         raise UserInputError("pass --device_profile or --op_profiles, not both")
+    if op_profiles and npu:
+        raise UserInputError("--npu prices with a device profile (default htp_npu) and the compiler's "
+                             "placement; it does not combine with --op_profiles")
+    prof = None
     if not op_profiles:
-        latency.load_profile(device_profile or DEFAULT_PROFILE)  # unknown name: fail before minutes of work
+        prof = latency.load_profile(device_profile or DEFAULT_PROFILE)  # unknown name: fail before minutes of work
+    soc = None
+    if npu:
+        if not prof.npu_cpu_switch:
+            raise UserInputError(f"--npu needs an NPU device profile with an npu_cpu_switch cost "
+                                 f"('{prof.name}' has none); use --device_profile htp_npu")
+        soc = npu_cost.check_npu_tools(npu)  # unknown SoC / extra not installed: one line, now
     prep = hybrid.prepare(src.fixed(input_hw))
     if op_profiles:
         if len(op_profiles) != 2:
@@ -66,7 +82,14 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     oracle = candidates.QualityOracle(prep, model=src.name, scale=src.scale, calib=calib, val=val,
                                       convention=src.convention)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
-    return Setup(src, prep, tuple(make_groups(prep.model, prep.layers, fuse)), oracle, cost, macs, label)
+    npu_model = None
+    if soc is not None:
+        uniform = {p: oracle.build(oracle.uniform(p))[0] for p in npu_cost.SEARCHED}
+        npu_model = npu_cost.from_npu_placement(prep, prof, soc, uniform, model=src.name, scale=src.scale,
+                                                cache_dir=npu_cache_dir)
+        cost, label = npu_model.cost, f"{label} + {soc.target} placement"
+    return Setup(src, prep, tuple(make_groups(prep.model, prep.layers, fuse)), oracle, cost, macs, label,
+                 npu_model)
 
 
 def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = None) -> sensitivity.Sensitivity:
@@ -82,11 +105,13 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
         raise UserInputError(f"sensitivity file {sens_file} is not valid JSON ({e.msg}); rerun --sensitivity") from None
     want = {"kind": "sensitivity", "model": s.src.name, "scale": s.src.scale,
             "validation": s.oracle.val.to_json(), "groups": [g.name for g in s.groups]}
-    got = {**{k: obj.get(k) for k in want}, "groups": [l.get("layer") for l in obj.get("layers", [])]}
+    want["weights"] = s.src.weights  # the same layers with other weights have other drops
+    got = {**{k: obj.get(k) for k in want}, "groups": [l.get("layer") for l in obj.get("layers", [])],
+           "weights": (obj.get("model_source") or {}).get("weights")}
     diff = [k for k in want if got[k] != want[k]]
     if diff:
         raise UserInputError(f"sensitivity file {sens_file} does not match this run ({', '.join(diff)} differ); "
-                         "rerun --sensitivity with the same model, --input_size and validation flags")
+                         "rerun --sensitivity with the same model, weights, --input_size and validation flags")
     return sensitivity.Sensitivity(s.src.name, s.src.scale, s.groups, tuple(l["macs"] for l in obj["layers"]),
                                    obj["baseline"], tuple(l["drop_db"] for l in obj["layers"]),
                                    tuple(l["gain_db"] for l in obj["layers"]), 0, 0.0, obj["validation"])

@@ -134,7 +134,10 @@ def gather(src: ModelSource, inputs_dir: Path, opts: GatherOptions, log=print) -
     data_flag = f" --data {opts.data_dir}" if opts.data_dir else ""
     calib = (f" --calib_images {opts.calib_images}" if opts.calib_images != 8 else "") + \
         (f" --calib_dir {opts.calib_dir}" if opts.calib_dir else "")
-    zoo = f"--model {src.name} --scale {src.scale}"
+    # the flags that name this model again: a zoo name, or the user's file with its convention
+    zoo = (f"--model {src.name} --scale {src.scale}" if src.zoo else
+           f"--keras_model {src.weights} --scale {src.scale} --channels {src.convention.channels} "
+           f"--value_range {src.convention.value_range}")
     manifest: dict = {"model": src.name, "scale": src.scale, "weights": src.weights, "input_size": size,
                       "commands": [], "skipped": [], "absent": {}, "sources": {}, "versions": _versions()}
     wpath = models.weights_path(src.name, src.scale) if src.zoo else None

@@ -159,3 +159,8 @@ def test_sensitivity_file_is_reused_only_for_the_same_run(setup, tmp_path):
         search_jobs.measure_drops(setup, False, tmp_path / "other.json")
     with pytest.raises(ValueError, match="does not exist"):
         search_jobs.measure_drops(setup, False, tmp_path / "missing.json")
+    retrained = json.loads(sens_path.read_text())
+    retrained["model_source"]["weights"] = "other_weights.h5"  # same layers, other weights
+    (tmp_path / "retrained.json").write_text(json.dumps(retrained))
+    with pytest.raises(ValueError, match="does not match this run \\(weights differ"):
+        search_jobs.measure_drops(setup, False, tmp_path / "retrained.json")
