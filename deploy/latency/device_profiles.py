@@ -64,6 +64,11 @@ class DeviceProfile:
     accelerator: Mapping[str, Any]         # {"name", "precisions": [...], "source"}
     measured: Mapping[str, Any] | None = None  # desktop: command, date, CPU
     path: str = ""
+    #: NPU profiles used with a compile target (`--npu`): {"us": x, "source": ...}, the cost of one
+    #: switch between an NPU partition and CPU ops in the compiled model's execution order, and
+    #: {"profile": name, "source": ...}, the profile whose rates price ops the compiler left on the CPU
+    npu_cpu_switch: Mapping[str, Any] | None = None
+    cpu_fallback: Mapping[str, Any] | None = None
 
     def op_ms(self, klass: str, precision: str, work: float) -> float:
         """Time of one op of `klass` doing `work` MACs (convs) or output elements (others)."""
@@ -88,7 +93,9 @@ class DeviceProfile:
                 "op_overhead_us": self.op_overhead_us,
                 "invoke_overhead_us": self.invoke_overhead_us, "requantize": self.requantize,
                 "partition_switch": self.partition_switch, "accelerator": self.accelerator,
-                **({"measured": self.measured} if self.measured else {})}
+                **({"measured": self.measured} if self.measured else {}),
+                **({"npu_cpu_switch": self.npu_cpu_switch} if self.npu_cpu_switch else {}),
+                **({"cpu_fallback": self.cpu_fallback} if self.cpu_fallback else {})}
 
 
 def known_profiles() -> list[str]:
@@ -109,6 +116,12 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
                 "accelerator"):
         if not str(obj[key].get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': '{key}' has no source")
+    for key in ("npu_cpu_switch", "cpu_fallback"):   # optional; sourced when present
+        if key in obj and not str(obj[key].get("source", "")).strip():
+            raise LatencyError(f"device profile '{name}': '{key}' has no source")
+    if "npu_cpu_switch" in obj and not (isinstance(obj["npu_cpu_switch"].get("us"), (int, float))
+                                        and obj["npu_cpu_switch"]["us"] >= 0):
+        raise LatencyError(f"device profile '{name}': 'npu_cpu_switch' needs a non-negative 'us'")
     for klass, entry in obj["ops"].items():
         if not str(entry.get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")
@@ -121,7 +134,7 @@ def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
         return DeviceProfile(name, str(obj.get("description", "")), obj["ops"],
                              obj["op_overhead_us"], obj["invoke_overhead_us"], obj["requantize"],
                              obj["partition_switch"], obj["accelerator"], obj.get("measured"),
-                             path)
+                             path, obj.get("npu_cpu_switch"), obj.get("cpu_fallback"))
     except KeyError as e:
         raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
                            "deploy/profiles/README.md") from None
