@@ -3,6 +3,7 @@
   python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --out hybrid.json
   python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --reference float \
       --device_profile nnapi_npu_int16_cpu --out hybrid.json
+  python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --npu qualcomm:SM8650 --out hybrid.json
   python tools/search_policy.py --model xlsr --scale 3 --sensitivity --out sens.json   (+ sens.png)
   python tools/search_policy.py --model xlsr --scale 3 --pareto --out front.json       (+ front.png)
 Quality is measured on validation photos (never the evaluation images); latency is predicted by
@@ -31,6 +32,9 @@ flags.DEFINE_string("sensitivity_file", None, "reuse the drops of an earlier --s
                     "input size and validation set) instead of measuring them again")
 flags.DEFINE_bool("pareto", False, "write the latency-vs-PSNR Pareto front instead of one policy")
 flags.DEFINE_string("device_profile", None, f"target class for the latency model (default {search_jobs.DEFAULT_PROFILE})")
+flags.DEFINE_string("npu", None, "NPU compile target (e.g. qualcomm:SM8650): price each op where the compiler "
+                    "places it (CPU fallbacks, NPU<->CPU switches) and compile the chosen policy for real; "
+                    "needs the npu extra")
 flags.DEFINE_list("op_profiles", None, "or: measured harness results of the all-a8w8 and all-a16w8 models")
 flags.DEFINE_list("op_profile_models", None, "the two .tflite files --op_profiles measured (their sha256 "
                   "must match the records)")
@@ -65,7 +69,8 @@ def main(argv):
         src, hw, device_profile=FLAGS.device_profile, op_profiles=FLAGS.op_profiles,
         op_profile_models=FLAGS.op_profile_models,
         calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
-        val_images=FLAGS.val_images, fuse=not FLAGS.per_layer))
+        val_images=FLAGS.val_images, fuse=not FLAGS.per_layer, npu=FLAGS.npu,
+        npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None))
     if FLAGS.sensitivity:
         r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(r["table"])

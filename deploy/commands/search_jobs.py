@@ -107,4 +107,29 @@ def search_table(r: dict) -> str:
             f"a16w8 groups {r['a16w8_fraction']:.0%} of {r['groups']}; x{r['ratio_to_int8']:.2f} int8 latency, "
             f"x{r['ratio_to_a16w8']:.2f} a16w8; {r['evaluations'] + r['sensitivity_evaluations']} candidate "
             f"models measured in {r['seconds']:.0f} s + sensitivity ({r['device_profile']})"]
+    if r.get("npu"):
+        rows += npu_lines(r["npu"])
     return "\n".join(rows)
+
+
+def npu_lines(n: dict) -> list[str]:
+    """The chosen policy's real NPU placement, under the search table."""
+    pl = n["placement"]
+    rows = [f"{n['target']} placement of the searched hybrid: {pl['ops_on_npu']}/{pl['ops_total']} ops on the NPU, "
+            f"{pl['partitions']} partition(s), {pl['npu_cpu_switches']} NPU<->CPU switch(es)"
+            + (" (whole)" if pl["whole"] else "")]
+    rows += [f"  CPU op #{c['index']} {c['op']} (layer {c['layer'] or '-'}): {c['reason']}" for c in pl["cpu_ops"]]
+    if n["matches_linear_model"]:
+        rows.append(f"  placement as the search's linear model assumed; predicted {n['predicted_ms_placed']:.3f} ms")
+    else:
+        rows.append(f"  placement DIFFERS from the search's linear model ({'; '.join(n['differences'])}): "
+                    f"predicted {n['predicted_ms_placed']:.3f} ms on the real placement "
+                    f"(linear model {n['predicted_ms_linear']:.3f} ms)")
+    rows.append(f"  note: {n['note']}")
+    return rows
+
+
+def npu_cache_dir(out: str | Path) -> Path:
+    """Compile reports of an --npu run are cached beside its output, by model sha256."""
+    out = Path(out)
+    return out.with_name(out.stem + ".npu_cache")

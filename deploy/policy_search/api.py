@@ -39,7 +39,8 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
            reference: str = "a16w8", input_size: tuple[int, int] = DEFAULT_INPUT_HW,
            max_evals: int = 60, calib_dir: Optional[str | Path] = None, calib_images: int = 8,
            val_dir: Optional[str | Path] = None, val_images: int = 5,
-           sensitivity_file: Optional[str | Path] = None, progress: bool = False) -> SearchOutcome:
+           sensitivity_file: Optional[str | Path] = None, progress: bool = False,
+           npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None) -> SearchOutcome:
     """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`.
 
     Args:
@@ -53,6 +54,10 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
         val_dir, val_images: validation photos (default: the shipped set).
         sensitivity_file: reuse a `--sensitivity` JSON of the same model and validation set.
         progress: show progress bars.
+        npu: an NPU compile target (e.g. "qualcomm:SM8650"): the cost model prices each op where
+            the compiler places it (CPU fallbacks, NPU<->CPU switches), and the chosen policy is
+            compiled for real; its placement is in `report["npu"]`.
+        npu_cache_dir: keep compile reports there (by model sha256) for later runs.
     Returns:
         A frozen `SearchOutcome`; `.feasible` is False when even all-a16w8 misses the budget
         (the policy is then the best found, all a16w8).
@@ -64,7 +69,8 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
     if not budget_db >= 0:
         raise UserInputError(f"budget_db must be a non-negative number of dB, not {budget_db}")
     s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
-              calib_images=calib_images, val_dir=val_dir, val_images=val_images)
+              calib_images=calib_images, val_dir=val_dir, val_images=val_images, npu=npu,
+              npu_cache_dir=npu_cache_dir)
     return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
                              progress=progress, sensitivity_file=sensitivity_file)
 
@@ -84,6 +90,13 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
               "ratio_to_a16w8": round(result.best.ms / uniform[WIDE], 4),
               "sensitivity_evaluations": sens.evaluations, "validation": s.oracle.val.to_json(),
               "calibration": s.oracle.calib.to_json(), **provenance(s)}
-    return SearchOutcome(policy, result.feasible, result.best.psnr, result.best.ms,
+    predicted = result.best.ms
+    if s.npu is not None:  # the chosen policy compiled for real, priced on its actual placement
+        npu = s.npu.check(result.assignment, s.oracle.build(result.assignment)[0])
+        predicted = npu["predicted_ms_placed"]
+        report.update({"npu": npu, "predicted_ms": round(predicted, 4), "predicted_ms_linear": round(result.best.ms, 4),
+                       "ratio_to_int8": round(predicted / uniform[NARROW], 4),
+                       "ratio_to_a16w8": round(predicted / uniform[WIDE], 4)})
+    return SearchOutcome(policy, result.feasible, result.best.psnr, predicted,
                          tuple(types.MappingProxyType(c) for c in report["history"]),
                          types.MappingProxyType(report))
