@@ -348,6 +348,13 @@ def from_op_profiles(prep, a8w8_results: str | Path, a16w8_results: str | Path, 
         if not m.layer_ms:
             raise LatencyError(f"op profile {path} maps to none of {model}'s layers; is it the "
                                f"{prec} model of this Keras model?")
+    with_ops = {o.layer for o in prep.ops if o.layer}  # layers with ops of their own (not fused away)
+    for prec, (m, path) in maps.items():
+        missing = [l for l in prep.layers if l in with_ops and l not in m.layer_ms]
+        if missing:  # pricing them at 0 ms would steer the search towards them
+            raise LatencyError(f"op profile {path} has no rows for layer(s) {', '.join(missing[:5])}"
+                               f"{' ...' if len(missing) > 5 else ''} of {model}; profile the {prec} "
+                               "model of this exact graph (same --input_size) with --enable_op_profiling")
     base = maps["a8w8"][0]
     layer_ms = {}
     for l in prep.layers:
@@ -359,7 +366,9 @@ def from_op_profiles(prep, a8w8_results: str | Path, a16w8_results: str | Path, 
     edges = graph_edges(prep)
     costs = {(e.producer, e.consumer): e.elements * ns_el / 1e6 for e in edges}
     fixed = base.boundary_ms + base.unmapped_ms
-    assert all(not math.isnan(v) for d in layer_ms.values() for v in d.values())
+    bad = [l for l, d in layer_ms.items() if any(math.isnan(v) or v < 0 for v in d.values())]
+    if bad:
+        raise LatencyError(f"op profiles give {model} layer {bad[0]} a negative or NaN time; re-measure them")
     return CostModel(model, scale, _input_hw(prep),
                      f"op_profile:{Path(a8w8_results).name}+{Path(a16w8_results).name}",
                      layer_ms, edges, fixed, costs)

@@ -195,6 +195,19 @@ def test_op_profile_rows_map_to_the_right_keras_layers(prep, uniform_models, op_
     assert cm.predict_ms(p) > cm.fixed_ms > 0
 
 
+def test_a_layer_missing_from_an_op_profile_is_an_error_not_0_ms(prep, uniform_models, op_profiles, tmp_path):
+    """Dropping one conv's rows used to price that layer at 0 ms and steer the search to it."""
+    lines = []
+    for line in op_profiles["a16w8"].read_text().splitlines():
+        rec = json.loads(line)
+        rec["stats"]["ops"] = [o for o in rec["stats"]["ops"] if "body_10" not in " ".join(o.get("outputs") or [])]
+        lines.append(json.dumps(rec))
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LatencyError, match="no rows for layer\\(s\\) body_10"):
+        latency.from_op_profiles(prep, op_profiles["a8w8"], cut, model="custom", scale=2)
+
+
 def test_op_profile_of_another_model_is_a_sha_mismatch(prep, uniform_models, op_profiles):
     import hashlib
     sha16 = hashlib.sha256(uniform_models["a16w8"].read_bytes()).hexdigest()
