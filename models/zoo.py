@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from models._keras import keras
-from models.layers import AddConstant, ChannelSlice, PixelShuffle
+from models.layers import AddConstant, ChannelSlice, PixelShuffle, SubPixelConv2DTranspose
 
 L = keras.layers
 HW = Tuple[Optional[int], Optional[int]]
@@ -26,8 +26,25 @@ def _conv(filters: int, k: int, name: str, activation=None) -> keras.layers.Laye
     return L.Conv2D(filters, k, padding="same", activation=activation, name=name)
 
 
-def fsrcnn(scale: int, hw: HW = (None, None), d: int = 56, s: int = 12, m: int = 4) -> keras.Model:
-    """FSRCNN(d=56, s=12, m=4), Dong et al. ECCV 2016: PReLU after every conv, 9x9 deconv."""
+def fsrcnn(scale: int, hw: HW = (None, None), d: int = 56, s: int = 12, m: int = 4,
+           subpixel: bool = True) -> keras.Model:
+    """FSRCNN(d=56, s=12, m=4), Dong et al. ECCV 2016: PReLU after every conv, 9x9 deconv.
+
+    The 9x9 stride-r deconvolution ("deconv") is a `SubPixelConv2DTranspose`: the paper's
+    parameters (kernel [9, 9, 3, 56], bias [3]), computed as its exact sub-pixel equivalent, a
+    conv on the LR grid with 3*r*r outputs (kernel 5x5 at x2, 3x3 at x3 and x4, gathered from
+    the 9x9 taps; taps outside the 9x9 stay zero) + rank-4 pixel shuffle. Qualcomm's HTP
+    rejects the stride-r TRANSPOSE_CONV; the sub-pixel form compiles whole (DESIGN.md).
+    Decision (training and weights): the trainable model is this form with the deconvolution's
+    parametrization, so the shipped .h5 files load unchanged (same layer name and shapes, hashes
+    untouched), tools/train.py trains exactly the paper's parameters, writes weights in the same
+    layout, and resumes its own checkpoints (and init_from) from runs made before the change.
+    Not chosen: training a plain Conv2D(3*r*r) + shuffle, which frees taps the 9x9 deconvolution
+    ties to zero (100 per channel pair at x2, 144 at x4, vs 81) and per-phase biases: a different
+    model with a second weight layout, other parameter counts and incompatible checkpoints.
+    Outputs equal the Conv2DTranspose model to float rounding (tests/models/zoo_test.py).
+    `subpixel=False` builds the plain Conv2DTranspose (same weights), the reference.
+    """
     x_in = _input(hw)
     x = _conv(d, 5, "feature")(x_in)
     x = L.PReLU(shared_axes=[1, 2], name="feature_prelu")(x)
@@ -38,7 +55,8 @@ def fsrcnn(scale: int, hw: HW = (None, None), d: int = 56, s: int = 12, m: int =
         x = L.PReLU(shared_axes=[1, 2], name=f"map{i + 1}_prelu")(x)
     x = _conv(d, 1, "expand")(x)
     x = L.PReLU(shared_axes=[1, 2], name="expand_prelu")(x)
-    x = L.Conv2DTranspose(3, 9, strides=scale, padding="same", name="deconv")(x)
+    deconv = SubPixelConv2DTranspose if subpixel else L.Conv2DTranspose
+    x = deconv(3, 9, strides=scale, padding="same", name="deconv")(x)
     return keras.Model(x_in, x, name=f"fsrcnn_x{scale}")
 
 

@@ -26,7 +26,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
 from models._keras import keras, tf
-from models.layers import AddConstant, ChannelSlice, PixelShuffle
+from models.layers import AddConstant, ChannelSlice, PixelShuffle, SubPixelConv2DTranspose
 
 tfq = tfmot.quantization.keras
 L = keras.layers
@@ -36,7 +36,8 @@ WEIGHT_BITS = 8
 
 #: Layers with a kernel: class -> (weight attribute, axis of the output channel in the kernel).
 KERNEL_LAYERS = {L.Conv1D: ("kernel", -1), L.Conv2D: ("kernel", -1), L.Dense: ("kernel", -1),
-                 L.Conv2DTranspose: ("kernel", -2), L.DepthwiseConv2D: ("depthwise_kernel", None)}
+                 L.Conv2DTranspose: ("kernel", -2), L.DepthwiseConv2D: ("depthwise_kernel", None),
+                 SubPixelConv2DTranspose: ("kernel", -2)}  # FSRCNN's deconv (same kernel layout)
 #: Layers whose output values change (requantized in TFLite): output fake-quant only.
 OUTPUT_LAYERS = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,
                  L.ReLU, L.LeakyReLU, L.PReLU, L.ELU, L.Softmax, L.Activation, L.UpSampling2D,
