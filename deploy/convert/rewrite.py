@@ -5,8 +5,11 @@ DEQUANTIZE/QUANTIZE pairs and break full integer SR (FQSR). Same maths, supporte
   ReLU(max_value=m)  ->  m - relu(m - relu(x))          RELU, SUB
   LeakyReLU(a), 0<a<1 ->  maximum(x, a * x)              MUL, MAXIMUM
   PReLU(alpha)       ->  alpha * x + (1 - alpha) * relu(x)  MUL, RELU, ADD
-  tf.nn.depth_to_space (a TFOpLambda in users' models) -> RESHAPE/TRANSPOSE pixel shuffle
-    (AEQ has no DEPTH_TO_SPACE, LiteRT no int16 kernel for it)
+  tf.nn.depth_to_space (a TFOpLambda in users' models) -> rank-4 RESHAPE/TRANSPOSE pixel
+    shuffle (AEQ has no DEPTH_TO_SPACE, LiteRT no int16 kernel for it, HTP no rank-6 tensors)
+The converter's uniform a16w8 route uses `rewrite_clipped_relus` alone: TFLiteConverter lowers
+ReLU(max_value=m) to MINIMUM + RELU, and Qualcomm's HTP takes only unsigned 16-bit in
+ElementWiseMinimum while LiteRT's int16 is signed, so an int16 MINIMUM leaves the NPU.
 Layers use two-argument super(): autograph may convert their methods, and zero-argument
 super() has no __class__ cell there (seen as "KeyError: '__class__'").
 Each replacement keeps its Keras layer name (so the policy still addresses it) and its weights.
@@ -101,13 +104,20 @@ def _replacement(layer: L.Layer):
     return None
 
 
-def rewrite_for_aeq(model: keras.Model) -> tuple[keras.Model, dict[str, str]]:
-    """A copy of `model` with unsupported activations rewritten; returns (model, {layer: what})."""
+def _clipped_relu_replacement(layer: L.Layer):
+    """ReLU(max_value=m) other than ReLU6 (the converter's RELU6 has no MINIMUM)."""
+    if isinstance(layer, L.ReLU) and layer.max_value is not None and float(layer.max_value) != 6.0:
+        if float(layer.threshold) == 0.0 and float(layer.negative_slope) == 0.0:
+            return ClippedReLUOps(float(layer.max_value), name=layer.name)
+    return None
+
+
+def _rewrite(model: keras.Model, replacement) -> tuple[keras.Model, dict[str, str]]:
     replaced: dict[str, str] = {}
     pending = {}
 
     def clone(layer):
-        new = _replacement(layer)
+        new = replacement(layer)
         if new is None:
             return layer.__class__.from_config(layer.get_config())
         replaced[layer.name] = f"{layer.__class__.__name__} -> {new.__class__.__name__}"
@@ -126,6 +136,19 @@ def rewrite_for_aeq(model: keras.Model) -> tuple[keras.Model, dict[str, str]]:
         if weights:
             layer.set_weights(weights)
     return copy, replaced
+
+
+def rewrite_for_aeq(model: keras.Model) -> tuple[keras.Model, dict[str, str]]:
+    """A copy of `model` with unsupported activations rewritten; returns (model, {layer: what})."""
+    return _rewrite(model, _replacement)
+
+
+def rewrite_clipped_relus(model: keras.Model) -> tuple[keras.Model, dict[str, str]]:
+    """A copy of `model` whose ReLU(max_value=m) layers compute m - relu(m - relu(x)) (same
+    maths, no MINIMUM op); the model itself when it has none. Returns (model, {layer: what})."""
+    if not any(_clipped_relu_replacement(layer) for layer in model.layers):
+        return model, {}
+    return _rewrite(model, _clipped_relu_replacement)
 
 
 CUSTOM_OBJECTS = {"ClippedReLUOps": ClippedReLUOps, "LeakyReLUOps": LeakyReLUOps,

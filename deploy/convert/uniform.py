@@ -4,7 +4,10 @@ Pixel shuffle: the zoo writes depth-to-space as RESHAPE/TRANSPOSE (models/layers
 at a fixed input size, so the a16w8 model keeps pixel shuffle in int16 instead of falling back
 to a float DEPTH_TO_SPACE (LiteRT has no int16 kernel for it). a16w8 allows TFLITE_BUILTINS as a
 fallback, so an op without a 16x8 path (the converter refuses PRELU in 16x8) stays float rather
-than failing; the report lists every float op and why.
+than failing; the report lists every float op and why. For a16w8 a clipped ReLU
+(ReLU(max_value=m), XLSR's and ABPN's output clip) is first rewritten as m - relu(m - relu(x))
+(deploy/convert/rewrite.py): the converter would lower it to an int16 MINIMUM, which Qualcomm's
+HTP rejects (its 16-bit Minimum is unsigned), so the model would not compile whole.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from deploy.data.calibration import CalibrationSet
+from deploy.convert.rewrite import rewrite_clipped_relus
 from deploy.convert.tflite_io import invoke_once, make_interpreter, summarize
 from models._keras import keras, quiet_native_stderr, tf
 
@@ -88,6 +92,9 @@ def convert_uniform(model: keras.Model, precision: str, *, calib: Optional[Calib
         raise ConversionError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     check_io_type(precision, io_type)
     t0 = time.time()
+    rewritten: dict[str, str] = {}
+    if precision == "a16w8":  # no int16 MINIMUM (HTP): see the module docstring
+        model, rewritten = rewrite_clipped_relus(model)
     try:
         with quiet_native_stderr(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
@@ -95,7 +102,7 @@ def convert_uniform(model: keras.Model, precision: str, *, calib: Optional[Calib
     except Exception as e:  # the converter raises many types; the first line is the reason
         msg = str(e).strip().splitlines()
         reason = next((m for m in msg if "error" in m.lower()), msg[0] if msg else type(e).__name__)
-        raise ConversionError(f"TFLite converter failed for {precision}: {reason.strip()}") from None
+        raise ConversionError(f"TFLite converter failed for {precision}: {reason.strip()}") from e
     interp = make_interpreter(tflite, name=f"{precision} model")
     _smoke_invoke(interp, calib)
     summary = summarize(make_interpreter(tflite, delegates=False))
@@ -108,6 +115,7 @@ def convert_uniform(model: keras.Model, precision: str, *, calib: Optional[Calib
         "input_shape": [int(d) for d in summary.inputs[0]["shape"]],
         **{k: v for k, v in summary.to_json().items() if k != "float_ops"},
         "float_ops": float_ops,
+        **({"rewritten_activations": rewritten} if rewritten else {}),
         "calibration": calib.to_json() if calib is not None and precision in ("int8", "a16w8") else None,
         "versions": {"tensorflow": tf.__version__},
         "convert_seconds": round(time.time() - t0, 2),

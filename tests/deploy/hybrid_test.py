@@ -173,3 +173,27 @@ def test_policy_with_qat_writes_a_verified_model(tmp_path, random_weights, hr_di
     assert out.is_file() and rep["verified"] and rep["qat"]["steps"] == 3
     assert rep["qat"]["simulated_layers"] > 10
     assert json.loads(out.with_suffix(".json").read_text())["policy"]["layers"]["tail"] == "a16w8"
+
+
+def test_users_depth_to_space_becomes_a_rank4_shuffle(calib):
+    """A user's tf.nn.depth_to_space (TF-op layer) is rewritten to the rank-4 pixel shuffle:
+    bit-exact in Keras for any batch, int16 end to end per layer, no tensor above rank 4
+    (Qualcomm's HTP rejects rank 6)."""
+    from deploy.convert import rewrite
+    from models._keras import tf
+    keras.utils.set_random_seed(0)
+    for batch, hw in [(3, (None, None)), (1, (16, 16))]:
+        x_in = keras.Input((*hw, 3), batch_size=None if hw[0] is None else 1)
+        x = keras.layers.Conv2D(12, 3, padding="same", name="conv")(x_in)
+        m = keras.Model(x_in, tf.nn.depth_to_space(x, 2))
+        new, what = rewrite.rewrite_for_aeq(m)
+        assert list(what.values()) == ["TFOpLambda -> PixelShuffleOp"]
+        xs = calib.patches[:batch]
+        np.testing.assert_array_equal(new(xs).numpy(), m(xs).numpy())
+    tfl, _ = hybrid.quantize_policy(hybrid.prepare(m), Policy("custom", 2, "a16w8"), calib)
+    it = make_interpreter(tfl, delegates=False)
+    ops = it._get_ops_details()  # noqa: SLF001 - the op list is only exposed here
+    assert "DEPTH_TO_SPACE" not in {o["op_name"] for o in ops}
+    shapes = {t["index"]: (len(t["shape"]), t["dtype"]) for t in it.get_tensor_details()}
+    moved = [shapes[o["outputs"][0]] for o in ops if o["op_name"] in ("RESHAPE", "TRANSPOSE")]
+    assert len(moved) == 3 and all(rank <= 4 and dtype == np.int16 for rank, dtype in moved)
