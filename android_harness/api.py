@@ -54,10 +54,18 @@ class Options:
 
 
 def hosts(opts: Options) -> tuple[AdbHost, ...]:
-    """--adb_host values, else the local server on --adb_server_port / $ANDROID_ADB_SERVER_PORT."""
-    port = opts.adb_server_port or int(os.environ.get("ANDROID_ADB_SERVER_PORT") or 5037)
+    """--adb_host values, else the local server on --adb_server_port / $ANDROID_ADB_SERVER_PORT.
+
+    A local server is started only on that local port: a named --adb_host with another port
+    (a typo, say) that does not answer is an error, never a new adb server on that port."""
+    env_port = os.environ.get("ANDROID_ADB_SERVER_PORT") or "5037"
+    try:
+        port = opts.adb_server_port or int(env_port)
+    except ValueError:
+        raise errors.AdbUnavailable(f"$ANDROID_ADB_SERVER_PORT={env_port!r} is not a port number") from None
     if opts.adb_hosts:
-        return tuple(AdbHost.parse(h, port) for h in opts.adb_hosts)
+        named = tuple(AdbHost.parse(h, port) for h in opts.adb_hosts)
+        return tuple(dataclasses.replace(h, may_start=h.port == port) for h in named)
     return (AdbHost("127.0.0.1", port),)
 
 
@@ -98,10 +106,14 @@ def parse_log_file(path: str, json_out: str, overwrite: bool) -> dict:
     record = results.base_record("parsed_log", raw_log=str(p), stats=stats.to_dict())
     if json_out:
         out = Path(json_out)
-        if out.exists() and not overwrite:
-            raise errors.HarnessError(f"{out} exists: pass --overwrite to replace it")
+        results.check_output(out, (p,), overwrite=overwrite)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:  # whole or not at all; the temp file never outlives an error
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
     return record
 
 

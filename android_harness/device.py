@@ -58,14 +58,19 @@ class AdbHost:
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    #: a local server that does not answer may be started (the default local port only)
+    may_start: bool = dataclasses.field(default=True, compare=False)
 
     @classmethod
     def parse(cls, text: str, default_port: int = DEFAULT_PORT) -> "AdbHost":
         host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
         try:
-            return cls(host or "127.0.0.1", int(port) if port else default_port)
+            number = int(port) if port else default_port
         except ValueError:
-            raise errors.AdbUnavailable(f"bad --adb_host {text!r}: use HOST or HOST:PORT")
+            number = -1
+        if not 1 <= number <= 65535:
+            raise errors.AdbUnavailable(f"bad --adb_host {text!r}: use HOST or HOST:PORT (port 1..65535)")
+        return cls(host or "127.0.0.1", number)
 
     @property
     def label(self) -> str:
@@ -84,6 +89,11 @@ class AdbHost:
                 raise errors.AdbUnavailable(
                     f"adb server {self.label} unreachable ({e.strerror or e}): on that machine "
                     f"run 'adb -a -P {self.port} nodaemon server' and check the firewall")
+            if not self.may_start:
+                raise errors.AdbUnavailable(
+                    f"adb server {self.label} unreachable ({e.strerror or e}): no adb server listens "
+                    f"on port {self.port} (check the port of --adb_host; the harness starts a local "
+                    "server only on --adb_server_port)")
             self._start_local()
         return AdbClient(host=self.host, port=self.port, socket_timeout=QUERY_S)
 

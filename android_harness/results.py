@@ -58,24 +58,61 @@ def summarize(trials: list[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-class ResultsFile:
-    """Append-only JSONL with one lock; refuses to clobber unless told (--resume/--overwrite)."""
+def check_output(path: str | Path, inputs: Iterable[str | Path | None] = (), *,
+                 overwrite: bool = False, flag: str = "--json") -> None:
+    """The output-path rule (the harness's own copy: it never imports deploy): never one of the
+    command's inputs, never a directory, an existing file only with --overwrite."""
+    p = Path(path)
+    for i in inputs:
+        if i is not None and Path(i).resolve() == p.resolve():
+            raise errors.HarnessError(f"{flag} {p} is also an input of this command ({i}); writing "
+                                      "it would destroy it: choose another file name")
+    if p.is_dir():
+        raise errors.HarnessError(f"{flag} {p} is a directory; give a file name")
+    if p.exists() and not overwrite:
+        raise errors.HarnessError(f"{p} exists: pass --overwrite to replace it")
 
-    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False):
+
+class ResultsFile:
+    """Append-only JSONL with one lock; refuses to clobber unless told (--resume/--overwrite).
+
+    On --resume, unreadable lines (a torn last line from a killed run, corrupt bytes) are
+    counted in ``bad_lines`` (line numbers), copied to ``<results>.bad`` and never merged with
+    new records: appending after a torn line starts on a new line."""
+
+    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False,
+                 inputs: Iterable[str | Path] = ()):
         self.path = Path(path)
         self._lock = threading.Lock()
         self.previous: list[dict[str, Any]] = []
-        self.check(self.path, resume=resume, overwrite=overwrite)
+        self.bad_lines: list[int] = []
+        self.check(self.path, resume=resume, overwrite=overwrite, inputs=inputs)
         if self.path.exists() and self.path.stat().st_size:
             if overwrite:
                 self.path.unlink()
             else:
-                self.previous = list(read_records(self.path))
+                bad: list[tuple[int, bytes]] = []
+                self.previous = list(read_records(self.path, bad=bad))
+                self.bad_lines = [n for n, _ in bad]
+                if bad:
+                    with open(self.bad_path, "ab") as f:
+                        f.writelines(raw.rstrip(b"\r\n") + b"\n" for _, raw in bad)
+                with open(self.path, "rb+") as f:  # a torn last line: new records start below it
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        f.write(b"\n")
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def bad_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".bad")
+
     @staticmethod
-    def check(path: Path, *, resume: bool, overwrite: bool) -> None:
-        """Fail fast (before any phone is touched) if we would clobber earlier results."""
+    def check(path: Path, *, resume: bool, overwrite: bool, inputs: Iterable[str | Path] = ()) -> None:
+        """Fail fast (before any phone is touched) if we would clobber earlier results or an input."""
+        check_output(path, inputs, overwrite=True, flag="--results")
+        if Path(path).parent.exists() and not Path(path).parent.is_dir():
+            raise errors.HarnessError(f"--results {path}: {Path(path).parent} is a file, not a folder")
         if Path(path).exists() and Path(path).stat().st_size and not (resume or overwrite):
             raise errors.HarnessError(f"results file {path} exists: pass --resume to continue "
                                       "it or --overwrite to start over")
@@ -92,17 +129,23 @@ class ResultsFile:
             os.fsync(f.fileno())
 
 
-def read_records(path: str | Path) -> Iterable[dict[str, Any]]:
-    """Yield records; a torn last line (power cut mid-write) is skipped, not fatal."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
+def read_records(path: str | Path, bad: list[tuple[int, bytes]] | None = None
+                 ) -> Iterable[dict[str, Any]]:
+    """Yield the records, line by line. A line that is not a JSON object (torn by a power cut
+    mid-write, corrupt or non-UTF-8 bytes) is skipped, never fatal; pass ``bad`` to collect
+    those as (1-based line number, raw bytes)."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+                rec = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                rec = None
+            if isinstance(rec, dict):
+                yield rec
+            elif bad is not None:
+                bad.append((number, raw))
 
 
 def format_table(summaries: list[Mapping[str, Any]]) -> str:

@@ -71,6 +71,11 @@ def resolve_binary(flag: Path | None) -> Path:
         raise errors.BinaryMissing(BINARY_HELP)
     if not path.is_file():
         raise errors.BinaryMissing(f"benchmark_model binary {path} not found; " + BINARY_HELP)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"\x7fELF" and not head.startswith(b"#!"):
+        raise errors.BinaryMissing(f"benchmark_model binary {path} is not an executable program (no ELF "
+                                   "header); " + BINARY_HELP)
     return path
 
 
@@ -87,6 +92,7 @@ def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list
         notices.append(f"{unreachable[0]}; running the desktop fallback")
         return [DesktopRunner(req.desktop_backend)]
     failures.extend(unreachable)  # the other machines of the lab still run
+    binary = resolve_binary(req.benchmark_binary) if wanted else None  # asked for a phone: fail now
     if not wanted:
         ready = [r for r in refs if r.state == "device"]
         if not ready:
@@ -97,13 +103,14 @@ def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list
         for r in refs:
             if r.state != "device":
                 notices.append(f"skipping {errors.DeviceUnavailable(r.serial, r.state)}")
-    elif not refs:  # nothing attached at all: measure here rather than nothing (headline command)
-        notices.append(f"no phone attached for --device {', '.join(wanted)}: running the desktop "
-                       "fallback (attach the phone and check `adb devices` to measure it)")
-        return [DesktopRunner(req.desktop_backend)]
+    elif not refs:  # asked for a phone: never answered by the desktop
+        raise errors.DeviceNotFound(
+            f"no phone attached for --device {', '.join(wanted)} (adb devices is empty on "
+            f"{', '.join(h.label for h in req.hosts)}): attach and authorize it, or pass "
+            "--device desktop to measure this machine")
     else:
         chosen = aliases_mod.resolve(wanted, refs, table)
-    binary = resolve_binary(req.benchmark_binary)
+    binary = binary or resolve_binary(req.benchmark_binary)
     runners: list[Runner] = [DesktopRunner(req.desktop_backend)] if "desktop" in req.devices else []
     for ref in chosen:
         if ref.state != "device":
@@ -219,11 +226,17 @@ def run_benchmarks(req: BenchRequest) -> BenchReport:
     models = [load_model(m) for m in req.models]
     if not models:
         raise errors.ModelInvalid("no model given: pass --model=path/to/model.tflite")
-    results.ResultsFile.check(req.results_path, resume=req.resume, overwrite=req.overwrite)
+    inputs = [m.path for m in models] + ([req.benchmark_binary] if req.benchmark_binary else [])
+    results.ResultsFile.check(req.results_path, resume=req.resume, overwrite=req.overwrite, inputs=inputs)
     notices: list[str] = []
     failures: list[str] = []
     runners = _targets(req, notices, failures)  # notices are printed by the caller (api.run)
-    out = results.ResultsFile(req.results_path, resume=req.resume, overwrite=req.overwrite)
+    out = results.ResultsFile(req.results_path, resume=req.resume, overwrite=req.overwrite, inputs=inputs)
+    if out.bad_lines:
+        shown = ", ".join(map(str, out.bad_lines[:10])) + (" ..." if len(out.bad_lines) > 10 else "")
+        notices.append(f"{req.results_path}: {len(out.bad_lines)} unreadable line(s) skipped (line {shown}: "
+                       f"torn by a killed run or corrupt); kept aside in {out.bad_path}, their trials are "
+                       "measured again")
     stop = threading.Event()
     workers = [_Worker(req, r, models, out, stop) for r in runners]
     if workers:

@@ -239,14 +239,18 @@ def test_delegate_options_with_semicolons_reach_the_tool_as_one_argument(
     assert f"'--external_delegate_options={evil_opts}'" in cmd
 
 
-def test_named_device_with_no_phone_attached_at_all_runs_on_the_desktop(tmp_path, _adb_env, models):
-    """The headline `adb_bench.py --device pixel` with no phone attached: desktop, with a notice."""
+def test_named_device_with_no_phone_attached_is_one_line_never_the_desktop(tmp_path, _adb_env, models,
+                                                                          bench_binary):
+    """`adb_bench.py --device pixel` with no phone attached (issue 19): exit 2 and one line that
+    names --device desktop; the desktop never silently answers an explicit phone request."""
     empty = AdbServer(_adb_env)
     try:
         o = opts(tmp_path, models=(str(models["m16"]),), devices=("pixel",), trials=1,
-                 adb_server_port=empty.port)
-        code, _, err = run(o)
+                 adb_server_port=empty.port, benchmark_binary=str(bench_binary))
+        code, out, err = run(o)
     finally:
         empty.kill()
-    assert code == 0 and "no phone attached for --device pixel" in err, err
-    assert records(o, "trial")[0]["backend"] == "desktop-litert-interpreter"
+    assert code == errors.EXIT_BAD_INPUT, err
+    assert err.count("adb_bench:") == 1 and "Traceback" not in err
+    assert "no phone attached for --device pixel" in err and "--device desktop" in err
+    assert not Path(o.results).exists()
