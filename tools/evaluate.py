@@ -18,7 +18,10 @@ from deploy.convert import sources
 FLAGS = flags.FLAGS
 flags.DEFINE_string("tflite", None, "a .tflite SR model to evaluate")
 flags.DEFINE_string("model", None, "or: a zoo model name (converted in memory)")
-flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model")
+flags.DEFINE_string("keras_model", None, "or: your own saved Keras model (tf_keras or Keras 3)")
+flags.DEFINE_string("float_tflite", None, "or: your own float .tflite from any framework (converted in memory "
+                    "at --precision; --tflite evaluates a .tflite as it is)")
+flags.DEFINE_string("custom_objects", None, "--keras_model: a .py file (or module) registering its custom layers")
 flags.DEFINE_string("weights", None, "with --model: a .h5 weight file (default: the shipped weights)")
 flags.DEFINE_enum("channels", None, CHANNELS, "model I/O channels (default: from the model's report, else rgb)")
 flags.DEFINE_enum("value_range", None, VALUE_RANGES, "model I/O range (default: from the report, else 0-1)")
@@ -34,8 +37,8 @@ flags.DEFINE_string("npu_emulate", None, "also run as this NPU computes it, e.g.
 
 def main(argv):
     del argv
-    if sum(map(bool, (FLAGS.tflite, FLAGS.model, FLAGS.keras_model))) != 1:
-        fail("give exactly one of --tflite, --model or --keras_model")
+    if sum(map(bool, (FLAGS.tflite, FLAGS.model, FLAGS.keras_model, FLAGS.float_tflite))) != 1:
+        fail("give exactly one of --tflite, --model, --keras_model or --float_tflite")
     convention = None
     if FLAGS.channels or FLAGS.value_range:
         convention = run_cli(lambda: IOConvention(FLAGS.channels or "rgb", FLAGS.value_range or "0-1"))
@@ -46,6 +49,7 @@ def main(argv):
                                                       num_threads=FLAGS.num_threads, convention=convention))
     else:
         src = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale or 3, keras_model=FLAGS.keras_model,
+                                              float_tflite=FLAGS.float_tflite, custom_objects=FLAGS.custom_objects,
                                               weights=FLAGS.weights or True,
                                               channels=FLAGS.channels or "rgb",
                                               value_range=FLAGS.value_range or "0-1"))
@@ -63,6 +67,7 @@ def _npu(convention):
         model = FLAGS.tflite
     else:
         model = run_cli(lambda: sources.resolve(FLAGS.model, FLAGS.scale or 3, keras_model=FLAGS.keras_model,
+                                              float_tflite=FLAGS.float_tflite, custom_objects=FLAGS.custom_objects,
                                                 weights=FLAGS.weights or True, channels=FLAGS.channels or "rgb",
                                                 value_range=FLAGS.value_range or "0-1"))
     result = run_cli(lambda: jobs.compare_npu(model, FLAGS.npu_emulate, FLAGS.data, precision=FLAGS.precision,

@@ -42,7 +42,12 @@ def define_source_flags() -> None:
 
     from deploy.data.io_convention import CHANNELS, VALUE_RANGES
     flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")
-    flags.DEFINE_string("keras_model", None, "or: your own saved tf_keras model (.h5/.keras/SavedModel)")
+    flags.DEFINE_string("keras_model", None, "or: your own saved Keras model, tf_keras or Keras 3 "
+                        "(.h5/.keras/SavedModel, also from model.export())")
+    flags.DEFINE_string("float_tflite", None, "or: your own float .tflite from any framework (PyTorch via "
+                        "litert-torch, ...), fixed input size, NHWC; per-layer policies name op groups")
+    flags.DEFINE_string("custom_objects", None, "--keras_model: a .py file (or module) whose import registers "
+                        "the model's custom layers (@keras.saving.register_keras_serializable())")
     flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
     flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
     flags.DEFINE_integer("scale", 3, "upscaling factor")
@@ -60,4 +65,5 @@ def source_from_flags(*, weights: bool = True):
     return run_cli(lambda: sources.resolve(f.model, f.scale, keras_model=f.keras_model,
                                            weights=f.weights or weights, channels=f.channels,
                                            value_range=f.value_range,
-                                           unsafe_deserialization=f.unsafe_deserialization))
+                                           unsafe_deserialization=f.unsafe_deserialization,
+                                           float_tflite=f.float_tflite, custom_objects=f.custom_objects))

@@ -17,7 +17,7 @@ from deploy.provenance import with_provenance
 
 def list_layers(src: ModelSource, input_hw: tuple[int, int]) -> str:
     """A table of every policy-addressable layer: ops, output shape, MACs and share."""
-    prep = hybrid.prepare(src.fixed(input_hw))
+    prep = hybrid.prepare_source(src, input_hw)
     return (f"{src.name} x{src.scale}, LR input {input_hw[0]}x{input_hw[1]}\n"
             + hybrid.layers_table(hybrid.list_layers(prep)))
 
@@ -25,7 +25,7 @@ def list_layers(src: ModelSource, input_hw: tuple[int, int]) -> str:
 def write_policy(src: ModelSource, precision: str, input_hw: tuple[int, int],
                  io_type: str = "float32") -> str:
     """A complete uniform policy naming every layer: the starting point for a hand edit."""
-    prep = hybrid.prepare(src.fixed(input_hw))
+    prep = hybrid.prepare_source(src, input_hw)
     return Policy.for_layers(src.name, src.scale, precision, prep.layers, io_type).dumps()
 
 

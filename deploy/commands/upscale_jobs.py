@@ -58,9 +58,14 @@ def cache_key(src: ModelSource, policy: Policy, tile: tuple[int, int], calib_dir
     h.update(json.dumps({"v": CACHE_VERSION, "model": src.name, "scale": src.scale, "tile": list(tile),
                          "convention": dataclasses.asdict(src.convention), "policy": policy.to_json(),
                          "calib_dir": str(calib_dir) if calib_dir else None, "calib_images": calib_images,
-                         "arch": src.model.to_json()}, sort_keys=True, default=str).encode())
-    for w in src.model.get_weights():
+                         "arch": src.model.to_json() if src.model is not None else src.framework},
+                        sort_keys=True, default=str).encode())
+    for w in src.model.get_weights() if src.model is not None else []:
         h.update(np.ascontiguousarray(w).tobytes())
+    if src.model is None:  # a float TFLite (its bytes) or an exported SavedModel (its files)
+        files = sorted(Path(src.weights).rglob("*")) if src.framework == "saved_model" else []
+        for blob in [src.tflite or b""] + [f.read_bytes() for f in files if f.is_file()]:
+            h.update(hashlib.sha256(blob).digest())
     return h.hexdigest()[:16]
 
 
@@ -68,7 +73,7 @@ def quantize_pair(prep: hybrid.Prepared, src: ModelSource, policy: Policy, *, ca
                   calib_images: int = 8) -> tuple[bytes, bytes, dict, calibration.CalibrationSet]:
     """(fast, wide, fast's report, calibration): one calibration, two verified models."""
     policy.validate(prep.layers)  # before calibrating
-    tile = tuple(prep.model.input_shape[1:3])
+    tile = tuple(prep.input_shape[1:3])
     calib = calibration.calibration_set(src.scale, tile, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
     qsv = quantize.calibrate(prep.float_tflite, calib.patches)
@@ -89,9 +94,10 @@ def build_pair(src: ModelSource, policy: Policy, tile: tuple[int, int], *, calib
         meta = json.loads((folder / "meta.json").read_text())
         return ModelPair((folder / "fast.tflite").read_bytes(), (folder / "wide.tflite").read_bytes(),
                          tile, int(meta["margin_lr"]), key, True)
-    prep = hybrid.prepare(src.fixed(tile))
+    prep = hybrid.prepare_source(src, tile)
+    tile = tuple(prep.input_shape[1:3])  # a float TFLite keeps its own size
     fast, wide, report, calib = quantize_pair(prep, src, policy, calib_dir=calib_dir, calib_images=calib_images)
-    margin = math.ceil(receptive_radius(prep.model))
+    margin = math.ceil(prep.receptive_radius)
     if folder:
         atomic_write(folder / "fast.tflite", fast)
         atomic_write(folder / "wide.tflite", wide)

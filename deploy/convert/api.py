@@ -105,6 +105,8 @@ def quantize(source: ModelSource, policy: Policy | str, *,
                                  f"'{policy.io_type}'; set it in the policy")
         return _quantize_policy(source, policy, input_size, calib_dir, calib_images)
     precision = {"a8w8": "int8"}.get(str(policy), str(policy))
+    if source.graph_route:  # Keras 3 / SavedModel / float TFLite: no TFLiteConverter route
+        return _graph_uniform(source, precision, input_size, calib_dir, calib_images, io_type or "float32")
     return _quantize_uniform(source, precision, input_size, calib_dir, calib_images, io_type or "float32")
 
 
@@ -131,19 +133,50 @@ def _quantize_uniform(src: ModelSource, precision: str, input_hw, calib_dir, cal
     return QuantizedModel(tflite, types.MappingProxyType(report))
 
 
-def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, calib_images) -> QuantizedModel:
+def _graph_uniform(src: ModelSource, precision: str, input_hw, calib_dir, calib_images,
+                   io_type: str) -> QuantizedModel:
+    """Uniform precision for a Keras 3 / SavedModel / float-TFLite source: float is its float
+    TFLite; int8 / a16w8 are the per-layer route with every layer at that precision."""
+    from deploy.convert import per_layer
+    from deploy.convert.uniform import ConversionError
+    if precision == "float":
+        if io_type != "float32":
+            raise ConversionError(f"a float model has float32 I/O, not {io_type}")
+        prep = per_layer.prepare_source(src, input_hw)
+        report = {**src.to_json(), "precision": "float", "route": "float TFLite of the source",
+                  "size_bytes": len(prep.float_tflite), "input_shape": list(prep.input_shape),
+                  "receptive_radius_lr": round(prep.receptive_radius, 2)}
+        tflite, report = metadata.stamp(prep.float_tflite, report)
+        return QuantizedModel(tflite, types.MappingProxyType(report))
+    if precision not in ("int8", "a16w8") or io_type not in ("float32", "uint8"):
+        raise ConversionError(
+            f"a {src.framework} source converts at float, int8 (a8w8) or a16w8 with float32 or uint8 I/O "
+            f"(the per-layer route; TFLiteConverter needs a tf_keras model), not {precision} with {io_type} I/O")
+    if input_hw is None and src.framework != "tflite":
+        raise ConversionError("integer models need a fixed input size (e.g. 64x64)")
+    prep = per_layer.prepare_source(src, input_hw)
+    policy = Policy.for_layers(src.name, src.scale, "a8w8" if precision == "int8" else precision,
+                               prep.layers, io_type)
+    q = _quantize_policy(src, policy, tuple(prep.input_shape[1:3]), calib_dir, calib_images, prep=prep)
+    return dataclasses.replace(q, report=types.MappingProxyType({**q.report, "precision": precision,
+                                                                 "uniform_via": "per-layer policy"}))
+
+
+def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, calib_images,
+                     prep=None) -> QuantizedModel:
     from deploy.convert import per_layer
     from deploy.data import calibration
     from models.complexity import receptive_radius
     if input_hw is None:
         raise UserInputError("per-layer quantization needs a fixed input size (e.g. 64x64)")
     policy.validate(model=src.name, scale=src.scale)
-    prep = per_layer.prepare(src.fixed(input_hw))
+    prep = prep or per_layer.prepare_source(src, input_hw)
+    input_hw = tuple(prep.input_shape[1:3])  # a float TFLite keeps its own size
     policy.validate(prep.layers)  # before calibration
     calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
     tflite, report = per_layer.quantize_policy(prep, policy, calib, value_peak=src.convention.peak)
     report = {**src.to_json(), "precision": "policy", "qat": None, **report,
-              "receptive_radius_lr": round(receptive_radius(prep.model), 2)}
+              "receptive_radius_lr": round(prep.receptive_radius, 2)}
     tflite, report = metadata.stamp(tflite, report)  # scale, I/O convention, quantization, policy sha
     return QuantizedModel(tflite, types.MappingProxyType(report))

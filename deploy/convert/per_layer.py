@@ -17,7 +17,7 @@ import numpy as np
 from deploy.convert import io_types
 
 from deploy.convert import layer_map
-
+from deploy.convert import op_graph
 from deploy.convert import quantizer as quantize
 
 from deploy.convert import rewrite
@@ -46,17 +46,27 @@ class LayerInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-    """A model ready for per-layer quantization: float TFLite and the op -> layer map."""
-    model: keras.Model  # fixed-shape, rewritten
+    """A model ready for per-layer quantization: float TFLite, the op -> layer map and the graph
+    of policy-addressable units (Keras layers, or op groups of a float TFLite)."""
+    model: Optional[keras.Model]  # fixed-shape, rewritten tf_keras model; None on the graph route
     float_tflite: bytes
     ops: tuple[layer_map.MappedOp, ...]
     rewritten: dict[str, str]
+    graph: op_graph.LayerGraph = None  # type: ignore[assignment]
 
     @property
     def layers(self) -> list[str]:
         """Policy-addressable layers (those that own at least one op), in graph order."""
         owners = {o.layer for o in self.ops}
-        return [n for n in layer_map.quantizable_layers(self.model) if n in owners]
+        return [u.name for u in self.graph.units if u.name in owners]
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.graph.input_shape)
+
+    @property
+    def receptive_radius(self) -> float:
+        return self.graph.receptive_radius
 
 
 def prepare(model: keras.Model) -> Prepared:
@@ -66,7 +76,36 @@ def prepare(model: keras.Model) -> Prepared:
     fixed, rewritten = rewrite.rewrite_for_aeq(model)
     tfl = convert_uniform(fixed, "float").tflite
     ops = layer_map.map_ops(tfl, layer_map.quantizable_layers(fixed), fixed.layers[-1].name)
-    return Prepared(fixed, tfl, tuple(ops), rewritten)
+    return Prepared(fixed, tfl, tuple(ops), rewritten, op_graph.from_keras(fixed, _layer_macs))
+
+
+def prepare_tflite(tflite: bytes, assign=None, *, output_unit: Optional[str] = None,
+                   unit_order: Optional[list[str]] = None, kinds: Optional[dict[str, str]] = None,
+                   weighted: frozenset = frozenset()) -> Prepared:
+    """A float TFLite (any framework) ready for per-layer quantization; units are the Keras 3
+    layers `assign` names from tensor names, or op groups named from the graph."""
+    graph, unit_of = op_graph.from_tflite(tflite, assign, output_unit=output_unit, unit_order=unit_order,
+                                          kinds=kinds, weighted=weighted)
+    summary = layer_map.summarize(layer_map.make_interpreter(tflite, delegates=False))
+    ops = tuple(layer_map.MappedOp(o.index, o.op, o.output_names[0] if o.output_names else "",
+                                   unit_of.get(o.index),
+                                   ";".join(n for n in o.output_names if n) + (";" if o.output_names else ""))
+                for o in summary.ops)
+    return Prepared(None, tflite, ops, {}, graph)
+
+
+def prepare_source(src, hw: tuple[int, int]) -> Prepared:
+    """Any `ModelSource` at LR size `hw` (a float TFLite keeps its own size)."""
+    if not src.graph_route:
+        return prepare(src.fixed(hw))
+    data, assign = src.float_tflite(hw)
+    if assign is None:
+        return prepare_tflite(data)
+    m = src.model
+    out_layer = m.outputs[0]._keras_history.operation.name  # noqa: SLF001 - the layer making the output
+    return prepare_tflite(data, assign, output_unit=out_layer, unit_order=[l.name for l in m.layers],
+                          kinds={l.name: l.__class__.__name__ for l in m.layers},
+                          weighted=frozenset(l.name for l in m.layers if l.weights))
 
 
 def _layer_macs(layer) -> int:
@@ -88,11 +127,10 @@ def list_layers(prep: Prepared) -> list[LayerInfo]:
     by_layer = collections.defaultdict(list)
     for o in prep.ops:
         by_layer[o.layer].append(o.op)
-    layers = [prep.model.get_layer(n) for n in prep.layers]
-    macs = {l.name: _layer_macs(l) for l in layers}
-    total = max(sum(macs.values()), 1)
-    return [LayerInfo(l.name, tuple(by_layer[l.name]), tuple(l.output_shape), macs[l.name],
-                      macs[l.name] / total) for l in layers]
+    units = [prep.graph.unit(n) for n in prep.layers]
+    total = max(sum(u.macs for u in units), 1)
+    return [LayerInfo(u.name, tuple(by_layer[u.name]), tuple(u.output_shape), u.macs, u.macs / total)
+            for u in units]
 
 
 def layers_table(infos: Sequence[LayerInfo]) -> str:
@@ -158,7 +196,7 @@ def _report(prep: Prepared, policy: Policy, checks, summary, tfl: bytes, calib: 
         "route": "litert-quantizer per-layer recipe", "policy": policy.to_json(),
         "policy_sha256": hashlib.sha256(policy.dumps().encode()).hexdigest(),
         "size_bytes": len(tfl), "sha256": hashlib.sha256(tfl).hexdigest(),
-        "input_shape": list(prep.model.input_shape), "layers": layers,
+        "input_shape": list(prep.input_shape), "layers": layers,
         "ops_by_precision": dict(counts), "requantize_ops": summary["requantize_ops"],
         "rescale_ops": summary["rescale_ops"],
         "quantize_ops": summary["quantize_ops"], "dequantize_ops": summary["dequantize_ops"],
@@ -171,14 +209,7 @@ def _report(prep: Prepared, policy: Policy, checks, summary, tfl: bytes, calib: 
 def hand_policy(prep: Prepared, name: str, scale: int) -> Policy:
     """The usual hand-written starting point: the layers reading the input and everything from
     the last conv on at a16w8, the rest a8w8 (SR error concentrates at the two ends)."""
-    model = prep.model
-    first = set()
-    for layer in model.layers:
-        for node in layer.inbound_nodes:
-            inbound = node.inbound_layers if isinstance(node.inbound_layers, (list, tuple)) else [node.inbound_layers]
-            if any(isinstance(i, keras.layers.InputLayer) for i in inbound):
-                first.add(layer.name)
-    convs = [n for n in prep.layers if isinstance(model.get_layer(n), keras.layers.Conv2D)]
+    first = {u.name for u in prep.graph.units if u.reads_input}
+    convs = [n for n in prep.layers if prep.graph.unit(n).conv]
     last = set(prep.layers[prep.layers.index(convs[-1]):]) if convs else set()
     return Policy(name, scale, "a8w8", tuple((n, "a16w8") for n in prep.layers if n in first or n in last))
-

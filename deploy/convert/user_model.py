@@ -1,4 +1,5 @@
-"""Users' own tf_keras SR models: load (.h5 / .keras / SavedModel) and fix the input size."""
+"""Users' own SR models: tf_keras (.h5 / .keras / SavedModel), Keras 3 (.keras) and exported
+SavedModels (`load_user_model`); fixing a tf_keras model's input size."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,6 +43,43 @@ def load_keras_model(path: str | Path, *, unsafe_deserialization: bool = False) 
     if not isinstance(shape, tuple) or len(shape) != 4:
         raise ModelError(f"{path}: expected one NHWC image input, got input shape {shape}")
     return model
+
+
+def load_user_model(path: str | Path, *, unsafe_deserialization: bool = False,
+                    custom_objects: str | None = None) -> tuple[str, object]:
+    """(framework, model) of a user's saved model: ("tf_keras", model), ("keras3", model) or
+    ("saved_model", None) for a SavedModel without Keras metadata (e.g. Keras 3 `model.export()`).
+    One line (ModelError / ForeignModelError) when it cannot be used."""
+    import warnings
+
+    from deploy.convert import graph_source as gs
+    path = Path(path)
+    gs.refuse_torch(path)
+    if not path.exists():
+        raise ModelError(f"Keras model {path} does not exist")
+    if path.suffix.lower() == ".tflite":
+        raise ModelError(f"{path} is a TFLite model; pass it with --float_tflite (Python: "
+                         "deploy.load_model(path, scale=...))")
+    if path.is_dir() and not gs.is_keras_saved_model(path):
+        return "saved_model", None
+    version = gs.keras_version_of(path) if path.suffix == ".keras" else None
+    if not (version or "").startswith("3"):
+        gs.import_custom_objects(custom_objects)
+        return "tf_keras", load_keras_model(path, unsafe_deserialization=unsafe_deserialization)
+    import keras as keras3  # Keras 3: a separate package from tf_keras
+    gs.import_custom_objects(custom_objects)
+    gs.check_keras_file(path, unsafe_deserialization)
+    if unsafe_deserialization:
+        warnings.warn(f"loading {path} with safe_mode=False: its Lambda layers run arbitrary code; "
+                      "only do this for files you trust", stacklevel=2)
+    try:
+        model = keras3.saving.load_model(str(path), compile=False, safe_mode=not unsafe_deserialization)
+    except Exception as e:  # deserialisation raises many types; cause chained
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = first if len(first) <= 200 else first[:200] + "..."
+        raise ModelError(f"cannot load Keras 3 model {path}: {first}") from e
+    gs.check_keras3_io(model, str(path))
+    return "keras3", model
 
 
 def fix_input_shape(model: keras.Model, hw: tuple[int, int]) -> keras.Model:

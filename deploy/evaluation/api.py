@@ -236,6 +236,9 @@ def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str 
     from models.complexity import receptive_radius
     samples, dataset = _samples(src.scale, data_dir)
     label = f"{src.name}_x{src.scale}_{precision}"
+    if src.graph_route:  # Keras 3 / SavedModel / float TFLite: through its float TFLite
+        return _evaluate_graph_source(src, precision, samples, dataset, label, input_hw, calib_dir,
+                                      calib_images, num_threads)
     if precision == "float":
         return _score(KerasRunner(src.model, src.scale, src.convention), samples, model=label, dataset=dataset)
     model = src.fixed(input_hw) if input_hw is not None else src.model
@@ -245,4 +248,17 @@ def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str 
     converted = uniform.convert_uniform(model, precision, calib=calib)
     runner = TFLiteRunner(converted.tflite, src.scale, num_threads=num_threads, convention=src.convention,
                           overlap=tile_overlap(receptive_radius(model), input_hw))
+    return _score(runner, samples, model=label, dataset=dataset)
+
+
+def _evaluate_graph_source(src: ModelSource, precision: str, samples, dataset: str, label: str, input_hw,
+                           calib_dir, calib_images, num_threads) -> EvalResult:
+    """A Keras 3 model runs whole images at float; everything else runs its TFLite in tiles."""
+    from deploy.convert.api import quantize
+    from deploy.evaluation.runners import KerasRunner, TFLiteRunner
+    if precision == "float" and src.framework == "keras3":
+        return _score(KerasRunner(src.model, src.scale, src.convention), samples, model=label, dataset=dataset)
+    q = quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images)
+    runner = TFLiteRunner(q.tflite_bytes, src.scale, num_threads=num_threads, convention=src.convention,
+                          overlap=tile_overlap(q.report.get("receptive_radius_lr"), q.report["input_shape"][1:3]))
     return _score(runner, samples, model=label, dataset=dataset)

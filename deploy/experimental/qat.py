@@ -237,6 +237,11 @@ def finetune_source(src: "ModelSource", policy: "Policy", input_hw: tuple[int, i
     import dataclasses as _dc
 
     from deploy.convert import per_layer
+    from deploy.errors import UserInputError
+    if src.graph_route:
+        raise UserInputError(f"policy-aware QAT needs a tf_keras model (TF-MOT works on tf_keras only); "
+                             f"{src.name} is a {src.framework} source: convert with --policy without --qat_steps, "
+                             "or rebuild the model in tf_keras")
     prep = per_layer.prepare(src.fixed(input_hw))
     policy.validate(model=src.name, scale=src.scale)
     policy.validate(prep.layers)  # before minutes of training

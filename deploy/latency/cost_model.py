@@ -187,7 +187,7 @@ def _io_elements(prep) -> tuple[int, int]:
 
 
 def _input_hw(prep) -> tuple[int, int]:
-    shape = prep.model.input_shape
+    shape = prep.input_shape
     return int(shape[1]), int(shape[2])
 
 

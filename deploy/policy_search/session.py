@@ -63,7 +63,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
             raise UserInputError(f"--npu needs an NPU device profile with an npu_cpu_switch cost "
                                  f"('{prof.name}' has none); use --device_profile htp_npu")
         soc = npu_cost.check_npu_tools(npu)  # unknown SoC / extra not installed: one line, now
-    prep = hybrid.prepare(src.fixed(input_hw))
+    prep = hybrid.prepare_source(src, input_hw)
     if op_profiles:
         if len(op_profiles) != 2:
             raise UserInputError("--op_profiles takes two results files: all-a8w8 and all-a16w8 (comma separated)")
@@ -88,7 +88,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
         npu_model = npu_cost.from_npu_placement(prep, prof, soc, uniform, model=src.name, scale=src.scale,
                                                 cache_dir=npu_cache_dir)
         cost, label = npu_model.cost, f"{label} + {soc.target} placement"
-    return Setup(src, prep, tuple(make_groups(prep.model, prep.layers, fuse)), oracle, cost, macs, label,
+    return Setup(src, prep, tuple(make_groups(prep.graph, prep.layers, fuse)), oracle, cost, macs, label,
                  npu_model)
 
 
@@ -118,7 +118,7 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
 
 
 def provenance(s: Setup) -> dict:
-    return {"model_source": s.src.to_json(), "input_hw": list(s.prep.model.input_shape[1:3]),
+    return {"model_source": s.src.to_json(), "input_hw": list(s.prep.input_shape[1:3]),
             "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
             "calibration_seconds": round(s.oracle.calibration_seconds, 1)}
 

@@ -40,10 +40,12 @@ def _inbound(layer) -> list[str]:
 
 
 def make_groups(model, layers: Sequence[str], fuse: bool = True) -> list[Group]:
-    """Decision units in graph order (see module docstring)."""
+    """Decision units in graph order (see module docstring). `model`: a tf_keras model or a
+    `LayerGraph` (`Prepared.graph`: Keras 3 layers or float-TFLite op groups)."""
     if not fuse:
         return [Group((n,)) for n in layers]
-    inbound = {l.name: _inbound(l) for l in model.layers}
+    graph = model if hasattr(model, "units") else None
+    inbound = graph.inbound if graph is not None else {l.name: _inbound(l) for l in model.layers}
     readers: dict[str, int] = {}
     for srcs in inbound.values():
         for s in srcs:
@@ -52,7 +54,8 @@ def make_groups(model, layers: Sequence[str], fuse: bool = True) -> list[Group]:
     groups: list[list[str]] = []
     for n in layers:
         srcs = inbound.get(n, [])
-        no_kernel = getattr(model.get_layer(n), "kernel", None) is None
+        no_kernel = (not graph.unit(n).has_kernel) if graph is not None else \
+            getattr(model.get_layer(n), "kernel", None) is None
         if no_kernel and len(srcs) == 1 and srcs[0] in owner and readers.get(srcs[0], 0) == 1:
             owner[n] = owner[srcs[0]]
             groups[owner[n]].append(n)
