@@ -25,7 +25,7 @@ from deploy.convert import metadata
 from deploy.convert import sources
 from deploy.evaluation.evaluator import EvalResult, evaluate, write_json
 from deploy.data.io_convention import IOConvention
-from deploy._files import atomic_write
+from deploy._files import atomic_write, check_outputs
 from deploy.provenance import with_provenance
 from deploy.convert.api import find_report, quantize, report_path
 from deploy.convert.sources import ModelSource
@@ -35,6 +35,11 @@ from deploy.evaluation.runners import KerasRunner, TFLiteRunner
 from deploy.evaluation.emulated import NpuComparison, compare_npu, write_comparison_json
 from deploy.convert.tflite_io import TFLiteError, make_interpreter
 from models.complexity import receptive_radius
+
+
+#: Largest fixed LR input side. Images of any size are run in tiles of this input; a larger fixed
+#: input only costs memory (converting XLSR at 4096x4096 took 16.5 GB) and is never faster.
+MAX_INPUT_SIDE = 1024
 
 
 def parse_hw(text: str) -> Optional[tuple[int, int]]:
@@ -49,6 +54,9 @@ def parse_hw(text: str) -> Optional[tuple[int, int]]:
     hw = hw * 2 if len(hw) == 1 else hw
     if len(hw) != 2 or min(hw) < 8:
         raise UserInputError(f"--input_size '{text}' must be HxW with sides >= 8")
+    if max(hw) > MAX_INPUT_SIDE:
+        raise UserInputError(f"--input_size '{text}': sides above {MAX_INPUT_SIDE} only cost memory (images of "
+                             "any size run in tiles of this input); use e.g. 64x64, or 'dynamic' for float")
     return hw
 
 
@@ -68,14 +76,17 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
                   io_type: str = "float32", overwrite: bool = False) -> dict:
     """Convert at one precision; writes `out` and `out.json`, returns the report."""
     out = Path(out)
-    for p in (out, report_path(out)):  # fail before minutes of calibration, not after
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+    check_outputs((out, report_path(out)), source_files(src), overwrite=overwrite)  # before calibrating
     q = quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
                  io_type=io_type)
     q = dataclasses.replace(q, report=with_provenance(q.report))
     q.save(out, overwrite=True)
     return dict(q.report)
+
+
+def source_files(src: ModelSource) -> list[Path]:
+    """The files a model source was read from (a user's model, a weight file): never outputs."""
+    return [Path(src.weights)] if src.weights and Path(src.weights).is_file() else []
 
 
 def convert_zoo_model(name: str, scale: int, precision: str, out: str | Path, *,
@@ -92,6 +103,13 @@ def default_benchmark_model() -> str:
         print(f"no --model given: converting the shipped XLSR x3 to int8 as {DEFAULT_BENCH_MODEL}")
         convert_zoo_model("xlsr", 3, "int8", DEFAULT_BENCH_MODEL)
     return str(DEFAULT_BENCH_MODEL)
+
+
+def check_result_path(json_path: Optional[str], inputs: Sequence[Optional[str]] = (), *,
+                      overwrite: bool = False) -> None:
+    """evaluate.py --json: never over the model evaluated (or another input), never over an
+    existing file without --overwrite; checked before the evaluation runs."""
+    check_outputs((json_path,), inputs, overwrite=overwrite)
 
 
 def save_result(result: EvalResult | NpuComparison, json_path: Optional[str]) -> None:

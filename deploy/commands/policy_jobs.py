@@ -13,6 +13,8 @@ from deploy.convert.api import quantize, report_path
 from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource
 from deploy.provenance import with_provenance
+from deploy._files import check_outputs
+from deploy.commands.jobs import source_files
 
 
 def list_layers(src: ModelSource, input_hw: tuple[int, int]) -> str:
@@ -35,11 +37,8 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
                         train_dir: Optional[str] = None) -> dict:
     """Policy file -> one verified mixed-precision .tflite + report; nothing written on failure."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     side = report_path(out, avoid=(policy_path,))  # never over the policy file
-    if side.exists() and not overwrite:
-        raise FileExistsError(f"{side} exists; pass --overwrite to replace it")
+    check_outputs((out, side), (policy_path, *source_files(src)), overwrite=overwrite)
     policy = Policy.load(policy_path)
     qat_report = None
     if qat_steps > 0:

@@ -10,11 +10,12 @@ import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from deploy._files import atomic_write
+from deploy._files import atomic_write, check_outputs
 from deploy.provenance import with_provenance
 from deploy.policy_search import pareto, sensitivity
 from deploy.policy_search.api import BudgetImpossible, search_with_setup
-from deploy.policy_search.session import DEFAULT_PROFILE, Setup, measure_drops, provenance as _provenance, setup
+from deploy.policy_search.session import (DEFAULT_PROFILE, Setup, measure_drops, measured_cache,
+                                          provenance as _provenance, setup)
 from deploy.policy_search.space import NARROW, WIDE
 
 
@@ -29,10 +30,8 @@ def parse_budget(text: str) -> float:
     return value
 
 
-def _check_out(out: Path, overwrite: bool, *extra: Path) -> None:
-    for p in (out, *extra):
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+def _check_out(out: Path, overwrite: bool, *extra: Path, inputs: Sequence[Any] = ()) -> None:
+    check_outputs((out, *extra), inputs, overwrite=overwrite)
 
 
 def _png(path: Path, draw) -> None:
@@ -48,12 +47,21 @@ def _png(path: Path, draw) -> None:
 def run_sensitivity(s: Setup, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
     out = Path(out)
     _check_out(out, overwrite, out.with_suffix(".png"))
-    sens = sensitivity.measure(s.oracle, s.groups, s.macs, progress=progress)
+    s.sens_cache = sens_cache_path(out)
+    cache = measured_cache(s)
+    sens = sensitivity.measure(s.oracle, s.groups, s.macs, progress=progress, cache=cache)
     report = with_provenance({**sens.to_json(), **_provenance(s)}, calibration=s.oracle.calib.to_json(),
                              validation=s.oracle.val.to_json())
     atomic_write(out, json.dumps(report, indent=2) + "\n")
     _png(out.with_suffix(".png"), lambda p: sensitivity.plot(sens, p))
+    cache.remove()  # everything is in the JSON now
     return {"report": report, "table": sens.table(), "png": str(out.with_suffix(".png"))}
+
+
+def sens_cache_path(out: str | Path) -> Path:
+    """Measured sensitivity PSNRs of an interrupted run of this command (removed on success)."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.measured.jsonl")
 
 
 def search_report_path(out: Path) -> Path:
@@ -66,13 +74,15 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
     """Writes the policy at `out` (tools/convert.py --policy takes it unchanged) and the search
     record beside it; raises BudgetImpossible after writing the best found when none meets it."""
     out = Path(out)
-    _check_out(out, overwrite, search_report_path(out))
+    _check_out(out, overwrite, search_report_path(out), inputs=(sens_file,))
+    s.sens_cache = sens_cache_path(out)
     outcome = search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
                                 progress=progress, sensitivity_file=sens_file)
     policy, report, result = outcome.policy, dict(outcome.report), outcome
     atomic_write(out, policy.dumps())
     report = with_provenance(report)  # its calibration and validation entries
     atomic_write(search_report_path(out), json.dumps(report, indent=2) + "\n")
+    sens_cache_path(out).unlink(missing_ok=True)
     if not result.feasible:
         raise BudgetImpossible(
             f"budget impossible: even all-a16w8 reaches {report['psnr_y']:.3f} dB < target "
@@ -84,7 +94,8 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
 def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: bool = False,
                progress: bool = True, sens_file: Optional[str | Path] = None) -> dict:
     out = Path(out)
-    _check_out(out, overwrite, out.with_suffix(".png"))
+    _check_out(out, overwrite, out.with_suffix(".png"), inputs=(sens_file,))
+    s.sens_cache = sens_cache_path(out)
     sens = measure_drops(s, progress, sens_file)
     prob = s.problem(sens.drop_db)
     cands = pareto.sweep(s.oracle, prob, n_budgets=n_budgets, progress=progress)
@@ -94,6 +105,7 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
                             calibration=s.oracle.calib.to_json(), validation=s.oracle.val.to_json())
     atomic_write(out, json.dumps(front, indent=2) + "\n")
     _png(out.with_suffix(".png"), lambda p: pareto.plot(front, p))
+    sens_cache_path(out).unlink(missing_ok=True)
     return front
 
 

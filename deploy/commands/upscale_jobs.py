@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -32,6 +33,7 @@ from deploy.convert import per_layer as hybrid
 
 from deploy.convert import quantizer as quantize
 from deploy.commands.jobs import atomic_write
+from deploy._files import check_outputs
 from deploy.convert.policy import Policy
 from deploy.evaluation.runners import TFLiteRunner
 from deploy.convert.sources import ModelSource
@@ -107,15 +109,11 @@ def build_pair(src: ModelSource, policy: Policy, tile: tuple[int, int], *, calib
     return ModelPair(fast, wide, tile, margin, key, False)
 
 
-def _check_out(out: Path, input_path: Path, overwrite: bool) -> None:
+def _check_out(out: Path, input_path: Path, overwrite: bool, policy_path: Optional[str] = None) -> None:
     if out.suffix.lower() not in data.IMAGE_SUFFIXES:
         raise UserInputError(f"--out {out}: unknown image type '{out.suffix}'; use .png (or "
                          f"{', '.join(sorted(data.IMAGE_SUFFIXES - {'.png'}))})")
-    for p in (out, out.with_suffix(".json")):
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
-    if out.resolve() == input_path.resolve() or out.with_suffix(".json").resolve() == input_path.resolve():
-        raise FileExistsError(f"--out {out} would overwrite the --input image; choose another name")
+    check_outputs((out, out.with_suffix(".json")), (input_path, policy_path), overwrite=overwrite)
 
 
 def encode_image(img: np.ndarray, suffix: str) -> bytes:
@@ -130,12 +128,15 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
                  criterion_name: str = adaptive.DEFAULT_CRITERION, wide_fraction: Optional[float] = None,
                  threshold: Optional[float] = None, cache_dir: Optional[str | Path] = DEFAULT_CACHE,
                  calib_dir: Optional[str] = None, calib_images: int = 8, num_threads: int = 2,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, progress: bool = True) -> dict:
     """Upscale one image file; writes `out` and `out.json` (the report) atomically."""
     t0 = time.perf_counter()
     out_p, in_p = Path(out), Path(input_path)
-    _check_out(out_p, in_p, overwrite)
+    _check_out(out_p, in_p, overwrite, policy_path)
     lr = data.load_image(in_p)
+    if progress:
+        print(f"{in_p.name}: {lr.shape[1]}x{lr.shape[0]} -> {lr.shape[1] * src.scale}x{lr.shape[0] * src.scale}; "
+              "building or loading the models...", file=sys.stderr, flush=True)
     adaptive.criterion(criterion_name)
     if adaptive_on and wide_fraction is None and threshold is None:
         wide_fraction = 0.25
@@ -146,9 +147,15 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
     t_built = time.perf_counter()
     fast = TFLiteRunner(pair.fast, src.scale, num_threads=num_threads, convention=src.convention)
     wide = TFLiteRunner(pair.wide, src.scale, num_threads=num_threads, convention=src.convention) if adaptive_on else None
-    res = adaptive.upscale(lr, fast.invoke, wide.invoke if wide else None, tile=tile, scale=src.scale,
-                           margin=pair.margin, blend=blend, criterion_name=criterion_name,
-                           wide_fraction=wide_fraction, threshold=threshold, convention=src.convention)
+    from tqdm import tqdm
+    with tqdm(desc=f"upscaling {in_p.name}", unit="tile", disable=not progress, mininterval=1.0) as bar:
+        def on_tile(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        res = adaptive.upscale(lr, fast.invoke, wide.invoke if wide else None, tile=tile, scale=src.scale,
+                               margin=pair.margin, blend=blend, criterion_name=criterion_name,
+                               wide_fraction=wide_fraction, threshold=threshold, convention=src.convention,
+                               on_tile=on_tile)
     report = {**src.to_json(), "input": str(in_p), "output": str(out_p),
               "input_hw": list(lr.shape[:2]), "output_hw": list(res.sr.shape[:2]),
               "policy": policy.to_json(), "adaptive": adaptive_on,

@@ -105,8 +105,5 @@ def evaluate(runner: SRRunner, samples: Sequence[Sample], *, model: str, dataset
 
 
 def write_json(result: EvalResult, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    from deploy._files import atomic_write
+    atomic_write(path, json.dumps(result.to_json(), indent=2) + "\n")
