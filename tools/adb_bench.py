@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from android_harness import api
+from deploy.commands import flag_checks
 
 F = flags.FLAGS
 flags.DEFINE_multi_string("model", [], "a .tflite file (repeatable; default: the shipped XLSR x3 "
@@ -49,6 +50,12 @@ flags.DEFINE_bool("save_devices", False, "with --list_devices: add a serial-pinn
                   "(recording SoC, Android version) for each phone not in the devices file")
 flags.DEFINE_string("parse_log", "", "parse a saved benchmark_model log (no device)")
 flags.DEFINE_string("json", "", "with --parse_log: write the parsed record here")
+flag_checks.positive("num_threads", "num_runs", "trials")
+flag_checks.at_least("warmup_runs", 0)
+flag_checks.at_least("cooldown_s", 0, " seconds")
+flag_checks.at_least("bench_timeout_s", 0, " seconds (0: automatic)")
+flags.register_validator("adb_server_port", lambda v: v == 0 or 1 <= v <= 65535,
+                         message="--adb_server_port must be a TCP port (1..65535), or 0 for the default")
 
 
 def main(argv: list[str]) -> int:
@@ -77,4 +84,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

@@ -6,11 +6,11 @@
   python tools/convert.py --keras_model espcn.keras --scale 3 --channels y ...   (your own model)
 Writes m.tflite and m.json (precision per layer, size, ops, float ops left and why, calibration).
 """
-from absl import app, flags
+from absl import flags
 
 from deploy.commands import policy_jobs as hybrid_jobs
 
-from deploy.commands import jobs
+from deploy.commands import flag_checks, jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 from deploy.convert.uniform import DEFAULT_INPUT_HW, IO_TYPES, PRECISIONS
 
@@ -30,6 +30,9 @@ flags.DEFINE_string("calib_dir", None, "folder of HR photos for calibration (def
 flags.DEFINE_integer("calib_images", 8, "number of calibration images (4 patches each)")
 flags.DEFINE_enum("io_type", "float32", IO_TYPES, "model input/output dtype (--precision)")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+flag_checks.at_least("qat_steps", 0)
+flag_checks.positive("calib_images")
+flag_checks.hw_text("input_size", allow_dynamic=True, maximum=jobs.MAX_INPUT_SIDE)
 flags.DEFINE_multi_string("npu", [], "check the written model compiles for this NPU, e.g. qualcomm:SM8650 "
                           "(repeatable): warns per op left on the CPU, records it in the report ('npu')")
 
@@ -48,6 +51,13 @@ def main(argv):
         return print(run_cli(lambda: hybrid_jobs.write_policy(src, FLAGS.write_policy, hw)), end="")
     if not FLAGS.out:
         fail("--out is required (e.g. --out m.tflite)")
+    if FLAGS.policy:  # the policy says its precisions and I/O type: a flag that would be ignored is an error
+        ignored = [f"--{n}" for n in ("precision", "io_type") if FLAGS[n].present]
+        if ignored:
+            fail(f"{' and '.join(ignored)} cannot be combined with --policy: the policy file sets every layer's "
+                 "precision and its io_type (edit the policy instead)")
+    elif FLAGS.qat_steps or FLAGS.train_dir:
+        fail("--qat_steps/--train_dir fine-tune for a per-layer policy: they need --policy")
     run_cli(lambda: jobs.check_npu_targets(FLAGS.npu))
     common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite)
     if FLAGS.policy:
@@ -66,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

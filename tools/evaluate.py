@@ -7,10 +7,10 @@
 partitions in QNN HTP emulation), per image and their difference; the JSON keeps the CPU result's
 keys and adds an "npu_emulated" block. Needs: pip install -e ".[npu]".
 """
-from absl import app, flags
+from absl import flags
 
 from deploy.commands.cli import fail, run_cli
-from deploy.commands import jobs
+from deploy.commands import flag_checks, jobs
 from deploy.convert.uniform import DEFAULT_INPUT_HW, PRECISIONS
 from deploy.data.io_convention import CHANNELS, VALUE_RANGES, IOConvention
 from deploy.convert import sources
@@ -31,6 +31,9 @@ flags.DEFINE_string("data", None, "folder of HR images (default: the bundled eva
 flags.DEFINE_string("json", None, "write results as JSON here")
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR size for --model")
 flags.DEFINE_integer("num_threads", 2, "interpreter threads")
+flags.DEFINE_bool("overwrite", False, "replace an existing --json file")
+flag_checks.positive("scale", "num_threads")
+flag_checks.hw_text("input_size", allow_dynamic=True, maximum=jobs.MAX_INPUT_SIDE)
 flags.DEFINE_string("npu_emulate", None, "also run as this NPU computes it, e.g. qualcomm:SM8650 "
                     "(tools/npu_compile.py --list_socs)")
 
@@ -39,6 +42,9 @@ def main(argv):
     del argv
     if sum(map(bool, (FLAGS.tflite, FLAGS.model, FLAGS.keras_model, FLAGS.float_tflite))) != 1:
         fail("give exactly one of --tflite, --model, --keras_model or --float_tflite")
+    run_cli(lambda: jobs.check_result_path(FLAGS.json, (FLAGS.tflite, FLAGS.keras_model, FLAGS.float_tflite,
+                                                            FLAGS.weights),
+                                           overwrite=FLAGS.overwrite))
     convention = None
     if FLAGS.channels or FLAGS.value_range:
         convention = run_cli(lambda: IOConvention(FLAGS.channels or "rgb", FLAGS.value_range or "0-1"))
@@ -81,4 +87,4 @@ def _npu(convention):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 from deploy._files import atomic_write
 from deploy.errors import SrdeployError
@@ -55,4 +55,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from deploy.commands import flag_checks
+    flag_checks.main(main)

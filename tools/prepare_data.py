@@ -20,7 +20,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 from deploy.commands.cli import run_cli
 from deploy.data import images as data
@@ -158,4 +158,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from deploy.commands import flag_checks
+    flag_checks.main(main)

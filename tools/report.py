@@ -6,8 +6,9 @@
   python tools/report.py --inspect m.tflite               (the metadata embedded by convert.py)
 Writes report/index.md, PNGs beside it, and report/inputs/ (every number's source + manifest).
 """
-from absl import app, flags
+from absl import flags
 
+from deploy.commands import flag_checks
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 
 FLAGS = flags.FLAGS
@@ -26,6 +27,8 @@ flags.DEFINE_integer("crops", 3, "images shown as visual crops (0: none)")
 flags.DEFINE_string("out", None, "report folder (index.md + PNGs + inputs/)")
 flags.DEFINE_bool("render_only", False, "redraw --out from its inputs/ without recomputing anything")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+flag_checks.positive("calib_images")
+flag_checks.at_least("crops", 0)
 
 
 def main(argv):
@@ -55,4 +58,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

@@ -13,9 +13,9 @@ a device profile (--device_profile, see deploy/profiles/README.md) or by measure
 """
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
-from deploy.commands import jobs
+from deploy.commands import flag_checks, jobs
 
 from deploy.commands import search_jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
@@ -48,6 +48,9 @@ flags.DEFINE_bool("per_layer", False, "decide every layer alone (default: an act
                   "follows the layer it reads)")
 flags.DEFINE_string("out", None, "output JSON (policy, sensitivity or front); PNGs and records beside it")
 flags.DEFINE_bool("overwrite", False, "replace existing outputs")
+flag_checks.positive("calib_images", "val_images", "max_evals")
+flag_checks.at_least("pareto_points", 2)
+flag_checks.hw_text("input_size", maximum=jobs.MAX_INPUT_SIDE)
 
 
 def main(argv):
@@ -98,4 +101,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

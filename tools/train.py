@@ -2,8 +2,9 @@
 
 Rerun the same command to resume from the last checkpoint in --run_dir.
 """
-from absl import app, flags
+from absl import flags
 
+from deploy.commands import flag_checks
 from deploy.commands.cli import run_cli
 from deploy.training.trainer import TrainConfig, train
 
@@ -22,6 +23,9 @@ flags.DEFINE_enum("train_set", "shipped", ["shipped", "full"], "without --train_
                   "photos, or their full-size originals (`python tools/prepare_data.py` installs them)")
 flags.DEFINE_string("init_from", None, "start from these weights (.h5), e.g. to fine-tune x4 from x3")
 flags.DEFINE_bool("export", True, "write hash-named weights + recipe to models/weights when done")
+flag_checks.positive("scale", "steps", "batch", "val_every")
+flag_checks.at_least("patch", 8, " LR pixels")
+flags.register_validator("lr", lambda v: v is None or v > 0, message="--lr must be > 0")
 
 
 def main(argv):
@@ -37,4 +41,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

@@ -8,13 +8,13 @@ criterion sends the tiles that need precision to the all-a16w8 model and the sea
 Writes big.png and big.json (tiles, route map, wide fraction, times). Both models are built once
 and cached in --cache_dir.
 """
-from absl import app, flags
+from absl import flags
 
 from deploy.runtime import adaptive
 
 from deploy.commands import upscale_jobs as adaptive_jobs
 
-from deploy.commands import jobs
+from deploy.commands import flag_checks, jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 
 FLAGS = flags.FLAGS
@@ -33,6 +33,11 @@ flags.DEFINE_string("calib_dir", None, "folder of HR photos for calibration (def
 flags.DEFINE_integer("calib_images", 8, "number of calibration images (4 patches each)")
 flags.DEFINE_integer("num_threads", 2, "interpreter threads")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+flag_checks.positive("calib_images", "num_threads")
+flag_checks.at_least("blend", 0, " LR pixels")
+flag_checks.hw_text("tile", maximum=jobs.MAX_INPUT_SIDE)
+flags.register_validator("wide_fraction", lambda v: v is None or 0 <= v <= 1,
+                         message="--wide_fraction must be between 0 and 1")
 
 
 def main(argv):
@@ -59,4 +64,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

@@ -51,6 +51,8 @@ def define_source_flags() -> None:
     flags.DEFINE_enum("channels", "rgb", CHANNELS, "--keras_model input/output channels")
     flags.DEFINE_enum("value_range", "0-1", VALUE_RANGES, "--keras_model input/output value range")
     flags.DEFINE_integer("scale", 3, "upscaling factor")
+    from deploy.commands.flag_checks import positive
+    positive("scale")
     flags.DEFINE_string("weights", None, "a .h5 weight file (default: the shipped, hash-checked weights)")
     flags.DEFINE_bool("unsafe_deserialization", False, "--keras_model: allow Lambda layers in a .keras "
                       "file (their code runs on load; only for files you trust)")
@@ -61,9 +63,12 @@ def source_from_flags(*, weights: bool = True):
     from absl import flags
 
     from deploy.convert import sources
+    from deploy.convert.api import check_scale
     f = flags.FLAGS
-    return run_cli(lambda: sources.resolve(f.model, f.scale, keras_model=f.keras_model,
-                                           weights=f.weights or weights, channels=f.channels,
-                                           value_range=f.value_range,
-                                           unsafe_deserialization=f.unsafe_deserialization,
-                                           float_tflite=f.float_tflite, custom_objects=f.custom_objects))
+    src = run_cli(lambda: sources.resolve(f.model, f.scale, keras_model=f.keras_model,
+                                          weights=f.weights or weights, channels=f.channels,
+                                          value_range=f.value_range,
+                                          unsafe_deserialization=f.unsafe_deserialization,
+                                          float_tflite=f.float_tflite, custom_objects=f.custom_objects))
+    run_cli(lambda: check_scale(src))  # --scale vs the model's own shapes, before any work
+    return src
