@@ -79,6 +79,33 @@ def find_report(tflite_path: str | Path) -> Optional[tuple[Path, dict]]:
     return None
 
 
+def check_scale(source: ModelSource) -> int:
+    """The upscaling factor a user's model's own shapes imply; a contradicting `source.scale`
+    (e.g. `--scale 2` for an x3 model), or a model that is not image -> larger image, is a
+    UserInputError instead of a wrong model with wrong metadata. Zoo models are built at their
+    scale and pass unchecked."""
+    if source.zoo or source.graph_route:  # a graph-route source is checked on its float TFLite
+        return source.scale
+    def hw(shape) -> tuple:
+        if not isinstance(shape, tuple) or len(shape) != 4:
+            raise UserInputError(f"{source.name} is not an SR image model: input/output shape {shape} "
+                                 "(expected one NHWC image in and one out)")
+        return shape[1], shape[2]
+    model = source.model
+    (ih, iw), (oh, ow) = hw(model.input_shape), hw(model.output_shape)
+    if None in (ih, iw, oh, ow):
+        model = source.fixed((16, 16))
+        (ih, iw), (oh, ow) = hw(model.input_shape), hw(model.output_shape)
+    if not ih or not iw or oh % ih or ow % iw or oh // ih != ow // iw or oh < ih:
+        raise UserInputError(f"{source.name} is not an SR model: output {oh}x{ow} is not a whole multiple "
+                             f"of its input {ih}x{iw}")
+    own = oh // ih
+    if int(source.scale) != own:
+        raise UserInputError(f"scale {source.scale} contradicts {source.name}, which upscales x{own} "
+                             f"(output {oh}x{ow} from input {ih}x{iw}); pass --scale {own}")
+    return own
+
+
 def quantize(source: ModelSource, policy: Policy | str, *,
              input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
              calib_dir: Optional[str | Path] = None, calib_images: int = 8,
@@ -99,6 +126,7 @@ def quantize(source: ModelSource, policy: Policy | str, *,
         deploy.errors.SrdeployError: the policy does not fit the model, a precision or I/O type
             is unknown, or the quantizer left an op at another precision than asked.
     """
+    check_scale(source)
     if isinstance(policy, Policy):
         if io_type is not None and io_type != policy.io_type:
             raise UserInputError(f"io_type '{io_type}' differs from the policy's io_type "

@@ -130,7 +130,11 @@ def infer_scale(path: str | Path | bytes) -> int:
     interp.allocate_tensors()
     interp.set_tensor(i["index"], np.zeros(shape, i["dtype"]))
     interp.invoke()
-    return int(interp.get_tensor(o["index"]).shape[1] // 16)
+    out = interp.get_tensor(o["index"]).shape
+    if len(out) != 4 or out[1] < 16 or out[1] % 16 or out[2] != out[1]:
+        raise UserInputError(f"not an SR model: a 16x16 input gives output shape {list(out)} "
+                             "(expected a whole multiple of the input, NHWC)")
+    return int(out[1] // 16)
 
 
 def tile_overlap(radius: Optional[float], input_hw: Optional[Sequence[int]]) -> int:
@@ -234,13 +238,17 @@ def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str 
     from deploy.data import calibration
     from deploy.evaluation.runners import KerasRunner, TFLiteRunner
     from models.complexity import receptive_radius
+    from deploy.convert.api import check_scale
+    check_scale(src)  # --scale vs the model's own shapes
     samples, dataset = _samples(src.scale, data_dir)
     label = f"{src.name}_x{src.scale}_{precision}"
     if src.graph_route:  # Keras 3 / SavedModel / float TFLite: through its float TFLite
         return _evaluate_graph_source(src, precision, samples, dataset, label, input_hw, calib_dir,
                                       calib_images, num_threads)
-    if precision == "float":
-        return _score(KerasRunner(src.model, src.scale, src.convention), samples, model=label, dataset=dataset)
+    if precision == "float":  # big images in tiles with exact context: bounded memory
+        runner = KerasRunner(src.model, src.scale, src.convention,
+                             radius=receptive_radius(src.model) if src.zoo else None)
+        return _score(runner, samples, model=label, dataset=dataset)
     model = src.fixed(input_hw) if input_hw is not None else src.model
     calib = (calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
                                          convention=src.convention)

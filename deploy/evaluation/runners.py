@@ -197,15 +197,36 @@ class TFLiteRunner:
 
 
 class KerasRunner:
-    """The float Keras model, whole image at once (the reference every precision is held to)."""
+    """The float Keras model (the reference every precision is held to): whole images, or with a
+    known receptive `radius` big images in `tile`-sized LR pieces, each run with `radius` + 2
+    pixels of real context on every side, so the result is the whole-image one while memory
+    stays that of one tile (a 4K photo at once needs tens of GB of feature maps)."""
 
-    def __init__(self, model, scale: int, convention: IOConvention = IOConvention()):
+    def __init__(self, model, scale: int, convention: IOConvention = IOConvention(), *,
+                 radius: Optional[float] = None, tile: int = 256):
         self.model, self.scale, self.convention = model, scale, convention
+        self.context = None if radius is None else int(np.ceil(radius)) + 2
+        self.tile = tile
+
+    def _run(self, lr01: np.ndarray) -> np.ndarray:
+        return self.model(self.convention.model_input(lr01[None]), training=False)[0].numpy()
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         lr01 = lr.astype(np.float32) / 255.0
-        y = self.model(self.convention.model_input(lr01[None]), training=False)[0].numpy()
-        return _to_uint8(self.convention.to_rgb01(y, lr01, self.scale))
+        h, w = lr.shape[:2]
+        c, t, s = self.context, self.tile, self.scale
+        if c is None or (h <= t + 2 * c and w <= t + 2 * c):
+            return _to_uint8(self.convention.to_rgb01(self._run(lr01), lr01, s))
+        y = None
+        for y0 in range(0, h, t):
+            for x0 in range(0, w, t):
+                y1, x1 = min(y0 + t, h), min(x0 + t, w)
+                a, b = max(0, y0 - c), max(0, x0 - c)
+                part = self._run(lr01[a:min(h, y1 + c), b:min(w, x1 + c)])
+                if y is None:
+                    y = np.empty((h * s, w * s, part.shape[-1]), part.dtype)
+                y[y0 * s:y1 * s, x0 * s:x1 * s] = part[(y0 - a) * s:(y1 - a) * s, (x0 - b) * s:(x1 - b) * s]
+        return _to_uint8(self.convention.to_rgb01(y, lr01, s))
 
 
 def _to_uint8(y01: np.ndarray) -> np.ndarray:
