@@ -7,6 +7,8 @@ For every group (deploy/search_space.py): PSNR(all a16w8 but this group a8w8) âˆ
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -53,16 +55,61 @@ def _r(d: dict) -> dict:
     return {k: round(v, 4) for k, v in d.items()}
 
 
+class MeasuredCache:
+    """Measured PSNRs kept as they are measured (JSON lines, one fsync'ed line each), so an
+    interrupted sensitivity pass (Ctrl-C, a crash) loses nothing: a rerun with the same `key`
+    (model, weights, groups, calibration and validation sets) takes them and continues. Lines
+    of another key, and a torn last line, are ignored."""
+
+    def __init__(self, path: str | Path, key: str):
+        self.path, self.key = Path(path), key
+        self.values: dict[str, float] = {}
+        if self.path.is_file():
+            for raw in self.path.read_bytes().splitlines():
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    continue
+                if isinstance(rec, dict) and rec.get("key") == key and isinstance(rec.get("psnr_y"), (int, float)):
+                    self.values[str(rec.get("tag"))] = float(rec["psnr_y"])
+        self.reused = len(self.values)
+
+    def get(self, tag: str, measure) -> float:
+        if tag not in self.values:
+            value = float(measure())
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab+") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell():  # a torn last line from a killed run: start on a new line
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        f.write(b"\n")
+                f.write((json.dumps({"key": self.key, "tag": tag, "psnr_y": value}) + "\n").encode())
+                f.flush()
+                os.fsync(f.fileno())
+            self.values[tag] = value
+        return self.values[tag]
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def measure(oracle: QualityOracle, groups: tuple[Group, ...], macs: dict[str, int], *,
-            both_directions: bool = True, progress: bool = True) -> Sensitivity:
+            both_directions: bool = True, progress: bool = True,
+            cache: Optional[MeasuredCache] = None) -> Sensitivity:
+    """Every group's drop (and gain); with `cache`, what an earlier interrupted run measured is
+    taken from it and each new measurement lands in it at once."""
     t0, e0 = time.perf_counter(), oracle.evaluations
+    psnr = (lambda tag, pol: cache.get(tag, lambda: oracle.psnr(pol))) if cache else (lambda _t, pol: oracle.psnr(pol))
     wide, narrow = oracle.uniform(WIDE), oracle.uniform(NARROW)
-    base = {WIDE: oracle.psnr(wide), NARROW: oracle.psnr(narrow)}
+    base = {WIDE: psnr(f"uniform:{WIDE}", wide), NARROW: psnr(f"uniform:{NARROW}", narrow)}
     drop, gain = [], []
+    if cache is not None and cache.reused and progress:
+        tqdm.write(f"sensitivity: {cache.reused} measurement(s) of an interrupted run reused from {cache.path}")
     bar = tqdm(groups, desc="sensitivity", unit="layer", disable=not progress)
     for g in bar:
-        drop.append(oracle.psnr({**wide, **{l: NARROW for l in g.layers}}) - base[WIDE])
-        gain.append(oracle.psnr({**narrow, **{l: WIDE for l in g.layers}}) - base[NARROW]
+        drop.append(psnr(f"drop:{g.name}", {**wide, **{l: NARROW for l in g.layers}}) - base[WIDE])
+        gain.append(psnr(f"gain:{g.name}", {**narrow, **{l: WIDE for l in g.layers}}) - base[NARROW]
                     if both_directions else None)
         bar.set_postfix(layer=g.name[:20], drop=f"{drop[-1]:+.3f}")
     return Sensitivity(oracle.model, oracle.scale, tuple(groups),

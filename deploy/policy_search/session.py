@@ -34,6 +34,8 @@ class Setup:
     macs: dict[str, int]
     profile_label: str
     npu: Any = None  # deploy.latency.npu_cost.NpuCostModel with an NPU target (--npu), else None
+    #: where measured sensitivity PSNRs are kept as they come (resumable), or None
+    sens_cache: Optional[Path] = None
 
     def problem(self, drop_db: Sequence[float]) -> Problem:
         return search.problem_from(self.cost, self.groups, drop_db)
@@ -96,7 +98,8 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
     """Measure each group's a8w8 drop, or take it from an earlier --sensitivity run of the
     same model, groups and validation set (anything else is refused, not silently reused)."""
     if sens_file is None:
-        return sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=progress)
+        return sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=progress,
+                                   cache=measured_cache(s))
     try:
         obj = json.loads(Path(sens_file).read_text())
     except FileNotFoundError:
@@ -115,6 +118,27 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
     return sensitivity.Sensitivity(s.src.name, s.src.scale, s.groups, tuple(l["macs"] for l in obj["layers"]),
                                    obj["baseline"], tuple(l["drop_db"] for l in obj["layers"]),
                                    tuple(l["gain_db"] for l in obj["layers"]), 0, 0.0, obj["validation"])
+
+
+def cache_key(s: Setup) -> str:
+    """What a measured PSNR depends on: model, its weights (hashed), groups, input size,
+    calibration and validation sets."""
+    import hashlib
+    import numpy as np
+    h = hashlib.sha256(json.dumps({
+        "v": 1, "model": s.src.name, "scale": s.src.scale, "weights": s.src.weights,
+        "groups": [[g.name, list(g.layers)] for g in s.groups],
+        "input_hw": list(s.prep.input_shape[1:3]), "convention": s.src.to_json()["io_convention"],
+        "calibration": s.oracle.calib.to_json(), "validation": s.oracle.val.to_json()},
+        sort_keys=True, default=str).encode())
+    for w in s.src.model.get_weights() if s.src.model is not None else []:
+        h.update(np.ascontiguousarray(w).tobytes())
+    h.update(hashlib.sha256(s.prep.float_tflite).digest() if s.src.graph_route else b"")
+    return h.hexdigest()[:16]
+
+
+def measured_cache(s: Setup) -> Optional[sensitivity.MeasuredCache]:
+    return sensitivity.MeasuredCache(s.sens_cache, cache_key(s)) if s.sens_cache else None
 
 
 def provenance(s: Setup) -> dict:
