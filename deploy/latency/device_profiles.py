@@ -127,8 +127,19 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
             raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")
 
 
+#: Profile fields that are JSON objects (a number or list there is a malformed profile, one line).
+_OBJECT_FIELDS = ("accelerator", "ops", "op_overhead_us", "invoke_overhead_us", "requantize",
+                  "partition_switch", "npu_cpu_switch", "cpu_fallback")
+
+
 def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
+    if not isinstance(obj, Mapping):
+        raise LatencyError(f"device profile {path} is not a JSON object; see deploy/profiles/README.md")
     name = str(obj.get("name", Path(path).stem))
+    for key in _OBJECT_FIELDS:
+        if obj.get(key) is not None and not isinstance(obj[key], Mapping):
+            raise LatencyError(f"device profile '{name}' ({path}): '{key}' must be an object (got "
+                               f"{json.dumps(obj[key])[:40]}); see deploy/profiles/README.md")
     try:
         _check(name, obj)
         return DeviceProfile(name, str(obj.get("description", "")), obj["ops"],
@@ -138,6 +149,9 @@ def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
     except KeyError as e:
         raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
                            "deploy/profiles/README.md") from None
+    except (AttributeError, TypeError) as e:  # a number where an object belongs, deeper down
+        raise LatencyError(f"device profile '{name}' ({path}) is malformed ({e}); compare it with "
+                           "deploy/latency/profiles/htp_npu.json") from None
 
 
 def load_profile(name: str | Path) -> DeviceProfile:

@@ -76,6 +76,14 @@ def render_only(out: str | Path) -> "Rendered":
     out = Path(out)
     if not (out / "inputs").is_dir():
         raise FileNotFoundError(f"{out}/inputs does not exist; build the report first (without --render_only)")
+    try:  # a corrupt manifest cannot say what the report is of: never replace a good report with it
+        manifest = json.loads((out / "inputs" / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or not manifest.get("model") or not isinstance(manifest.get("scale"), int):
+        from deploy.errors import UserInputError
+        raise UserInputError(f"{out / 'inputs' / MANIFEST} is missing or corrupt (no model and scale); {out} was "
+                             "left as it was: rebuild the report without --render_only")
     return _staged(out, lambda staging: shutil.copytree(out / "inputs", staging / "inputs"))
 
 

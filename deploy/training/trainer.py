@@ -126,6 +126,11 @@ def validate(model: keras.Model, samples: Sequence[data.Sample], scale: int) -> 
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train (or resume) one model; export hash-named weights and their recipe when done."""
+    for name, low in (("steps", 1), ("batch", 1), ("patch", 8), ("val_every", 1), ("ckpt_every", 1)):
+        if getattr(cfg, name) < low:
+            raise data.DataError(f"{name} must be >= {low}, not {getattr(cfg, name)}")
+    if cfg.run_path.exists() and not cfg.run_path.is_dir():
+        raise data.DataError(f"run dir {cfg.run_path} is a file; pass a folder (--run_dir) for checkpoints")
     train_files, val_files, source = data.training_photos(cfg.train_dir, full_size=cfg.full_size)
     pairs = _load_photos(train_files, cfg.scale)
     small = [p for p, (_, lr) in zip(train_files, pairs) if min(lr.shape[:2]) < cfg.patch]
@@ -196,7 +201,11 @@ def init_body_from(model: keras.Model, path: str) -> list[str]:
     if models.registry._WEIGHT_RE.match(src.name):  # noqa: SLF001 - same naming rule
         models.verify_weights(src)
     before = [w.numpy().copy() for w in model.weights]
-    model.load_weights(str(src), by_name=True, skip_mismatch=True)
+    try:
+        model.load_weights(str(src), by_name=True, skip_mismatch=True)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # not an HDF5 weight file, or truncated
+        raise models.ModelError(f"--init_from {src} is not a readable Keras weight file (.h5): "
+                                f"{' '.join(str(e).split())[:120]}") from None
     loaded = sorted({w.name.split("/")[0] for w, b in zip(model.weights, before)
                      if not np.array_equal(w.numpy(), b)})
     if not loaded:
