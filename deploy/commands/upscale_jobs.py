@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -134,15 +133,16 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
     out_p, in_p = Path(out), Path(input_path)
     _check_out(out_p, in_p, overwrite, policy_path)
     lr = data.load_image(in_p)
-    if progress:
-        print(f"{in_p.name}: {lr.shape[1]}x{lr.shape[0]} -> {lr.shape[1] * src.scale}x{lr.shape[0] * src.scale}; "
-              "building or loading the models...", file=sys.stderr, flush=True)
     adaptive.criterion(criterion_name)
     if adaptive_on and wide_fraction is None and threshold is None:
         wide_fraction = 0.25
     if adaptive_on:
         adaptive.route(np.zeros((1, 1)), wide_fraction=wide_fraction, threshold=threshold)  # checks the flags
     policy = Policy.load(policy_path)
+    policy.validate(model=src.name, scale=src.scale)
+    if progress:  # stdout: stderr stays one line on error
+        print(f"{in_p.name}: {lr.shape[1]}x{lr.shape[0]} -> {lr.shape[1] * src.scale}x{lr.shape[0] * src.scale}; "
+              "building or loading the models...", flush=True)
     pair = build_pair(src, policy, tile, calib_dir=calib_dir, calib_images=calib_images, cache_dir=cache_dir)
     t_built = time.perf_counter()
     fast = TFLiteRunner(pair.fast, src.scale, num_threads=num_threads, convention=src.convention)
