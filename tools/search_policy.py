@@ -48,6 +48,11 @@ flags.DEFINE_bool("per_layer", False, "decide every layer alone (default: an act
                   "follows the layer it reads)")
 flags.DEFINE_string("out", None, "output JSON (policy, sensitivity or front); PNGs and records beside it")
 flags.DEFINE_bool("overwrite", False, "replace existing outputs")
+flags.DEFINE_enum("oracle", "fast", ["fast", "litert"], "how candidates are measured: fast = simulated "
+                  "quantization on float kernels (all cores), the answer confirmed on LiteRT; litert = "
+                  "every candidate built and run on LiteRT")
+flags.DEFINE_enum("budget_on", "mean", ["mean", "worst"], "what --budget_db bounds: the mean PSNR_Y over "
+                  "validation images, or every (the worst) validation image's loss")
 flag_checks.positive("calib_images", "val_images", "max_evals")
 flag_checks.at_least("pareto_points", 2)
 flag_checks.hw_text("input_size", maximum=jobs.MAX_INPUT_SIDE)
@@ -73,7 +78,8 @@ def main(argv):
         op_profile_models=FLAGS.op_profile_models,
         calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
         val_images=FLAGS.val_images, fuse=not FLAGS.per_layer, npu=FLAGS.npu,
-        npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None))
+        npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
+        oracle=FLAGS.oracle, budget_on=FLAGS.budget_on))
     if FLAGS.sensitivity:
         r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(r["table"])

@@ -119,6 +119,15 @@ def search_table(r: dict) -> str:
             f"a16w8 groups {r['a16w8_fraction']:.0%} of {r['groups']}; x{r['ratio_to_int8']:.2f} int8 latency, "
             f"x{r['ratio_to_a16w8']:.2f} a16w8; {r['evaluations'] + r['sensitivity_evaluations']} candidate "
             f"models measured in {r['seconds']:.0f} s + sensitivity ({r['device_profile']})"]
+    if r.get("worst_image"):
+        w = r["worst_image"]
+        rows.append(f"worst validation image {w['image']}: {w['loss_db']:.3f} dB below {r['reference']} "
+                    f"(mean {w['mean_loss_db']:.3f} dB; budget on {r.get('budget_on', 'mean')}, LiteRT)")
+    if r.get("litert_check"):
+        c = r["litert_check"]
+        rows.append(f"oracle fast, answer confirmed on LiteRT: " + "; ".join(
+            f"{a['model']} fast {a['fast_psnr_y']:.3f} vs LiteRT {a['litert_psnr_y']:.3f} dB" for a in c["agreement"])
+            + (f" -- {c['fallback']}" if c.get("fallback") else ""))
     if r.get("npu"):
         rows += npu_lines(r["npu"])
     return "\n".join(rows)

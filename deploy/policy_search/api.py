@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 
 from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource
-from deploy.policy_search import solver
+from deploy.policy_search import fast_oracle, solver
 from deploy.policy_search.session import DEFAULT_PROFILE, Setup, measure_drops, provenance, setup
 from deploy.policy_search.space import NARROW, WIDE
 
@@ -40,7 +40,8 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
            max_evals: int = 60, calib_dir: Optional[str | Path] = None, calib_images: int = 8,
            val_dir: Optional[str | Path] = None, val_images: int = 5,
            sensitivity_file: Optional[str | Path] = None, progress: bool = False,
-           npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None) -> SearchOutcome:
+           npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
+           oracle: str = "fast", budget_on: str = "mean") -> SearchOutcome:
     """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`.
 
     Args:
@@ -58,6 +59,12 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
             the compiler places it (CPU fallbacks, NPU<->CPU switches), and the chosen policy is
             compiled for real; its placement is in `report["npu"]`.
         npu_cache_dir: keep compile reports there (by model sha256) for later runs.
+        oracle: "fast" (default): sensitivity and candidates measured on simulated quantization
+            (deploy/convert/fake_quant.py), the answer confirmed on LiteRT and the search redone
+            on LiteRT if it misses the budget there; "litert": every
+            candidate built and measured on LiteRT.
+        budget_on: "mean" (mean PSNR_Y over validation images) or "worst" (every validation
+            image within `budget_db` of the reference).
     Returns:
         A frozen `SearchOutcome`; `.feasible` is False when even all-a16w8 misses the budget
         (the policy is then the best found, all a16w8).
@@ -70,7 +77,7 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
         raise UserInputError(f"budget_db must be a non-negative number of dB, not {budget_db}")
     s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
               calib_images=calib_images, val_dir=val_dir, val_images=val_images, npu=npu,
-              npu_cache_dir=npu_cache_dir)
+              npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on)
     return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
                              progress=progress, sensitivity_file=sensitivity_file)
 
@@ -78,10 +85,31 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
 def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", max_evals: int = 60,
                       progress: bool = False, sensitivity_file: Optional[str | Path] = None) -> SearchOutcome:
     """The search on an existing session (the CLI reuses one session for several modes)."""
+    set_reference(s.oracle, reference)
     sens = measure_drops(s, progress, sensitivity_file)
     prob = s.problem(sens.drop_db)
-    result = solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
-                           max_evals=max_evals, progress=progress)
+    armed = isinstance(s.oracle, fast_oracle.FastOracle)
+    if armed:  # LiteRT's target; candidates near it decided on LiteRT
+        s.oracle.arm(reference, budget_db)
+    try:
+        result = solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
+                               max_evals=max_evals, progress=progress)
+    finally:
+        if armed:
+            s.oracle.disarm()
+    judged = fast_oracle.confirm(s.oracle, result, budget_db=budget_db, reference=reference)
+    judge = getattr(s.oracle, "judge", s.oracle)
+    if judged is not None and not judged["within_budget_on_litert"]:
+        # the simulation's answer misses the budget on real integer models: search again with
+        # every candidate measured on LiteRT (the drops stay the fast ones: they only steer)
+        judged["fallback"] = (f"the fast oracle's answer reaches {judged['litert_psnr_y']:.3f} dB on LiteRT, "
+                              f"below the target {judged['litert_target_psnr_y']:.3f} dB by more than "
+                              f"{fast_oracle.TOLERANCE_DB} dB: searched again on LiteRT")
+        fast_result = result
+        result = solver.search(judge, prob, budget_db=budget_db, reference=reference,
+                               max_evals=max_evals, progress=progress)
+        result.evaluations += fast_result.evaluations
+        result.history = fast_result.history + result.history
     policy = s.oracle.policy(result.assignment)
     uniform = {p: prob.latency_ms((int(p == WIDE),) * prob.n) for p in (NARROW, WIDE)}
     report = {**result.to_json(), "budget_db": budget_db, "device_profile": s.profile_label,
@@ -89,7 +117,15 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
               "ratio_to_int8": round(result.best.ms / uniform[NARROW], 4),
               "ratio_to_a16w8": round(result.best.ms / uniform[WIDE], 4),
               "sensitivity_evaluations": sens.evaluations, "validation": s.oracle.val.to_json(),
+              "oracle": s.oracle.kind, "budget_on": s.oracle.budget_on,
+              # measured on LiteRT whatever the oracle: the worst image's loss vs the reference
+              "worst_image": judge.worst_loss(result.assignment),
+              **({"litert_check": judged} if judged is not None else {}),
               "calibration": s.oracle.calib.to_json(), **provenance(s)}
+    if judged is not None and "fallback" not in judged:  # the numbers users read: LiteRT's
+        report.update({"fast_psnr_y": report["psnr_y"], "fast_reference_psnr_y": report["reference_psnr_y"],
+                       "psnr_y": judged["litert_psnr_y"], "reference_psnr_y": judged["litert_reference_psnr_y"],
+                       "target_psnr_y": judged["litert_target_psnr_y"]})
     predicted = result.best.ms
     if s.npu is not None:  # the chosen policy compiled for real, priced on its actual placement
         npu = s.npu.check(result.assignment, s.oracle.build(result.assignment)[0])
@@ -97,6 +133,15 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
         report.update({"npu": npu, "predicted_ms": round(predicted, 4), "predicted_ms_linear": round(result.best.ms, 4),
                        "ratio_to_int8": round(predicted / uniform[NARROW], 4),
                        "ratio_to_a16w8": round(predicted / uniform[WIDE], 4)})
-    return SearchOutcome(policy, result.feasible, result.best.psnr, predicted,
+    return SearchOutcome(policy, result.feasible, report["psnr_y"], predicted,
                          tuple(types.MappingProxyType(c) for c in report["history"]),
                          types.MappingProxyType(report))
+
+
+def set_reference(oracle, reference: str) -> None:
+    """What a worst-image budget is measured against (the oracle and its LiteRT judge)."""
+    if reference not in solver.REFERENCES:
+        raise solver.SearchError(f"--reference must be one of {', '.join(solver.REFERENCES)}, not '{reference}'")
+    for o in (oracle, getattr(oracle, "judge", None)):
+        if o is not None:
+            o.reference = reference

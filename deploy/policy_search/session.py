@@ -16,6 +16,7 @@ from deploy.data import calibration
 from deploy.errors import UserInputError
 from deploy.latency import cost_model as latency
 from deploy.latency import npu_cost
+from deploy.policy_search import fast_oracle
 from deploy.policy_search import oracle as candidates
 from deploy.policy_search import sensitivity
 from deploy.policy_search import solver as search
@@ -45,12 +46,17 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
           op_profiles: Optional[Sequence[str]] = None,
           op_profile_models: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
-          fuse: bool = True, npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None) -> Setup:
+          fuse: bool = True, npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
+          oracle: str = "fast", budget_on: str = "mean") -> Setup:
     """Validate the cheap inputs first (profile names, files), then prepare and calibrate once.
 
     With `npu` (e.g. "qualcomm:SM8650") the cost model takes which ops the compiler places on the
     NPU from compiling the uniform a8w8/a16w8 models (deploy.latency.npu_cost); compile reports are
     cached under `npu_cache_dir` when given."""
+    if oracle not in fast_oracle.ORACLES:
+        raise UserInputError(f"--oracle must be one of {', '.join(fast_oracle.ORACLES)}, not '{oracle}'")
+    if budget_on not in candidates.BUDGET_ON:
+        raise UserInputError(f"--budget_on must be one of {', '.join(candidates.BUDGET_ON)}, not '{budget_on}'")
     if op_profiles and device_profile:
         raise UserInputError("pass --device_profile or --op_profiles, not both")
     if op_profiles and npu:
@@ -81,8 +87,9 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
     val = candidates.validation_set(src.scale, input_hw, val_dir=val_dir, n_images=val_images)
-    oracle = candidates.QualityOracle(prep, model=src.name, scale=src.scale, calib=calib, val=val,
-                                      convention=src.convention)
+    # --oracle: candidates on simulated quantization (LiteRT judges the answer) or all on LiteRT
+    oracle = fast_oracle.make(oracle, prep, model=src.name, scale=src.scale, calib=calib, val=val,
+                              convention=src.convention, budget_on=budget_on)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
     npu_model = None
     if soc is not None:
@@ -109,7 +116,9 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
     want = {"kind": "sensitivity", "model": s.src.name, "scale": s.src.scale,
             "validation": s.oracle.val.to_json(), "groups": [g.name for g in s.groups]}
     want["weights"] = s.src.weights  # the same layers with other weights have other drops
+    want["budget_on"] = s.oracle.budget_on  # worst-image drops are not mean drops
     got = {**{k: obj.get(k) for k in want}, "groups": [l.get("layer") for l in obj.get("layers", [])],
+           "budget_on": obj.get("budget_on", "mean"),
            "weights": (obj.get("model_source") or {}).get("weights")}
     diff = [k for k in want if got[k] != want[k]]
     if diff:
@@ -129,7 +138,8 @@ def cache_key(s: Setup) -> str:
         "v": 1, "model": s.src.name, "scale": s.src.scale, "weights": s.src.weights,
         "groups": [[g.name, list(g.layers)] for g in s.groups],
         "input_hw": list(s.prep.input_shape[1:3]), "convention": s.src.to_json()["io_convention"],
-        "calibration": s.oracle.calib.to_json(), "validation": s.oracle.val.to_json()},
+        "calibration": s.oracle.calib.to_json(), "validation": s.oracle.val.to_json(),
+        "oracle": s.oracle.kind, "budget_on": s.oracle.budget_on, "reference": s.oracle.reference},
         sort_keys=True, default=str).encode())
     for w in s.src.model.get_weights() if s.src.model is not None else []:
         h.update(np.ascontiguousarray(w).tobytes())
@@ -144,6 +154,7 @@ def measured_cache(s: Setup) -> Optional[sensitivity.MeasuredCache]:
 def provenance(s: Setup) -> dict:
     return {"model_source": s.src.to_json(), "input_hw": list(s.prep.input_shape[1:3]),
             "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
+            "oracle": s.oracle.kind, "budget_on": s.oracle.budget_on,
             "calibration_seconds": round(s.oracle.calibration_seconds, 1)}
 
 

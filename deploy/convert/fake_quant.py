@@ -1,0 +1,285 @@
+"""Simulated (fake) quantization of per-layer policies in TensorFlow, on float kernels.
+
+LiteRT runs int16 convolutions with single-threaded reference kernels, so measuring a mostly
+a16w8 candidate for real takes seconds to minutes. The search only needs to *rank* candidates,
+so it can measure them on a simulation instead (deploy/policy_search/fast_oracle.py) and keep
+LiteRT as the judge of the answer.
+
+What is simulated, and why it is faithful: the candidate is quantized for real by the quantizer
+(`quantizer.quantize`: recipe + the calibration's QSVs, a fraction of a second; no invoke), and
+its exported model is read back, not executed: every tensor's grid (asymmetric int8, symmetric
+int16, scale and zero point from the same global min/max), the per-channel int8 weights and the
+int32/int64 biases (dequantized exactly), the constrained-op choices (TANH's fixed range, shared
+RESHAPE/TRANSPOSE/CONCATENATION grids) and the requantization at every precision boundary
+(what each consumer sees). The float TFLite graph the quantizer started from is then executed
+op by op with TensorFlow's float kernels (all cores, one batch of patches): every activation
+input is rounded and clipped onto the grid the consumer reads it at, the op runs in float
+(fused activations clamp), and its output is rounded onto its own grid.
+
+What differs from LiteRT: integer kernels requantize with fixed-point multipliers and their own
+rounding, and accumulate exactly; here rounding is float round-half-even. The difference is
+measured, not assumed (bench/search.py reports fast vs LiteRT PSNR per model; the oracle
+confirms every final answer on LiteRT).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from deploy.errors import UserInputError
+
+from ai_edge_litert import schema_py_generated as _schema
+from litert_quantizer.utils import tfl_flatbuffer_utils as _fb
+
+_OP_NAMES = {v: k for k, v in vars(_schema.BuiltinOperator).items() if not k.startswith("_")}
+
+#: a ModelT tensor type code -> numpy dtype (those that occur in SR models)
+_NP = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
+_QRANGE = {np.int8: (-128, 127), np.int16: (-32768, 32767), np.uint8: (0, 255)}
+BOUNDARY = ("QUANTIZE", "DEQUANTIZE")
+PRECISIONS = ("a8w8", "a16w8", "float")
+
+
+class SimulationUnsupported(UserInputError):
+    """The float graph has an op this simulator does not implement (use the LiteRT oracle)."""
+
+
+def _op_name(model, op) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    c = max(code.builtinCode, getattr(code, "deprecatedBuiltinCode", 0) or 0)
+    return _OP_NAMES.get(c, f"OP{c}")
+
+
+def _const(model, ti: int) -> Optional[np.ndarray]:
+    t = model.subgraphs[0].tensors[ti]
+    buf = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
+    if buf is None or len(buf) == 0:
+        return None
+    arr = np.frombuffer(bytes(bytearray(buf)), dtype=_NP[t.type])
+    shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+    return arr.reshape(shape) if shape else arr.reshape(())
+
+
+def _qparams(model, ti: int):
+    """(scale, zero_point, qmin, qmax) per-tensor or per-channel, or None for a float tensor."""
+    t = model.subgraphs[0].tensors[ti]
+    dt = _NP.get(t.type)
+    q = t.quantization
+    if dt not in _QRANGE or q is None or q.scale is None or len(q.scale) == 0:
+        return None
+    return (np.asarray(q.scale, np.float32), np.asarray(q.zeroPoint, np.float32), *_QRANGE[dt],
+            int(q.quantizedDimension or 0))
+
+
+def _dequant(model, ti: int) -> Optional[np.ndarray]:
+    """A constant tensor as the kernel sees it, in float (quantized ones dequantized exactly)."""
+    raw = _const(model, ti)
+    if raw is None:
+        return None
+    t = model.subgraphs[0].tensors[ti]
+    q = t.quantization
+    if raw.dtype.kind == "f" or q is None or q.scale is None or len(q.scale) == 0:
+        return raw.astype(np.float32) if raw.dtype.kind == "f" else raw
+    scale = np.asarray(q.scale, np.float64)
+    zp = np.asarray(q.zeroPoint if q.zeroPoint is not None and len(q.zeroPoint) else [0], np.float64)
+    if scale.size > 1:
+        shape = [1] * raw.ndim
+        shape[int(q.quantizedDimension or 0)] = scale.size
+        scale, zp = scale.reshape(shape), zp.reshape(shape) if zp.size > 1 else zp
+    return ((raw.astype(np.float64) - zp) * scale).astype(np.float32)
+
+
+@dataclasses.dataclass
+class _Op:
+    kind: str
+    inputs: tuple[int, ...]  # float-model tensor ids (-1: optional input absent)
+    output: int
+    options: dict
+    # per precision: per input slot, a dequantized constant or None; activation grids; output grid
+    consts: dict
+    in_q: dict
+    out_q: dict
+
+
+def _compute_ops(model) -> list:
+    sg = model.subgraphs[0]
+    return [op for op in sg.operators if _op_name(model, op) not in BOUNDARY]
+
+
+class Simulator:
+    """Runs the float TFLite graph with every tensor fake-quantized as a quantized model of it has it.
+
+    `run(x, quantized)`: `quantized` is a model the quantizer exported from this float TFLite
+    (any per-layer policy; None: float). Its grids, dequantized weights and biases are read
+    back and applied to the float graph; returns the model output (model units) for the batch."""
+
+    SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "ADD", "SUB", "MUL", "MAXIMUM",
+                 "MINIMUM", "CONCATENATION", "STRIDED_SLICE", "RESHAPE", "TRANSPOSE", "RELU", "RELU6",
+                 "RELU_N1_TO_1", "TANH", "LOGISTIC", "LEAKY_RELU", "PRELU", "DEPTH_TO_SPACE", "PAD",
+                 "HARD_SWISH", "SPACE_TO_DEPTH")
+
+    def __init__(self, float_tflite: bytes, *, batch: int = 8):
+        import tensorflow as tf  # heavy: only when a simulator is made
+        self._tf, self.batch = tf, batch
+        fm = self._fm = _fb.read_model(float_tflite)
+        sg = fm.subgraphs[0]
+        self.input, self.output = int(sg.inputs[0]), int(sg.outputs[0])
+        fops = _compute_ops(fm)
+        unsupported = sorted({_op_name(fm, o) for o in fops} - set(self.SUPPORTED))
+        if unsupported:
+            raise SimulationUnsupported(f"the fast oracle cannot simulate {', '.join(unsupported)}; "
+                                        "use --oracle litert")
+        self.ops: list[_Op] = []
+        for fo in fops:
+            opts = vars(fo.builtinOptions) if fo.builtinOptions is not None else {}
+            consts = {"float": tuple(None if i < 0 else _dequant(fm, i) for i in fo.inputs)}
+            self.ops.append(_Op(_op_name(fm, fo), tuple(int(i) for i in fo.inputs), int(fo.outputs[0]),
+                                opts, consts, {}, {}))
+        self._float_args = [self._args(op.consts["float"], [None] * len(op.inputs), None) for op in self.ops]
+        self._fn = tf.function(self._graph, autograph=False)
+
+    # -- runtime arguments: a quantized model's grids and constants, as tensors ----------------
+    def _grid(self, q):
+        tf = self._tf
+        if q is None:
+            return (tf.constant(1.0), tf.constant(0.0), tf.constant(-1.0), tf.constant(1.0), tf.constant(0.0))
+        s, z, lo, hi, _dim = q
+        # activation grids are per tensor in SR models; per-channel ones broadcast on the last axis
+        s = tf.constant(s if s.size > 1 else s.reshape(()))
+        z = tf.constant(z if z.size > 1 else z.reshape(()))
+        return (s, z, tf.constant(float(lo)), tf.constant(float(hi)), tf.constant(1.0))
+
+    def _args(self, consts, in_q, out_q) -> list:
+        # float constants (weights, biases, slopes) vary with precision: runtime arguments;
+        # integer ones (shapes, permutations, slice bounds) are static in the graph
+        tf = self._tf
+        return [[tf.constant(c) if c is not None and c.dtype.kind == "f" else None for c in consts],
+                [self._grid(q) for q in in_q], self._grid(out_q)]
+
+    def args_of(self, quantized: Optional[bytes]) -> list:
+        """Per op: (constants, input grids, output grid) of the quantized model (None: float)."""
+        if quantized is None:
+            return self._float_args
+        m = _fb.read_model(quantized)
+        qops = _compute_ops(m)
+        if [_op_name(m, o) for o in qops] != [op.kind for op in self.ops]:
+            raise SimulationUnsupported("the quantized model's ops do not line up with the float model's")
+        out = []
+        for qo in qops:
+            consts = tuple(None if i < 0 else _dequant(m, i) for i in qo.inputs)
+            in_q = [None if (i < 0 or consts[j] is not None) else _qparams(m, i) for j, i in enumerate(qo.inputs)]
+            out.append(self._args(consts, in_q, _qparams(m, qo.outputs[0])))
+        return out
+
+    # -- the graph -------------------------------------------------------------------------------
+    def _fq(self, x, g):
+        tf = self._tf
+        s, z, lo, hi, on = g
+        q = tf.clip_by_value(tf.round(x / s) + z, lo, hi)
+        return on * ((q - z) * s) + (1.0 - on) * x
+
+    def _graph(self, x, args, trace: Optional[dict] = None):
+        tf = self._tf
+        val = {self.input: x} if trace is None else trace
+        val[self.input] = x
+        for op, (consts, grids, out_grid) in zip(self.ops, args):
+            ins = []
+            for j, ti in enumerate(op.inputs):
+                if ti < 0:
+                    ins.append(None)
+                elif consts[j] is not None:
+                    ins.append(consts[j])
+                elif op.consts["float"][j] is not None:  # static integer constant
+                    ins.append(op.consts["float"][j])
+                else:
+                    ins.append(self._fq(val[ti], grids[j]))
+            y = _apply(tf, op, ins)
+            val[op.output] = self._fq(y, out_grid)
+        return val[self.output]
+
+    def run(self, x: np.ndarray, quantized: Optional[bytes]) -> np.ndarray:
+        """Model-unit input batch (N, H, W, C) -> model-unit output as `quantized` computes it."""
+        args = self.args_of(quantized)
+        outs = [self._fn(self._tf.constant(x[i:i + self.batch], self._tf.float32), args).numpy()
+                for i in range(0, len(x), self.batch)]
+        return np.concatenate(outs, 0)
+
+
+def _act(tf, y, code: int):
+    if code == 1:
+        return tf.nn.relu(y)
+    if code == 2:
+        return tf.clip_by_value(y, -1.0, 1.0)
+    if code == 3:
+        return tf.nn.relu6(y)
+    if code == 4:
+        return tf.tanh(y)
+    return y
+
+
+def _pad(opts) -> str:
+    return "VALID" if opts.get("padding") == 1 else "SAME"
+
+
+def _apply(tf, op: _Op, ins: list):
+    k, o = op.kind, op.options
+    act = int(o.get("fusedActivationFunction", 0) or 0)
+    if k == "CONV_2D":
+        w = tf.transpose(ins[1], (1, 2, 3, 0))  # OHWI -> HWIO
+        y = tf.nn.conv2d(ins[0], w, (1, o["strideH"], o["strideW"], 1), _pad(o),
+                         dilations=(1, o.get("dilationHFactor", 1) or 1, o.get("dilationWFactor", 1) or 1, 1))
+        return _act(tf, y + ins[2] if len(ins) > 2 and ins[2] is not None else y, act)
+    if k == "DEPTHWISE_CONV_2D":
+        cin = ins[0].shape[-1]
+        w = tf.reshape(ins[1], (ins[1].shape[1], ins[1].shape[2], cin, -1))  # 1HW(C*M) -> HWCM
+        y = tf.nn.depthwise_conv2d(ins[0], w, (1, o["strideH"], o["strideW"], 1), _pad(o),
+                                   dilations=(o.get("dilationHFactor", 1) or 1, o.get("dilationWFactor", 1) or 1))
+        return _act(tf, y + ins[2] if len(ins) > 2 and ins[2] is not None else y, act)
+    if k == "TRANSPOSE_CONV":
+        shape = tf.concat([tf.shape(ins[2])[:1], tf.constant(np.asarray(ins[0]).reshape(-1)[1:], tf.int32)], 0)
+        w = tf.transpose(ins[1], (1, 2, 0, 3))  # OHWI -> HWOI
+        y = tf.nn.conv2d_transpose(ins[2], w, shape, (1, o["strideH"], o["strideW"], 1), _pad(o))
+        return _act(tf, y + ins[3] if len(ins) > 3 and ins[3] is not None else y, act)
+    if k in ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM"):
+        f = {"ADD": tf.add, "SUB": tf.subtract, "MUL": tf.multiply, "MAXIMUM": tf.maximum,
+             "MINIMUM": tf.minimum}[k]
+        return _act(tf, f(ins[0], ins[1]), act)
+    if k == "CONCATENATION":
+        return _act(tf, tf.concat(ins, int(o["axis"])), act)
+    if k == "STRIDED_SLICE":
+        return tf.strided_slice(ins[0], np.asarray(ins[1]), np.asarray(ins[2]), np.asarray(ins[3]),
+                                # the batch axis (1 in the model) always whole: patches are batched here
+                                begin_mask=o.get("beginMask", 0) | 1, end_mask=o.get("endMask", 0) | 1,
+                                ellipsis_mask=o.get("ellipsisMask", 0), new_axis_mask=o.get("newAxisMask", 0),
+                                shrink_axis_mask=o.get("shrinkAxisMask", 0))
+    if k == "RESHAPE":
+        shape = np.asarray(ins[1]).reshape(-1) if len(ins) > 1 and ins[1] is not None else np.asarray(o["newShape"])
+        shape = [int(d) for d in shape]
+        return tf.reshape(ins[0], [-1 if i == 0 else d for i, d in enumerate(shape)])  # batch may grow
+    if k == "TRANSPOSE":
+        return tf.transpose(ins[0], [int(d) for d in np.asarray(ins[1]).reshape(-1)])
+    if k == "RELU":
+        return tf.nn.relu(ins[0])
+    if k == "RELU6":
+        return tf.nn.relu6(ins[0])
+    if k == "RELU_N1_TO_1":
+        return tf.clip_by_value(ins[0], -1.0, 1.0)
+    if k == "TANH":
+        return tf.tanh(ins[0])
+    if k == "LOGISTIC":
+        return tf.sigmoid(ins[0])
+    if k == "HARD_SWISH":
+        return ins[0] * tf.nn.relu6(ins[0] + 3.0) / 6.0
+    if k == "LEAKY_RELU":
+        return tf.nn.leaky_relu(ins[0], float(o.get("alpha", 0.2)))
+    if k == "PRELU":
+        return tf.maximum(ins[0], 0.0) + ins[1] * tf.minimum(ins[0], 0.0)
+    if k == "DEPTH_TO_SPACE":
+        return tf.nn.depth_to_space(ins[0], int(o["blockSize"]))
+    if k == "SPACE_TO_DEPTH":
+        return tf.nn.space_to_depth(ins[0], int(o["blockSize"]))
+    if k == "PAD":
+        return tf.pad(ins[0], np.asarray(ins[1]))
+    raise SimulationUnsupported(f"the fast oracle cannot simulate {k}")

@@ -1,0 +1,141 @@
+"""The fast quality oracle: candidates ranked on simulated quantization, LiteRT judges the answer.
+
+`FastOracle` is a `QualityOracle` whose `psnr` runs `deploy.convert.fake_quant.Simulator`
+(the float graph on TensorFlow's float kernels, all cores, every tensor rounded onto the grid
+the real quantizer gives it; grids, int8 weights and biases read from the candidate's own
+quantized model, exported from the same calibration but never invoked). It answers in a fraction of a second where LiteRT's int16
+reference kernels take seconds to minutes, so the sensitivity pass and the search's candidates
+use it. `judge` is a LiteRT `QualityOracle` sharing the calibration: `confirm` measures the
+search's answer (and the reference) on real integer models, so the budget is checked where it
+will run. `agreement` lists fast vs LiteRT PSNR for every model measured both ways.
+"""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import numpy as np
+
+from deploy.convert import fake_quant
+from deploy.convert import per_layer as hybrid
+from deploy.convert import quantizer as quantize
+from deploy.evaluation.runners import _to_uint8  # noqa: PLC2701 - the runner's own rounding
+from deploy.policy_search.oracle import Assignment, QualityOracle
+from deploy.policy_search.space import NARROW, WIDE
+
+ORACLES = ("fast", "litert")
+#: In a search, a candidate whose simulated PSNR is this close to the target (dB) is measured on
+#: LiteRT, which decides it (fast vs LiteRT differ by <= 0.015 dB on the zoo's validation means).
+BAND_DB = 0.03
+#: The LiteRT-measured answer may miss the LiteRT target by at most this much (dB) before the
+#: search is redone with every candidate measured on LiteRT: none, the budget holds on the
+#: integer model that ships (simulation and LiteRT differ by ~0.005 dB on uniform models).
+TOLERANCE_DB = 0.0
+
+
+class FastOracle(QualityOracle):
+    kind = "fast"
+
+    def __init__(self, prep, *, model: str, scale: int, calib, val, convention, budget_on: str = "mean",
+                 reference: str = "a16w8", on_eval=None):
+        super().__init__(prep, model=model, scale=scale, calib=calib, val=val, convention=convention,
+                         budget_on=budget_on, reference=reference, on_eval=on_eval)
+        self.judge = QualityOracle(prep, model=model, scale=scale, calib=calib, val=val,
+                                   convention=convention, qsv=self.qsv, budget_on=budget_on,
+                                   reference=reference)
+        t = time.perf_counter()
+        self.sim = fake_quant.Simulator(prep.float_tflite)
+        self.setup_seconds = time.perf_counter() - t
+        self._x = np.stack([convention.model_input(lr.astype(np.float32) / 255.0) for lr in val.lr])
+        self.agreement: list[dict] = []
+        self.target: Optional[float] = None  # search mode (arm): LiteRT's target
+        self.decided_on_litert = 0  # candidates near the target measured on LiteRT
+
+    def quantized(self, a: Assignment) -> bytes:
+        """The candidate's real quantized model (quantizer export only: no invoke, no verify)."""
+        pol = self.policy(a)
+        return quantize.quantize(self.prep.float_tflite,
+                                 quantize.build_recipe(pol, self.prep.ops) + hybrid._io_rules(pol.io_type),  # noqa: SLF001
+                                 self.qsv)
+
+    def _images_from_output(self, y: np.ndarray) -> np.ndarray:
+        lr01 = [lr.astype(np.float32) / 255.0 for lr in self.val.lr]
+        sr = [_to_uint8(self.convention.to_rgb01(y[k], lr01[k], self.scale)) for k in range(len(lr01))]
+        return self.val.psnr_y_images(sr, self.scale)
+
+    def _measure_assignment(self, a: Assignment) -> np.ndarray:
+        return self._images_from_output(self.sim.run(self._x, self.quantized(a)))
+
+    def _measure_float(self) -> np.ndarray:
+        return self._images_from_output(self.sim.run(self._x, None))
+
+    # -- search mode: LiteRT decides whatever the simulation cannot ---------------------------
+    def arm(self, reference: str, budget_db: float) -> float:
+        """Search mode: the reference is LiteRT's (so the target is LiteRT's), and a candidate
+        whose fast value lies within `BAND_DB` of the target is measured on LiteRT, which then
+        decides. Every accept/reject the search makes is thus LiteRT's whenever the simulation
+        is within the band of LiteRT (measured: <= 0.015 dB on means). Returns the target."""
+        self.reference = self.judge.reference = reference
+        ref = self.judge.psnr(self.uniform(WIDE)) if reference == WIDE else self.judge.float_psnr()
+        self.target = ref - budget_db
+        return self.target
+
+    def disarm(self) -> None:
+        self.target = None
+
+    def psnr(self, a: Assignment) -> float:
+        target = getattr(self, "target", None)
+        if target is None:
+            return super().psnr(a)
+        if dict(a) == self.uniform(WIDE) and self.reference == WIDE:
+            return self.judge.psnr(a)
+        fast = super().psnr(a)
+        if abs(fast - target) <= BAND_DB:
+            self.decided_on_litert += 1
+            return self.judge.psnr(a)
+        return fast
+
+    def float_psnr(self) -> float:
+        return self.judge.float_psnr() if getattr(self, "target", None) is not None else super().float_psnr()
+
+    def compare(self, a: Assignment, label: str) -> dict:
+        """Fast and LiteRT PSNR_Y of one assignment (mean and per image), recorded."""
+        fast, real = self.image_psnrs(a), self.judge.image_psnrs(a)
+        row = {"model": label, "fast_psnr_y": round(float(np.mean(fast)), 4),
+               "litert_psnr_y": round(float(np.mean(real)), 4),
+               "diff_db": round(float(np.mean(fast) - np.mean(real)), 4),
+               "max_image_diff_db": round(float(np.max(np.abs(fast - real))), 4)}
+        self.agreement.append(row)
+        return row
+
+
+def make(kind: str, prep, **kw) -> QualityOracle:
+    """`--oracle fast|litert`; a graph the simulator cannot run falls back to LiteRT (said so)."""
+    if kind not in ORACLES:
+        raise ValueError(f"--oracle must be one of {', '.join(ORACLES)}, not '{kind}'")
+    if kind == "fast":
+        try:
+            return FastOracle(prep, **kw)
+        except fake_quant.SimulationUnsupported as e:
+            import warnings
+            warnings.warn(f"{e}; measuring every candidate on LiteRT instead", stacklevel=2)
+    return QualityOracle(prep, **kw)
+
+
+def confirm(oracle: QualityOracle, result, *, budget_db: float, reference: str) -> Optional[dict]:
+    """The search's answer judged on LiteRT: reference and answer measured on real integer
+    models, fast vs LiteRT agreement recorded. None for a LiteRT oracle (already real)."""
+    if not isinstance(oracle, FastOracle):
+        return None
+    j = oracle.judge
+    rows = [oracle.compare(oracle.uniform(WIDE), "uniform a16w8"),
+            oracle.compare(result.assignment, "searched hybrid")]
+    ref = j.psnr(j.uniform(WIDE)) if reference == "a16w8" else j.float_psnr()
+    got = j.psnr(result.assignment)
+    target = ref - budget_db
+    return {"oracle": "fast", "tolerance_db": TOLERANCE_DB, "band_db": BAND_DB,
+            "decided_on_litert": oracle.decided_on_litert, "litert_reference_psnr_y": round(ref, 4),
+            "litert_target_psnr_y": round(target, 4), "litert_psnr_y": round(got, 4),
+            "litert_worst_image": j.worst_loss(result.assignment),
+            "within_budget_on_litert": bool(got >= target - TOLERANCE_DB - 1e-9),
+            "agreement": rows}
