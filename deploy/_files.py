@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 
+
+class OutputExistsError(UserInputError, FileExistsError):
+    """An output that exists and was not to be replaced: a user error and a FileExistsError."""
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes, read in chunks (model files can be large)."""
     h = hashlib.sha256()
@@ -53,7 +57,7 @@ def check_outputs(outputs: Iterable[Optional[str | Path]], inputs: Iterable[Opti
         if out.parent.exists() and not out.parent.is_dir():
             raise UserInputError(f"{out.parent} is a file, not a directory; {out} cannot be written there")
         if out.exists() and not overwrite:
-            raise UserInputError(f"{out} exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
 def atomic_write(path: str | Path, payload: bytes | str) -> None:

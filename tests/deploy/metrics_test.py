@@ -57,9 +57,11 @@ def test_shape_mismatch_is_an_error():
 
 def test_one_psnr_convention_for_evaluation_and_the_search_oracle():
     """Both paths cap identical images at the same finite value (was inf vs 100)."""
-    import inspect
+    import numpy as np
 
     from deploy.policy_search import oracle
     assert metrics.psnr_from_mse(0.0) == metrics.PSNR_CAP_DB == 100.0
     assert abs(metrics.psnr_from_mse(1.0) - 48.1308) < 1e-3
-    assert "psnr_from_mse" in inspect.getsource(oracle.ValidationSet.psnr_y)
+    hr = np.random.default_rng(0).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    val = oracle.ValidationSet(lr=(hr[::2, ::2],), hr=(hr,), images=("a",), source="test", image_of=(0,))
+    assert val.psnr_y([hr], 2) == metrics.psnr(hr, hr, crop_border=2) == metrics.PSNR_CAP_DB
