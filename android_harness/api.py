@@ -47,6 +47,7 @@ class Options:
     adb_server_port: int = 0
     desktop_backend: str = "interpreter"
     bench_timeout_s: float = 0.0
+    npu_dispatch_dir: str = ""
     list_devices: bool = False
     save_devices: bool = False
     parse_log: str = ""
@@ -163,7 +164,8 @@ def run(opts: Options, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr)
             devices_file=Path(opts.devices_file) if opts.devices_file else None,
             trials=opts.trials, cooldown_s=opts.cooldown_s, resume=opts.resume,
             overwrite=opts.overwrite, desktop_backend=opts.desktop_backend,
-            bench_timeout_s=opts.bench_timeout_s or None)
+            bench_timeout_s=opts.bench_timeout_s or None,
+            npu_dispatch_dir=Path(opts.npu_dispatch_dir) if opts.npu_dispatch_dir else None)
         report = run_benchmarks(req)
     except errors.HarnessError as e:
         print(f"adb_bench: {e}", file=stderr)

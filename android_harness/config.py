@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-Delegate = Literal["cpu", "xnnpack", "gpu", "nnapi", "hexagon", "qnn"]
-DELEGATES: tuple[str, ...] = ("cpu", "xnnpack", "gpu", "nnapi", "hexagon", "qnn")
+Delegate = Literal["cpu", "xnnpack", "gpu", "nnapi", "hexagon", "qnn", "npu"]
+DELEGATES: tuple[str, ...] = ("cpu", "xnnpack", "gpu", "nnapi", "hexagon", "qnn", "npu")
 
 # Timeout tiers (seconds), per call, never one global value (STYLE.md item 11).
 QUERY_S = 30.0          # getprop, dumpsys, sha256sum, mkdir
@@ -47,11 +47,22 @@ class BenchConfig:
         return BENCH_BASE_S + BENCH_PER_RUN_S * (self.num_runs + self.warmup_runs)
 
     def flags(self) -> list[str]:
-        """benchmark_model flags (without --graph). Values are quoted later, by the shell layer."""
+        """benchmark_model flags (without --graph). Values are quoted later, by the shell layer.
+
+        ``npu`` is LiteRT's benchmark_model (CompiledModel API), whose NPU flags are
+        ``--use_npu`` and ``--dispatch_library_path`` (a directory: it becomes the
+        Environment's DispatchLibraryDir) -- google-ai-edge/LiteRT
+        litert/tools/benchmark_litert_model.h @062118e850a1fa3d4e8a54c8595cdf4f528fa57c and
+        benchmark_litert_model.cc @057da3699ae4bb6e407902171c22522c05dc7ff1. The runner adds
+        ``--dispatch_library_path`` (the phone folder it pushed the libraries to). That tool
+        inherits num_threads/num_runs/warmup_runs/min_secs from TFLite's BenchmarkModel but has
+        no --enable_op_profiling, so it is not passed.
+        """
         f = [f"--num_threads={self.num_threads}", f"--num_runs={self.num_runs}",
-             f"--warmup_runs={self.warmup_runs}", "--min_secs=0", "--warmup_min_secs=0",
-             f"--enable_op_profiling={'true' if self.enable_op_profiling else 'false'}"]
+             f"--warmup_runs={self.warmup_runs}", "--min_secs=0", "--warmup_min_secs=0"]
         d = self.delegate
+        if d != "npu":
+            f.append(f"--enable_op_profiling={'true' if self.enable_op_profiling else 'false'}")
         if d == "cpu":
             f.append("--use_xnnpack=false")
         elif d == "xnnpack":
@@ -64,6 +75,8 @@ class BenchConfig:
                 f.append(f"--nnapi_accelerator_name={self.nnapi_accelerator_name}")
         elif d == "hexagon":
             f.append("--use_hexagon=true")
+        elif d == "npu":
+            f.append("--use_npu=true")
         elif d == "qnn":
             f.append(f"--external_delegate_path={self.external_delegate_path}")
             if self.external_delegate_options:

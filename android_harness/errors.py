@@ -72,5 +72,10 @@ class ModelInvalid(HarnessError):
     """A .tflite file is missing or is not a TFLite flatbuffer."""
 
 
+class NpuSetupError(HarnessError):
+    """--delegate npu without LiteRT's dispatch libraries, or a model/delegate mismatch
+    (a compiled model off the NPU, a plain model on it, a compiled model on the desktop)."""
+
+
 class LogParseError(HarnessError):
     """A saved log holds no benchmark_model timings."""

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Protocol
 
-from android_harness import errors, thermal
+from android_harness import errors, thermal, tflite_ops
 from android_harness.config import QUERY_S, BenchConfig
 from android_harness.device import Device, DeviceRef
 from android_harness.parser import BenchStats
@@ -28,6 +28,7 @@ class ModelFile:
     name: str
     sha256: str
     size_bytes: int
+    npu_compiled: bool = False  # holds DISPATCH_OP nodes: runs only under --delegate npu
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "name": self.name, "sha256": self.sha256,
@@ -44,7 +45,8 @@ def load_model(path: str | Path) -> ModelFile:
     if len(data) < 8 or data[4:8] != TFLITE_IDENT:
         raise errors.ModelInvalid(f"model {p} is not a TFLite flatbuffer (no TFL3 identifier): "
                                   "re-export it with tf.lite.TFLiteConverter")
-    return ModelFile(p, p.name, hashlib.sha256(data).hexdigest(), len(data))
+    return ModelFile(p, p.name, hashlib.sha256(data).hexdigest(), len(data),
+                     tflite_ops.is_npu_compiled(data))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,11 +75,15 @@ class AndroidRunner:
     backend = "android-benchmark_model"
 
     def __init__(self, ref: DeviceRef, binary: Path, aliases: list[str],
-                 remote_dir: str = REMOTE_DIR) -> None:
+                 remote_dir: str = REMOTE_DIR, npu_libs: tuple[Path, ...] = ()) -> None:
         self.ref, self.binary, self.aliases = ref, Path(binary), aliases
         self.device = Device(ref.host, ref.serial)
         self.remote_dir = remote_dir
         self.remote_bin = posixpath.join(remote_dir, "benchmark_model")
+        # LiteRT's NPU dispatch library + the QNN libraries (--npu_dispatch_dir), pushed to one
+        # phone folder that is --dispatch_library_path, LD_LIBRARY_PATH and ADSP_LIBRARY_PATH.
+        self.npu_libs = tuple(Path(p) for p in npu_libs)
+        self.remote_npu_dir = posixpath.join(remote_dir, "npu")
 
     def remote_model(self, model: ModelFile) -> str:
         # sha prefix: two models with one file name never overwrite each other on the phone.
@@ -91,14 +97,17 @@ class AndroidRunner:
 
     def prepare(self, models: list[ModelFile]) -> dict[str, int]:
         """Push the binary and models whose remote sha256 differs; returns push counts."""
-        r = self.device.shell(["mkdir", "-p", posixpath.join(self.remote_dir, "models")],
-                              timeout=QUERY_S)
+        dirs = [posixpath.join(self.remote_dir, "models")]
+        dirs += [self.remote_npu_dir] if self.npu_libs else []
+        r = self.device.shell(["mkdir", "-p", *dirs], timeout=QUERY_S)
         if r.returncode != 0:
             raise errors.PushError(f"{self.ref.serial}: cannot create {self.remote_dir}: "
                                    f"{(r.stderr or r.stdout).strip()}")
         wanted = [(self.binary, self.remote_bin, 0o755,
                    hashlib.sha256(self.binary.read_bytes()).hexdigest())]
         wanted += [(m.path, self.remote_model(m), 0o644, m.sha256) for m in models]
+        wanted += [(lib, posixpath.join(self.remote_npu_dir, lib.name), 0o755,
+                    hashlib.sha256(lib.read_bytes()).hexdigest()) for lib in self.npu_libs]
         remote = self.device.sha256([w[1] for w in wanted])
         counts = {"pushed": 0, "skipped": 0}
         for local, dst, mode, digest in wanted:
@@ -121,6 +130,14 @@ class AndroidRunner:
         if config.delegate == "qnn":  # QNN libs sit next to the delegate .so on the phone
             libdir = posixpath.dirname(config.external_delegate_path)
             argv = ["env", f"LD_LIBRARY_PATH={libdir}", f"ADSP_LIBRARY_PATH={libdir}", *argv]
+        elif config.delegate == "npu":
+            # As LiteRT's own CLI runs it on a phone (google-ai-edge/LiteRT-CLI
+            # litert_cli/commands/benchmark/android.py @f778407530cb638219a67fc22b7d2bf78f5c8c30):
+            # one folder is the dispatch dir and both library search paths (the QNN stub loads
+            # from LD_LIBRARY_PATH, the Hexagon skel from ADSP_LIBRARY_PATH).
+            d = self.remote_npu_dir
+            argv = ["env", f"LD_LIBRARY_PATH={d}", f"ADSP_LIBRARY_PATH={d}", *argv,
+                    f"--dispatch_library_path={d}"]
         return argv
 
     def run_trial(self, model: ModelFile, config: BenchConfig,

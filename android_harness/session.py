@@ -18,7 +18,7 @@ from typing import Any
 from absl import logging
 
 from android_harness import aliases as aliases_mod
-from android_harness import errors, results, thermal
+from android_harness import errors, npu, results, thermal
 from android_harness.config import BenchConfig
 from android_harness.desktop import DesktopRunner
 from android_harness.device import AdbHost, list_devices
@@ -47,6 +47,7 @@ class BenchRequest:
     overwrite: bool = False
     desktop_backend: str = "interpreter"
     bench_timeout_s: float | None = None   # None: config.bench_timeout_s() (grows with runs)
+    npu_dispatch_dir: Path | None = None   # --delegate npu: LiteRT dispatch + QNN libs (npu.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,8 @@ def resolve_binary(flag: Path | None) -> Path:
     return path
 
 
-def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list[Runner]:
+def _targets(req: BenchRequest, notices: list[str], failures: list[str],
+             npu_libs: tuple[Path, ...] = ()) -> list[Runner]:
     wanted = [d for d in req.devices if d != "desktop"]
     if "desktop" in req.devices and not wanted:
         return [DesktopRunner(req.desktop_backend)]
@@ -117,7 +119,8 @@ def _targets(req: BenchRequest, notices: list[str], failures: list[str]) -> list
             failures.append(str(errors.DeviceUnavailable(ref.serial, ref.state)))
             continue
         runners.append(AndroidRunner(ref, binary,
-                                     aliases_mod.aliases_for(ref.serial, ref.info, table)))
+                                     aliases_mod.aliases_for(ref.serial, ref.info, table),
+                                     npu_libs=npu_libs))
     return runners
 
 
@@ -226,11 +229,23 @@ def run_benchmarks(req: BenchRequest) -> BenchReport:
     models = [load_model(m) for m in req.models]
     if not models:
         raise errors.ModelInvalid("no model given: pass --model=path/to/model.tflite")
+    npu.check_jobs(models, req.configs)
+    wants_npu = any(c.delegate == "npu" for c in req.configs)
+    if wants_npu and req.devices and all(d == "desktop" for d in req.devices):
+        raise errors.NpuSetupError("--device desktop cannot run a model compiled for a phone NPU "
+                                   "(DISPATCH_OP nodes need LiteRT's NPU dispatch on the phone): "
+                                   "benchmark the model it was compiled from on the desktop")
+    npu_libs = npu.dispatch_libs(req.npu_dispatch_dir) if wants_npu else ()
     inputs = [m.path for m in models] + ([req.benchmark_binary] if req.benchmark_binary else [])
     results.ResultsFile.check(req.results_path, resume=req.resume, overwrite=req.overwrite, inputs=inputs)
     notices: list[str] = []
     failures: list[str] = []
-    runners = _targets(req, notices, failures)  # notices are printed by the caller (api.run)
+    runners = _targets(req, notices, failures, npu_libs)  # notices: printed by api.run
+    if wants_npu and any(isinstance(r, DesktopRunner) for r in runners):
+        raise errors.NpuSetupError(
+            "a model compiled for a phone NPU cannot run on the desktop fallback"
+            + (" (no phone attached)" if "desktop" not in req.devices else "")
+            + ": attach and authorize a Qualcomm phone and pass --device")
     out = results.ResultsFile(req.results_path, resume=req.resume, overwrite=req.overwrite, inputs=inputs)
     if out.bad_lines:
         shown = ", ".join(map(str, out.bad_lines[:10])) + (" ..." if len(out.bad_lines) > 10 else "")

@@ -22,7 +22,9 @@ flags.DEFINE_multi_string("model", [], "a .tflite file (repeatable; default: the
 flags.DEFINE_multi_string("device", [], "serial, HOST:PORT/serial, alias (devices file) or "
                           "'desktop'; repeatable, one worker per phone; default: all attached")
 flags.DEFINE_multi_enum("delegate", ["xnnpack"], ["cpu", "xnnpack", "gpu", "nnapi", "hexagon",
-                        "qnn"], "delegate(s), one at a time")
+                        "qnn", "npu"], "delegate(s), one at a time; npu: a model compiled by "
+                        "tools/npu_compile.py, run by LiteRT's benchmark_model with its NPU "
+                        "dispatch (needs --npu_dispatch_dir)")
 flags.DEFINE_integer("num_threads", 4, "CPU threads")
 flags.DEFINE_integer("num_runs", 50, "timed inferences per trial")
 flags.DEFINE_integer("warmup_runs", 5, "warm-up inferences per trial")
@@ -30,6 +32,9 @@ flags.DEFINE_bool("enable_op_profiling", False, "per-op profile (op type and nod
 flags.DEFINE_string("nnapi_accelerator_name", "", "NNAPI device, e.g. google-edgetpu")
 flags.DEFINE_string("external_delegate_path", "", "phone path of e.g. libQnnTFLiteDelegate.so")
 flags.DEFINE_string("external_delegate_options", "", "k:v;k2:v2 options for the delegate")
+flags.DEFINE_string("npu_dispatch_dir", "", "--delegate npu: folder with "
+                    "libLiteRtDispatch_Qualcomm.so and the phone's QNN HTP libraries (or "
+                    "$SRDEPLOY_NPU_DISPATCH_DIR); pushed to /data/local/tmp/srdeploy/npu")
 flags.DEFINE_integer("trials", 3, "independent benchmark_model runs per job")
 flags.DEFINE_float("cooldown_s", 10.0, "pause between trials so the phone cools down")
 flags.DEFINE_string("results", "adb_bench/results.jsonl", "JSON-lines results file")
@@ -78,6 +83,7 @@ def main(argv: list[str]) -> int:
         benchmark_binary=F.benchmark_binary, devices_file=F.devices_file,
         adb_hosts=tuple(F.adb_host), adb_server_port=F.adb_server_port,
         desktop_backend=F.desktop_backend, bench_timeout_s=F.bench_timeout_s,
+        npu_dispatch_dir=F.npu_dispatch_dir,
         list_devices=F.list_devices, save_devices=F.save_devices,
         parse_log=F.parse_log, json_out=F.json)
     return api.run(opts)

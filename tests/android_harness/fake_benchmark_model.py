@@ -65,6 +65,8 @@ def main(argv: list[str]) -> int:
         print(f"ERROR: Could not open '{graph}'.", flush=True)
         print("ERROR: Benchmarking failed.", flush=True)
         return 1
+    if f.get("use_npu") == "true":
+        return _npu(f, graph, runs, warm, log)
     from ai_edge_litert import interpreter as litert  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -127,6 +129,31 @@ def main(argv: list[str]) -> int:
     log("Overall peak memory footprint (MB) via periodic monitoring: 41.8711")
     if profiling:
         _profile(nodes, tensors, statistics.mean(r) / 1000.0, log, delegated=use_xnn)
+    return 0
+
+
+def _npu(f: dict[str, str], graph: str, runs: int, warm: int, log) -> int:
+    """LiteRT's benchmark_model with --use_npu: the dispatch folder must hold what was pushed
+    and be on both library paths. The NPU is not emulated: timings are of an empty loop."""
+    d = f.get("dispatch_library_path", "")
+    log(f"dispatch_library_path: {d}")
+    log(f"env LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')} "
+        f"ADSP_LIBRARY_PATH={os.environ.get('ADSP_LIBRARY_PATH', '')}")
+    need = ("libLiteRtDispatch_Qualcomm.so", "libQnnHtp.so")
+    missing = [n for n in need if not os.path.isfile(os.path.join(d, n))]
+    if missing or {os.environ.get("LD_LIBRARY_PATH"), os.environ.get("ADSP_LIBRARY_PATH")} != {d}:
+        print(f"ERROR: Failed to load dispatch library from {d}: missing {missing}", flush=True)
+        print("ERROR: Benchmarking failed.", flush=True)
+        return 1
+    log(f"Loaded model {graph}")
+    log(f"The input model file size (MB): {os.path.getsize(graph) / 1e6:g}")
+    t0 = time.perf_counter()
+    w = [(time.perf_counter() - t0) * 1e6 + 1 for _ in range(max(warm, 1))]
+    r = [(time.perf_counter() - t0) * 1e6 + 1 for _ in range(max(runs, 1))]
+    log(_stat_line(w))
+    log(_stat_line(r))
+    log(f"Inference timings in us: Init: 1000, First inference: {int(w[0])}, "
+        f"Warmup (avg): {statistics.mean(w):g}, Inference (avg): {statistics.mean(r):g}")
     return 0
 
 
