@@ -40,6 +40,7 @@ _NP = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: n
 _QRANGE = {np.int8: (-128, 127), np.int16: (-32768, 32767), np.uint8: (0, 255)}
 BOUNDARY = ("QUANTIZE", "DEQUANTIZE")
 PRECISIONS = ("a8w8", "a16w8", "float")
+_PASS = np.float32(2.0 ** -40)  # x / 2^-40 is exact; rounding it moves x by <= 2^-41
 
 
 class SimulationUnsupported(UserInputError):
@@ -142,14 +143,15 @@ class Simulator:
 
     # -- runtime arguments: a quantized model's grids and constants, as tensors ----------------
     def _grid(self, q):
+        """(scale, lowest, highest) of the grid in steps from the zero point; a float tensor gets
+        the power-of-two scale 2^-40 and no bounds: round-and-rescale moves it by at most 2^-41."""
         tf = self._tf
         if q is None:
-            return (tf.constant(1.0), tf.constant(0.0), tf.constant(-1.0), tf.constant(1.0), tf.constant(0.0))
+            return (tf.constant(_PASS), tf.constant(-3e38), tf.constant(3e38))
         s, z, lo, hi, _dim = q
         # activation grids are per tensor in SR models; per-channel ones broadcast on the last axis
-        s = tf.constant(s if s.size > 1 else s.reshape(()))
-        z = tf.constant(z if z.size > 1 else z.reshape(()))
-        return (s, z, tf.constant(float(lo)), tf.constant(float(hi)), tf.constant(1.0))
+        s, z = (s, z) if s.size > 1 else (s.reshape(()), z.reshape(()))
+        return (tf.constant(s), tf.constant(np.float32(lo) - z), tf.constant(np.float32(hi) - z))
 
     def _args(self, consts, in_q, out_q) -> list:
         # float constants (weights, biases, slopes) vary with precision: runtime arguments;
@@ -175,10 +177,9 @@ class Simulator:
 
     # -- the graph -------------------------------------------------------------------------------
     def _fq(self, x, g):
-        tf = self._tf
-        s, z, lo, hi, on = g
-        q = tf.clip_by_value(tf.round(x / s) + z, lo, hi)
-        return on * ((q - z) * s) + (1.0 - on) * x
+        """round(x / s) clipped to the grid, times s: (q - zp) * s of the integer kernel's q."""
+        s, lo, hi = g
+        return self._tf.clip_by_value(self._tf.round(x / s), lo, hi) * s
 
     def _graph(self, x, args, trace: Optional[dict] = None):
         tf = self._tf
