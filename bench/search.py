@@ -37,6 +37,9 @@ from models.complexity import receptive_radius
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models (default: all with shipped weights)")
 flags.DEFINE_list("scales", ["3", "4"], "scales")
+flags.DEFINE_enum("oracle", "litert", ["litert", "fast"], "candidates (and --exhaustive truth) measured on LiteRT "
+                  "(the published table) or on the fast simulation (solver only: no LiteRT confirmation here; "
+                  "tools/search_policy.py confirms)")
 flags.DEFINE_list("budgets", ["0.05", "0.1", "0.2"], "PSNR budgets (dB below a16w8)")
 flags.DEFINE_list("profiles", ["htp_npu", "nnapi_npu_int16_cpu"], "device profiles")
 flags.DEFINE_list("exhaustive", ["espcn", "fsrcnn"], "models to enumerate for the true optimum")
@@ -58,7 +61,8 @@ def _eval_psnr(runner, samples, name) -> float:
 def run_model(name: str, scale: int) -> list[dict]:
     src = sources.resolve(name, scale)
     t0 = time.perf_counter()
-    s = search_jobs.setup(src, HW, device_profile=FLAGS.profiles[0], val_images=FLAGS.val_images)
+    s = search_jobs.setup(src, HW, device_profile=FLAGS.profiles[0], val_images=FLAGS.val_images,
+                          oracle=FLAGS.oracle)
     setup_s = time.perf_counter() - t0
     samples = data.eval_samples(scale)
     overlap = tile_overlap(receptive_radius(s.prep.model), HW)
