@@ -12,7 +12,9 @@ fully-connected op starts a group; an op with exactly one non-constant input, pr
 whose output nothing else reads (an activation, the pixel-shuffle reshapes, an output scale),
 joins the group of that producer; any other op starts a group of its own. A group is named by a
 readable form of its first op's output tensor name (the model-wide scope prefix and the TF op
-suffix dropped, e.g. `functional_1/conv_1/Relu;functional_1/conv_1/convolution` -> `conv_1`), or
+suffix dropped, e.g. `functional_1/conv_1/Relu;functional_1/conv_1/convolution` -> `conv_1`; a
+litert-torch scope name -> the PyTorch module path, e.g. `__main__.ESPCN/torch.nn.modules.container.
+Sequential_body/torch.nn.modules.conv.Conv2d_0;2` -> `body.0`), or
 `<op type>_<index>` when the name says nothing; duplicates get `.2`, `.3`. Names depend only
 on the file, so they are stable across runs and a policy written once keeps applying.
 """
@@ -132,13 +134,31 @@ _TF_OP_SUFFIX = re.compile(r"^(convolution|conv_transpose|Conv2D|BiasAdd|Relu6?|
                            r"Conv2DBackpropInput|Minimum|Maximum|clip_by_value)\d*(:\d+)?$")
 
 
+_TORCH_WRAPPER = "litert_torch._convert.to_channel_last_io.ChannelLastIOWrapper"
+
+
+def _torch_path(comps: list[str]) -> Optional[str]:
+    """litert-torch scope names (`<module>.<Class>_<attribute>/...`, the root module first, without
+    an attribute) -> the PyTorch module path (`named_modules()`: `body.0`); None if not that form.
+    `to_channel_last_io`'s wrapper and its `wrapped` attribute are dropped."""
+    if not comps or not all("." in c for c in comps):
+        return None
+    rest = comps[2:] if comps[0] == _TORCH_WRAPPER else comps[1:]
+    attrs = [c.rsplit(".", 1)[1].partition("_")[2] for c in rest]
+    return ".".join(attrs) if all(attrs) else None
+
+
 def _readable(names: list[str]) -> list[str]:
     """Readable, unique unit names from each group's first tensor name (see module docstring)."""
     split = []
     for n in names:
-        part = [p for p in n.split(";") if p]
+        part = [p for p in n.split(";") if p and not p.isdigit()]  # litert-torch appends `;<n>`
         last = (part[-1] if part else "").split(":")[0]
         comps = [c for c in last.split("/") if c and not re.fullmatch(r"srdL\d+", c)]
+        torch_path = _torch_path(comps)
+        if torch_path is not None:
+            split.append([torch_path] if torch_path else [])
+            continue
         if len(comps) > 1 and _TF_OP_SUFFIX.match(comps[-1]):
             comps = comps[:-1]
         split.append(comps)
