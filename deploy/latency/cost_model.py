@@ -135,28 +135,33 @@ def graph_ops(prep) -> list[OpWork]:
     for od, mo in zip(ops, prep.ops):
         ins = [i for i in od["inputs"] if i >= 0]
         outs = [i for i in od["outputs"] if i >= 0]
-        name, op = od["op_name"], mo.op
+        op = mo.op  # the same name as od["op_name"]: both come from this interpreter
         out_el = _elements(tensors[outs[0]]["shape"]) if outs else 0
-        kernel = None
-        if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(ins) >= 2:
-            w = tensors[ins[1]]["shape"]           # [O, kh, kw, I] (depthwise: [1, kh, kw, C])
-            kernel = (int(w[1]), int(w[2]))
-        klass = op_class(name, kernel)
-        if op == "CONV_2D":
-            w = tensors[ins[1]]["shape"]
-            work = out_el * int(w[1]) * int(w[2]) * int(w[3])
-        elif op == "DEPTHWISE_CONV_2D":
-            work = out_el * int(tensors[ins[1]]["shape"][1]) * int(tensors[ins[1]]["shape"][2])
-        elif op == "TRANSPOSE_CONV":   # inputs: output_shape, weights [O,kh,kw,I], input
-            w, x = tensors[ins[1]]["shape"], tensors[ins[2]]["shape"]
-            work = _elements(x[:-1]) * int(w[0]) * int(w[1]) * int(w[2]) * int(w[3])
-        elif op == "FULLY_CONNECTED":
-            w = tensors[ins[1]]["shape"]
-            work = out_el * int(w[-1])
-        else:
-            work = out_el
+        klass, work = op_work(op, ins, out_el, tensors)
         out.append(OpWork(mo.index, op, mo.layer, klass, int(work), mo.tensor))
     return out
+
+
+def op_work(op: str, ins: list[int], out_el: int, tensors: dict) -> tuple[str, int]:
+    """(op class, work) of one TFLite op: MACs for convs and FC, output elements otherwise."""
+    kernel = None
+    if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(ins) >= 2:
+        w = tensors[ins[1]]["shape"]           # [O, kh, kw, I] (depthwise: [1, kh, kw, C])
+        kernel = (int(w[1]), int(w[2]))
+    klass = op_class(op, kernel)
+    if op == "CONV_2D":
+        w = tensors[ins[1]]["shape"]
+        work = out_el * int(w[1]) * int(w[2]) * int(w[3])
+    elif op == "DEPTHWISE_CONV_2D":
+        work = out_el * int(tensors[ins[1]]["shape"][1]) * int(tensors[ins[1]]["shape"][2])
+    elif op == "TRANSPOSE_CONV":   # inputs: output_shape, weights [O,kh,kw,I], input
+        w, x = tensors[ins[1]]["shape"], tensors[ins[2]]["shape"]
+        work = _elements(x[:-1]) * int(w[0]) * int(w[1]) * int(w[2]) * int(w[3])
+    elif op == "FULLY_CONNECTED":
+        work = out_el * int(tensors[ins[1]]["shape"][-1])
+    else:
+        work = out_el
+    return klass, int(work)
 
 
 def graph_edges(prep) -> tuple[Edge, ...]:

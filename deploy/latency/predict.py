@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from deploy.latency.cost_model import PRECISIONS, from_device_profile
-from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile, op_class
+from deploy.latency.cost_model import PRECISIONS, from_device_profile, op_work
+from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
 __all__ = ["predict", "predict_keras", "predict_tflite"]
 
@@ -62,24 +62,7 @@ def predict_tflite(path: str | Path, profile: DeviceProfile | str) -> dict:
         out = tensors[outs[0]]
         out_el = int(np.prod(out["shape"])) if len(out["shape"]) else 1
         op = od["op_name"]
-        kernel = None
-        if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(ins) >= 2:
-            w = tensors[ins[1]]["shape"]
-            kernel = (int(w[1]), int(w[2]))
-        klass = op_class(op, kernel)
-        if op == "CONV_2D":
-            w = tensors[ins[1]]["shape"]
-            work = out_el * int(w[1]) * int(w[2]) * int(w[3])
-        elif op == "DEPTHWISE_CONV_2D":
-            w = tensors[ins[1]]["shape"]
-            work = out_el * int(w[1]) * int(w[2])
-        elif op == "TRANSPOSE_CONV":
-            w, x = tensors[ins[1]]["shape"], tensors[ins[2]]["shape"]
-            work = int(np.prod(x[:-1])) * int(np.prod(w))
-        elif op == "FULLY_CONNECTED":
-            work = out_el * int(tensors[ins[1]]["shape"][-1])
-        else:
-            work = out_el
+        klass, work = op_work(op, ins, out_el, tensors)
         prec = _DTYPE_PRECISION.get(np.dtype(out["dtype"]).type, "float")
         if klass == "quantize":   # priced as one requantize pass at the wider side's precision
             prec = "a16w8" if any(np.dtype(tensors[i]["dtype"]) == np.int16 for i in ins + outs) else "a8w8"
