@@ -184,6 +184,33 @@ class QualityOracle:
                 self.on_eval(a, self.score(self._cache[key]))
         return self._cache[key]
 
+    def image_psnrs_many(self, assignments: Sequence[Assignment]) -> list[np.ndarray]:
+        """PSNR_Y per validation image of each assignment, in order (cached like `image_psnrs`).
+
+        The batch entry point for passes whose candidates do not depend on each other (the
+        sensitivity drops and gains): an oracle may share work between them (the fast oracle
+        reuses the activations the candidates have in common), and `measure_uncached` may run
+        them elsewhere (deploy/policy_search/parallel.py)."""
+        todo, seen = [], set()
+        for a in assignments:
+            key = assignment_key(a, self.layers)
+            if key not in self._cache and key not in seen:
+                seen.add(key)
+                todo.append(a)
+        if todo:
+            t = time.perf_counter()
+            measured = self.measure_uncached(todo)
+            self.eval_seconds += time.perf_counter() - t
+            for a, images in zip(todo, measured):
+                self._cache[assignment_key(a, self.layers)] = images
+                if self.on_eval:
+                    self.on_eval(a, self.score(images))
+        return [self._cache[assignment_key(a, self.layers)] for a in assignments]
+
+    def measure_uncached(self, assignments: Sequence[Assignment]) -> list[np.ndarray]:
+        """Per-image PSNRs of assignments not measured yet (no caching here); one at a time."""
+        return [self._measure_assignment(a) for a in assignments]
+
     def _reference_images(self) -> np.ndarray:
         return self.float_images() if self.reference == "float" else self.image_psnrs(self.uniform("a16w8"))
 
