@@ -6,6 +6,8 @@
   python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --npu qualcomm:SM8650 --out hybrid.json
   python tools/search_policy.py --model xlsr --scale 3 --sensitivity --out sens.json   (+ sens.png)
   python tools/search_policy.py --model xlsr --scale 3 --pareto --out front.json       (+ front.png)
+  python tools/search_policy.py --model xlsr --scale 3 --sensitivity --workers 0 --out sens.json
+  python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --cluster tcp://10.0.0.5:8786 --out hybrid.json
 Quality is measured on validation photos (never the evaluation images); latency is predicted by
 a device profile (--device_profile, see deploy/profiles/README.md) or by measured op profiles
 (--op_profiles a8w8.jsonl,a16w8.jsonl from tools/adb_bench.py --enable_op_profiling).
@@ -53,6 +55,10 @@ flags.DEFINE_enum("oracle", "fast", ["fast", "litert"], "how candidates are meas
                   "every candidate built and run on LiteRT")
 flags.DEFINE_enum("budget_on", "mean", ["mean", "worst"], "what --budget_db bounds: the mean PSNR_Y over "
                   "validation images, or every (the worst) validation image's loss")
+flags.DEFINE_integer("workers", 1, "processes measuring independent candidates (sensitivity) on this "
+                     "machine: 0 = one per core, 1 = this process; same results")
+flags.DEFINE_string("cluster", None, "or a Dask scheduler address (e.g. tcp://10.0.0.5:8786; `dask scheduler`, "
+                    "`dask worker ADDRESS` on machines with srdeploy[cluster]); not with --workers")
 flag_checks.positive("calib_images", "val_images", "max_evals")
 flag_checks.at_least("pareto_points", 2)
 flag_checks.hw_text("input_size", maximum=jobs.MAX_INPUT_SIDE)
@@ -69,6 +75,7 @@ def main(argv):
         if FLAGS.budget_db is None:
             fail("--budget_db is required for a search (e.g. --budget_db 0.1), or pass --sensitivity / --pareto")
         budget = run_cli(lambda: search_jobs.parse_budget(FLAGS.budget_db))
+    run_cli(lambda: search_jobs.check_parallel(FLAGS.workers, FLAGS.cluster))
     hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
     if hw is None:
         fail("the search needs a fixed --input_size (e.g. 64x64)")
@@ -79,7 +86,7 @@ def main(argv):
         calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
         val_images=FLAGS.val_images, fuse=not FLAGS.per_layer, npu=FLAGS.npu,
         npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
-        oracle=FLAGS.oracle, budget_on=FLAGS.budget_on))
+        oracle=FLAGS.oracle, budget_on=FLAGS.budget_on, workers=FLAGS.workers, cluster=FLAGS.cluster))
     if FLAGS.sensitivity:
         r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(r["table"])

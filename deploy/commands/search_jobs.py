@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 from deploy._files import atomic_write, check_outputs
 from deploy.provenance import with_provenance
 from deploy.policy_search import pareto, sensitivity
+from deploy.policy_search.parallel import check as check_parallel  # noqa: F401 - tools/search_policy.py
 from deploy.policy_search.api import BudgetImpossible, search_with_setup
 from deploy.policy_search.session import (DEFAULT_PROFILE, Setup, measure_drops, measured_cache,
                                           provenance as _provenance, setup)

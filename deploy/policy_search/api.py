@@ -41,7 +41,8 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
            val_dir: Optional[str | Path] = None, val_images: int = 5,
            sensitivity_file: Optional[str | Path] = None, progress: bool = False,
            npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
-           oracle: str = "fast", budget_on: str = "mean") -> SearchOutcome:
+           oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
+           cluster: Optional[str] = None) -> SearchOutcome:
     """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`.
 
     Args:
@@ -65,6 +66,10 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
             candidate built and measured on LiteRT.
         budget_on: "mean" (mean PSNR_Y over validation images) or "worst" (every validation
             image within `budget_db` of the reference).
+        workers: processes measuring independent candidates (the sensitivity pass) on this
+            machine; 0 = one per core, 1 = this process only. Same results either way.
+        cluster: or a Dask scheduler address (e.g. "tcp://10.0.0.5:8786"; needs the `cluster`
+            extra here and on the workers). `report["parallel"]` says how it ran.
     Returns:
         A frozen `SearchOutcome`; `.feasible` is False when even all-a16w8 misses the budget
         (the policy is then the best found, all a16w8).
@@ -77,9 +82,13 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
         raise UserInputError(f"budget_db must be a non-negative number of dB, not {budget_db}")
     s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
               calib_images=calib_images, val_dir=val_dir, val_images=val_images, npu=npu,
-              npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on)
-    return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
-                             progress=progress, sensitivity_file=sensitivity_file)
+              npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, workers=workers,
+              cluster=cluster)
+    try:
+        return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
+                                 progress=progress, sensitivity_file=sensitivity_file)
+    finally:
+        s.close()
 
 
 def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", max_evals: int = 60,

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from tqdm import tqdm
 
+from deploy.policy_search import parallel
 from deploy.policy_search.oracle import QualityOracle
 from deploy.policy_search.space import NARROW, WIDE, Group
 
@@ -76,19 +77,24 @@ class MeasuredCache:
 
     def get(self, tag: str, measure) -> float:
         if tag not in self.values:
-            value = float(measure())
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "ab+") as f:
-                f.seek(0, os.SEEK_END)
-                if f.tell():  # a torn last line from a killed run: start on a new line
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) != b"\n":
-                        f.write(b"\n")
-                f.write((json.dumps({"key": self.key, "tag": tag, "psnr_y": value}) + "\n").encode())
-                f.flush()
-                os.fsync(f.fileno())
-            self.values[tag] = value
+            self.put(tag, measure())
         return self.values[tag]
+
+    def put(self, tag: str, value: float) -> float:
+        """Keep `value` for `tag`: one fsync'ed line, so a crash right after loses nothing."""
+        value = float(value)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell():  # a torn last line from a killed run: start on a new line
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+            f.write((json.dumps({"key": self.key, "tag": tag, "psnr_y": value}) + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
+        self.values[tag] = value
+        return value
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -98,24 +104,57 @@ def measure(oracle: QualityOracle, groups: tuple[Group, ...], macs: dict[str, in
             both_directions: bool = True, progress: bool = True,
             cache: Optional[MeasuredCache] = None) -> Sensitivity:
     """Every group's drop (and gain); with `cache`, what an earlier interrupted run measured is
-    taken from it and each new measurement lands in it at once."""
+    taken from it and each new measurement lands in it as soon as its chunk returns.
+
+    The candidates are independent, so they go to `oracle.image_psnrs_many` a chunk at a time,
+    one per worker when the oracle runs them in parallel (deploy/policy_search/parallel.py);
+    the values do not depend on the chunking."""
     t0, e0 = time.perf_counter(), oracle.evaluations
-    psnr = (lambda tag, pol: cache.get(tag, lambda: oracle.psnr(pol))) if cache else (lambda _t, pol: oracle.psnr(pol))
     wide, narrow = oracle.uniform(WIDE), oracle.uniform(NARROW)
-    base = {WIDE: psnr(f"uniform:{WIDE}", wide), NARROW: psnr(f"uniform:{NARROW}", narrow)}
-    drop, gain = [], []
+    todo = [(f"uniform:{WIDE}", wide), (f"uniform:{NARROW}", narrow)]
+    for g in groups:
+        todo.append((f"drop:{g.name}", {**wide, **{l: NARROW for l in g.layers}}))
+        if both_directions:
+            todo.append((f"gain:{g.name}", {**narrow, **{l: WIDE for l in g.layers}}))
     if cache is not None and cache.reused and progress:
         tqdm.write(f"sensitivity: {cache.reused} measurement(s) of an interrupted run reused from {cache.path}")
-    bar = tqdm(groups, desc="sensitivity", unit="layer", disable=not progress)
-    for g in bar:
-        drop.append(psnr(f"drop:{g.name}", {**wide, **{l: NARROW for l in g.layers}}) - base[WIDE])
-        gain.append(psnr(f"gain:{g.name}", {**narrow, **{l: WIDE for l in g.layers}}) - base[NARROW]
-                    if both_directions else None)
-        bar.set_postfix(layer=g.name[:20], drop=f"{drop[-1]:+.3f}")
+    values: dict[str, float] = {t: cache.values[t] for t, _ in todo if cache is not None and t in cache.values}
+    missing = [(t, a) for t, a in todo if t not in values]
+    chunk = max(1, parallel.chunk_size(oracle))
+    per_group = 2 if both_directions else 1
+    bar = tqdm(total=len(groups), desc="sensitivity", unit="layer", disable=not progress)
+    done = 0
+    for i in range(0, len(missing), chunk):
+        part = missing[i:i + chunk]
+        for (tag, a), images in zip(part, oracle.image_psnrs_many([a for _, a in part])):
+            values[tag] = cache.put(tag, oracle.score(images)) if cache is not None else oracle.score(images)
+        ready = _groups_ready(groups, values, per_group)
+        if ready > done and progress:
+            g = groups[ready - 1]
+            bar.set_postfix(layer=g.name[:20], drop=f"{values[f'drop:{g.name}'] - values[f'uniform:{WIDE}']:+.3f}")
+        bar.update(ready - done)
+        done = ready
+    bar.update(len(groups) - done)
+    bar.close()
+    base = {WIDE: values[f"uniform:{WIDE}"], NARROW: values[f"uniform:{NARROW}"]}
+    drop = [values[f"drop:{g.name}"] - base[WIDE] for g in groups]
+    gain = [values[f"gain:{g.name}"] - base[NARROW] if both_directions else None for g in groups]
     return Sensitivity(oracle.model, oracle.scale, tuple(groups),
                        tuple(sum(macs.get(l, 0) for l in g.layers) for g in groups), base,
                        tuple(drop), tuple(gain), oracle.evaluations - e0,
                        time.perf_counter() - t0, oracle.val.to_json())
+
+
+def _groups_ready(groups: tuple[Group, ...], values: dict[str, float], per_group: int) -> int:
+    """How many leading groups have all their values (the progress bar's position)."""
+    if f"uniform:{WIDE}" not in values or f"uniform:{NARROW}" not in values:
+        return 0
+    n = 0
+    for g in groups:
+        if f"drop:{g.name}" not in values or (per_group == 2 and f"gain:{g.name}" not in values):
+            break
+        n += 1
+    return n
 
 
 def plot(sens: Sensitivity, path: str | Path) -> None:

@@ -18,6 +18,7 @@ from deploy.latency import cost_model as latency
 from deploy.latency import npu_cost
 from deploy.policy_search import fast_oracle
 from deploy.policy_search import oracle as candidates
+from deploy.policy_search import parallel
 from deploy.policy_search import sensitivity
 from deploy.policy_search import solver as search
 from deploy.policy_search.space import Group, Problem, make_groups
@@ -37,9 +38,18 @@ class Setup:
     npu: Any = None  # deploy.latency.npu_cost.NpuCostModel with an NPU target (--npu), else None
     #: where measured sensitivity PSNRs are kept as they come (resumable), or None
     sens_cache: Optional[Path] = None
+    #: where candidates are measured (--workers / --cluster); None: this process
+    parallel: Optional[parallel.Plan] = None
 
     def problem(self, drop_db: Sequence[float]) -> Problem:
         return search.problem_from(self.cost, self.groups, drop_db)
+
+    def close(self) -> None:
+        """Stop worker processes and leave the Dask scheduler (the session can still measure
+        in this process afterwards)."""
+        parallel.detach(self.oracle)
+        if self.parallel is not None:
+            self.parallel.close()
 
 
 def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Optional[str] = None,
@@ -47,12 +57,15 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
           op_profile_models: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
           fuse: bool = True, npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
-          oracle: str = "fast", budget_on: str = "mean") -> Setup:
+          oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
+          cluster: Optional[str] = None) -> Setup:
     """Validate the cheap inputs first (profile names, files), then prepare and calibrate once.
 
     With `npu` (e.g. "qualcomm:SM8650") the cost model takes which ops the compiler places on the
     NPU from compiling the uniform a8w8/a16w8 models (deploy.latency.npu_cost); compile reports are
-    cached under `npu_cache_dir` when given."""
+    cached under `npu_cache_dir` when given. `workers` (0 = one per core) or `cluster` (a Dask
+    scheduler address) measure independent candidates in other processes
+    (deploy/policy_search/parallel.py); the scheduler is reached before any model work."""
     if oracle not in fast_oracle.ORACLES:
         raise UserInputError(f"--oracle must be one of {', '.join(fast_oracle.ORACLES)}, not '{oracle}'")
     if budget_on not in candidates.BUDGET_ON:
@@ -71,6 +84,20 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
             raise UserInputError(f"--npu needs an NPU device profile with an npu_cpu_switch cost "
                                  f"('{prof.name}' has none); use --device_profile htp_npu")
         soc = npu_cost.check_npu_tools(npu)  # unknown SoC / extra not installed: one line, now
+    plan = parallel.plan(workers, cluster)  # a wrong address fails now, not after preparing
+    try:
+        return _setup(src, input_hw, plan, prof=prof, soc=soc, op_profiles=op_profiles,
+                      op_profile_models=op_profile_models, device_profile=device_profile, calib_dir=calib_dir,
+                      calib_images=calib_images, val_dir=val_dir, val_images=val_images, fuse=fuse,
+                      npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on)
+    except BaseException:
+        plan.close()
+        raise
+
+
+def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, prof, soc, op_profiles,
+           op_profile_models, device_profile, calib_dir, calib_images, val_dir, val_images, fuse,
+           npu_cache_dir, oracle, budget_on) -> Setup:
     prep = hybrid.prepare_source(src, input_hw)
     if op_profiles:
         if len(op_profiles) != 2:
@@ -90,6 +117,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     # --oracle: candidates on simulated quantization (LiteRT judges the answer) or all on LiteRT
     oracle = fast_oracle.make(oracle, prep, model=src.name, scale=src.scale, calib=calib, val=val,
                               convention=src.convention, budget_on=budget_on)
+    parallel.attach(oracle, plan)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
     npu_model = None
     if soc is not None:
@@ -98,7 +126,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
                                                 cache_dir=npu_cache_dir)
         cost, label = npu_model.cost, f"{label} + {soc.target} placement"
     return Setup(src, prep, tuple(make_groups(prep.graph, prep.layers, fuse)), oracle, cost, macs, label,
-                 npu_model)
+                 npu_model, parallel=plan)
 
 
 def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = None) -> sensitivity.Sensitivity:
@@ -155,6 +183,7 @@ def provenance(s: Setup) -> dict:
     return {"model_source": s.src.to_json(), "input_hw": list(s.prep.input_shape[1:3]),
             "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
             "oracle": s.oracle.kind, "budget_on": s.oracle.budget_on,
-            "calibration_seconds": round(s.oracle.calibration_seconds, 1)}
+            "calibration_seconds": round(s.oracle.calibration_seconds, 1),
+            "parallel": (s.parallel or parallel.Plan("none", 1)).to_json()}
 
 
