@@ -16,6 +16,13 @@ op by op with TensorFlow's float kernels (all cores, one batch of patches): ever
 input is rounded and clipped onto the grid the consumer reads it at, the op runs in float
 (fused activations clamp), and its output is rounded onto its own grid.
 
+Reuse: candidates of a search share most of their graph with runs already made (a sensitivity
+drop is uniform a16w8 but for one group). The op list is cut at checkpoints where few tensors
+are live (a residual block's boundary), each segment is its own traced function, and a run
+keeps the live tensors at every checkpoint; a later run whose ops before a checkpoint carry the
+same grids and constants starts there. The segments are the same functions either way, so a
+resumed run is bit-identical to a full one (tested).
+
 What differs from LiteRT: integer kernels requantize with fixed-point multipliers and their own
 rounding, and accumulate exactly; here rounding is float round-half-even. The difference is
 measured, not assumed (bench/search.py reports fast vs LiteRT PSNR per model; the oracle
@@ -23,7 +30,9 @@ confirms every final answer on LiteRT).
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -121,7 +130,7 @@ class Simulator:
                  "RELU_N1_TO_1", "TANH", "LOGISTIC", "LEAKY_RELU", "PRELU", "DEPTH_TO_SPACE", "PAD",
                  "HARD_SWISH", "SPACE_TO_DEPTH")
 
-    def __init__(self, float_tflite: bytes, *, batch: int = 8):
+    def __init__(self, float_tflite: bytes, *, batch: int = 8, keep_runs: int = 3):
         import tensorflow as tf  # heavy: only when a simulator is made
         self._tf, self.batch = tf, batch
         fm = self._fm = _fb.read_model(float_tflite)
@@ -139,7 +148,49 @@ class Simulator:
             self.ops.append(_Op(_op_name(fm, fo), tuple(int(i) for i in fo.inputs), int(fo.outputs[0]),
                                 opts, consts, {}, {}))
         self._float_args = [self._args(op.consts["float"], [None] * len(op.inputs), None) for op in self.ops]
-        self._fn = tf.function(self._graph, autograph=False)
+        self._float_sigs = [_sig(op.consts["float"], [None] * len(op.inputs), None) for op in self.ops]
+        self.checkpoints = self._checkpoints()
+        self._live = {k: self._live_at(k) for k in (*self.checkpoints, len(self.ops))}
+        _quiet_retracing(tf)  # each segment traces once per batch shape, by design
+        self._segments = [tf.function(self._segment(a, b), autograph=False, reduce_retracing=True)
+                          for a, b in zip(self.checkpoints, (*self.checkpoints[1:], len(self.ops)))]
+        #: recent runs: (op signatures, {checkpoint: per-batch live tensors}), most recent last
+        self._kept: collections.OrderedDict = collections.OrderedDict()
+        self.keep_runs = keep_runs
+        self.ops_run = self.ops_total = 0  # ops executed vs ops a full run would execute (reuse)
+
+    # -- segments -------------------------------------------------------------------------------
+    def _live_at(self, k: int) -> list[int]:
+        """Tensors made before op k (or the input) that op k or a later op reads (or the output)."""
+        made = {self.input} | {op.output for op in self.ops[:k]}
+        read = {t for op in self.ops[k:] for t in op.inputs if t >= 0} | {self.output}
+        return sorted(made & read)
+
+    def _checkpoints(self, max_live: int = 3, most: int = 24) -> tuple[int, ...]:
+        """Op indices where a run may stop and resume: few live tensors (cheap to keep), spread
+        evenly over the graph, at most `most` of them (one traced function per segment)."""
+        n = len(self.ops)
+        made_at = {self.input: -1, **{op.output: i for i, op in enumerate(self.ops)}}
+        last_read = {self.output: n}
+        for i, op in enumerate(self.ops):
+            for t in op.inputs:
+                if t >= 0 and t in made_at:
+                    last_read[t] = max(last_read.get(t, -1), i)
+        cands = [k for k in range(1, n)
+                 if sum(1 for t, m in made_at.items() if m < k <= last_read.get(t, -2)) <= max_live]
+        if len(cands) > most - 1:
+            step = len(cands) / (most - 1)
+            cands = [cands[int(i * step)] for i in range(most - 1)]
+        return (0, *cands)
+
+    def _segment(self, k0: int, k1: int):
+        live_in, live_out = self._live_at(k0), self._live_at(k1)
+
+        def run(xs, args):
+            val = dict(zip(live_in, xs))
+            self._ops(range(k0, k1), args, val, offset=k0)
+            return [val[t] for t in live_out]
+        return run
 
     # -- runtime arguments: a quantized model's grids and constants, as tensors ----------------
     def _grid(self, q):
@@ -162,18 +213,23 @@ class Simulator:
 
     def args_of(self, quantized: Optional[bytes]) -> list:
         """Per op: (constants, input grids, output grid) of the quantized model (None: float)."""
+        return self._args_and_sigs(quantized)[0]
+
+    def _args_and_sigs(self, quantized: Optional[bytes]) -> tuple[list, list]:
         if quantized is None:
-            return self._float_args
+            return self._float_args, self._float_sigs
         m = _fb.read_model(quantized)
         qops = _compute_ops(m)
         if [_op_name(m, o) for o in qops] != [op.kind for op in self.ops]:
             raise SimulationUnsupported("the quantized model's ops do not line up with the float model's")
-        out = []
+        out, sigs = [], []
         for qo in qops:
             consts = tuple(None if i < 0 else _dequant(m, i) for i in qo.inputs)
             in_q = [None if (i < 0 or consts[j] is not None) else _qparams(m, i) for j, i in enumerate(qo.inputs)]
-            out.append(self._args(consts, in_q, _qparams(m, qo.outputs[0])))
-        return out
+            out_q = _qparams(m, qo.outputs[0])
+            out.append(self._args(consts, in_q, out_q))
+            sigs.append(_sig(consts, in_q, out_q))
+        return out, sigs
 
     # -- the graph -------------------------------------------------------------------------------
     def _fq(self, x, g):
@@ -182,10 +238,16 @@ class Simulator:
         return self._tf.clip_by_value(self._tf.round(x / s), lo, hi) * s
 
     def _graph(self, x, args, trace: Optional[dict] = None):
-        tf = self._tf
+        """The whole graph in one go (eager); `run` goes segment by segment instead."""
         val = {self.input: x} if trace is None else trace
         val[self.input] = x
-        for op, (consts, grids, out_grid) in zip(self.ops, args):
+        self._ops(range(len(self.ops)), args, val)
+        return val[self.output]
+
+    def _ops(self, indices, args, val: dict, offset: int = 0) -> None:
+        """Run ops `indices` on tensors `val` (updated); `args[i - offset]` belongs to op i."""
+        for i in indices:
+            op, (consts, grids, out_grid) = self.ops[i], args[i - offset]
             ins = []
             for j, ti in enumerate(op.inputs):
                 if ti < 0:
@@ -196,16 +258,74 @@ class Simulator:
                     ins.append(op.consts["float"][j])
                 else:
                     ins.append(self._fq(val[ti], grids[j]))
-            y = _apply(tf, op, ins)
+            y = _apply(self._tf, op, ins)
             val[op.output] = self._fq(y, out_grid)
-        return val[self.output]
+
+    def _resume_point(self, sigs: list, x_key: bytes) -> tuple[int, Optional[dict]]:
+        """The latest checkpoint up to which a kept run (same input) did exactly what this one
+        will do, and that run's live tensors; (0, None) when none shares a prefix."""
+        best, kept, used = 0, None, None
+        for key, (ksigs, vals) in self._kept.items():
+            if key[0] != x_key:
+                continue
+            same = next((i for i, (a, b) in enumerate(zip(sigs, ksigs)) if a != b), len(sigs))
+            k = max(c for c in self.checkpoints if c <= same)
+            if k > best:
+                best, kept, used = k, vals, key
+        if used is not None:  # a run others resume from stays kept (a sensitivity's a16w8 run)
+            self._kept.move_to_end(used)
+        return best, kept
 
     def run(self, x: np.ndarray, quantized: Optional[bytes]) -> np.ndarray:
-        """Model-unit input batch (N, H, W, C) -> model-unit output as `quantized` computes it."""
-        args = self.args_of(quantized)
-        outs = [self._fn(self._tf.constant(x[i:i + self.batch], self._tf.float32), args).numpy()
-                for i in range(0, len(x), self.batch)]
-        return np.concatenate(outs, 0)
+        """Model-unit input batch (N, H, W, C) -> model-unit output as `quantized` computes it.
+
+        Starts at the latest checkpoint a kept run shares (see the module docstring) and keeps
+        this run's checkpoint tensors for later runs (the `keep_runs` most recent)."""
+        tf = self._tf
+        args, sigs = self._args_and_sigs(quantized)
+        x = np.ascontiguousarray(x, np.float32)
+        x_key = hashlib.blake2b(x.tobytes(), digest_size=16).digest() + repr(x.shape).encode()
+        start, kept = self._resume_point(sigs, x_key)
+        batches = range(0, len(x), self.batch)
+        live = {start: kept[start] if kept else [[tf.constant(x[i:i + self.batch])] for i in batches]}
+        for j, k0 in enumerate(self.checkpoints):
+            if k0 < start:
+                continue
+            k1 = self.checkpoints[j + 1] if j + 1 < len(self.checkpoints) else len(self.ops)
+            live[k1] = [self._segments[j](xs, args[k0:k1]) for xs in live[k0]]
+        self.ops_run += len(self.ops) - start
+        self.ops_total += len(self.ops)
+        key = (x_key, tuple(sigs))
+        vals = {**(kept or {}), **{k: v for k, v in live.items() if k < len(self.ops)}}
+        self._kept.pop(key, None)
+        self._kept[key] = (sigs, vals)
+        while len(self._kept) > self.keep_runs:
+            self._kept.popitem(last=False)
+        return np.concatenate([out[0].numpy() for out in live[len(self.ops)]], 0)
+
+
+class _RetracingNotice:
+    """Drops TensorFlow's "triggered tf.function retracing" advice: the simulator's segments
+    each trace once per batch shape (a last, smaller batch), which is what the advice counts."""
+
+    def filter(self, record) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing(tf) -> None:
+    logger = tf.get_logger()
+    if not any(isinstance(f, _RetracingNotice) for f in logger.filters):
+        logger.addFilter(_RetracingNotice())
+
+
+def _sig(consts, in_q, out_q) -> bytes:
+    """What one op does in a quantized model: its constants and grids, hashed."""
+    h = hashlib.blake2b(digest_size=16)
+    for c in consts:
+        h.update(b"-" if c is None else np.ascontiguousarray(c).tobytes() + repr(c.dtype).encode())
+    for q in (*in_q, out_q):
+        h.update(b"f" if q is None else repr([np.asarray(v).tolist() for v in q]).encode())
+    return h.digest()
 
 
 def _act(tf, y, code: int):

@@ -49,6 +49,23 @@ def test_float_simulation_is_the_float_model(fast):
     assert o.float_psnr() == pytest.approx(o.judge.float_psnr(), abs=1e-3)
 
 
+def test_resumed_runs_are_bit_identical_to_full_runs(fast):
+    """A candidate that shares a prefix with a kept run starts at a checkpoint: fewer ops run,
+    the same output to the bit as a fresh simulator running the whole graph."""
+    o = fast.oracle
+    sim = fake_quant.Simulator(fast.prep.float_tflite)
+    assert len(sim.checkpoints) > 1
+    wide = o.uniform("a16w8")
+    sim.run(o._x, o.quantized(wide))
+    before = sim.ops_run
+    for g in fast.groups[1:]:
+        q = o.quantized({**wide, **{l: "a8w8" for l in g.layers}})
+        resumed = sim.run(o._x, q)
+        fresh = fake_quant.Simulator(fast.prep.float_tflite).run(o._x, q)
+        assert np.array_equal(resumed, fresh), g.name
+    assert sim.ops_run - before < (len(fast.groups) - 1) * len(sim.ops)
+
+
 def test_uniform_models_agree_with_litert(fast):
     o = fast.oracle
     for p in ("a8w8", "a16w8"):
