@@ -77,15 +77,11 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
     """Convert at one precision; writes `out` and `out.json`, returns the report."""
     out = Path(out)
     check_outputs((out, report_path(out)), source_files(src), overwrite=overwrite)  # before calibrating
-    if precision == "int8" and input_hw is not None and io_type in ("float32", "uint8") and not src.graph_route:
-        # the better of the converter's int8 and the per-layer all-a8w8 model on the validation
-        # patches (deploy/policy_search/int8_route.py); the report's int8_route says which
-        from deploy.policy_search import int8_route
-        q = int8_route.quantize_int8(src, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
-                                     io_type=io_type)
-    else:
-        q = quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
-                     io_type=io_type)
+    # int8: the better of the converter's int8 and the per-layer all-a8w8 model on the
+    # validation patches (deploy/policy_search/int8_route.py); the report's int8_route says which
+    from deploy.policy_search import int8_route
+    q = int8_route.quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
+                            io_type=io_type)
     q = dataclasses.replace(q, report=with_provenance(q.report))
     q.save(out, overwrite=True)
     return dict(q.report)

@@ -82,3 +82,39 @@ def quantize_int8(src, **kw):
     q, info = best_int8(src, **kw)
     return dataclasses.replace(q, report=types.MappingProxyType({**dict(q.report), "precision": "int8",
                                                                  "int8_route": info}))
+
+
+def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
+             calib_images: int = 8, io_type: Optional[str] = None, int8_route: str = "best",
+             val_dir: Optional[str | Path] = None, val_images: int = 5):
+    """`deploy.quantize`: `deploy.convert.api.quantize`, except that uniform int8 is the best
+    int8 we can make (as `convert.py --precision int8`), not only the converter's.
+
+    Args:
+        source: from `deploy.load_model`.
+        policy: a `Policy`, or one of `float`, `fp16`, `int8` (= `a8w8`), `a16w8`.
+        input_size: fixed LR input (H, W); None = dynamic (float/fp16 only).
+        calib_dir: HR photos for calibration (default: the shipped calibration photos).
+        calib_images: how many calibration photos to use.
+        io_type: uniform only: `float32`, `uint8`, `int8`, `int16`; a policy carries its own.
+        int8_route: for uniform int8: `best` (the converter's model and the per-layer all-a8w8
+            model both built, the better on the validation patches kept; the report's
+            `int8_route` says which and why) or `converter` (the TFLiteConverter's only).
+        val_dir, val_images: the validation photos `best` measures on (default: shipped ones).
+    Returns:
+        A frozen `QuantizedModel` (`.tflite_bytes`, `.report`, `.save(path)`).
+    Raises:
+        deploy.errors.SrdeployError: as `deploy.convert.api.quantize`, or an unknown `int8_route`.
+    """
+    from deploy.errors import UserInputError
+    if int8_route not in ("best", "converter"):
+        raise UserInputError(f"int8_route must be 'best' or 'converter', not '{int8_route}'")
+    best = (int8_route == "best" and isinstance(policy, str) and policy in ("int8", "a8w8")
+            and input_size is not None and (io_type or "float32") in ("float32", "uint8")
+            and not source.graph_route)
+    if not best:
+        return convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,
+                                    calib_images=calib_images, io_type=io_type)
+    convert_api.check_scale(source)
+    return quantize_int8(source, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
+                         io_type=io_type or "float32", val_dir=val_dir, val_images=val_images)

@@ -1,4 +1,6 @@
 """`--precision int8` is the better-measured of the converter's int8 and per-layer all-a8w8."""
+import pytest
+
 import deploy
 from deploy.policy_search import int8_route
 
@@ -22,3 +24,16 @@ def test_int8_io_keeps_the_converter(hr_dir):
     conv, per = int8_route.routes(src, input_size=HW, calib_dir=hr_dir, calib_images=2, io_type="int8")
     assert per is None
     assert int8_route.choose(src, conv, per)[1]["chosen"] == "converter"
+
+
+def test_public_quantize_int8_is_the_best_route(hr_dir):
+    """`deploy.quantize(src, "int8")` is what `convert.py --precision int8` gives: the better
+    route, said in the report; `int8_route="converter"` keeps the converter's model."""
+    src = deploy.load_model("espcn", 2)
+    best = deploy.quantize(src, "int8", input_size=HW, calib_dir=hr_dir, calib_images=2, val_dir=hr_dir,
+                           val_images=2)
+    assert best.report["int8_route"]["chosen"] in ("converter", "per_layer_a8w8")
+    conv = deploy.quantize(src, "int8", input_size=HW, calib_dir=hr_dir, calib_images=2, int8_route="converter")
+    assert "int8_route" not in conv.report
+    with pytest.raises(deploy.UserInputError, match="int8_route"):
+        deploy.quantize(src, "int8", int8_route="fastest")
