@@ -108,33 +108,27 @@ def measure(oracle: QualityOracle, groups: tuple[Group, ...], macs: dict[str, in
 
     The candidates are independent, so they go to `oracle.image_psnrs_many` a chunk at a time,
     one per worker when the oracle runs them in parallel (deploy/policy_search/parallel.py);
-    the values do not depend on the chunking."""
+    all drops come before all gains, so a chunk holds candidates of similar cost (mostly a16w8,
+    whose int16 kernels are slow, or mostly a8w8). The values do not depend on the chunking."""
     t0, e0 = time.perf_counter(), oracle.evaluations
     wide, narrow = oracle.uniform(WIDE), oracle.uniform(NARROW)
     todo = [(f"uniform:{WIDE}", wide), (f"uniform:{NARROW}", narrow)]
-    for g in groups:
-        todo.append((f"drop:{g.name}", {**wide, **{l: NARROW for l in g.layers}}))
-        if both_directions:
-            todo.append((f"gain:{g.name}", {**narrow, **{l: WIDE for l in g.layers}}))
+    todo += [(f"drop:{g.name}", {**wide, **{l: NARROW for l in g.layers}}) for g in groups]
+    if both_directions:
+        todo += [(f"gain:{g.name}", {**narrow, **{l: WIDE for l in g.layers}}) for g in groups]
     if cache is not None and cache.reused and progress:
         tqdm.write(f"sensitivity: {cache.reused} measurement(s) of an interrupted run reused from {cache.path}")
     values: dict[str, float] = {t: cache.values[t] for t, _ in todo if cache is not None and t in cache.values}
     missing = [(t, a) for t, a in todo if t not in values]
     chunk = max(1, parallel.chunk_size(oracle))
-    per_group = 2 if both_directions else 1
-    bar = tqdm(total=len(groups), desc="sensitivity", unit="layer", disable=not progress)
-    done = 0
+    bar = tqdm(total=len(todo), initial=len(todo) - len(missing), desc="sensitivity", unit="model",
+               disable=not progress)
     for i in range(0, len(missing), chunk):
         part = missing[i:i + chunk]
         for (tag, a), images in zip(part, oracle.image_psnrs_many([a for _, a in part])):
             values[tag] = cache.put(tag, oracle.score(images)) if cache is not None else oracle.score(images)
-        ready = _groups_ready(groups, values, per_group)
-        if ready > done and progress:
-            g = groups[ready - 1]
-            bar.set_postfix(layer=g.name[:20], drop=f"{values[f'drop:{g.name}'] - values[f'uniform:{WIDE}']:+.3f}")
-        bar.update(ready - done)
-        done = ready
-    bar.update(len(groups) - done)
+        bar.set_postfix(last=part[-1][0][:28], psnr=f"{values[part[-1][0]]:.3f}")
+        bar.update(len(part))
     bar.close()
     base = {WIDE: values[f"uniform:{WIDE}"], NARROW: values[f"uniform:{NARROW}"]}
     drop = [values[f"drop:{g.name}"] - base[WIDE] for g in groups]
@@ -143,18 +137,6 @@ def measure(oracle: QualityOracle, groups: tuple[Group, ...], macs: dict[str, in
                        tuple(sum(macs.get(l, 0) for l in g.layers) for g in groups), base,
                        tuple(drop), tuple(gain), oracle.evaluations - e0,
                        time.perf_counter() - t0, oracle.val.to_json())
-
-
-def _groups_ready(groups: tuple[Group, ...], values: dict[str, float], per_group: int) -> int:
-    """How many leading groups have all their values (the progress bar's position)."""
-    if f"uniform:{WIDE}" not in values or f"uniform:{NARROW}" not in values:
-        return 0
-    n = 0
-    for g in groups:
-        if f"drop:{g.name}" not in values or (per_group == 2 and f"gain:{g.name}" not in values):
-            break
-        n += 1
-    return n
 
 
 def plot(sens: Sensitivity, path: str | Path) -> None:
