@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def _losses(ref: np.ndarray, got: np.ndarray) -> dict:
 
 def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
     src = sources.resolve(name, scale)
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     s = search_jobs.setup(src, HW, device_profile=PROFILE, oracle="fast")
     setup_s = time.perf_counter() - t0
@@ -123,6 +125,8 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
     speed = {"model": name, "scale": scale, "groups": len(s.groups), "setup_s": round(setup_s, 1),
              "drops_s": round(drops_s, 1), "search_s": round(first_s, 1),
              "total_s": round(setup_s + drops_s + first_s, 1), "val_patches": len(s.oracle.val.lr),
+             # other jobs on the machine inflate wall times: the 1-minute load average before and after
+             "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)], "cpus": os.cpu_count(),
              "simulated_ops_fraction": round(s.oracle.sim.ops_run / max(1, s.oracle.sim.ops_total), 3),
              "fast_vs_litert_max_db": round(max(abs(r["diff_db"]) for r in agree), 4),
              "fast_vs_litert_max_image_db": round(max(r["max_image_diff_db"] for r in agree), 4),
@@ -201,12 +205,13 @@ def write_readme(speed: list[dict], rows: list[dict]) -> None:
     budget = rows[0]["budget_db"] if rows else FLAGS.budget_db
     order = sorted(speed, key=lambda r: (r["scale"], r["model"]))
     t1 = ("| model | groups | set-up s | sensitivity s | search + LiteRT check s | **total s** | "
-          "fast vs LiteRT (max, dB) | exhaustive optimum |\n" + "|---" * 8 + "|\n")
+          "load avg (before, after) | fast vs LiteRT (max, dB) | exhaustive optimum |\n" + "|---" * 9 + "|\n")
     for r in order:
         ex = r.get("exhaustive")
         ex_s = f"{ex['gap_to_optimum']:+.1%} ({ex['policies']} simulated)" if ex else "–"
         t1 += (f"| {r['model']} x{r['scale']} | {r['groups']} | {r['setup_s']:.0f} | {r['drops_s']:.0f} | "
-               f"{r['search_s']:.0f} | **{r['total_s']:.0f}** | {r['fast_vs_litert_max_db']:.3f} | {ex_s} |\n")
+               f"{r['search_s']:.0f} | **{r['total_s']:.0f}** | {r['load_avg'][0]:.1f}, {r['load_avg'][1]:.1f} | "
+               f"{r['fast_vs_litert_max_db']:.3f} | {ex_s} |\n")
     t2 = (f"| model | budget on | float | int8 | a16w8 | hybrid | validation loss mean / worst | "
           f"evaluation loss mean / worst | latency / int8 (htp_npu) | a16w8 groups | "
           f"{FLAGS.phone_profile} hybrid ms (/int8) |\n" + "|---" * 11 + "|\n")
@@ -225,7 +230,8 @@ def write_readme(speed: list[dict], rows: list[dict]) -> None:
                    f"{r['a16w8_fraction']:.0%} | {ph_s} |\n")
     body = (f"{BEGIN}\nMeasured by `python bench/search.py` on this 2-core machine (budget {budget} dB below "
             "a16w8; fast oracle, every answer confirmed on LiteRT). Wall time of one `tools/search_policy.py` "
-            "run (set-up, sensitivity drops, search, LiteRT confirmation):\n\n" + t1 +
+            "run (set-up, sensitivity drops, search, LiteRT confirmation); a load average above the "
+            f"{os.cpu_count()} cores means other jobs shared the machine and inflated the time:\n\n" + t1 +
             "\nQuality (PSNR_Y, dB): float, int8 (per-layer all-a8w8), a16w8 and the hybrid on the default "
             "evaluation set, which the search never sees; losses are against a16w8, on the validation "
             "patches (LiteRT, what the budget bounds) and on the evaluation set (how it transfers). "
