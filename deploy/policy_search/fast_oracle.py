@@ -37,9 +37,9 @@ class FastOracle(QualityOracle):
     kind = "fast"
 
     def __init__(self, prep, *, model: str, scale: int, calib, val, convention, budget_on: str = "mean",
-                 reference: str = "a16w8", on_eval=None):
+                 reference: str = "a16w8", on_eval=None, qsv=None):
         super().__init__(prep, model=model, scale=scale, calib=calib, val=val, convention=convention,
-                         budget_on=budget_on, reference=reference, on_eval=on_eval)
+                         budget_on=budget_on, reference=reference, on_eval=on_eval, qsv=qsv)
         self.judge = QualityOracle(prep, model=model, scale=scale, calib=calib, val=val,
                                    convention=convention, qsv=self.qsv, budget_on=budget_on,
                                    reference=reference)
