@@ -101,8 +101,9 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
     prob = s.problem(sens.drop_db)
     cands = pareto.sweep(s.oracle, prob, n_budgets=n_budgets, progress=progress)
     float_ms = s.cost.predict_ms({l: "float" for l in s.prep.layers})
-    front = with_provenance({**pareto.front_json(s.oracle, prob, cands, float_ms=float_ms,
-                                                 device_profile=s.profile_label), **_provenance(s)},
+    front = pareto.front_json(s.oracle, prob, cands, float_ms=float_ms, device_profile=s.profile_label)
+    front = pareto.confirm_on_litert(front, s.oracle, prob, cands, progress=progress)
+    front = with_provenance({**front, **_provenance(s)},
                             calibration=s.oracle.calib.to_json(), validation=s.oracle.val.to_json())
     atomic_write(out, json.dumps(front, indent=2) + "\n")
     _png(out.with_suffix(".png"), lambda p: pareto.plot(front, p))

@@ -122,3 +122,15 @@ def test_validation_patches_span_smooth_to_detailed(hr_dir):
         e = [energy(p) for p, j in zip(val.lr, val.image_of) if j == i]
         assert len(e) == 4 and all(a < b for a, b in zip(e, e[1:]))  # one window per stratum, smooth to detailed
 
+
+
+def test_fast_pareto_front_is_confirmed_on_litert(fast, tmp_path):
+    """A front found on the simulation carries every front point's and both uniform policies'
+    LiteRT PSNR, and they agree with the simulation."""
+    front = search_jobs.run_pareto(fast, tmp_path / "front.json", n_budgets=3, progress=False)
+    on = [p for p in front["points"] if p["on_front"]]
+    assert on and all("litert_psnr_y" in p for p in on)
+    assert all("litert_psnr_y" in front["uniform"][k] for k in ("a8w8", "a16w8"))
+    assert front["oracle"] == "fast" and front["litert_check"]["max_abs_diff_db"] < AGREE_DB
+    for p in on:
+        assert abs(p["psnr_y"] - p["litert_psnr_y"]) < AGREE_DB
