@@ -125,6 +125,16 @@ NOTES = {
                      "updates of 8 small patches (see its recipe); the paper halves its learning rate every "
                      "200,000 updates of 16 48x48 patches on DIV2K. It is far from converged: more training is "
                      "the way to more dB, and the small models' margin to it says little about the architectures.",
+    **{n: f"{label}: Qualcomm AI Hub's architecture (models/zoo_aihub.py), trained here from scratch at x4 only "
+          "(L1 on bicubic LR, see its recipe); AI Hub ships its own pretrained weights, not these."
+       for n, label in (("quicksrnet_small", "QuickSRNet-Small"), ("quicksrnet_medium", "QuickSRNet-Medium"),
+                        ("quicksrnet_large", "QuickSRNet-Large"))},
+    "sesr_m5": "SESR-M5: Qualcomm AI Hub's architecture in its collapsed inference form (32K parameters; AI Hub "
+               "profiles the 343K-parameter expanded training form), trained here directly in that form from a "
+               "zero conv_last, at x4 only (models/zoo_aihub.py, see its recipe).",
+    "realesrgan_general_x4v3": "Real-ESRGAN-General-x4v3 (SRVGGNetCompact, 1.2 M parameters) is GAN-trained for "
+                               "real-world degradations in AI Hub; here it is trained with L1 on bicubic LR for a "
+                               "short CPU run at x4 only (see its recipe): a PSNR model, far from converged.",
 }
 
 

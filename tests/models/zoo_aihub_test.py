@@ -1,6 +1,6 @@
 """The AI Hub SR models: faithful to the architectures AI Hub measured (parameter counts at x4 equal
 its info.yaml, quic/ai-hub-models @ 52c080d245d2d20c634459208ff2548ce10b3c9f), and honest about
-their missing weights."""
+the scales they ship no weights for (trained here at x4 only)."""
 import numpy as np
 import pytest
 
@@ -31,6 +31,14 @@ def test_quicksrnet_large_anchor_starts_as_nearest_upsampling():
     sub = type(m)(m.input, m.get_layer("anchor").output)
     y = models.layers.pixel_shuffle(sub(x), 4).numpy()
     np.testing.assert_allclose(y, np.repeat(np.repeat(x, 4, 1), 4, 2), atol=1e-6)
+
+
+def test_sesr_starts_as_nearest_upsampling():
+    """conv_last starts at zero (models/zoo_aihub.py sesr: PyTorch's init there let training kill
+    conv_first's ReLUs and stay at nearest upsampling for good)."""
+    m = models.build("sesr_m5", 4, input_shape=(8, 8))
+    x = np.random.default_rng(0).random((1, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(m(x).numpy(), np.repeat(np.repeat(x, 4, 1), 4, 2), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["quicksrnet_small", "quicksrnet_medium", "quicksrnet_large", "sesr_m5",
