@@ -96,28 +96,35 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
     """The search on an existing session (the CLI reuses one session for several modes)."""
     set_reference(s.oracle, reference)
     armed = isinstance(s.oracle, fast_oracle.FastOracle)
-    if armed:  # LiteRT's target; candidates near it decided on LiteRT
+    if armed:  # LiteRT's target; candidates near it decided on LiteRT (where LiteRT is cheap)
         s.oracle.arm(reference, budget_db)
     try:  # uniform a8w8 is the fastest policy: if it meets the budget, no drops are needed
         enough = sensitivity_file is None and _narrow_meets(s.oracle, reference, budget_db)
     finally:
         if armed:
             s.oracle.disarm()
-    if enough:
-        sens_evals, drops = 0, [0.0] * len(s.groups)
-    else:
-        sens = measure_drops(s, progress, sensitivity_file)  # pure simulation (not armed)
-        sens_evals, drops = sens.evaluations, sens.drop_db
+    sens_evals, drops = (0, [0.0] * len(s.groups)) if enough else _drops(s, progress, sensitivity_file)
     prob = s.problem(drops)
-    if armed:
-        s.oracle.arm(reference, budget_db)
-    try:
-        result = solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
-                               max_evals=max_evals, progress=progress)
-    finally:
-        if armed:
-            s.oracle.disarm()
+    result = _armed_search(s, prob, budget_db, reference, max_evals, progress)
     judged = fast_oracle.confirm(s.oracle, result, budget_db=budget_db, reference=reference)
+    rounds, b = 1, budget_db
+    while (judged is not None and not judged["within_budget_on_litert"] and not s.oracle.band
+           and rounds < fast_oracle.ROUNDS):
+        # simulation-only search (LiteRT too slow to decide candidates): tighten by the miss
+        b -= judged["litert_target_psnr_y"] - judged["litert_psnr_y"] + fast_oracle.ROUND_MARGIN_DB
+        if b < 0:
+            break
+        if enough:  # uniform a8w8 met the budget on the simulation only: the drops are needed now
+            sens_evals, drops = _drops(s, progress, sensitivity_file)
+            prob, enough = s.problem(drops), False
+        previous = result
+        result = _armed_search(s, prob, b, reference, max_evals, progress)
+        result.evaluations += previous.evaluations
+        result.history = previous.history + result.history
+        judged = fast_oracle.confirm(s.oracle, result, budget_db=budget_db, reference=reference)
+        rounds += 1
+    if judged is not None:
+        judged.update({"rounds": rounds, "simulation_budget_db": round(b, 4)})
     judge = getattr(s.oracle, "judge", s.oracle)
     if judged is not None and not judged["within_budget_on_litert"]:
         # the simulation's answer misses the budget on real integer models: search again with
@@ -157,6 +164,23 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
     return SearchOutcome(policy, result.feasible, report["psnr_y"], predicted,
                          tuple(types.MappingProxyType(c) for c in report["history"]),
                          types.MappingProxyType(report))
+
+
+def _drops(s: Setup, progress: bool, sensitivity_file) -> tuple[int, tuple[float, ...]]:
+    sens = measure_drops(s, progress, sensitivity_file)  # pure simulation (not armed)
+    return sens.evaluations, sens.drop_db
+
+
+def _armed_search(s: Setup, prob, budget_db: float, reference: str, max_evals: int, progress: bool):
+    armed = isinstance(s.oracle, fast_oracle.FastOracle)
+    if armed:
+        s.oracle.arm(reference, budget_db)
+    try:
+        return solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
+                             max_evals=max_evals, progress=progress)
+    finally:
+        if armed:
+            s.oracle.disarm()
 
 
 def set_reference(oracle, reference: str) -> None:

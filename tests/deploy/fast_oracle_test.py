@@ -134,3 +134,16 @@ def test_fast_pareto_front_is_confirmed_on_litert(fast, tmp_path):
     assert front["oracle"] == "fast" and front["litert_check"]["max_abs_diff_db"] < AGREE_DB
     for p in on:
         assert abs(p["psnr_y"] - p["litert_psnr_y"]) < AGREE_DB
+
+
+def test_where_litert_is_slow_the_simulation_searches_and_litert_confirms(hr_dir, monkeypatch):
+    """Models whose LiteRT run is slow (IMDN-RTC, EDSR) search on the simulation alone: no
+    candidate is decided on LiteRT, only the reference and the answer(s) are measured there, and
+    the answer holds the budget on LiteRT."""
+    monkeypatch.setattr(fast_oracle, "LITERT_DECIDES_MAX_S", 0.0)
+    s = _setup(hr_dir)
+    out = api.search_with_setup(s, budget_db=0.05)
+    chk = out.report["litert_check"]
+    assert chk["mode"].startswith("simulation") and s.oracle.decided_on_litert == 0
+    assert chk["within_budget_on_litert"] and "fallback" not in chk
+    assert s.oracle.judge.evaluations <= 1 + chk["rounds"]
