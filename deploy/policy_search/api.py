@@ -6,6 +6,8 @@ answer confirmed on a real quantized model.
 """
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 import types
 from pathlib import Path
@@ -95,14 +97,8 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
                       progress: bool = False, sensitivity_file: Optional[str | Path] = None) -> SearchOutcome:
     """The search on an existing session (the CLI reuses one session for several modes)."""
     set_reference(s.oracle, reference)
-    armed = isinstance(s.oracle, fast_oracle.FastOracle)
-    if armed:  # LiteRT's target; candidates near it decided on LiteRT (where LiteRT is cheap)
-        s.oracle.arm(reference, budget_db)
-    try:  # uniform a8w8 is the fastest policy: if it meets the budget, no drops are needed
+    with _armed(s, reference, budget_db):  # uniform a8w8 is the fastest: if it meets the budget, no drops
         enough = sensitivity_file is None and _narrow_meets(s.oracle, reference, budget_db)
-    finally:
-        if armed:
-            s.oracle.disarm()
     sens_evals, drops = (0, [0.0] * len(s.groups)) if enough else _drops(s, progress, sensitivity_file)
     prob = s.problem(drops)
     result = _armed_search(s, prob, budget_db, reference, max_evals, progress)
@@ -171,16 +167,24 @@ def _drops(s: Setup, progress: bool, sensitivity_file) -> tuple[int, tuple[float
     return sens.evaluations, sens.drop_db
 
 
-def _armed_search(s: Setup, prob, budget_db: float, reference: str, max_evals: int, progress: bool):
+@contextlib.contextmanager
+def _armed(s: Setup, reference: str, budget_db: float):
+    """A fast oracle in search mode (LiteRT's target; near-target candidates decided on LiteRT
+    where LiteRT is cheap) for the block; other oracles as they are."""
     armed = isinstance(s.oracle, fast_oracle.FastOracle)
     if armed:
         s.oracle.arm(reference, budget_db)
     try:
-        return solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
-                             max_evals=max_evals, progress=progress)
+        yield
     finally:
         if armed:
             s.oracle.disarm()
+
+
+def _armed_search(s: Setup, prob, budget_db: float, reference: str, max_evals: int, progress: bool):
+    with _armed(s, reference, budget_db):
+        return solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
+                             max_evals=max_evals, progress=progress)
 
 
 def set_reference(oracle, reference: str) -> None:
