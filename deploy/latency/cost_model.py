@@ -35,6 +35,7 @@ import numpy as np
 
 from deploy.latency.device_profiles import (DeviceProfile, LatencyError, known_profiles, load_profile,
                                     op_class)
+from deploy.latency.htp_tiling import tiled_work
 from deploy.convert.layer_map import layer_of
 from deploy.convert.tflite_io import make_interpreter
 
@@ -128,8 +129,9 @@ def _details(prep):
     return interp, interp._get_ops_details(), tensors  # noqa: SLF001 - op inputs/outputs
 
 
-def graph_ops(prep) -> list[OpWork]:
-    """Every op of the float model with its Keras layer, op class and work."""
+def graph_ops(prep, tile: int = 1) -> list[OpWork]:
+    """Every op of the float model with its Keras layer, op class and work (channel dims rounded
+    up to `tile` when > 1: htp_tiling)."""
     _, ops, tensors = _details(prep)
     out = []
     for od, mo in zip(ops, prep.ops):
@@ -138,6 +140,7 @@ def graph_ops(prep) -> list[OpWork]:
         op = mo.op  # the same name as od["op_name"]: both come from this interpreter
         out_el = _elements(tensors[outs[0]]["shape"]) if outs else 0
         klass, work = op_work(op, ins, out_el, tensors)
+        work = tiled_work(op, ins, outs, tensors, tile) if tile > 1 else work
         out.append(OpWork(mo.index, op, mo.layer, klass, int(work), mo.tensor))
     return out
 
@@ -204,7 +207,7 @@ def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale
     prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
     layer_ms = {l: {p: 0.0 for p in PRECISIONS} for l in prep.layers}
     fixed = float(prof.invoke_overhead_us["a8w8"]) / 1e3
-    for o in graph_ops(prep):
+    for o in graph_ops(prep, prof.tile):
         if o.layer in layer_ms:
             for p in PRECISIONS:
                 layer_ms[o.layer][p] += prof.op_ms(o.klass, p, o.work)

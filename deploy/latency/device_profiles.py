@@ -69,6 +69,12 @@ class DeviceProfile:
     #: {"profile": name, "source": ...}, the profile whose rates price ops the compiler left on the CPU
     npu_cpu_switch: Mapping[str, Any] | None = None
     cpu_fallback: Mapping[str, Any] | None = None
+    #: {"channels": 32, "source": ...}: price work with channel dims rounded up (htp_tiling)
+    channel_tile: Mapping[str, Any] | None = None
+
+    @property
+    def tile(self) -> int:
+        return int(self.channel_tile["channels"]) if self.channel_tile else 1
 
     def op_ms(self, klass: str, precision: str, work: float) -> float:
         """Time of one op of `klass` doing `work` MACs (convs) or output elements (others)."""
@@ -95,7 +101,8 @@ class DeviceProfile:
                 "partition_switch": self.partition_switch, "accelerator": self.accelerator,
                 **({"measured": self.measured} if self.measured else {}),
                 **({"npu_cpu_switch": self.npu_cpu_switch} if self.npu_cpu_switch else {}),
-                **({"cpu_fallback": self.cpu_fallback} if self.cpu_fallback else {})}
+                **({"cpu_fallback": self.cpu_fallback} if self.cpu_fallback else {}),
+                **({"channel_tile": self.channel_tile} if self.channel_tile else {})}
 
 
 def known_profiles() -> list[str]:
@@ -116,12 +123,15 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
                 "accelerator"):
         if not str(obj[key].get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': '{key}' has no source")
-    for key in ("npu_cpu_switch", "cpu_fallback"):   # optional; sourced when present
+    for key in ("npu_cpu_switch", "cpu_fallback", "channel_tile"):   # optional; sourced when present
         if key in obj and not str(obj[key].get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': '{key}' has no source")
     if "npu_cpu_switch" in obj and not (isinstance(obj["npu_cpu_switch"].get("us"), (int, float))
                                         and obj["npu_cpu_switch"]["us"] >= 0):
         raise LatencyError(f"device profile '{name}': 'npu_cpu_switch' needs a non-negative 'us'")
+    if "channel_tile" in obj and not (isinstance(obj["channel_tile"].get("channels"), int)
+                                      and obj["channel_tile"]["channels"] >= 1):
+        raise LatencyError(f"device profile '{name}': 'channel_tile' needs an integer 'channels' >= 1")
     for klass, entry in obj["ops"].items():
         if not str(entry.get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")
@@ -129,7 +139,7 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
 
 #: Profile fields that are JSON objects (a number or list there is a malformed profile, one line).
 _OBJECT_FIELDS = ("accelerator", "ops", "op_overhead_us", "invoke_overhead_us", "requantize",
-                  "partition_switch", "npu_cpu_switch", "cpu_fallback")
+                  "partition_switch", "npu_cpu_switch", "cpu_fallback", "channel_tile")
 
 
 def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
@@ -145,7 +155,8 @@ def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
         return DeviceProfile(name, str(obj.get("description", "")), obj["ops"],
                              obj["op_overhead_us"], obj["invoke_overhead_us"], obj["requantize"],
                              obj["partition_switch"], obj["accelerator"], obj.get("measured"),
-                             path, obj.get("npu_cpu_switch"), obj.get("cpu_fallback"))
+                             path, obj.get("npu_cpu_switch"), obj.get("cpu_fallback"),
+                             obj.get("channel_tile"))
     except KeyError as e:
         raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
                            "deploy/profiles/README.md") from None

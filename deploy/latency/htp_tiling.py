@@ -1,0 +1,68 @@
+"""Channel-tiled work: what an op costs on an NPU that stores activations in fixed channel tiles.
+
+Why: the Hexagon HTP stores activations "with a fixed granularity of channels ... rounded to the
+next multiple of 32" and runs convs on a matrix engine built for "dense dot products down many
+channels" (Qualcomm AI Engine Direct SDK 80-63442-10, HTP guidelines "Avoid low depth
+Activations" and "Number of channels", docs.qualcomm.com/doc/80-63442-10/topic/
+htp_guidelines_low_depth_activations.html, .../htp_guidelines_channels.html). So a 3->32 conv
+costs as much as a 32->32 one, and a 4-group conv of 8 channels per group computes 4 padded
+32x32 blocks. A profile with {"channel_tile": {"channels": 32, ...}} prices this tiled work
+instead of the raw MACs / elements (`cost_model.from_device_profile`); profiles without it are
+priced exactly as before.
+"""
+from __future__ import annotations
+
+import math
+
+__all__ = ["ceil_to", "tiled_work"]
+
+
+def ceil_to(n: int, tile: int) -> int:
+    """n rounded up to a multiple of tile (tile <= 1: n)."""
+    return int(n) if tile <= 1 else int(math.ceil(int(n) / tile) * tile)
+
+
+def _shape(tensors: dict, i: int) -> list[int]:
+    return [int(d) for d in tensors[i]["shape"]]
+
+
+def _el(shape: list[int]) -> int:
+    return int(math.prod(shape)) if shape else 1
+
+
+def tiled_work(op: str, ins: list[int], outs: list[int], tensors: dict, tile: int) -> int:
+    """Work of one TFLite op with every channel (last) dimension rounded up to `tile`:
+    convs in MACs (a grouped conv per group: groups x tiled(in/group) x tiled(out/group)),
+    other ops in output elements with the channel dimension tiled."""
+    if not outs:
+        return 0
+    out = _shape(tensors, outs[0])
+    if op == "CONV_2D" and len(ins) >= 2:
+        o, kh, kw, i_g = _shape(tensors, ins[1])          # [O, kh, kw, I/groups]
+        groups = max(1, _shape(tensors, ins[0])[-1] // i_g)
+        return (_el(out[:-1]) * kh * kw * groups
+                * ceil_to(i_g, tile) * ceil_to(o // groups, tile))
+    if op == "DEPTHWISE_CONV_2D" and len(ins) >= 2:
+        _, kh, kw, _ = _shape(tensors, ins[1])
+        return _el(out[:-1]) * kh * kw * ceil_to(out[-1], tile)
+    if op == "TRANSPOSE_CONV" and len(ins) >= 3:          # inputs: output_shape, weights, input
+        o, kh, kw, i = _shape(tensors, ins[1])
+        return _el(_shape(tensors, ins[2])[:-1]) * kh * kw * ceil_to(i, tile) * ceil_to(o, tile)
+    if op == "FULLY_CONNECTED" and len(ins) >= 2:
+        o, i = _shape(tensors, ins[1])[-2:]
+        return _el(out[:-1]) * ceil_to(i, tile) * ceil_to(o, tile)
+    return _el(out[:-1]) * ceil_to(out[-1], tile) if out else 1
+
+
+def tiled_elements(shape: list[int], tile: int) -> int:
+    """Elements a tensor occupies with its channel (last) dimension rounded up to `tile`."""
+    shape = [int(d) for d in shape]
+    return _el(shape[:-1]) * ceil_to(shape[-1], tile) if shape else 1
+
+
+def traffic_elements(ins: list[int], outs: list[int], tensors: dict, tile: int,
+                     activations: set[int]) -> int:
+    """Tiled elements one op reads and writes: its activation inputs (tensors in `activations`:
+    graph inputs and op outputs, not weights) plus its outputs."""
+    return sum(tiled_elements(tensors[i]["shape"], tile) for i in ins if i in activations) + \
+        sum(tiled_elements(tensors[i]["shape"], tile) for i in outs)
