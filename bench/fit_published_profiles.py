@@ -55,6 +55,15 @@ FIT_MODELS = ("xlsr", "quicksrnetsmall")
 FIT_PHONE = "snapdragon_8gen3"
 RUNTIME = "tflite"
 PREC = {"w8a8": "a8w8", "float": "float"}
+TILE = 32   # HTP activation channel tile (deploy/latency/htp_tiling.py, Qualcomm HTP guidelines)
+TILE_SRC = ("Qualcomm AI Engine Direct SDK (80-63442-10), HTP guidelines: 'Activation data is typically stored with a "
+            "fixed granularity of channels ... the channels are typically rounded to the next multiple of 32' "
+            "(https://docs.qualcomm.com/doc/80-63442-10/topic/htp_guidelines_low_depth_activations.html) and 'Round up the "
+            "number of channels in a layer to a multiple of 32' (.../htp_guidelines_channels.html); work priced by "
+            "deploy/latency/htp_tiling.py (a grouped conv per group)")
+INT8_PEAK = (45e3 / 2, "45 TOPS int8 = 22.5 TMAC/s: the Snapdragon 8 Gen 3 Hexagon NPU's quoted int8 peak "
+                      "(https://runlocalai.co/hardware/snapdragon-8-gen-3; a third-party figure: Qualcomm publishes no "
+                      "TOPS for the 8 Gen 3). A peak, so any effective rate is at most this")
 BOX = {"rate": (10.0, 1e5), "overhead": (0.1, 1e4)}
 NPU_SPEEDUP = {
     "snapdragon_8elite": (1.45, "Qualcomm, Snapdragon 8 Elite launch (2024-10-21): Hexagon NPU '45 percent faster' than "
@@ -80,7 +89,8 @@ MDLA = ("MediaTek 'Platform-Aware Model Design Guide' (NeuroPilot / Neuron SDK),
 
 
 def graph_work(recompute: bool = False) -> dict:
-    """{AI Hub model id: {"ops": [[op, class, work], ...], "io": [in_el, out_el]}} at 128x128, x4."""
+    """{AI Hub model id: {"ops": [[op, class, work, work tiled to 32 channels], ...], "io": [in_el, out_el]}}
+    at 128x128, x4 (tiled: deploy.latency.htp_tiling, as a profile with channel_tile 32 prices it)."""
     cache = Path(FLAGS.work_cache)
     if cache.is_file() and not recompute:
         return json.loads(cache.read_text())["graphs"]
@@ -90,7 +100,9 @@ def graph_work(recompute: bool = False) -> dict:
     out = {}
     for name, build in AIHUB_GRAPHS.items():
         prep = prepare(build(4, (128, 128)))
-        out[name] = {"ops": [[o.op, o.klass, int(o.work)] for o in graph_ops(prep)],
+        tiled = [int(o.work) for o in graph_ops(prep, TILE)]
+        traffic = _traffic(prep)
+        out[name] = {"ops": [[o.op, o.klass, int(o.work), t, m] for o, t, m in zip(graph_ops(prep), tiled, traffic)],
                      "io": list(_io_elements(prep)), "params": int(prep.model.count_params())}
         print(f"  {name}: {len(out[name]['ops'])} ops", flush=True)
     atomic_write(cache, json.dumps({"about": "per-op work of our float TFLite graphs of the AI Hub architectures "
@@ -99,10 +111,36 @@ def graph_work(recompute: bool = False) -> dict:
     return out
 
 
-def features(g: dict) -> dict:
+def _traffic(prep) -> list[int]:
+    """Per op: tiled activation elements read + written (htp_tiling.traffic_elements)."""
+    from deploy.latency.cost_model import _details
+    from deploy.latency.htp_tiling import traffic_elements
+    interp, ops, tensors = _details(prep)
+    acts = {int(d["index"]) for d in interp.get_input_details()}
+    acts |= {int(i) for od in ops for i in od["outputs"] if i >= 0}
+    return [traffic_elements([i for i in od["inputs"] if i >= 0], [i for i in od["outputs"] if i >= 0],
+                             tensors, TILE, acts) for od in ops]
+
+
+#: The model forms tried, all fitted on the same 4 rows, all evaluated on the held-out rows and
+#: recorded (bench/results/fit_published_profiles.json "variants_tried"). The one written to the
+#: profiles is picked by `choose`, a rule on the FIT rows only, fixed before any held-out result.
+VARIANTS = {
+    "raw": {"col": 2, "tile": 1, "fixed": {},
+            "form": "t = I + (ops + 2) o + raw work / R_p (MACs of convs + output elements of other ops)"},
+    "tiled32": {"col": 3, "tile": TILE, "fixed": {},
+                "form": "t = I + (ops + 2) o + tiled work / R_p, every channel dimension rounded up to the HTP's "
+                        "32-channel activation tile (a grouped conv per group)"},
+    "tiled32_int8_peak": {"col": 3, "tile": TILE, "fixed": {"a8w8": INT8_PEAK[0]},
+                          "form": "tiled32 with the a8w8 rate fixed at the NPU's quoted int8 peak (R8 not fitted)"},
+}
+
+
+def features(g: dict, col: int = 2) -> dict:
+    """Whole-graph features; col 2 = raw work, 3 = channel-tiled work (graph_work)."""
     ops = g["ops"]
-    return {"ops": len(ops) + 2, "work_g": sum(w for _, _, w in ops) / 1e9,
-            "conv_g": sum(w for _, k, w in ops if k in CONV_CLASSES) / 1e9, "io_g": sum(g["io"]) / 1e9}
+    return {"ops": len(ops) + 2, "work_g": sum(o[col] for o in ops) / 1e9,
+            "conv_g": sum(o[col] for o in ops if o[1] in CONV_CLASSES) / 1e9, "io_g": sum(g["io"]) / 1e9}
 
 
 def predict_ms(f: dict, precision: str, p: dict) -> float:
@@ -112,33 +150,72 @@ def predict_ms(f: dict, precision: str, p: dict) -> float:
     return (p["invoke_us"] + f["ops"] * p["op_us"]) / 1e3 + f["work_g"] / rate * 1e3 + f["io_g"] / p["rate"]["a8w8"] * 1e3
 
 
-def fit(rows: list[dict], feats: dict) -> dict:
+def fit(rows: list[dict], feats: dict, fixed: dict | None = None) -> dict:
+    """Least squares in log space on the 4 fit rows; `fixed` rates ({"a8w8": GMAC/s}) are not fitted."""
+    fixed = fixed or {}
     fit_rows = [r for r in rows if r["profile"] == FIT_PHONE and r["runtime"] == RUNTIME and r["model"] in FIT_MODELS]
     assert len(fit_rows) == 4, fit_rows
+    names = ["rate a8w8", "rate float", "per-op overhead", "per-invoke overhead"]
+    free = [i for i, n in enumerate(names) if not (i == 0 and "a8w8" in fixed) and not (i == 1 and "float" in fixed)]
+    full0 = np.log([fixed.get("a8w8", 1.0), fixed.get("float", 1.0), 1.0, 1.0])
 
     def unpack(th):
-        r8, rf, o, inv = np.exp(th)
+        x = full0.copy()
+        x[free] = th
+        r8, rf, o, inv = np.exp(x)
         return {"rate": {"a8w8": r8, "float": rf}, "op_us": o, "invoke_us": inv}
 
     def resid(th):
         p = unpack(th)
         return [np.log(predict_ms(feats[r["model"]], PREC[r["precision"]], p) / r["ms"]) for r in fit_rows]
 
-    lo = np.log([BOX["rate"][0]] * 2 + [BOX["overhead"][0]] * 2)
-    hi = np.log([BOX["rate"][1]] * 2 + [BOX["overhead"][1]] * 2)
+    lo = np.log([BOX["rate"][0]] * 2 + [BOX["overhead"][0]] * 2)[free]
+    hi = np.log([BOX["rate"][1]] * 2 + [BOX["overhead"][1]] * 2)[free]
     best = None
     for x0 in ([1e3, 1e3, 5, 100], [1e4, 3e3, 1, 200], [300, 300, 10, 10]):  # a few starts
-        r = least_squares(resid, np.log(x0), bounds=(lo, hi))
+        r = least_squares(resid, np.log(x0)[free], bounds=(lo, hi))
         if best is None or r.cost < best.cost:
             best = r
     p = unpack(best.x)
-    names = ["rate a8w8", "rate float", "per-op overhead", "per-invoke overhead"]
-    at_bound = [n for n, v, a, b in zip(names, best.x, lo, hi) if min(v - a, b - v) < 1e-3]
-    p["not_identified"] = at_bound
+    p["not_identified"] = [names[i] for i, v, a, b in zip(free, best.x, lo, hi) if min(v - a, b - v) < 1e-3]
+    p["fixed"] = [names[i] for i in range(4) if i not in free]
+    p["fit_rms_log_residual"] = float(np.sqrt(np.mean(np.square(best.fun))))
     p["rows"] = [{"model": r["model"], "precision": r["precision"], "published_ms": r["ms"],
                   "fitted_ms": round(predict_ms(feats[r["model"]], PREC[r["precision"]], p), 4),
                   "source": r["source"]} for r in fit_rows]
     return p
+
+
+def choose(fits: dict) -> str:
+    """FIT rows only: fewest parameters left unidentified (on the box), then the smallest RMS log
+    residual on the 4 fit rows; a variant whose fit misses a fit row by > 25 % is never chosen."""
+    ok = {k: f for k, f in fits.items() if max(abs(np.log(r["fitted_ms"] / r["published_ms"])) for r in f["rows"]) < np.log(1.25)}
+    pool = ok or fits
+    return min(pool, key=lambda k: (len(pool[k]["not_identified"]), pool[k]["fit_rms_log_residual"]))
+
+
+def phone_params(p: dict, phone: str) -> dict:
+    """The fitted S24 parameters carried to another phone exactly as make_profile does."""
+    npu = 1.0 if phone == FIT_PHONE else NPU_SPEEDUP[phone][0]
+    cpu = 1.0 if phone == FIT_PHONE else CPU_SPEEDUP[phone][0]
+    return {"rate": {k: v * npu for k, v in p["rate"].items()}, "op_us": p["op_us"] / npu, "invoke_us": p["invoke_us"] / cpu}
+
+
+def held_out(rows: list[dict], feats: dict, p: dict) -> dict:
+    """Spearman and median relative error of this fit on every held-out TFLite row (the
+    same rows and statistics as bench/latency_published.py)."""
+    from scipy.stats import spearmanr
+    held = [r for r in rows if r["runtime"] == RUNTIME and not (r["profile"] == FIT_PHONE and r["model"] in FIT_MODELS)]
+    out = []
+    for r in held:
+        pred = predict_ms(feats[r["model"]], PREC[r["precision"]], phone_params(p, r["profile"]))
+        out.append((r["profile"], r["ms"], pred))
+
+    def st(sel):
+        pub, pr = [x[1] for x in sel], [x[2] for x in sel]
+        return {"n": len(sel), "spearman": round(float(spearmanr(pub, pr).correlation), 3),
+                "median_rel_error": round(statistics.median(abs(b - a) / a for a, b in zip(pub, pr)), 3)}
+    return {"overall": st(out), **{ph: st([x for x in out if x[0] == ph]) for ph in PHONE_NAME}}
 
 
 def int16_ratios(data: dict) -> dict:
@@ -157,7 +234,7 @@ def _sig(x: float, n: int = 2) -> float:
 
 
 def make_profile(name: str, p: dict, ratio: dict, npu: tuple[float, str], cpu: tuple[float, str],
-                 fit_desc: str) -> dict:
+                 fit_desc: str, variant: dict) -> dict:
     r8, rf = p["rate"]["a8w8"] * npu[0], p["rate"]["float"] * npu[0]
     q = ratio["dense_median"]
     r16 = r8 / q
@@ -173,14 +250,18 @@ def make_profile(name: str, p: dict, ratio: dict, npu: tuple[float, str], cpu: t
                  "assumed: the HTP's int16/int8 cost ratio is the same under LiteRT")
     rate_src = (f"FITTED by bench/fit_published_profiles.py on {fit_desc}{unid}{scale_note}. Elementwise ops are priced "
                 "per output element at the same rate as a conv MAC (not separately identifiable from whole-model times)")
+    r8_src = (f"FIXED, not fitted: {INT8_PEAK[1]}{scale_note}" if "a8w8" in variant["fixed"] else rate_src)
     ops = {}
     for klass in CONV_CLASSES + ELEMENT_CLASSES:
         unit = "GMAC/s" if klass in CONV_CLASSES else "Gelem/s"
         ops[klass] = {"a8w8": _sig(r8, 3), "a16w8": _sig(r16, 3), "float": _sig(rf, 3), "unit": unit,
-                      "source": f"a8w8/float: {rate_src}. a16w8: {int16_src}"}
+                      "source": (f"a8w8/float: {rate_src}. a16w8: {int16_src}" if "a8w8" not in variant["fixed"] else
+                                 f"float: {rate_src}. a8w8: {r8_src}. a16w8: {int16_src}")}
     op_us = _sig(p["op_us"] / npu[0], 2)
     inv_us = _sig(p["invoke_us"] / cpu[0], 2)
+    tile = {"channel_tile": {"channels": variant["tile"], "source": TILE_SRC}} if variant["tile"] > 1 else {}
     return {
+        **tile,
         "name": name,
         "description": f"LiteRT with the whole model on the Hexagon HTP of a {PHONE_NAME[name]}; rates fitted on Qualcomm AI "
                        "Hub's published whole-model TFLite latencies (bench/fit_published_profiles.py). Effective rates of "
@@ -233,17 +314,36 @@ def main(argv):
     t0 = time.time()
     data = json.loads(Path(FLAGS.published).read_text())
     graphs = graph_work(FLAGS.recompute)
-    feats = {m: features(g) for m, g in graphs.items()}
-    p = fit(data["sr"], feats)
+    fits, tried = {}, []
+    for name, v in VARIANTS.items():
+        feats_v = {m: features(g, v["col"]) for m, g in graphs.items()}
+        fits[name] = fit(data["sr"], feats_v, v["fixed"])
+        tried.append({"variant": name, "form": v["form"], "fixed": fits[name]["fixed"],
+                      "not_identified": fits[name]["not_identified"],
+                      "fit_rms_log_residual": round(fits[name]["fit_rms_log_residual"], 4),
+                      "params": {"rate_gmac_s": {k: _sig(x, 4) for k, x in fits[name]["rate"].items()},
+                                 "op_us": _sig(fits[name]["op_us"], 3), "invoke_us": _sig(fits[name]["invoke_us"], 3)},
+                      "held_out": held_out(data["sr"], feats_v, fits[name])})
+    chosen = choose(fits)
+    v = VARIANTS[chosen]
+    p = fits[chosen]
+    feats = {m: features(g, v["col"]) for m, g in graphs.items()}
     ratios = int16_ratios(data)
     fit_desc = (f"the {PUB} TFLite rows of XLSR and QuickSRNetSmall (float, w8a8) on the Galaxy S24 "
-                "(bench/published/ai_hub_perf.json; qai_hub_models/models/{xlsr,quicksrnetsmall}/perf.yaml)")
-    profiles = {FIT_PHONE: make_profile(FIT_PHONE, p, ratios[FIT_PHONE], (1.0, ""), (1.0, ""), fit_desc)}
+                "(bench/published/ai_hub_perf.json; qai_hub_models/models/{xlsr,quicksrnetsmall}/perf.yaml), "
+                f"model form '{chosen}': {v['form']}")
+    profiles = {FIT_PHONE: make_profile(FIT_PHONE, p, ratios[FIT_PHONE], (1.0, ""), (1.0, ""), fit_desc, v)}
     for phone in ("snapdragon_8elite", "snapdragon_8elitegen5"):
-        profiles[phone] = make_profile(phone, p, ratios[phone], NPU_SPEEDUP[phone], CPU_SPEEDUP[phone], fit_desc)
+        profiles[phone] = make_profile(phone, p, ratios[phone], NPU_SPEEDUP[phone], CPU_SPEEDUP[phone], fit_desc, v)
     profiles["mediatek_mdla3"] = mdla_profile(profiles[FIT_PHONE])
     for name, prof in profiles.items():
         from_json(prof, name)  # the loader's checks (every number sourced, every class present)
+    for t in tried:
+        h = t["held_out"]["overall"]
+        print(f"variant {t['variant']:<18} fit RMS log {t['fit_rms_log_residual']:.3f}, not identified "
+              f"{t['not_identified'] or 'none'}, fixed {t['fixed'] or 'none'}; held-out Spearman {h['spearman']}, "
+              f"median error {100 * h['median_rel_error']:.0f} %")
+    print(f"chosen (fit rows only, `choose`): {chosen}")
     print(f"fit on {len(p['rows'])} rows: a8w8 {p['rate']['a8w8']:.4g} GMAC/s, float {p['rate']['float']:.4g} GMAC/s, "
           f"per-op {p['op_us']:.3g} us, per-invoke {p['invoke_us']:.3g} us; not identified: {p['not_identified'] or 'none'}")
     for r in p["rows"]:
@@ -254,7 +354,8 @@ def main(argv):
     if FLAGS.write:
         for name, prof in profiles.items():
             atomic_write(PROFILE_DIR / f"{name}.json", json.dumps(prof, indent=1) + "\n")
-        res = {"fit": {k: v for k, v in p.items()}, "int16_ratios": ratios, "features": feats,
+        res = {"chosen_variant": chosen, "choice_rule": choose.__doc__.strip(), "variants_tried": tried,
+               "fit": {k: v for k, v in p.items()}, "int16_ratios": ratios, "features": feats,
                "command": "python bench/fit_published_profiles.py", "seconds": round(time.time() - t0, 1)}
         atomic_write(ROOT / "bench/results/fit_published_profiles.json", json.dumps(res, indent=1, default=float) + "\n")
         print(f"wrote {', '.join(profiles)} to {PROFILE_DIR}")
