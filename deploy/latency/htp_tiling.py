@@ -53,16 +53,3 @@ def tiled_work(op: str, ins: list[int], outs: list[int], tensors: dict, tile: in
         return _el(out[:-1]) * ceil_to(i, tile) * ceil_to(o, tile)
     return _el(out[:-1]) * ceil_to(out[-1], tile) if out else 1
 
-
-def tiled_elements(shape: list[int], tile: int) -> int:
-    """Elements a tensor occupies with its channel (last) dimension rounded up to `tile`."""
-    shape = [int(d) for d in shape]
-    return _el(shape[:-1]) * ceil_to(shape[-1], tile) if shape else 1
-
-
-def traffic_elements(ins: list[int], outs: list[int], tensors: dict, tile: int,
-                     activations: set[int]) -> int:
-    """Tiled elements one op reads and writes: its activation inputs (tensors in `activations`:
-    graph inputs and op outputs, not weights) plus its outputs."""
-    return sum(tiled_elements(tensors[i]["shape"], tile) for i in ins if i in activations) + \
-        sum(tiled_elements(tensors[i]["shape"], tile) for i in outs)

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from deploy.latency.cost_model import PRECISIONS, from_device_profile, op_work
+from deploy.latency.htp_tiling import tiled_work
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
 __all__ = ["predict", "predict_keras", "predict_tflite"]
@@ -63,6 +64,8 @@ def predict_tflite(path: str | Path, profile: DeviceProfile | str) -> dict:
         out_el = int(np.prod(out["shape"])) if len(out["shape"]) else 1
         op = od["op_name"]
         klass, work = op_work(op, ins, out_el, tensors)
+        if prof.tile > 1:  # the profile's NPU stores channels in tiles (htp_tiling)
+            work = tiled_work(op, ins, outs, tensors, prof.tile)
         prec = _DTYPE_PRECISION.get(np.dtype(out["dtype"]).type, "float")
         if klass == "quantize":   # priced as one requantize pass at the wider side's precision
             prec = "a16w8" if any(np.dtype(tensors[i]["dtype"]) == np.int16 for i in ins + outs) else "a8w8"

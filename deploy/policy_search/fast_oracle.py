@@ -20,6 +20,7 @@ from deploy.convert import fake_quant
 from deploy.convert import per_layer as hybrid
 from deploy.convert import quantizer as quantize
 from deploy.evaluation.runners import _to_uint8  # noqa: PLC2701 - the runner's own rounding
+from deploy.policy_search.composed import ComposedArgs
 from deploy.policy_search.oracle import Assignment, QualityOracle, assignment_key
 from deploy.policy_search.space import NARROW, WIDE
 
@@ -56,6 +57,7 @@ class FastOracle(QualityOracle):
         t = time.perf_counter()
         self.sim = fake_quant.Simulator(prep.float_tflite)
         self.setup_seconds = time.perf_counter() - t
+        self.composed = ComposedArgs(self.sim, prep.ops, self._export)
         self._x = np.stack([convention.model_input(lr.astype(np.float32) / 255.0) for lr in val.lr])
         self.agreement: list[dict] = []
         self.target: Optional[float] = None  # search mode (arm): LiteRT's target
@@ -65,10 +67,26 @@ class FastOracle(QualityOracle):
 
     def quantized(self, a: Assignment) -> bytes:
         """The candidate's real quantized model (quantizer export only: no invoke, no verify)."""
-        pol = self.policy(a)
+        return self._export(self.policy(a))
+
+    def _export(self, pol) -> bytes:
         return quantize.quantize(self.prep.float_tflite,
                                  quantize.build_recipe(pol, self.prep.ops) + hybrid._io_rules(pol.io_type),  # noqa: SLF001
                                  self.qsv)
+
+    def _mixed(self) -> list:
+        """Policies that put a precision boundary next to every layer, and next to every other
+        one (composed.py's check): alternate layers, the complement, and alternate pairs."""
+        flip = {NARROW: WIDE, WIDE: NARROW}
+        alternate = {n: (NARROW, WIDE)[k % 2] for k, n in enumerate(self.layers)}
+        pairs = {n: (NARROW, WIDE)[(k // 2) % 2] for k, n in enumerate(self.layers)}
+        return [self.policy(alternate), self.policy({n: flip[p] for n, p in alternate.items()}), self.policy(pairs)]
+
+    def simulated(self, a: Assignment):
+        """What the simulator runs for `a`: its arguments assembled from uniform exports where
+        that is exact for this graph (composed.py), else the candidate's own export."""
+        pol = self.policy(a)
+        return self.composed.op_args(pol, self._mixed) or self._export(pol)
 
     def _images_from_output(self, y: np.ndarray) -> np.ndarray:
         lr01 = [lr.astype(np.float32) / 255.0 for lr in self.val.lr]
@@ -76,7 +94,7 @@ class FastOracle(QualityOracle):
         return self.val.psnr_y_images(sr, self.scale)
 
     def _measure_assignment(self, a: Assignment) -> np.ndarray:
-        return self._images_from_output(self.sim.run(self._x, self.quantized(a)))
+        return self._images_from_output(self.sim.run(self._x, self.simulated(a)))
 
     def _measure_float(self) -> np.ndarray:
         return self._images_from_output(self.sim.run(self._x, None))

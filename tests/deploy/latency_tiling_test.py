@@ -78,3 +78,15 @@ def test_channel_tile_without_source_or_integer_is_refused():
 def test_published_phone_profiles_tile_channels_by_32():
     for name in ("snapdragon_8gen3", "snapdragon_8elite", "snapdragon_8elitegen5"):
         assert device_profiles.load_profile(name).tile == 32
+
+
+def test_a_tflite_is_priced_with_the_tile_too(prep, tmp_path):
+    """`predict_latency.py --tflite` prices the file's own ops: on a tiled profile the c2 conv
+    (8 -> 8 channels) costs what a 32 -> 32 one does, as in the Keras-model path."""
+    from deploy.latency.predict import predict_tflite
+    path = tmp_path / "m.tflite"
+    path.write_bytes(prep.float_tflite)
+    plain, tiled = (predict_tflite(path, _profile(t)) for t in (None, 32))
+    convs = lambda r: [row["work"] for row in r["breakdown"] if row.get("op") == "CONV_2D"]  # noqa: E731
+    assert convs(plain) == [16 * 16 * 9 * 3 * 8, 16 * 16 * 9 * 8 * 8]
+    assert convs(tiled) == [16 * 16 * 9 * 32 * 32] * 2
