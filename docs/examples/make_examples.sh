@@ -14,10 +14,8 @@ cd "$W"
 # the report's models, benchmarked on this desktop (no phone here), then the report with them
 "$PY" "$ROOT/tools/report.py" --model xlsr --scale 3 --policy hybrid.json --sensitivity sens.json \
     --pareto front.json --out xlsr_x3
-for m in float int8 a16w8 policy; do
-  "$PY" "$ROOT/tools/adb_bench.py" --device=desktop --delegate=xnnpack --model="xlsr_x3/inputs/models/model_$m.tflite" \
-      --trials 3 --num_runs 20 --results results.jsonl
-done
+"$PY" "$ROOT/tools/adb_bench.py" --device=desktop --delegate=xnnpack --num_threads 2 --trials 3 --num_runs 20 --results results.jsonl \
+    $(for m in float int8 a16w8 policy; do echo "--model=xlsr_x3/inputs/models/model_$m.tflite"; done)
 "$PY" "$ROOT/tools/report.py" --model xlsr --scale 3 --policy hybrid.json --sensitivity sens.json \
     --pareto front.json --results results.jsonl --out xlsr_x3 --overwrite
 mkdir -p "$ROOT/docs/examples/search"
