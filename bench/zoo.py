@@ -6,8 +6,10 @@
 Rows of other pairs are kept from bench/results/zoo.json while their weight file is still the
 shipped one; a pair whose weights changed (retrained) is re-measured even when not selected.
 
-For each model x scale with weights: PSNR_Y/SSIM_Y of bicubic, float (Keras), int8 and a16w8
-(TFLiteConverter, default calibration, fixed 64x64 input, tiled) on the default evaluation set;
+For each model x scale with weights: PSNR_Y/SSIM_Y of bicubic, float (Keras), int8 (what
+`convert.py --precision int8` makes: the better on the validation patches of the converter's and
+the per-layer all-a8w8 model, deploy/policy_search/int8_route.py) and a16w8 (TFLiteConverter),
+default calibration, fixed 64x64 input, tiled, on the default evaluation set;
 then evaluate's throughput on a full-size photo next to bare LiteRT `invoke` on the same model.
 Writes bench/results/zoo.json and the table between the markers in models/README.md.
 """
@@ -23,7 +25,9 @@ from absl import app, flags
 import models
 from deploy import provenance
 from deploy.data import calibration
+from deploy.convert import sources
 from deploy.convert import uniform as convert
+from deploy.policy_search import int8_route
 from deploy.data import images as data
 from deploy.data import metrics
 from deploy.evaluation.evaluator import evaluate
@@ -52,23 +56,33 @@ def quality_rows(name: str, scale: int, precisions) -> list[dict]:
     rows = []
     for precision in precisions:
         t0 = time.time()
+        route = {}
         if precision == "float":
             runner = KerasRunner(keras_model, scale)
+        elif precision == "int8":
+            tfl, route = best_int8(name, scale)
+            runner = TFLiteRunner(tfl, scale)
         else:
             runner = TFLiteRunner(convert.convert_uniform(fixed, precision, calib=cal).tflite, scale)
         res = evaluate(runner, samples, model=name, dataset="default", progress=False)
-        rows.append({"precision": precision, **res.mean, "seconds": round(time.time() - t0, 1)})
+        rows.append({"precision": precision, **res.mean, "seconds": round(time.time() - t0, 1), **route})
         if precision == precisions[0]:
             rows.insert(0, {"precision": "bicubic", **res.bicubic, "seconds": 0.0})
     return rows
+
+
+def best_int8(name: str, scale: int) -> tuple[bytes, dict]:
+    """`--precision int8`'s model and which route made it (int8_route.py)."""
+    q = int8_route.quantize(sources.resolve(name, scale), "int8", input_size=convert.DEFAULT_INPUT_HW)
+    info = q.report["int8_route"]
+    return q.tflite_bytes, {"int8_route": info["chosen"], "int8_validation_psnr_y": info.get("validation_psnr_y")}
 
 
 def throughput(name: str, scale: int) -> dict:
     """evaluate()'s output MP/s on a full-size photo vs the bare invoke time of its tiles."""
     fixed = models.with_fixed_shape(models.build(name, scale, weights=True), name, scale,
                                     convert.DEFAULT_INPUT_HW)
-    cal = calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW)
-    tfl = convert.convert_uniform(fixed, "int8", calib=cal).tflite
+    tfl = best_int8(name, scale)[0]
     import skimage.data
     hr = modcrop(skimage.data.astronaut(), scale)
     sample = data.Sample("astronaut_full", hr, bicubic_lr(hr, scale))
@@ -118,9 +132,11 @@ NOTES = {
     "imdn_rtc": "IMDN-RTC is the real-time variant of IMDN (IMDN_RTC in the authors' code; 12 channels, "
                 "5 speed modules): "
                 "its parameters and MACs are XLSR's (see the table), so it is not one of the large "
-                "models and is not expected to beat the small ones clearly. Of all the zoo it loses the most "
-                "to the converter's int8 (at x2 it falls below bicubic) while a16w8 keeps its quality: the "
-                "case per-layer precision is for (README, 'Find a policy').",
+                "models and is not expected to beat the small ones clearly. The converter's int8 loses the most "
+                "on it of all the zoo (one shared scale across its distilled slices and concatenations; at x2 "
+                "below bicubic), so `--precision int8` takes the per-layer all-a8w8 model for it (`int8_route` "
+                "in bench/results/zoo.json), and a16w8 keeps its quality: the case per-layer precision is for "
+                "(README, 'Find a policy').",
     "edsr_baseline": "EDSR-baseline (1.5 M parameters) is trained here on a 2-core CPU for a few thousand "
                      "updates of 8 small patches (see its recipe); the paper halves its learning rate every "
                      "200,000 updates of 16 48x48 patches on DIV2K. It is far from converged: more training is "
@@ -223,8 +239,10 @@ def write_card(results: list[dict], minutes: float, measured: int) -> None:
                       f"output in `tools/evaluate.py` (runner / bare invoke = "
                       f"{r['throughput_int8']['runner_over_bare']})" for r in results)
     body = (f"{BEGIN}\nPSNR_Y / SSIM_Y (dB / -) on the default evaluation set ({len(data.EVAL_IMAGES)} photos, "
-            f"{data.EVAL_CROP}x{data.EVAL_CROP} HR crops; Y of BT.601, `scale` pixels shaved). int8 and "
-            f"a16w8: TFLiteConverter, fixed {convert.DEFAULT_INPUT_HW[0]}x{convert.DEFAULT_INPUT_HW[1]} "
+            f"{data.EVAL_CROP}x{data.EVAL_CROP} HR crops; Y of BT.601, `scale` pixels shaved). int8: what "
+            f"`convert.py --precision int8` makes (the better of the converter's and the per-layer all-a8w8 "
+            f"model on the validation patches; `int8_route` per row in bench/results/zoo.json); a16w8: "
+            f"TFLiteConverter; both fixed {convert.DEFAULT_INPUT_HW[0]}x{convert.DEFAULT_INPUT_HW[1]} "
             f"LR input, tiled with an overlap of the model's receptive radius (at most a quarter tile).\n\n{card_table(results)}\n\nEvaluation speed (astronaut "
             f"512x512, 2 cores):\n{speed}\n\nGenerated by `python bench/zoo.py` (its last run measured {measured} of "
             f"these rows in {minutes:.1f} min; the others are kept from earlier runs on the same weight files)."
