@@ -98,12 +98,14 @@ def main(argv):
     t0 = time.time()
     (REPO / "bench" / "results").mkdir(exist_ok=True)
     old = REPO / "bench" / "results" / "hybrid.json"
-    # rows of models/scales this run does not measure are kept (one table for all runs)
-    rows = [r for r in (json.loads(old.read_text())["rows"] if old.is_file() else [])
-            if (r["model"], r["scale"]) not in set(pairs)]
+    # one table for all runs: a row is replaced when its model/scale is measured again, so a run
+    # that is cut off keeps the earlier rows of the pairs it did not reach
+    rows = json.loads(old.read_text())["rows"] if old.is_file() else []
     for name, scale in pairs:
-        rows.append(run_one(name, scale, FLAGS.qat_steps))
-        print(table(rows[-1:]).splitlines()[-1], flush=True)
+        row = run_one(name, scale, FLAGS.qat_steps)
+        at = next((i for i, r in enumerate(rows) if (r["model"], r["scale"]) == (name, scale)), len(rows))
+        rows[at:at + 1] = [row]
+        print(table([row]).splitlines()[-1], flush=True)
         # after every model: a long run that is cut off keeps what it measured
         (REPO / "bench" / "results" / "hybrid.json").write_text(json.dumps(
             {"rows": rows, "input_hw": list(HW), "eval_set": list(data.EVAL_IMAGES)}, indent=2) + "\n")
