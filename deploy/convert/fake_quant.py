@@ -215,16 +215,10 @@ class Simulator:
         return [[tf.constant(c) if c is not None and c.dtype.kind == "f" else None for c in consts],
                 [self._grid(q) for q in in_q], self._grid(out_q)]
 
-    def args_of(self, quantized: Optional[bytes]) -> list:
-        """Per op: (constants, input grids, output grid) of the quantized model (None: float)."""
-        return self._args_and_sigs(quantized)[0]
-
     def op_args(self, quantized: Optional[bytes]) -> OpArgs:
-        """Per op, the runtime arguments and signature of a quantized model (None: float); `run`
-        takes them in place of the model, so a caller may assemble a candidate's from parts."""
-        return self._args_and_sigs(quantized)
-
-    def _args_and_sigs(self, quantized: Optional[bytes]) -> OpArgs:
+        """Per op, the runtime arguments (constants, input grids, output grid) and signature of a
+        quantized model (None: float); `run` takes them in place of the model, so a caller may
+        assemble a candidate's from parts."""
         if quantized is None:
             return self._float_args, self._float_sigs
         m = _fb.read_model(quantized)
@@ -292,7 +286,7 @@ class Simulator:
         Starts at the latest checkpoint a kept run shares (see the module docstring) and keeps
         this run's checkpoint tensors for later runs (the `keep_runs` most recent)."""
         tf = self._tf
-        args, sigs = quantized if isinstance(quantized, tuple) else self._args_and_sigs(quantized)
+        args, sigs = quantized if isinstance(quantized, tuple) else self.op_args(quantized)
         x = np.ascontiguousarray(x, np.float32)
         x_key = hashlib.blake2b(x.tobytes(), digest_size=16).digest() + repr(x.shape).encode()
         start, kept = self._resume_point(sigs, x_key)
