@@ -84,7 +84,7 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
         return eval_cache[key]
 
     t = time.perf_counter()
-    search_jobs.measure_drops(s, progress=FLAGS.progress)  # as the search does first (timed apart)
+    sens = search_jobs.measure_drops(s, progress=FLAGS.progress)  # as the search does first (timed apart)
     drops_s = time.perf_counter() - t
     runs = [(PROFILE, "mean", s), (PROFILE, "worst", s)]
     if FLAGS.phone_profile:
@@ -123,7 +123,7 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
     for p in (NARROW,):  # uniform a8w8 as well: the widest fast-vs-LiteRT gap is at int8
         agree.append(s.oracle.compare(s.oracle.uniform(p), f"uniform {p}"))
     speed = {"model": name, "scale": scale, "groups": len(s.groups), "setup_s": round(setup_s, 1),
-             "drops_s": round(drops_s, 1), "search_s": round(first_s, 1),
+             "drops_s": round(drops_s, 1), "drops": sens.method["method"], "search_s": round(first_s, 1),
              "total_s": round(setup_s + drops_s + first_s, 1), "val_patches": len(s.oracle.val.lr),
              # other jobs on the machine inflate wall times: the 1-minute load average before and after
              "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)], "cpus": os.cpu_count(),
@@ -204,12 +204,13 @@ def write_readme(speed: list[dict], rows: list[dict]) -> None:
     """The README's search tables, regenerated from this run's rows (never typed by hand)."""
     budget = rows[0]["budget_db"] if rows else FLAGS.budget_db
     order = sorted(speed, key=lambda r: (r["scale"], r["model"]))
-    t1 = ("| model | groups | set-up s | sensitivity s | search + LiteRT check s | **total s** | "
+    t1 = ("| model | groups | set-up s | sensitivity s (drops) | search + LiteRT check s | **total s** | "
           "load avg (before, after) | fast vs LiteRT (max, dB) | exhaustive optimum |\n" + "|---" * 9 + "|\n")
     for r in order:
         ex = r.get("exhaustive")
         ex_s = f"{ex['gap_to_optimum']:+.1%} ({ex['policies']} simulated)" if ex else "–"
-        t1 += (f"| {r['model']} x{r['scale']} | {r['groups']} | {r['setup_s']:.0f} | {r['drops_s']:.0f} | "
+        t1 += (f"| {r['model']} x{r['scale']} | {r['groups']} | {r['setup_s']:.0f} | {r['drops_s']:.0f} "
+               f"({r.get('drops', 'exact')}) | "
                f"{r['search_s']:.0f} | **{r['total_s']:.0f}** | {r['load_avg'][0]:.1f}, {r['load_avg'][1]:.1f} | "
                f"{r['fast_vs_litert_max_db']:.3f} | {ex_s} |\n")
     t2 = (f"| model | budget on | float | int8 | a16w8 | hybrid | validation loss mean / worst | "

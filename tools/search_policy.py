@@ -55,6 +55,9 @@ flags.DEFINE_enum("oracle", "fast", ["fast", "litert"], "how candidates are meas
                   "every candidate built and run on LiteRT")
 flags.DEFINE_enum("budget_on", "mean", ["mean", "worst"], "what --budget_db bounds: the mean PSNR_Y over "
                   "validation images, or every (the worst) validation image's loss")
+flags.DEFINE_enum("drops", "auto", ["auto", "exact", "estimated"], "each layer group's a8w8 drop: simulated "
+                  "one model per group (exact), estimated from shared backward passes (estimated), or auto: "
+                  "estimated only where the exact drops would take minutes (EDSR-baseline)")
 flags.DEFINE_integer("workers", 1, "processes measuring independent candidates (sensitivity) on this "
                      "machine: 0 = one per core, 1 = this process; same results")
 flags.DEFINE_string("cluster", None, "or a Dask scheduler address (e.g. tcp://10.0.0.5:8786; `dask scheduler`, "
@@ -86,7 +89,8 @@ def main(argv):
         calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
         val_images=FLAGS.val_images, fuse=not FLAGS.per_layer, npu=FLAGS.npu,
         npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
-        oracle=FLAGS.oracle, budget_on=FLAGS.budget_on, workers=FLAGS.workers, cluster=FLAGS.cluster))
+        oracle=FLAGS.oracle, budget_on=FLAGS.budget_on, workers=FLAGS.workers, cluster=FLAGS.cluster,
+        drops=FLAGS.drops))
     if FLAGS.sensitivity:
         r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(r["table"])

@@ -44,7 +44,7 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
            sensitivity_file: Optional[str | Path] = None, progress: bool = False,
            npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
            oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
-           cluster: Optional[str] = None) -> SearchOutcome:
+           cluster: Optional[str] = None, drops: str = "auto") -> SearchOutcome:
     """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`.
 
     Args:
@@ -72,6 +72,9 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
             machine; 0 = one per core, 1 = this process only. Same results either way.
         cluster: or a Dask scheduler address (e.g. "tcp://10.0.0.5:8786"; needs the `cluster`
             extra here and on the workers). `report["parallel"]` says how it ran.
+        drops: "exact" (each group's drop simulated), "estimated" (from shared backward passes,
+            deploy/policy_search/drop_estimate.py) or "auto" (estimated for the largest models
+            only, deploy.policy_search.session.ESTIMATE_ABOVE_MACS). `report["drops"]` says which.
     Returns:
         A frozen `SearchOutcome`; `.feasible` is False when even all-a16w8 misses the budget
         (the policy is then the best found, all a16w8).
@@ -85,7 +88,7 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
     s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
               calib_images=calib_images, val_dir=val_dir, val_images=val_images, npu=npu,
               npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, workers=workers,
-              cluster=cluster)
+              cluster=cluster, drops=drops)
     try:
         return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
                                  progress=progress, sensitivity_file=sensitivity_file)
@@ -99,7 +102,7 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
     set_reference(s.oracle, reference)
     with _armed(s, reference, budget_db):  # uniform a8w8 is the fastest: if it meets the budget, no drops
         enough = sensitivity_file is None and _narrow_meets(s.oracle, reference, budget_db)
-    sens_evals, drops = (0, [0.0] * len(s.groups)) if enough else _drops(s, progress, sensitivity_file)
+    sens_evals, drops, how = (0, [0.0] * len(s.groups), None) if enough else _drops(s, progress, sensitivity_file)
     prob = s.problem(drops)
     result = _armed_search(s, prob, budget_db, reference, max_evals, progress)
     judged = fast_oracle.confirm(s.oracle, result, budget_db=budget_db, reference=reference)
@@ -111,7 +114,7 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
         if b < 0:
             break
         if enough:  # uniform a8w8 met the budget on the simulation only: the drops are needed now
-            sens_evals, drops = _drops(s, progress, sensitivity_file)
+            sens_evals, drops, how = _drops(s, progress, sensitivity_file)
             prob, enough = s.problem(drops), False
         previous = result
         result = _armed_search(s, prob, b, reference, max_evals, progress)
@@ -139,7 +142,7 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
               "policy": policy.to_json(), "predicted_ms_uniform": {k: round(v, 4) for k, v in uniform.items()},
               "ratio_to_int8": round(result.best.ms / uniform[NARROW], 4),
               "ratio_to_a16w8": round(result.best.ms / uniform[WIDE], 4),
-              "sensitivity_evaluations": sens_evals, "validation": s.oracle.val.to_json(),
+              "sensitivity_evaluations": sens_evals, "drops": how, "validation": s.oracle.val.to_json(),
               **({"sensitivity_skipped": "uniform a8w8 meets the budget"} if enough else {}),
               "oracle": s.oracle.kind, "budget_on": s.oracle.budget_on,
               # measured on LiteRT whatever the oracle: the worst image's loss vs the reference
@@ -162,9 +165,10 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
                          types.MappingProxyType(report))
 
 
-def _drops(s: Setup, progress: bool, sensitivity_file) -> tuple[int, tuple[float, ...]]:
+def _drops(s: Setup, progress: bool, sensitivity_file) -> tuple[int, tuple[float, ...], dict]:
     sens = measure_drops(s, progress, sensitivity_file)  # pure simulation (not armed)
-    return sens.evaluations, sens.drop_db
+    how = {**sens.method, "file": str(sensitivity_file)} if sensitivity_file else sens.method
+    return sens.evaluations, sens.drop_db, how
 
 
 @contextlib.contextmanager

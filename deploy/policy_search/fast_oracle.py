@@ -99,6 +99,13 @@ class FastOracle(QualityOracle):
     def _measure_float(self) -> np.ndarray:
         return self._images_from_output(self.sim.run(self._x, None))
 
+    def remember(self, a: Assignment, y: np.ndarray) -> None:
+        """Keep `y`, the simulator's output for `a` on the validation patches (run elsewhere,
+        e.g. drop_estimate.py), as `a`'s measurement."""
+        key = assignment_key(a, self.layers)
+        if key not in self._cache:
+            self._cache[key] = self._images_from_output(y)
+
     # -- search mode: LiteRT decides whatever the simulation cannot ---------------------------
     def arm(self, reference: str, budget_db: float) -> float:
         """Search mode. Where LiteRT is cheap (`LITERT_DECIDES_MAX_S`) the reference is

@@ -32,6 +32,8 @@ class Sensitivity:
     evaluations: int
     seconds: float
     validation: dict
+    #: how the drops were made: {"method": "exact"} or drop_estimate's record
+    method: dict = dataclasses.field(default_factory=lambda: {"method": "exact"})
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "sensitivity", "model": self.model, "scale": self.scale,
@@ -39,7 +41,7 @@ class Sensitivity:
                 "layers": [{"layer": g.name, "layers": list(g.layers), "macs": m,
                             "drop_db": round(d, 4), "gain_db": None if a is None else round(a, 4)}
                            for g, m, d, a in zip(self.groups, self.macs, self.drop_db, self.gain_db)],
-                "evaluations": self.evaluations, "seconds": round(self.seconds, 1)}
+                "evaluations": self.evaluations, "seconds": round(self.seconds, 1), "drops": self.method}
 
     def table(self, top: int = 15) -> str:
         order = sorted(range(len(self.groups)), key=lambda i: self.drop_db[i])
@@ -137,6 +139,19 @@ def measure(oracle: QualityOracle, groups: tuple[Group, ...], macs: dict[str, in
                        tuple(sum(macs.get(l, 0) for l in g.layers) for g in groups), base,
                        tuple(drop), tuple(gain), oracle.evaluations - e0,
                        time.perf_counter() - t0, oracle.val.to_json())
+
+
+def estimated(oracle, groups: tuple[Group, ...], macs: dict[str, int], *, progress: bool = True) -> Sensitivity:
+    """Drops estimated from shared backward passes (deploy/policy_search/drop_estimate.py), no
+    gains; the uniform baselines are the oracle's (simulated) values."""
+    from deploy.policy_search import drop_estimate
+    t0, e0 = time.perf_counter(), oracle.evaluations
+    drops, record = drop_estimate.estimate(oracle, groups, progress=progress)
+    base = {WIDE: record["a16w8_psnr_y"], NARROW: oracle.psnr(oracle.uniform(NARROW))}
+    return Sensitivity(oracle.model, oracle.scale, tuple(groups),
+                       tuple(sum(macs.get(l, 0) for l in g.layers) for g in groups), base, tuple(drops),
+                       (None,) * len(groups), oracle.evaluations - e0, time.perf_counter() - t0,
+                       oracle.val.to_json(), record)
 
 
 def plot(sens: Sensitivity, path: str | Path) -> None:

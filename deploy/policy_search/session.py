@@ -24,6 +24,12 @@ from deploy.policy_search import solver as search
 from deploy.policy_search.space import Group, Problem, make_groups
 
 DEFAULT_PROFILE = "htp_npu"
+#: --drops: each group's drop simulated ("exact"), estimated from shared backward passes
+#: (deploy/policy_search/drop_estimate.py), or "auto": estimated where the exact drops would
+#: simulate more than ESTIMATE_ABOVE_MACS multiply-accumulates (groups x patches x model MACs;
+#: EDSR-baseline x3 1.0e13, x4 1.3e13: minutes on 2 cores; every other zoo model <= 2.1e11)
+DROPS = ("auto", "exact", "estimated")
+ESTIMATE_ABOVE_MACS = 1e12
 
 
 @dataclasses.dataclass
@@ -40,6 +46,8 @@ class Setup:
     sens_cache: Optional[Path] = None
     #: where candidates are measured (--workers / --cluster); None: this process
     parallel: Optional[parallel.Plan] = None
+    #: how the search's drops are made: "exact", "estimated" or "auto" (`drops_method`)
+    drops: str = "auto"
 
     def problem(self, drop_db: Sequence[float]) -> Problem:
         return search.problem_from(self.cost, self.groups, drop_db)
@@ -58,7 +66,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
           fuse: bool = True, npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
           oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
-          cluster: Optional[str] = None) -> Setup:
+          cluster: Optional[str] = None, drops: str = "auto") -> Setup:
     """Validate the cheap inputs first (profile names, files), then prepare and calibrate once.
 
     With `npu` (e.g. "qualcomm:SM8650") the cost model takes which ops the compiler places on the
@@ -68,6 +76,10 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     (deploy/policy_search/parallel.py); the scheduler is reached before any model work."""
     if oracle not in fast_oracle.ORACLES:
         raise UserInputError(f"--oracle must be one of {', '.join(fast_oracle.ORACLES)}, not '{oracle}'")
+    if drops not in DROPS:
+        raise UserInputError(f"--drops must be one of {', '.join(DROPS)}, not '{drops}'")
+    if drops == "estimated" and oracle != "fast":
+        raise UserInputError("--drops estimated needs the simulation (--oracle fast); use --drops exact")
     if budget_on not in candidates.BUDGET_ON:
         raise UserInputError(f"--budget_on must be one of {', '.join(candidates.BUDGET_ON)}, not '{budget_on}'")
     if op_profiles and device_profile:
@@ -89,7 +101,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
         return _setup(src, input_hw, plan, prof=prof, soc=soc, op_profiles=op_profiles,
                       op_profile_models=op_profile_models, device_profile=device_profile, calib_dir=calib_dir,
                       calib_images=calib_images, val_dir=val_dir, val_images=val_images, fuse=fuse,
-                      npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on)
+                      npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, drops=drops)
     except BaseException:
         plan.close()
         raise
@@ -97,7 +109,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
 
 def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, prof, soc, op_profiles,
            op_profile_models, device_profile, calib_dir, calib_images, val_dir, val_images, fuse,
-           npu_cache_dir, oracle, budget_on) -> Setup:
+           npu_cache_dir, oracle, budget_on, drops) -> Setup:
     prep = hybrid.prepare_source(src, input_hw)
     if op_profiles:
         if len(op_profiles) != 2:
@@ -126,12 +138,24 @@ def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, 
                                                 cache_dir=npu_cache_dir)
         cost, label = npu_model.cost, f"{label} + {soc.target} placement"
     return Setup(src, prep, tuple(make_groups(prep.graph, prep.layers, fuse)), oracle, cost, macs, label,
-                 npu_model, parallel=plan)
+                 npu_model, parallel=plan, drops=drops)
+
+
+def drops_method(s: Setup) -> str:
+    """"exact" or "estimated" for this session (see DROPS); the simulation is needed to estimate."""
+    if s.drops != "auto":
+        return s.drops
+    if not isinstance(s.oracle, fast_oracle.FastOracle):
+        return "exact"
+    work = len(s.groups) * len(s.oracle.val.lr) * sum(s.macs.values())
+    return "estimated" if work > ESTIMATE_ABOVE_MACS else "exact"
 
 
 def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = None) -> sensitivity.Sensitivity:
     """Measure each group's a8w8 drop, or take it from an earlier --sensitivity run of the
     same model, groups and validation set (anything else is refused, not silently reused)."""
+    if sens_file is None and drops_method(s) == "estimated":
+        return sensitivity.estimated(s.oracle, s.groups, s.macs, progress=progress)
     if sens_file is None:
         return sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=progress,
                                    cache=measured_cache(s))
