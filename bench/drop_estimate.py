@@ -7,7 +7,7 @@ Per model x scale, one search session (`tools/search_policy.py`'s set-up, fast o
 group's drop simulated (exact) and estimated from shared backward passes
 (deploy/policy_search/drop_estimate.py), each timed. Reports Spearman rank correlation, the
 largest absolute error (dB), and whether the most sensitive group is the same. Prints a table;
-writes bench/results/drop_estimate.json (rows replaced in place).
+writes bench/results/drop_estimate.json (rows replaced in place) and the README's table.
 """
 from __future__ import annotations
 
@@ -78,7 +78,27 @@ def main(argv):
         print(f"{name:<16}{scale:>2}{r['groups']:>7}{r['exact_s']:>9.0f}{r['estimated_s']:>8.0f}{r['spearman']:>9.3f}"
               f"{r['max_abs_err_db']:>11.4f}{r['largest_exact_drop_db']:>13.4f}{str(r['same_most_sensitive']):>9}",
               flush=True)
-    print(f"wrote {out}")
+    write_readme(rows)
+    print(f"wrote {out} and the README's table")
+
+
+BEGIN, END = "<!-- drop_estimate:begin -->", "<!-- drop_estimate:end -->"
+
+
+def write_readme(rows: list[dict]) -> None:
+    """The README's table, regenerated from the results (never typed by hand)."""
+    t = ("| model | groups | exact drops s | estimated s | Spearman | max error dB | largest drop dB | "
+         "same most sensitive | load avg |\n" + "|---" * 9 + "|\n")
+    for r in sorted(rows, key=lambda r: (r["model"], r["scale"])):
+        t += (f"| {r['model']} x{r['scale']} | {r['groups']} | {r['exact_s']:.0f} | {r['estimated_s']:.0f} | "
+              f"{r['spearman']:.3f} | {r['max_abs_err_db']:.4f} | {r['largest_exact_drop_db']:.4f} | "
+              f"{'yes' if r['same_most_sensitive'] else 'no'} | {r['load_avg'][0]:.1f}, {r['load_avg'][1]:.1f} |\n")
+    body = (f"{BEGIN}\nMeasured by `python bench/drop_estimate.py` ({rows[0]['probes']} probes, the 30 validation "
+            "patches; exact = every drop simulated, as `--drops exact`):\n\n" + t + END)
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    readme.write_text(text[:start] + body + text[end:])
 
 
 if __name__ == "__main__":

@@ -101,12 +101,15 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
     """The search on an existing session (the CLI reuses one session for several modes)."""
     set_reference(s.oracle, reference)
     with _armed(s, reference, budget_db):  # uniform a8w8 is the fastest: if it meets the budget, no drops
-        enough = sensitivity_file is None and _narrow_meets(s.oracle, reference, budget_db)
+        b = budget_db
+        if isinstance(s.oracle, fast_oracle.FastOracle) and not s.oracle.band:  # the simulation searches alone
+            b = max(0.0, budget_db - fast_oracle.SIMULATION_MARGIN_DB)
+        enough = sensitivity_file is None and _narrow_meets(s.oracle, reference, b)
     sens_evals, drops, how = (0, [0.0] * len(s.groups), None) if enough else _drops(s, progress, sensitivity_file)
     prob = s.problem(drops)
-    result = _armed_search(s, prob, budget_db, reference, max_evals, progress)
+    result = _armed_search(s, prob, b, reference, max_evals, progress)
     judged = fast_oracle.confirm(s.oracle, result, budget_db=budget_db, reference=reference)
-    rounds, b = 1, budget_db
+    rounds = 1
     while (judged is not None and not judged["within_budget_on_litert"] and not s.oracle.band
            and rounds < fast_oracle.ROUNDS):
         # simulation-only search (LiteRT too slow to decide candidates): tighten by the miss

@@ -25,6 +25,7 @@ and LiteRT judges the answer. Agreement with exact drops: `python bench/drop_est
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Sequence
 
@@ -39,7 +40,8 @@ from deploy.policy_search.space import NARROW, WIDE, Group
 #: random ±1 probes of the Hutchinson estimator (backward passes beyond the exact cross term)
 PROBES = 2
 #: patches per forward/backward batch (memory: every op output of the batch is kept per pass)
-BATCH = 4
+BATCH = int(os.environ.get("SRDEPLOY_DROP_BATCH", 4))
+JIT = bool(int(os.environ.get("SRDEPLOY_DROP_JIT", 0)))
 
 
 def _y_coefficients(convention, scale: int, channels: int) -> np.ndarray:
@@ -128,7 +130,7 @@ def estimate(oracle, groups: Sequence[Group], *, probes: int = PROBES, seed: int
     cross = np.zeros((len(groups), n))  # <e, J delta> per group and patch
     square = np.zeros((len(groups), n))  # mean over probes of <v, J delta>^2
     run = tf.function(lambda xb, us: _forward_and_vjps(lin, xb, tensors, us), autograph=False,
-                      reduce_retracing=True)
+                      reduce_retracing=True, jit_compile=JIT)
     stage = dict.fromkeys(("passes", "deltas"), 0.0)
     t = time.perf_counter()
     # the cotangents need the a16w8 output's error first: one simulated a16w8 run (kept by the
