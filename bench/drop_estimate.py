@@ -20,6 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from deploy import provenance
+from deploy._files import replace_marked
 from deploy.commands import search_jobs
 from deploy.convert import sources
 from deploy.convert import uniform as convert
@@ -95,10 +96,7 @@ def write_readme(rows: list[dict]) -> None:
               f"{'yes' if r['same_most_sensitive'] else 'no'} | {r['load_avg'][0]:.1f}, {r['load_avg'][1]:.1f} |\n")
     body = (f"{BEGIN}\nMeasured by `python bench/drop_estimate.py` ({rows[0]['probes']} probes, the 30 validation "
             "patches; exact = every drop simulated, as `--drops exact`):\n\n" + t + END)
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    readme.write_text(text[:start] + body + text[end:])
+    replace_marked(REPO / "README.md", BEGIN, END, body)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from absl import app, flags
 
 import models
 from deploy import provenance
+from deploy._files import replace_marked
 from deploy._files import atomic_write, sha256_bytes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,10 +193,7 @@ def write_readme(rows: list[dict], socs: list[str]) -> None:
         body += ["", "Not compiled:", ""] + [f"- {why} ({', '.join(where[:3])}{' …' if len(where) > 3 else ''})"
                                               for why, where in notes.items()]
     body.append(END)
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    readme.write_text(text[:start] + "\n".join(body) + text[end:])
+    replace_marked(REPO / "README.md", BEGIN, END, "\n".join(body))
 
 
 def _prelu_note() -> str:

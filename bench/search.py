@@ -28,6 +28,7 @@ from absl import app, flags
 
 import models
 from deploy import provenance
+from deploy._files import replace_marked
 from deploy.commands import search_jobs
 from deploy.commands.jobs import tile_overlap
 from deploy.convert import sources
@@ -237,10 +238,7 @@ def write_readme(speed: list[dict], rows: list[dict]) -> None:
             "evaluation set, which the search never sees; losses are against a16w8, on the validation "
             "patches (LiteRT, what the budget bounds) and on the evaluation set (how it transfers). "
             f"The last column is a search priced with the `{FLAGS.phone_profile}` profile instead.\n\n" + t2 + END)
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    readme.write_text(text[:start] + body + text[end:])
+    replace_marked(REPO / "README.md", BEGIN, END, body)
 
 
 if __name__ == "__main__":

@@ -98,3 +98,12 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
                 raise UserInputError(f"{path}:{number}: not a JSON line ({e.msg})") from None
+
+
+def replace_marked(path: str | Path, begin: str, end: str, body: str) -> None:
+    """Replace the text from marker `begin` to marker `end` (both kept: `body` starts with
+    `begin` and ends with `end`) in a generated document, e.g. a README table written by bench/."""
+    path = Path(path)
+    text = path.read_text()
+    start, stop = text.index(begin), text.index(end) + len(end)
+    path.write_text(text[:start] + body + text[stop:])

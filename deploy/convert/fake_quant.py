@@ -250,19 +250,26 @@ class Simulator:
     def _ops(self, indices, args, val: dict, offset: int = 0) -> None:
         """Run ops `indices` on tensors `val` (updated); `args[i - offset]` belongs to op i."""
         for i in indices:
-            op, (consts, grids, out_grid) = self.ops[i], args[i - offset]
-            ins = []
-            for j, ti in enumerate(op.inputs):
-                if ti < 0:
-                    ins.append(None)
-                elif consts[j] is not None:
-                    ins.append(consts[j])
-                elif op.consts["float"][j] is not None:  # static integer constant
-                    ins.append(op.consts["float"][j])
-                else:
-                    ins.append(self._fq(val[ti], grids[j]))
-            y = _apply(self._tf, op, ins)
-            val[op.output] = self._fq(y, out_grid)
+            y = _apply(self._tf, self.ops[i], self.op_inputs(i, args[i - offset], val))
+            val[self.ops[i].output] = self._fq(y, args[i - offset][2])
+
+    def op_inputs(self, i: int, args_i, val: dict, fq=None) -> list:
+        """Op i's inputs as its kernel reads them: constants from `args_i` (or the graph's static
+        integer ones), activations from `val` put on their grids by `fq(x, grid)` (default: the
+        simulator's rounding; drop_estimate.py passes its own)."""
+        op, (consts, grids, _out_grid) = self.ops[i], args_i
+        fq = fq or self._fq
+        ins = []
+        for j, ti in enumerate(op.inputs):
+            if ti < 0:
+                ins.append(None)
+            elif consts[j] is not None:
+                ins.append(consts[j])
+            elif op.consts["float"][j] is not None:  # static integer constant
+                ins.append(op.consts["float"][j])
+            else:
+                ins.append(fq(val[ti], grids[j]))
+        return ins
 
     def _resume_point(self, sigs: list, x_key: bytes) -> tuple[int, Optional[dict]]:
         """The latest checkpoint up to which a kept run (same input) did exactly what this one

@@ -25,7 +25,6 @@ and LiteRT judges the answer. Agreement with exact drops: `python bench/drop_est
 """
 from __future__ import annotations
 
-import os
 import time
 from typing import Sequence
 
@@ -40,8 +39,7 @@ from deploy.policy_search.space import NARROW, WIDE, Group
 #: random ±1 probes of the Hutchinson estimator (backward passes beyond the exact cross term)
 PROBES = 2
 #: patches per forward/backward batch (memory: every op output of the batch is kept per pass)
-BATCH = int(os.environ.get("SRDEPLOY_DROP_BATCH", 4))
-JIT = bool(int(os.environ.get("SRDEPLOY_DROP_JIT", 0)))
+BATCH = 4
 
 
 def _y_coefficients(convention, scale: int, channels: int) -> np.ndarray:
@@ -72,18 +70,9 @@ class _Linearised:
         return x + tf.stop_gradient(q - x) if straight_through else q
 
     def inputs(self, i: int, args_i, val: dict, straight_through: bool, rounded: bool = True) -> list:
-        op, (consts, grids, _out) = self.sim.ops[i], args_i
-        ins = []
-        for j, ti in enumerate(op.inputs):
-            if ti < 0:
-                ins.append(None)
-            elif consts[j] is not None:
-                ins.append(consts[j])
-            elif op.consts["float"][j] is not None:
-                ins.append(op.consts["float"][j])
-            else:
-                ins.append(self.fq(val[ti], grids[j], straight_through) if rounded else val[ti])
-        return ins
+        """Op i's inputs on its grids from `args_i` (`rounded=False`: as they are)."""
+        fq = (lambda x, g: self.fq(x, g, straight_through)) if rounded else (lambda x, g: x)
+        return self.sim.op_inputs(i, args_i, val, fq)
 
     def forward(self, x, straight_through: bool) -> dict:
         val = {self.sim.input: x}
@@ -130,7 +119,7 @@ def estimate(oracle, groups: Sequence[Group], *, probes: int = PROBES, seed: int
     cross = np.zeros((len(groups), n))  # <e, J delta> per group and patch
     square = np.zeros((len(groups), n))  # mean over probes of <v, J delta>^2
     run = tf.function(lambda xb, us: _forward_and_vjps(lin, xb, tensors, us), autograph=False,
-                      reduce_retracing=True, jit_compile=JIT)
+                      reduce_retracing=True)
     stage = dict.fromkeys(("passes", "deltas"), 0.0)
     t = time.perf_counter()
     # the cotangents need the a16w8 output's error first: one simulated a16w8 run (kept by the
