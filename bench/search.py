@@ -115,6 +115,7 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
                            **_losses(ev_ref, ev_got)},
             "within_budget_on_litert": chk.get("within_budget_on_litert"),
             "fallback_to_litert": "fallback" in chk, "decided_on_litert": chk.get("decided_on_litert"),
+            "litert_rounds": chk.get("rounds"), "litert_model_s": chk.get("litert_model_s"),
             "search_s": round(search_s, 1),
             "a16w8_groups": [g for g, p in out.policy.layers if p == WIDE]})
     base = {"float": round(float(np.mean(eval_images(s.prep.float_tflite))), 3),
