@@ -143,10 +143,12 @@ def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, 
 
 def drops_method(s: Setup) -> str:
     """"exact" or "estimated" for this session (see DROPS); the simulation is needed to estimate."""
-    if s.drops != "auto":
-        return s.drops
-    if not isinstance(s.oracle, fast_oracle.FastOracle):
-        return "exact"
+    simulated = isinstance(s.oracle, fast_oracle.FastOracle)
+    if s.drops == "estimated" and not simulated:  # the simulator could not run this graph
+        raise UserInputError("--drops estimated needs the simulation, which cannot run this model "
+                             "(the search fell back to LiteRT); use --drops exact")
+    if s.drops != "auto" or not simulated:
+        return "exact" if not simulated else s.drops
     work = len(s.groups) * len(s.oracle.val.lr) * sum(s.macs.values())
     return "estimated" if work > ESTIMATE_ABOVE_MACS else "exact"
 
