@@ -121,6 +121,9 @@ def search_table(r: dict) -> str:
             f"a16w8 groups {r['a16w8_fraction']:.0%} of {r['groups']}; x{r['ratio_to_int8']:.2f} int8 latency, "
             f"x{r['ratio_to_a16w8']:.2f} a16w8; {r['evaluations'] + r['sensitivity_evaluations']} candidate "
             f"models measured in {r['seconds']:.0f} s + sensitivity ({r['device_profile']})"]
+    if r.get("skipped_below_min_gain"):
+        rows.append(f"{r['skipped_below_min_gain']} candidate policies not measured: each would save under "
+                    f"{r['min_gain']:.1%} of predicted latency")
     if r.get("worst_image"):
         w = r["worst_image"]
         rows.append(f"worst validation image {w['image']}: {w['loss_db']:.3f} dB below {r['reference']} "

@@ -143,8 +143,11 @@ def layers_table(infos: Sequence[LayerInfo]) -> str:
 
 
 def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
-                    qsv: Optional[dict] = None, *, value_peak: Optional[float] = None) -> tuple[bytes, dict[str, Any]]:
+                    qsv: Optional[dict] = None, *, value_peak: Optional[float] = None,
+                    smoke: bool = True) -> tuple[bytes, dict[str, Any]]:
     """One TFLite model at the policy's per-layer precisions, verified; plus its report.
+
+    `smoke=False` skips the one-patch invoke, for callers that invoke the model right away.
 
     `value_peak` is the model's I/O value range peak (1 or 255, `IOConvention.peak`): uint8 I/O
     maps 0..255 onto 0..peak. It comes from the model's convention, never from the data.
@@ -157,7 +160,8 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
         if value_peak is None:
             raise quantize.QuantizationError("uint8 I/O needs the model's value range (value_peak: 1 or 255)")
         tfl = io_types.to_uint8_io(tfl, peak=float(value_peak))
-    quantize.smoke_invoke(tfl, calib.patches[0])
+    if smoke:
+        quantize.smoke_invoke(tfl, calib.patches[0])
     checks, summary = quantize.verify(tfl, prep.ops, policy)
     bad = [c for c in checks if c.requested != c.actual]
     if bad:

@@ -136,7 +136,7 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
                               f"{fast_oracle.TOLERANCE_DB} dB: searched again on LiteRT")
         fast_result = result
         result = solver.search(judge, prob, budget_db=budget_db, reference=reference,
-                               max_evals=max_evals, progress=progress)
+                               max_evals=max_evals, progress=progress, min_gain=_min_gain(s))
         result.evaluations += fast_result.evaluations
         result.history = fast_result.history + result.history
     policy = s.oracle.policy(result.assignment)
@@ -191,7 +191,14 @@ def _armed(s: Setup, reference: str, budget_db: float):
 def _armed_search(s: Setup, prob, budget_db: float, reference: str, max_evals: int, progress: bool):
     with _armed(s, reference, budget_db):
         return solver.search(s.oracle, prob, budget_db=budget_db, reference=reference,
-                             max_evals=max_evals, progress=progress)
+                             max_evals=max_evals, progress=progress, min_gain=_min_gain(s))
+
+
+def _min_gain(s: Setup) -> float:
+    """Every refinement flip where candidates are cheap (the exhaustive optimum); only flips
+    worth `REFINE_MIN_GAIN` of latency where the simulation searches alone (seconds each)."""
+    slow = isinstance(s.oracle, fast_oracle.FastOracle) and not s.oracle.band
+    return fast_oracle.REFINE_MIN_GAIN if slow else 0.0
 
 
 def set_reference(oracle, reference: str) -> None:

@@ -47,6 +47,11 @@ ROUND_MARGIN_DB = 0.002
 #: x4), so LiteRT's check rarely sends the search round again (a round of EDSR-baseline x4 is
 #: ~80 s of candidates plus ~35 s of LiteRT)
 SIMULATION_MARGIN_DB = 0.005
+#: where the simulation searches alone (candidates take seconds each), only candidates that would
+#: save at least this fraction of predicted latency are measured (solver.search's min_gain):
+#: smaller gains are far below the cost model's own error (README: median 8-63 % against measured
+#: latencies). EDSR-baseline x4 measured 13 such candidates (0.04-0.14 %, ~55 s), none in budget.
+REFINE_MIN_GAIN = 0.002
 
 
 class FastOracle(QualityOracle):

@@ -6,6 +6,8 @@
    not additive, so the effective loss budget is bisected: a solution that misses the target
    is cut off and the budget shrinks; one that meets it lets the budget grow.
 4. Refine the best confirmed policy by single-group flips that lower predicted latency.
+Where candidates take seconds, steps 3-4 measure only candidates that would save at least
+`min_gain` of the best latency.
 PSNR is measured on validation photos, never on the evaluation images.
 """
 from __future__ import annotations
@@ -75,6 +77,10 @@ class SearchResult:
     evaluations: int
     seconds: float
     history: list[Candidate]
+    #: candidates (MILP solutions, refinement flips) not measured: they would save less than
+    #: `min_gain` of the best policy's predicted latency
+    min_gain: float = 0.0
+    skipped_below_min_gain: int = 0
 
     @property
     def assignment(self) -> dict[str, str]:
@@ -91,6 +97,7 @@ class SearchResult:
                 "psnr_y": round(self.best.psnr, 4), "predicted_ms": round(self.best.ms, 4),
                 "a16w8_fraction": round(self.a16w8_fraction, 4), "groups": self.problem.n,
                 "evaluations": self.evaluations, "seconds": round(self.seconds, 1),
+                "min_gain": self.min_gain, "skipped_below_min_gain": self.skipped_below_min_gain,
                 "history": [c.to_json(self.problem) for c in self.history]}
 
 
@@ -102,6 +109,7 @@ class _Tracker:
         self.history: list[Candidate] = []
         self.seen: dict[tuple[int, ...], Candidate] = {}
         self.best: Optional[Candidate] = None
+        self.skipped: set[tuple[int, ...]] = set()  # candidates below the minimum gain
 
     def ok(self, c: Candidate) -> bool:
         return c.psnr >= self.target - 1e-9
@@ -128,8 +136,16 @@ class _Tracker:
 
 
 def search(oracle: QualityOracle, prob: Problem, *, budget_db: float, reference: str = "a16w8",
-           max_evals: int = 60, progress: bool = True) -> SearchResult:
-    """Minimum predicted latency with PSNR_Y >= reference - budget_db on the validation set."""
+           max_evals: int = 60, progress: bool = True, min_gain: float = 0.0) -> SearchResult:
+    """Minimum predicted latency with PSNR_Y >= reference - budget_db on the validation set.
+
+    `min_gain`: only candidates that would save at least this fraction of the best policy's
+    predicted latency are measured, in the MILP phase and the refinement (0: all of them, the
+    exhaustive-optimum guarantee on small models).
+    Where each candidate costs seconds, a flip worth a fraction of a percent of latency is far
+    below the cost model's own error and not worth a candidate (fast_oracle.REFINE_MIN_GAIN)."""
+    if not 0.0 <= min_gain < 1.0:
+        raise SearchError(f"min_gain must be a fraction of latency in [0, 1), not {min_gain}")
     if reference not in REFERENCES:
         raise SearchError(f"--reference must be one of {', '.join(REFERENCES)}, not '{reference}'")
     t0, e0 = time.perf_counter(), oracle.evaluations
@@ -141,31 +157,37 @@ def search(oracle: QualityOracle, prob: Problem, *, budget_db: float, reference:
     wide = tr.eval((1,) * prob.n, "uniform a16w8")
     if not tr.ok(wide):
         bar.close()
-        return _result(tr, wide, False, reference, ref, target, oracle, e0, t0)
+        return _result(tr, wide, False, reference, ref, target, oracle, e0, t0, min_gain)
     # uniform a8w8 is the fastest policy: when it meets the target nothing else is needed (its
     # PSNR is a baseline the report shows anyway)
     if tr.ok(tr.eval((0,) * prob.n, "uniform a8w8")):
         bar.close()
-        return _result(tr, tr.best, True, reference, ref, target, oracle, e0, t0)
-    _milp_phase(tr, prob, allowed=p_wide - target, max_evals=max_evals)
-    _refine(tr, prob, max_evals=max_evals)
+        return _result(tr, tr.best, True, reference, ref, target, oracle, e0, t0, min_gain)
+    _milp_phase(tr, prob, allowed=p_wide - target, max_evals=max_evals, min_gain=min_gain)
+    _refine(tr, prob, max_evals=max_evals, min_gain=min_gain)
     bar.close()
-    return _result(tr, tr.best, True, reference, ref, target, oracle, e0, t0)
+    return _result(tr, tr.best, True, reference, ref, target, oracle, e0, t0, min_gain)
 
 
-def _result(tr, best, feasible, reference, ref, target, oracle, e0, t0) -> SearchResult:
+def _result(tr, best, feasible, reference, ref, target, oracle, e0, t0, min_gain) -> SearchResult:
     return SearchResult(tr.prob, best, feasible, reference, ref, target,
-                        oracle.evaluations - e0, time.perf_counter() - t0, tr.history)
+                        oracle.evaluations - e0, time.perf_counter() - t0, tr.history,
+                        min_gain, len(tr.skipped - set(tr.seen)))
 
 
-def _milp_phase(tr: _Tracker, prob: Problem, *, allowed: float, max_evals: int) -> None:
-    """Bisect the additive model's loss budget between a confirmed (lo) and a failed (hi) value."""
+def _milp_phase(tr: _Tracker, prob: Problem, *, allowed: float, max_evals: int, min_gain: float = 0.0) -> None:
+    """Bisect the additive model's loss budget between a confirmed (lo) and a failed (hi) value
+    (with `min_gain`: until the next solution would save less than that fraction of latency)."""
     lo, hi, budget, misses = 0.0, None, allowed, []
     for _ in range(12):
         if len(tr.history) >= max_evals:
             return
         x = solve(prob, budget, exclude=misses)
         if x is None:
+            return
+        if min_gain > 0 and tr.best is not None and x not in tr.seen \
+                and tr.best.ms - prob.latency_ms(x) < min_gain * tr.best.ms:
+            tr.skipped.add(x)
             return
         fresh = x not in tr.seen
         c = tr.eval(x, f"milp budget {budget:.4f} dB")
@@ -183,8 +205,9 @@ def _milp_phase(tr: _Tracker, prob: Problem, *, allowed: float, max_evals: int) 
             return
 
 
-def _refine(tr: _Tracker, prob: Problem, *, max_evals: int) -> None:
-    """First-improvement local search over single flips that lower predicted latency."""
+def _refine(tr: _Tracker, prob: Problem, *, max_evals: int, min_gain: float = 0.0) -> None:
+    """First-improvement local search over single flips that lower predicted latency by at
+    least `min_gain` of the current best's (the others are counted in `tr.skipped`)."""
     improved = True
     while improved and tr.best is not None:
         improved = False
@@ -193,6 +216,9 @@ def _refine(tr: _Tracker, prob: Problem, *, max_evals: int) -> None:
         for g in range(prob.n):
             y = tuple(1 - v if i == g else v for i, v in enumerate(cur.x))
             if prob.latency_ms(y) < cur.ms - 1e-12 and y not in tr.seen:
+                if cur.ms - prob.latency_ms(y) < min_gain * cur.ms:
+                    tr.skipped.add(y)
+                    continue
                 flips.append((prob.latency_ms(y), y))
         for _, y in sorted(flips):
             if len(tr.history) >= max_evals:

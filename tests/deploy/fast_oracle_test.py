@@ -99,6 +99,7 @@ def test_fast_search_reaches_the_litert_optimum(fast, fraction):
     chosen = dict(out.report["policy"]["layers"])
     assert o.judge.psnr(chosen) >= wide - budget - fast_oracle.TOLERANCE_DB - 1e-9  # held on LiteRT
     assert out.predicted_ms == pytest.approx(opt.ms)
+    assert out.report["min_gain"] == 0.0  # LiteRT is cheap here: every candidate is measured
 
 
 def test_worst_image_budget_holds_on_litert(hr_dir):
@@ -147,3 +148,5 @@ def test_where_litert_is_slow_the_simulation_searches_and_litert_confirms(hr_dir
     assert chk["mode"].startswith("simulation") and s.oracle.decided_on_litert == 0
     assert chk["within_budget_on_litert"] and "fallback" not in chk
     assert s.oracle.judge.evaluations <= 1 + chk["rounds"]
+    # candidates cost seconds there: only those worth REFINE_MIN_GAIN of latency are measured
+    assert out.report["min_gain"] == fast_oracle.REFINE_MIN_GAIN

@@ -164,3 +164,18 @@ def test_sensitivity_file_is_reused_only_for_the_same_run(setup, tmp_path):
     (tmp_path / "retrained.json").write_text(json.dumps(retrained))
     with pytest.raises(ValueError, match="does not match this run \\(weights differ"):
         search_jobs.measure_drops(setup, False, tmp_path / "retrained.json")
+
+
+def test_refinement_skips_flips_below_the_minimum_gain(setup):
+    """Flips worth less than `min_gain` of latency are counted, not measured; 0 tries them all."""
+    prob = setup.problem(search_jobs.measure_drops(setup, progress=False).drop_db)
+    wide, narrow = (setup.oracle.psnr(setup.oracle.uniform(p)) for p in ("a16w8", "a8w8"))
+    budget = 0.5 * (wide - narrow)
+    full = search.search(setup.oracle, prob, budget_db=budget, progress=False)
+    lean = search.search(setup.oracle, prob, budget_db=budget, progress=False, min_gain=0.99)
+    assert full.skipped_below_min_gain == 0 and full.to_json()["min_gain"] == 0.0
+    refined = [c for c in full.history if c.step == "refine flip"]
+    assert lean.skipped_below_min_gain >= 1 and not [c for c in lean.history if c.step == "refine flip"]
+    assert refined and lean.best.ms >= full.best.ms  # what the skipped flips could have gained
+    with pytest.raises(search.SearchError, match="min_gain"):
+        search.search(setup.oracle, prob, budget_db=budget, progress=False, min_gain=1.5)
