@@ -112,7 +112,7 @@ def estimate(oracle, groups: Sequence[Group], *, probes: int = PROBES, seed: int
     The per-patch terms are kept on the oracle, so asking again (another budget, `--budget_on
     worst`, the search after a timed sensitivity pass) only rescores them."""
     key = (tuple(g.layers for g in groups), probes, seed, batch)
-    kept = oracle.__dict__.setdefault("_drop_estimates", {})
+    kept = oracle.drop_estimates
     fresh = key not in kept
     if fresh:
         kept[key] = _measure(oracle, groups, probes, seed, batch, progress)

@@ -74,6 +74,8 @@ class FastOracle(QualityOracle):
         self.decided_on_litert = 0  # candidates near the target measured on LiteRT
         self.litert_model_s: Optional[float] = None  # one LiteRT measurement of uniform a16w8
         self.band = True  # LiteRT decides candidates near the target (else: confirm and tighten)
+        #: drop_estimate.py's per-patch terms by (groups, probes, seed, batch): rescored, not rerun
+        self.drop_estimates: dict[tuple, tuple] = {}
 
     def quantized(self, a: Assignment) -> bytes:
         """The candidate's real quantized model (quantizer export only: no invoke, no verify)."""

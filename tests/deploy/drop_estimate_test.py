@@ -41,7 +41,7 @@ def test_estimate_is_deterministic_and_kept(fast):
     a, first = drop_estimate.estimate(fast.oracle, fast.groups, probes=2, seed=3, progress=False)
     b, again = drop_estimate.estimate(fast.oracle, fast.groups, probes=2, seed=3, progress=False)
     assert again["reused"] and not first["reused"] and a == b  # the search after a timed pass
-    fast.oracle._drop_estimates.clear()  # noqa: SLF001
+    fast.oracle.drop_estimates.clear()
     c, redone = drop_estimate.estimate(fast.oracle, fast.groups, probes=2, seed=3, progress=False)
     assert not redone["reused"] and c == a
 
