@@ -47,7 +47,11 @@ class TorchConvInit(keras.initializers.Initializer):
                     after it this is nearest-neighbour upsampling (QuickSRNet's conv_last without the
                     input-to-output connection; its repeat_interleave in PyTorch's CRD order);
       - "nearest":  the repeat term alone, no random part (QuickSRNet-Large's anchor init);
-      - "zero":     zeros (and a zero bias): the layer starts silent (SESR's conv_last, see `sesr`).
+      - "zero":     zeros (and a zero bias): the layer starts silent (SESR's conv_last, see `sesr`);
+      - "he_prelu": no PyTorch part: He-normal for a PReLU(0.25) that follows, N(0, 2 / (1.0625 fan_in)),
+                    zero bias. PyTorch's default keeps 1/3 of the variance per layer, so in a plain
+                    34-conv stack (SRVGGNetCompact) the signal vanishes and training from scratch
+                    stays at the nearest-neighbour skip; He's keeps it (He et al., arXiv 1502.01852).
     """
 
     def __init__(self, extra: str = "none", seed: Optional[int] = None):
@@ -56,6 +60,9 @@ class TorchConvInit(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None, **kwargs):
         kh, kw, cin, cout = (int(d) for d in shape)
         bound = 1.0 / np.sqrt(kh * kw * cin)
+        if self.extra == "he_prelu":
+            std = float(np.sqrt(2.0 / ((1.0 + 0.25 ** 2) * kh * kw * cin)))
+            return tf.random.normal(shape, 0.0, std, seed=self.seed, dtype=dtype or tf.float32)
         w = (np.zeros(shape, np.float32) if self.extra in ("nearest", "zero")
              else tf.random.uniform(shape, -bound, bound, seed=self.seed).numpy())
         if self.extra == "identity":
@@ -92,7 +99,7 @@ def _conv(x, filters: int, k: int, name: str, extra: str = "none", bias: bool = 
     fan_in = k * k * int(x.shape[-1]) // groups
     return L.Conv2D(filters, k, padding="same", name=name, use_bias=bias, groups=groups,
                     activation=activation, kernel_initializer=TorchConvInit(extra),
-                    bias_initializer=TorchBiasInit(0 if extra in ("nearest", "zero") else fan_in))(x)
+                    bias_initializer=TorchBiasInit(0 if extra in ("nearest", "zero", "he_prelu") else fan_in))(x)
 
 
 def _clip01(x, name: str):
@@ -201,13 +208,15 @@ def srvgg_compact(scale: int, hw: HW = (None, None), feat: int = 64, convs: int 
     3x3 conv + per-channel PReLU, `convs` x (3x3 conv + PReLU), 3x3 conv to 3r^2, pixel shuffle,
     + the input upsampled by nearest neighbour (at HR, as the source adds it)."""
     x_in = _input(hw)
+    # initialised to train here from scratch (TorchConvInit "he_prelu", "zero"): starts as the
+    # nearest-neighbour skip with a body whose signal survives 33 layers
     x = L.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25),
-                name="conv1_prelu")(_conv(x_in, feat, 3, "conv1"))
+                name="conv1_prelu")(_conv(x_in, feat, 3, "conv1", extra="he_prelu"))
     for i in range(convs):
-        x = _conv(x, feat, 3, f"body{i + 1}")
+        x = _conv(x, feat, 3, f"body{i + 1}", extra="he_prelu")
         x = L.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25),
                     name=f"body{i + 1}_prelu")(x)
-    x = _conv(x, 3 * scale * scale, 3, "conv_last")
+    x = _conv(x, 3 * scale * scale, 3, "conv_last", extra="zero")
     x = PixelShuffle(scale, name="pixel_shuffle")(x)
     base = L.UpSampling2D(size=scale, interpolation="nearest", name="base_nearest")(x_in)
     x = L.Add(name="base_add")([x, base])

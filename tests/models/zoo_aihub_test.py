@@ -41,6 +41,17 @@ def test_sesr_starts_as_nearest_upsampling():
     np.testing.assert_allclose(m(x).numpy(), np.repeat(np.repeat(x, 4, 1), 4, 2), atol=1e-6)
 
 
+def test_realesrgan_starts_as_nearest_with_a_live_body():
+    """conv_last starts at zero and the body is He-initialised for its PReLUs: PyTorch's default
+    init shrinks the signal ~5x per layer, so after 33 layers the body was silent and training
+    stayed at nearest upsampling (models/zoo_aihub.py TorchConvInit "he_prelu")."""
+    m = models.build("realesrgan_general_x4v3", 4, input_shape=(16, 16))
+    x = np.random.default_rng(0).random((1, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(m(x).numpy(), np.repeat(np.repeat(x, 4, 1), 4, 2), atol=1e-6)
+    first, last = (type(m)(m.input, m.get_layer(n).output)(x).numpy() for n in ("conv1_prelu", "body32_prelu"))
+    assert np.std(last) > 0.1 * np.std(first)
+
+
 @pytest.mark.parametrize("name", ["quicksrnet_small", "quicksrnet_medium", "quicksrnet_large", "sesr_m5",
                                   "realesrgan_general_x4v3"])
 def test_registered_rgb_in_out(name):
