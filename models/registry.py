@@ -48,7 +48,7 @@ MODELS: dict[str, ModelSpec] = {
         # says so (recipes in models/weights/); the other scales are architectures only (weights_scales ())
         ModelSpec("quicksrnet_small", zoo_aihub.quicksrnet_small, (2, 3, 4), "Berger et al., arXiv 2303.04336 (AI Hub)", (4,)),
         ModelSpec("quicksrnet_medium", zoo_aihub.quicksrnet_medium, (2, 3, 4), "Berger et al., arXiv 2303.04336 (AI Hub)", (4,)),
-        ModelSpec("quicksrnet_large", zoo_aihub.quicksrnet_large, (2, 3, 4), "Berger et al., arXiv 2303.04336 (AI Hub)", ()),
+        ModelSpec("quicksrnet_large", zoo_aihub.quicksrnet_large, (2, 3, 4), "Berger et al., arXiv 2303.04336 (AI Hub)", (4,)),
         ModelSpec("sesr_m5", zoo_aihub.sesr_m5, (2, 3, 4), "Bhardwaj et al., MLSys 2022 (AI Hub)", (4,)),
         ModelSpec("realesrgan_general_x4v3", zoo_aihub.realesrgan_general_x4v3, (2, 3, 4), "Wang et al., ICCVW 2021 (AI Hub)", (4,)),
     ]
