@@ -195,8 +195,9 @@ def _armed_search(s: Setup, prob, budget_db: float, reference: str, max_evals: i
 
 
 def _min_gain(s: Setup) -> float:
-    """Every refinement flip where candidates are cheap (the exhaustive optimum); only flips
-    worth `REFINE_MIN_GAIN` of latency where the simulation searches alone (seconds each)."""
+    """Every candidate (MILP solution, refinement flip) where candidates are cheap (the
+    exhaustive optimum); only those worth `REFINE_MIN_GAIN` of latency where the simulation
+    searches alone (seconds each)."""
     slow = isinstance(s.oracle, fast_oracle.FastOracle) and not s.oracle.band
     return fast_oracle.REFINE_MIN_GAIN if slow else 0.0
 
