@@ -1,34 +1,51 @@
-"""Training of zoo models: L1 loss, Adam with cosine decay, random HR crops + flips/rotations,
-MATLAB-bicubic LR; resumable from checkpoints, validation PSNR_Y in the progress bar.
+"""Training of zoo models: L1 loss, Adam, a learning-rate schedule, optional EMA of the weights,
+texture-favouring random crops with flips/rotations, MATLAB-bicubic LR.
 
-A session's background jobs end with the session, so everything needed to continue (weights,
-optimizer state, step) is checkpointed every `ckpt_every` steps; rerunning the same command
-resumes. Batches are drawn from an RNG seeded by (seed, step), so a resumed run sees the same
-batches it would have seen uninterrupted.
+Long runs live in the background and get stopped (a session ends, SIGTERM, kill -9), so a run is
+resumable to the step: checkpoints every `ckpt_every` steps or `ckpt_minutes` (whichever comes
+first) hold the weights, Adam's state, the EMA weights and the sampler's state, and a resumed run
+ends with exactly the weights of an uninterrupted one (tests/deploy/train_test.py proves it).
+Rerunning the same command resumes. The settings that shape the result (schedule, warmup, EMA,
+sampler, augmentation) are fixed when a run starts and kept in its checkpoints; a run folder from
+before they were recorded resumes with what it was trained with (cosine, no EMA, `top`, flips).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 import models
 from deploy.data import images as data
+from deploy._files import atomic_write
 from deploy.data import metrics
-from deploy.data.imresize import imresize
+from deploy.data.imresize import bicubic_upscale, imresize
+from deploy.errors import SrdeployError, UserInputError
+from deploy.training.checkpoint import Ema, RunCheckpoints, StopRequest
+from deploy.training.curve import Progress, ValCurve
+from deploy.training.recipe import command_line, export_weights, previous_seconds, record_stage, save_seconds
+from deploy.training.sampler import SAMPLERS, Sampler, reference_detail, sample_batch
+from deploy.training.schedule import SCHEDULES, make_schedule
 from models._keras import keras, tf
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingStopped", "train", "sample_batch", "init_body_from",
+           "record_stage", "export_weights", "resolve_settings", "validate"]
 
 #: Longer side of training photos is brought down to this (DIV2K's 2K); 5K wallpapers are soft
 #: at the pixel level and would teach the nets to blur.
 MAX_TRAIN_SIDE = 2040
 DEFAULT_LR = {"edsr_baseline": 2e-4}
+#: A new run's settings when not given; also what a run folder without recorded settings used.
+DEFAULT_SETTINGS: dict[str, Any] = {"lr_schedule": "cosine", "warmup": 0, "ema": 0.0, "sampler": "top",
+                                    "augment": True}
+#: Benchmark test sets: never training data (their folder names, lower case).
+BENCHMARK_SETS = {"set5", "set14", "b100", "bsd100", "bsds100", "urban100", "manga109"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +60,19 @@ class TrainConfig:
     val_every: int = 250
     ckpt_every: int = 250
     run_dir: Optional[str] = None
-    train_dir: Optional[str] = None  # default: the shipped photos (deploy/data/shipped.py)
+    train_dir: Optional[str] = None  # folder(s), comma-separated; default: the shipped photos
     full_size: bool = False  # the full-size Debian originals of the shipped photos (prepare_data.py)
     init_from: Optional[str] = None  # weights to start from (e.g. the x3 model for x4)
     export: bool = True
     weights_dir: Optional[str] = None  # default models/weights
+    # Settings fixed for a run's life (None: the run's own, or DEFAULT_SETTINGS for a new run).
+    lr_schedule: Optional[str] = None
+    warmup: Optional[int] = None
+    ema: Optional[float] = None
+    sampler: Optional[str] = None
+    augment: Optional[bool] = None
+    ckpt_minutes: float = 10.0
+    stop_at: Optional[int] = None  # checkpoint and stop at this step (rerun without it to go on)
 
     @property
     def learning_rate(self) -> float:
@@ -64,6 +89,11 @@ class TrainResult:
     seconds: float
     val_psnr_y: float
     weights: Optional[str]
+    finished: bool = True  # False: stopped at --stop_at, resumable
+
+
+class TrainingStopped(SrdeployError):
+    """SIGINT/SIGTERM stopped the run after writing a checkpoint; rerunning resumes it."""
 
 
 def _shrink(hr: np.ndarray) -> np.ndarray:
@@ -79,41 +109,6 @@ def _load_photos(files: Sequence[Path], scale: int) -> list[tuple[np.ndarray, np
     return pairs
 
 
-def _detail(patch: np.ndarray) -> float:
-    g = patch.astype(np.float32).mean(axis=-1)
-    return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
-
-
-def sample_batch(pairs, batch: int, patch: int, scale: int, rng: np.random.Generator,
-                 oversample: int = 3):
-    """Aligned random LR/HR crops with a random dihedral transform, float32 in [0, 1].
-
-    Wallpaper photos are mostly smooth (sky, bokeh); of `oversample * batch` random crops the
-    `batch` with the most detail are kept, so steps are not wasted on flat patches.
-    """
-    areas = np.array([lr.shape[0] * lr.shape[1] for _, lr in pairs], dtype=np.float64)
-    idx = rng.choice(len(pairs), size=batch * oversample, p=areas / areas.sum())
-    cands = []
-    for i in idx:
-        lr = pairs[i][1]
-        y = rng.integers(0, lr.shape[0] - patch + 1)
-        x = rng.integers(0, lr.shape[1] - patch + 1)
-        cands.append((_detail(lr[y:y + patch, x:x + patch]), i, y, x))
-    cands.sort(key=lambda c: -c[0])
-    lrs, hrs = [], []
-    for _, i, y, x in cands[:batch]:
-        hr, lr = pairs[i]
-        lp = lr[y:y + patch, x:x + patch]
-        hp = hr[y * scale:(y + patch) * scale, x * scale:(x + patch) * scale]
-        k, flip = rng.integers(0, 4), rng.integers(0, 2)
-        lp, hp = np.rot90(lp, k), np.rot90(hp, k)
-        if flip:
-            lp, hp = lp[:, ::-1], hp[:, ::-1]
-        lrs.append(lp)
-        hrs.append(hp)
-    return (np.stack(lrs).astype(np.float32) / 255.0, np.stack(hrs).astype(np.float32) / 255.0)
-
-
 def predict_uint8(model: keras.Model, lr: np.ndarray) -> np.ndarray:
     y = model(lr[None].astype(np.float32) / 255.0, training=False)[0].numpy()
     return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
@@ -124,14 +119,70 @@ def validate(model: keras.Model, samples: Sequence[data.Sample], scale: int) -> 
                           for s in samples]))
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Train (or resume) one model; export hash-named weights and their recipe when done."""
+def training_photos(cfg: TrainConfig) -> tuple[list[Path], list[Path], str]:
+    """(train, validation, source) from the shipped photos or one or more folders (each holds its
+    validation image out); a benchmark test set is refused."""
+    dirs = [d.strip() for d in cfg.train_dir.split(",") if d.strip()] if cfg.train_dir else [None]
+    train_files: list[Path] = []
+    val_files: list[Path] = []
+    sources = []
+    for d in dirs:
+        if d is not None:
+            bench = [p for p in Path(d).resolve().parts if p.lower() in BENCHMARK_SETS]
+            if bench:
+                raise UserInputError(f"{d} looks like the benchmark test set {bench[-1]}: never train on a "
+                                     "test set (use T91, General-100, BSD200, DIV2K or your own photos)")
+        t, v, s = data.training_photos(d, full_size=cfg.full_size)
+        train_files += t
+        val_files += v
+        sources.append(s)
+    return train_files, val_files, "+".join(sources)
+
+
+def resolve_settings(cfg: TrainConfig, saved: Optional[dict]) -> dict[str, Any]:
+    """The run's settings: a new run's from `cfg` (defaults where None); a resumed run keeps its
+    own (those it never recorded are the defaults it ran with) and refuses a different explicit one."""
+    given = {k: getattr(cfg, k) for k in DEFAULT_SETTINGS if getattr(cfg, k) is not None}
+    if saved is None:
+        settings = {**DEFAULT_SETTINGS, **given}
+    else:
+        settings = {**DEFAULT_SETTINGS, **saved.get("settings", {})}
+        clash = {k: v for k, v in given.items() if v != settings[k]}
+        if clash:
+            k = sorted(clash)[0]
+            raise UserInputError(f"{cfg.run_path} was started with --{k} {settings[k]} (not {clash[k]}); "
+                                 "resume with its own settings, or start a new --run_dir (--init_from its weights)")
+    if settings["lr_schedule"] not in SCHEDULES:
+        raise UserInputError(f"--lr_schedule must be one of {', '.join(SCHEDULES)}, not {settings['lr_schedule']}")
+    if settings["sampler"] not in SAMPLERS:
+        raise UserInputError(f"--sampler must be one of {', '.join(SAMPLERS)}, not {settings['sampler']}")
+    if not 0 <= settings["ema"] < 1:
+        raise UserInputError(f"--ema must be in [0, 1) (0 = off), not {settings['ema']}")
+    if not 0 <= settings["warmup"] < cfg.steps:
+        raise UserInputError(f"--warmup must be >= 0 and below --steps {cfg.steps}, not {settings['warmup']}")
+    return settings
+
+
+def _check(cfg: TrainConfig) -> None:
     for name, low in (("steps", 1), ("batch", 1), ("patch", 8), ("val_every", 1), ("ckpt_every", 1)):
         if getattr(cfg, name) < low:
             raise data.DataError(f"{name} must be >= {low}, not {getattr(cfg, name)}")
+    if cfg.ckpt_minutes <= 0:
+        raise UserInputError(f"ckpt_minutes must be > 0, not {cfg.ckpt_minutes}")
+    if cfg.stop_at is not None and not 1 <= cfg.stop_at <= cfg.steps:
+        raise UserInputError(f"stop_at must be in 1..steps ({cfg.steps}), not {cfg.stop_at}")
     if cfg.run_path.exists() and not cfg.run_path.is_dir():
         raise data.DataError(f"run dir {cfg.run_path} is a file; pass a folder (--run_dir) for checkpoints")
-    train_files, val_files, source = data.training_photos(cfg.train_dir, full_size=cfg.full_size)
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train (or resume) one model; export hash-named weights and their recipe when done."""
+    _check(cfg)
+    run = cfg.run_path
+    checkpoints = RunCheckpoints(run)
+    found = checkpoints.latest()
+    settings = resolve_settings(cfg, found[1] if found else None)
+    train_files, val_files, source = training_photos(cfg)
     pairs = _load_photos(train_files, cfg.scale)
     small = [p for p, (_, lr) in zip(train_files, pairs) if min(lr.shape[:2]) < cfg.patch]
     if small:
@@ -139,57 +190,111 @@ def train(cfg: TrainConfig) -> TrainResult:
     val = data.make_samples([(p.stem, data.textured_crop(_shrink(data.load_image(p)), 240))
                              for p in val_files], cfg.scale)
 
+    keras.utils.set_random_seed(cfg.seed)  # the same initial weights for the same command
     model = models.build(cfg.model, cfg.scale)
     if cfg.init_from:
         init_body_from(model, cfg.init_from)
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.steps, alpha=0.01)
-    opt = keras.optimizers.Adam(schedule)
+    opt = keras.optimizers.Adam(make_schedule(settings["lr_schedule"], cfg.learning_rate, cfg.steps,
+                                              settings["warmup"]))
+    opt.build(model.trainable_variables)  # slots exist before a restore: nothing is deferred
+    ema = Ema(model, settings["ema"]) if settings["ema"] else None
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var)
-    run = cfg.run_path
-    manager = tf.train.CheckpointManager(ckpt, str(run / "ckpt"), max_to_keep=2)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint)
-        tqdm.write(f"resuming {cfg.model} x{cfg.scale} from step {int(step_var.numpy())}")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var, **({"ema": ema.module} if ema else {}))
+    state = checkpoints.restore(ckpt)
+    start_step = int(step_var.numpy())
+    if state is not None:
+        tqdm.write(f"resuming {cfg.model} x{cfg.scale} from step {start_step}")
+    saved_sampler = (state or {}).get("sampler", {})
+    ref = saved_sampler.get("ref_detail") or (reference_detail(pairs, cfg.patch, cfg.seed)
+                                              if settings["sampler"] == "weighted" else 1.0)
+    sampler = Sampler(pairs, cfg.batch, cfg.patch, cfg.scale, cfg.seed, settings["sampler"], settings["augment"], ref)
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
-    stages = record_stage(run, _command(), int(step_var.numpy()), cfg.steps)
+    resolved = {**dataclasses.asdict(cfg), **settings}
+    atomic_write(run / "config.json", json.dumps(resolved, indent=2))
+    stages = record_stage(run, command_line(), start_step, cfg.steps)
 
     @tf.function(reduce_retracing=True)
     def train_step(lr_b, hr_b):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.abs(model(lr_b, training=True) - hr_b))
         opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        if ema is not None:
+            ema.update(opt.iterations)
         return loss
 
-    start_step, t0 = int(step_var.numpy()), time.time()
-    prev_seconds = _previous_seconds(run)
-    val_psnr = validate(model, val, cfg.scale)
-    bar = tqdm(total=cfg.steps, initial=start_step, desc=f"{cfg.model} x{cfg.scale}", unit="step")
+    def val_psnr_now() -> float:
+        if ema is None:
+            return validate(model, val, cfg.scale)
+        with ema.swapped_in():
+            return validate(model, val, cfg.scale)
+
+    prev_seconds = float((state or {}).get("seconds", previous_seconds(run)))
+    t0 = last_save = time.time()
+    end = cfg.stop_at or cfg.steps
+    curve = ValCurve(run, start_step, f"{cfg.model} x{cfg.scale}", _bicubic_psnr(val, cfg.scale))
+    progress = Progress(run, start_step, cfg.steps)
+    val_psnr = val_psnr_now()
+    curve.add(start_step, val_psnr)
+    bar = tqdm(total=cfg.steps, initial=start_step, desc=f"{cfg.model} x{cfg.scale}", unit="step",
+               mininterval=0.5 if sys.stderr.isatty() else 60)  # a background log gets a line a minute
     bar.set_postfix(val_psnr_y=f"{val_psnr:.2f}")
-    losses = []
-    for step in range(start_step, cfg.steps):
-        rng = np.random.default_rng([cfg.seed, step])
-        losses.append(float(train_step(*sample_batch(pairs, cfg.batch, cfg.patch, cfg.scale, rng))))
-        step_var.assign(step + 1)
-        bar.update(1)
-        done = step + 1 == cfg.steps
-        if (step + 1) % cfg.val_every == 0 or done:
-            val_psnr = validate(model, val, cfg.scale)
-        if (step + 1) % cfg.ckpt_every == 0 or done:
-            manager.save(checkpoint_number=step + 1)
-            _save_seconds(run, prev_seconds + time.time() - t0)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", val_psnr_y=f"{val_psnr:.2f}")
+    losses: list[float] = []
+
+    def save(n: int) -> None:
+        seconds = prev_seconds + time.time() - t0
+        checkpoints.save(ckpt, n, {"step": n, "settings": settings, "sampler": sampler.state(n),
+                                   "seconds": round(seconds, 1), "config": resolved})
+        save_seconds(run, seconds)
+        progress.write(n, val_psnr_y=round(val_psnr, 3), loss=float(np.mean(losses[-50:])) if losses else None)
+
+    stopped_by = None
+    with StopRequest() as stop:
+        for step in range(start_step, end):
+            losses.append(float(train_step(*sampler.batch_at(step))))
+            step_var.assign(step + 1)
+            n = step + 1
+            bar.update(1)
+            if n % cfg.val_every == 0 or n == cfg.steps:
+                val_psnr = val_psnr_now()
+                curve.add(n, val_psnr)
+            stopped_by = stop.signal
+            if (n % cfg.ckpt_every == 0 or n == end or stopped_by
+                    or time.time() - last_save >= cfg.ckpt_minutes * 60):
+                save(n)
+                last_save = time.time()
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", val_psnr_y=f"{val_psnr:.2f}")
+            if stopped_by:
+                break
     bar.close()
+    n = int(step_var.numpy())
     seconds = prev_seconds + time.time() - t0
-    _save_seconds(run, seconds)
+    if stopped_by:
+        raise TrainingStopped(f"{stopped_by}: stopped at step {n} of {cfg.steps}, checkpoint saved in {run}; "
+                              "rerun the same command to resume")
+    if n < cfg.steps:
+        tqdm.write(f"stopped at step {n} of {cfg.steps} (--stop_at); rerun without it to resume")
+        return TrainResult(n, seconds, val_psnr, None, finished=False)
     weights = None
     if cfg.export:
         directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
-        weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
-                                 data_source={"source": source, "train": [p.stem for p in train_files],
-                                              "validation": [p.stem for p in val_files]})
+        source_info = {"source": source, "train": [p.stem for p in train_files],
+                       "validation": [p.stem for p in val_files]}
+        if ema is not None:
+            with ema.swapped_in():
+                weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
+                                         data_source=source_info, settings=settings)
+        else:
+            weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
+                                     data_source=source_info, settings=settings)
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
+
+
+def _bicubic_psnr(samples: Sequence[data.Sample], scale: int) -> Optional[float]:
+    """The validation photos' bicubic PSNR_Y: the line a model must clear (None if unavailable)."""
+    try:
+        return float(np.mean([metrics.psnr(bicubic_upscale(s.lr, scale), s.hr, crop_border=scale) for s in samples]))
+    except (ValueError, TypeError):
+        return None
 
 
 def init_body_from(model: keras.Model, path: str) -> list[str]:
@@ -212,59 +317,3 @@ def init_body_from(model: keras.Model, path: str) -> list[str]:
         raise models.ModelError(f"--init_from {src}: no layer of {model.name} matches its weights")
     tqdm.write(f"initialised {len(loaded)} layers from {src.name}")
     return loaded
-
-
-def _command() -> str:
-    return "python tools/train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
-def record_stage(run: Path, command: str, from_step: int, to_step: int) -> list[dict]:
-    """Append this invocation to `run/stages.json` and return the history.
-
-    A run extended with a larger --steps (a warm restart of the cosine schedule) is not what a
-    single command from scratch would give, so the recipe lists every stage. A plain resume
-    with the same command merges into the stage it continues. A run dir from before stages
-    were recorded is assumed to have started with the current command."""
-    f = run / "stages.json"
-    stages = json.loads(f.read_text()) if f.is_file() else (
-        [{"command": command, "from_step": 0, "to_step": from_step}] if from_step else [])
-    if stages and stages[-1]["command"] == command:
-        stages[-1]["to_step"] = to_step
-    elif from_step < to_step or not stages:
-        stages.append({"command": command, "from_step": from_step, "to_step": to_step})
-    f.write_text(json.dumps(stages, indent=2) + "\n")
-    return stages
-
-
-def _previous_seconds(run: Path) -> float:
-    f = run / "seconds.txt"
-    return float(f.read_text()) if f.is_file() else 0.0
-
-
-def _save_seconds(run: Path, seconds: float) -> None:
-    (run / "seconds.txt").write_text(f"{seconds:.1f}")
-
-
-def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psnr: float,
-                   n_images: int, directory: Path = models.registry.WEIGHTS_DIR,
-                   stages: Sequence[dict] = (), data_source: Optional[dict] = None) -> str:
-    """Write `<name>_x<scale>-<sha8>.h5` (replacing older ones) plus its training recipe."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{cfg.model}_x{cfg.scale}.tmp.h5"
-    model.save_weights(str(tmp))
-    sha8 = models.registry.file_sha256(tmp)[:8]
-    for old in directory.glob(f"{cfg.model}_x{cfg.scale}-*.h5"):
-        old.unlink()
-    final = directory / f"{cfg.model}_x{cfg.scale}-{sha8}.h5"
-    tmp.rename(final)
-    recipe = {
-        "weights": final.name, "model": cfg.model, "scale": cfg.scale,
-        "command": " && ".join(s["command"] for s in stages) if stages else _command(),
-        "stages": list(stages),
-        "config": dataclasses.asdict(cfg), "train_images": n_images, "steps": cfg.steps,
-        "train_seconds": round(seconds, 1), "val_psnr_y": round(val_psnr, 3),
-        "val_images": list(data_source["validation"]) if data_source else [],
-        "data": data_source, "hardware": "2-core CPU" if not tf.config.list_physical_devices("GPU") else "GPU",
-    }
-    models.recipe_path(cfg.model, cfg.scale, directory).write_text(json.dumps(recipe, indent=2) + "\n")
-    return str(final)
