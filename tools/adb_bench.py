@@ -10,6 +10,7 @@ See docs/HARNESS.md for the result schema and the phone set-up guide.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from absl import flags
 
@@ -59,6 +60,22 @@ flag_checks.positive("num_threads", "num_runs", "trials")
 flag_checks.at_least("warmup_runs", 0)
 flag_checks.at_least("cooldown_s", 0, " seconds")
 flag_checks.at_least("bench_timeout_s", 0, " seconds (0: automatic)")
+
+
+def _hosts_ok(hosts: list[str]) -> bool:
+    """--adb_host values parse (HOST or HOST:PORT): checked with the flags, not after converting
+    the default model."""
+    from android_harness.device import AdbHost
+    from android_harness.errors import HarnessError
+    try:
+        for h in hosts or ():
+            AdbHost.parse(h)
+    except HarnessError:
+        return False
+    return True
+
+
+flags.register_validator("adb_host", _hosts_ok, message="--adb_host must be HOST or HOST:PORT (port 1..65535)")
 flags.register_validator("adb_server_port", lambda v: v == 0 or 1 <= v <= 65535,
                          message="--adb_server_port must be a TCP port (1..65535), or 0 for the default")
 
@@ -67,6 +84,11 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         print(f"adb_bench: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
+    from deploy._files import check_writable
+    from deploy.commands.cli import run_cli
+    for out, used in ((F.results, not (F.list_devices or F.parse_log)), (F.json, bool(F.json))):
+        if used:  # an unwritable folder is said now, not after the trials
+            run_cli(lambda: check_writable(Path(out).parent))
     models = tuple(F.model)
     if not models and not (F.list_devices or F.parse_log):
         from deploy.commands.cli import run_cli

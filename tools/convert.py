@@ -37,6 +37,21 @@ flags.DEFINE_multi_string("npu", [], "check the written model compiles for this 
                           "(repeatable): warns per op left on the CPU, records it in the report ('npu')")
 
 
+def _ignored_flags():
+    """Flags that would be silently ignored are an error (the policy sets precisions and io_type)."""
+    if FLAGS.policy:
+        ignored = flag_checks.present("precision", "io_type")
+        if ignored:
+            return (f"{' and '.join(ignored)} cannot be combined with --policy: the policy file sets every layer's "
+                    "precision and its io_type (edit the policy instead)")
+    elif FLAGS.qat_steps or FLAGS.train_dir:
+        return "--qat_steps/--train_dir fine-tune for a per-layer policy: they need --policy"
+    return None
+
+
+flag_checks.conflicts(["policy", "precision", "io_type", "qat_steps", "train_dir"], _ignored_flags)
+
+
 def main(argv):
     del argv
     if FLAGS.list_models:
@@ -51,13 +66,8 @@ def main(argv):
         return print(run_cli(lambda: hybrid_jobs.write_policy(src, FLAGS.write_policy, hw)), end="")
     if not FLAGS.out:
         fail("--out is required (e.g. --out m.tflite)")
-    if FLAGS.policy:  # the policy says its precisions and I/O type: a flag that would be ignored is an error
-        ignored = [f"--{n}" for n in ("precision", "io_type") if FLAGS[n].present]
-        if ignored:
-            fail(f"{' and '.join(ignored)} cannot be combined with --policy: the policy file sets every layer's "
-                 "precision and its io_type (edit the policy instead)")
-    elif FLAGS.qat_steps or FLAGS.train_dir:
-        fail("--qat_steps/--train_dir fine-tune for a per-layer policy: they need --policy")
+    run_cli(lambda: jobs.check_image_count("calib_images", FLAGS.calib_dir, FLAGS.calib_images,
+                                           FLAGS["calib_images"].present))
     run_cli(lambda: jobs.check_npu_targets(FLAGS.npu))
     common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite)
     if FLAGS.policy:

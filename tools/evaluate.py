@@ -38,12 +38,25 @@ flags.DEFINE_string("npu_emulate", None, "also run as this NPU computes it, e.g.
                     "(tools/npu_compile.py --list_socs)")
 
 
+def _ignored_flags():
+    """--tflite is evaluated as it is: flags that only shape a conversion would be ignored."""
+    if FLAGS.tflite:
+        given = flag_checks.present("precision", "input_size", "weights", "custom_objects")
+        if given:
+            return (f"{' and '.join(given)} cannot be combined with --tflite (it is evaluated as it is); "
+                    "convert at another precision with --model/--keras_model/--float_tflite instead")
+    return None
+
+
+flag_checks.conflicts(["tflite", "precision", "input_size", "weights", "custom_objects"], _ignored_flags)
+
+
 def main(argv):
     del argv
     if sum(map(bool, (FLAGS.tflite, FLAGS.model, FLAGS.keras_model, FLAGS.float_tflite))) != 1:
         fail("give exactly one of --tflite, --model, --keras_model or --float_tflite")
     run_cli(lambda: jobs.check_result_path(FLAGS.json, (FLAGS.tflite, FLAGS.keras_model, FLAGS.float_tflite,
-                                                            FLAGS.weights),
+                                                            FLAGS.weights, FLAGS.data),
                                            overwrite=FLAGS.overwrite))
     convention = None
     if FLAGS.channels or FLAGS.value_range:
@@ -65,7 +78,7 @@ def main(argv):
     print(result.table())
     print(f"{result.model} x{result.scale} on {result.dataset}: {result.output_pixels / 1e6:.2f} MP in "
           f"{result.seconds:.2f} s ({result.to_json()['output_megapixels_per_s']} MP/s)")
-    run_cli(lambda: jobs.save_result(result, FLAGS.json))
+    run_cli(lambda: jobs.save_result(result, FLAGS.json, overwrite=FLAGS.overwrite))
 
 
 def _npu(convention):
@@ -83,7 +96,7 @@ def _npu(convention):
     print(result.table())
     print(f"{result.cpu.model} x{result.cpu.scale} on {result.cpu.dataset}: CPU {result.cpu.seconds:.2f} s, "
           f"{result.soc} NPU emulated {result.npu.seconds:.2f} s")
-    run_cli(lambda: jobs.save_result(result, FLAGS.json))
+    run_cli(lambda: jobs.save_result(result, FLAGS.json, overwrite=FLAGS.overwrite))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from absl import flags
 
-from deploy._files import atomic_write
+from deploy._files import atomic_write, check_outputs
 from deploy.errors import SrdeployError
 
 FLAGS = flags.FLAGS
@@ -36,12 +36,17 @@ def main(argv):
     if not FLAGS.tflite or not FLAGS.soc or not FLAGS.out:
         _fail("--tflite, --soc and --out are required (e.g. --tflite m.tflite --soc SM8650 --out npu/)")
     stem = Path(FLAGS.tflite).stem
+    report_path = Path(FLAGS.out) / f"{stem}_npu.json"
     try:
         socs = [npu.resolve_soc(s) for s in FLAGS.soc]
+        out_dir = Path(FLAGS.out)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise SrdeployError(f"--out {out_dir} is a file; --out names a folder (e.g. --out npu/)")
+        # every output checked before the compile: never over the model compiled, never over a
+        # file without --overwrite, and a folder we can write in
+        outputs = [npu.compiled_path(out_dir, stem, soc) for soc in dict.fromkeys(socs)] + [report_path]
+        check_outputs(outputs, (FLAGS.tflite,), overwrite=FLAGS.overwrite)
         results = npu.compile_for_socs(FLAGS.tflite, socs)
-        report_path = Path(FLAGS.out) / f"{stem}_npu.json"
-        if report_path.exists() and not FLAGS.overwrite:
-            raise SrdeployError(f"{report_path} exists (use --overwrite to replace it)")
         paths = npu.write_compiled(results, FLAGS.out, stem, overwrite=FLAGS.overwrite)
     except SrdeployError as e:
         _fail(str(e))

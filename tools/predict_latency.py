@@ -10,8 +10,9 @@ Qualcomm AI Hub's published phone latencies; README 'Predicted vs published phon
 """
 import json
 
-from absl import app, flags
+from absl import flags
 
+from deploy.commands import flag_checks
 from deploy.commands.cli import run_cli
 from deploy.latency.predict import predict
 
@@ -25,6 +26,19 @@ flags.DEFINE_string("policy", None, "or: a per-layer policy JSON (tools/search_p
 flags.DEFINE_string("device_profile", "snapdragon_8gen3", "profile name or JSON file")
 flags.DEFINE_string("input_size", "128x128", "fixed LR input HxW")
 flags.DEFINE_bool("json", False, "print the full result with the per-layer breakdown as JSON")
+
+
+def _ignored_flags():
+    """--precision prices a zoo/Keras model uniformly; a .tflite or a policy brings its own."""
+    if FLAGS["precision"].present and (FLAGS.tflite or FLAGS.policy):
+        other = "--tflite (priced at its tensors' own precisions)" if FLAGS.tflite else "--policy (it sets every layer)"
+        return f"--precision cannot be combined with {other}; drop --precision"
+    if FLAGS.tflite and FLAGS.policy:
+        return "--policy prices a zoo/Keras model; a --tflite is priced at its own precisions: pass one"
+    return None
+
+
+flag_checks.conflicts(["precision", "tflite", "policy"], _ignored_flags)
 
 
 def _hw(text: str) -> tuple:
@@ -54,4 +68,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flag_checks.main(main)

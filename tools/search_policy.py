@@ -67,12 +67,30 @@ flag_checks.at_least("pareto_points", 2)
 flag_checks.hw_text("input_size", maximum=jobs.MAX_INPUT_SIDE)
 
 
+def _mode_conflicts():
+    """Flags of one mode given to another would be silently ignored: refuse them."""
+    if FLAGS.sensitivity and FLAGS.pareto:
+        return "--sensitivity and --pareto are separate runs; pass one"
+    mode = "--sensitivity" if FLAGS.sensitivity else "--pareto" if FLAGS.pareto else None
+    search_only = flag_checks.present("budget_db", "reference", "max_evals")
+    if mode and search_only:
+        return (f"{' and '.join(search_only)} only apply to a search (no --sensitivity/--pareto): "
+                f"{mode} does not use them; drop them or run the search")
+    if not FLAGS.pareto and FLAGS["pareto_points"].present:
+        return "--pareto_points only applies with --pareto"
+    if FLAGS.sensitivity and FLAGS.sensitivity_file:
+        return "--sensitivity measures the drops that --sensitivity_file would reuse; pass one"
+    return None
+
+
+flag_checks.conflicts(["sensitivity", "pareto", "budget_db", "reference", "max_evals", "pareto_points",
+                       "sensitivity_file"], _mode_conflicts)
+
+
 def main(argv):
     del argv
     if not FLAGS.out:
         fail("--out is required (e.g. --out hybrid.json)")
-    if FLAGS.sensitivity and FLAGS.pareto:
-        fail("--sensitivity and --pareto are separate runs; pass one")
     budget = None
     if not (FLAGS.sensitivity or FLAGS.pareto):
         if FLAGS.budget_db is None:
@@ -82,6 +100,13 @@ def main(argv):
     hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
     if hw is None:
         fail("the search needs a fixed --input_size (e.g. 64x64)")
+    mode = "sensitivity" if FLAGS.sensitivity else "pareto" if FLAGS.pareto else "search"
+    run_cli(lambda: search_jobs.check_before_setup(  # outputs, sensitivity file, photo counts: before any work
+        mode, FLAGS.out, overwrite=FLAGS.overwrite, sens_file=FLAGS.sensitivity_file,
+        inputs=(FLAGS.calib_dir, FLAGS.val_dir, FLAGS.keras_model, FLAGS.float_tflite, FLAGS.weights,
+                *(FLAGS.op_profiles or ()), *(FLAGS.op_profile_models or ()))))
+    for flag, folder in (("calib_images", FLAGS.calib_dir), ("val_images", FLAGS.val_dir)):
+        run_cli(lambda: jobs.check_image_count(flag, folder, FLAGS[flag].value, FLAGS[flag].present))
     src = source_from_flags()
     s = run_cli(lambda: search_jobs.setup(
         src, hw, device_profile=FLAGS.device_profile, op_profiles=FLAGS.op_profiles,

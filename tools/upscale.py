@@ -36,8 +36,13 @@ flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
 flag_checks.positive("calib_images", "num_threads")
 flag_checks.at_least("blend", 0, " LR pixels")
 flag_checks.hw_text("tile", maximum=jobs.MAX_INPUT_SIDE)
+flag_checks.finite("threshold", "wide_fraction")
 flags.register_validator("wide_fraction", lambda v: v is None or 0 <= v <= 1,
                          message="--wide_fraction must be between 0 and 1")
+
+flag_checks.conflicts(["adaptive", "wide_fraction", "threshold"],
+                      lambda: None if FLAGS.adaptive or (FLAGS.wide_fraction is None and FLAGS.threshold is None)
+                      else "--wide_fraction/--threshold need --adaptive")
 
 
 def main(argv):
@@ -45,11 +50,11 @@ def main(argv):
     for name in ("policy", "input", "out"):
         if not getattr(FLAGS, name):
             fail(f"--{name} is required (see --helpfull); write a policy with tools/convert.py --write_policy a8w8")
-    if not FLAGS.adaptive and (FLAGS.wide_fraction is not None or FLAGS.threshold is not None):
-        fail("--wide_fraction/--threshold need --adaptive")
     tile = run_cli(lambda: jobs.parse_hw(FLAGS.tile))
     if tile is None:
         fail("--tile must be a fixed size such as 64x64")
+    run_cli(lambda: jobs.check_image_count("calib_images", FLAGS.calib_dir, FLAGS.calib_images,
+                                           FLAGS["calib_images"].present))
     src = source_from_flags()
     r = run_cli(lambda: adaptive_jobs.upscale_file(
         src, FLAGS.policy, FLAGS.input, FLAGS.out, adaptive_on=FLAGS.adaptive, tile=tile, blend=FLAGS.blend,

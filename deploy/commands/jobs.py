@@ -76,20 +76,20 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
                   io_type: str = "float32", overwrite: bool = False) -> dict:
     """Convert at one precision; writes `out` and `out.json`, returns the report."""
     out = Path(out)
-    check_outputs((out, report_path(out)), source_files(src), overwrite=overwrite)  # before calibrating
+    check_outputs((out, report_path(out)), (*source_files(src), calib_dir), overwrite=overwrite)  # before calibrating
     # int8: the better of the converter's int8 and the per-layer all-a8w8 model on the
     # validation patches (deploy/policy_search/int8_route.py); the report's int8_route says which
     from deploy.policy_search import int8_route
     q = int8_route.quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
                             io_type=io_type)
     q = dataclasses.replace(q, report=with_provenance(q.report))
-    q.save(out, overwrite=True)
+    q.save(out, overwrite=overwrite)  # without it: linked into place atomically, never over a racing run's file
     return dict(q.report)
 
 
 def source_files(src: ModelSource) -> list[Path]:
     """The files a model source was read from (a user's model, a weight file): never outputs."""
-    return [Path(src.weights)] if src.weights and Path(src.weights).is_file() else []
+    return [Path(src.weights)] if src.weights and Path(src.weights).exists() else []  # a SavedModel is a folder
 
 
 def convert_zoo_model(name: str, scale: int, precision: str, out: str | Path, *,
@@ -108,6 +108,13 @@ def default_benchmark_model() -> str:
     return str(DEFAULT_BENCH_MODEL)
 
 
+def check_image_count(flag: str, folder: Optional[str], n: int, given: bool) -> None:
+    """--calib_images / --val_images set by the user above what the photos hold: refused (the
+    default simply uses every photo there is, and the report lists them)."""
+    if given:
+        calibration.check_count(folder, n, f"--{flag}", "validation" if flag == "val_images" else "calibration")
+
+
 def check_result_path(json_path: Optional[str], inputs: Sequence[Optional[str]] = (), *,
                       overwrite: bool = False) -> None:
     """evaluate.py --json: never over the model evaluated (or another input), never over an
@@ -115,9 +122,11 @@ def check_result_path(json_path: Optional[str], inputs: Sequence[Optional[str]] 
     check_outputs((json_path,), inputs, overwrite=overwrite)
 
 
-def save_result(result: EvalResult | NpuComparison, json_path: Optional[str]) -> None:
+def save_result(result: EvalResult | NpuComparison, json_path: Optional[str], *, overwrite: bool = True) -> None:
+    """Write the result JSON; without `overwrite`, a file that appeared meanwhile is not replaced."""
     if json_path:
-        (write_comparison_json if isinstance(result, NpuComparison) else write_json)(result, json_path)
+        write = write_comparison_json if isinstance(result, NpuComparison) else write_json
+        write(result, json_path, overwrite=overwrite)
 
 
 def check_npu_targets(targets: Sequence[str]) -> list:

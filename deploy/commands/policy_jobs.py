@@ -38,7 +38,7 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     """Policy file -> one verified mixed-precision .tflite + report; nothing written on failure."""
     out = Path(out)
     side = report_path(out, avoid=(policy_path,))  # never over the policy file
-    check_outputs((out, side), (policy_path, *source_files(src)), overwrite=overwrite)
+    check_outputs((out, side), (policy_path, *source_files(src), calib_dir, train_dir), overwrite=overwrite)
     policy = Policy.load(policy_path)
     qat_report = None
     if qat_steps > 0:
@@ -48,5 +48,5 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     if qat_report is not None:
         q = dataclasses.replace(q, report=types.MappingProxyType({**q.report, "qat": qat_report}))
     q = dataclasses.replace(q, report=with_provenance(q.report))
-    q.save(out, overwrite=True, report=side)
+    q.save(out, overwrite=overwrite, report=side)  # atomic: a racing run's file is never replaced
     return {**q.report, "report_path": str(side)}

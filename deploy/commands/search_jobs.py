@@ -16,7 +16,7 @@ from deploy.policy_search import pareto, sensitivity
 from deploy.policy_search.parallel import check as check_parallel  # noqa: F401 - tools/search_policy.py
 from deploy.policy_search.api import BudgetImpossible, search_with_setup
 from deploy.policy_search.session import (DEFAULT_PROFILE, Setup, measure_drops, measured_cache,
-                                          provenance as _provenance, setup)
+                                          provenance as _provenance, read_sensitivity_file, setup)
 from deploy.policy_search.space import NARROW, WIDE
 
 
@@ -33,6 +33,22 @@ def parse_budget(text: str) -> float:
 
 def _check_out(out: Path, overwrite: bool, *extra: Path, inputs: Sequence[Any] = ()) -> None:
     check_outputs((out, *extra), inputs, overwrite=overwrite)
+
+
+def outputs_of(mode: str, out: str | Path) -> tuple[Path, ...]:
+    """Every file a `mode` run (sensitivity, pareto, search) writes for `--out`."""
+    out = Path(out)
+    return (out, search_report_path(out) if mode == "search" else out.with_suffix(".png"))
+
+
+def check_before_setup(mode: str, out: str | Path, *, overwrite: bool = False,
+                       sens_file: Optional[str | Path] = None, inputs: Sequence[Any] = ()) -> None:
+    """The checks a user should not wait minutes of calibration for: the output rule on every
+    file the run writes (every input, data folders included, protected) and the sensitivity
+    file's kind."""
+    check_outputs(outputs_of(mode, out), (*inputs, sens_file), overwrite=overwrite)
+    if sens_file is not None:
+        read_sensitivity_file(sens_file)
 
 
 def _png(path: Path, draw) -> None:
@@ -53,7 +69,7 @@ def run_sensitivity(s: Setup, out: str | Path, *, overwrite: bool = False, progr
     sens = sensitivity.measure(s.oracle, s.groups, s.macs, progress=progress, cache=cache)
     report = with_provenance({**sens.to_json(), **_provenance(s)}, calibration=s.oracle.calib.to_json(),
                              validation=s.oracle.val.to_json())
-    atomic_write(out, json.dumps(report, indent=2) + "\n")
+    atomic_write(out, json.dumps(report, indent=2) + "\n", overwrite=overwrite)
     _png(out.with_suffix(".png"), lambda p: sensitivity.plot(sens, p))
     cache.remove()  # everything is in the JSON now
     return {"report": report, "table": sens.table(), "png": str(out.with_suffix(".png"))}
@@ -80,7 +96,7 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
     outcome = search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
                                 progress=progress, sensitivity_file=sens_file)
     policy, report, result = outcome.policy, dict(outcome.report), outcome
-    atomic_write(out, policy.dumps())
+    atomic_write(out, policy.dumps(), overwrite=overwrite)
     report = with_provenance(report)  # its calibration and validation entries
     atomic_write(search_report_path(out), json.dumps(report, indent=2) + "\n")
     sens_cache_path(out).unlink(missing_ok=True)
@@ -105,7 +121,7 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
     front = pareto.confirm_on_litert(front, s.oracle, prob, cands, progress=progress)
     front = with_provenance({**front, **_provenance(s)},
                             calibration=s.oracle.calib.to_json(), validation=s.oracle.val.to_json())
-    atomic_write(out, json.dumps(front, indent=2) + "\n")
+    atomic_write(out, json.dumps(front, indent=2) + "\n", overwrite=overwrite)
     _png(out.with_suffix(".png"), lambda p: pareto.plot(front, p))
     sens_cache_path(out).unlink(missing_ok=True)
     return front

@@ -32,7 +32,7 @@ from deploy.convert import per_layer as hybrid
 
 from deploy.convert import quantizer as quantize
 from deploy.commands.jobs import atomic_write
-from deploy._files import check_outputs
+from deploy._files import check_outputs, check_writable, dumps_json
 from deploy.convert.policy import Policy
 from deploy.evaluation.runners import TFLiteRunner
 from deploy.convert.sources import ModelSource
@@ -108,11 +108,22 @@ def build_pair(src: ModelSource, policy: Policy, tile: tuple[int, int], *, calib
     return ModelPair(fast, wide, tile, margin, key, False)
 
 
-def _check_out(out: Path, input_path: Path, overwrite: bool, policy_path: Optional[str] = None) -> None:
+def check_cache_dir(cache_dir: Optional[str | Path]) -> None:
+    """--cache_dir must be a folder we can write (or create), said before the minute of building."""
+    if not cache_dir:
+        return
+    d = Path(cache_dir)
+    if d.exists() and not d.is_dir():
+        raise UserInputError(f"--cache_dir {d} is a file, not a folder; pass a folder (or '' for no cache)")
+    check_writable(d)
+
+
+def _check_out(out: Path, input_path: Path, overwrite: bool, policy_path: Optional[str] = None,
+               calib_dir: Optional[str] = None) -> None:
     if out.suffix.lower() not in data.IMAGE_SUFFIXES:
         raise UserInputError(f"--out {out}: unknown image type '{out.suffix}'; use .png (or "
                          f"{', '.join(sorted(data.IMAGE_SUFFIXES - {'.png'}))})")
-    check_outputs((out, out.with_suffix(".json")), (input_path, policy_path), overwrite=overwrite)
+    check_outputs((out, out.with_suffix(".json")), (input_path, policy_path, calib_dir), overwrite=overwrite)
 
 
 def encode_image(img: np.ndarray, suffix: str) -> bytes:
@@ -131,7 +142,8 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
     """Upscale one image file; writes `out` and `out.json` (the report) atomically."""
     t0 = time.perf_counter()
     out_p, in_p = Path(out), Path(input_path)
-    _check_out(out_p, in_p, overwrite, policy_path)
+    _check_out(out_p, in_p, overwrite, policy_path, calib_dir)
+    check_cache_dir(cache_dir)
     lr = data.load_image(in_p)
     adaptive.criterion(criterion_name)
     if adaptive_on and wide_fraction is None and threshold is None:
@@ -165,6 +177,6 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
               "models": {"key": pair.key, "cached": pair.cached, "cache_dir": str(cache_dir) if cache_dir else None,
                          "build_seconds": round(t_built - t0, 2)},
               **res.summary(), "total_seconds": round(time.perf_counter() - t0, 2)}
-    atomic_write(out_p, encode_image(res.sr, out_p.suffix))
-    atomic_write(out_p.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
+    atomic_write(out_p, encode_image(res.sr, out_p.suffix), overwrite=overwrite)
+    atomic_write(out_p.with_suffix(".json"), dumps_json(report, indent=2) + "\n", overwrite=overwrite)
     return report

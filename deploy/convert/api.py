@@ -12,7 +12,7 @@ import types
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from deploy._files import atomic_write
+from deploy._files import OutputExistsError, atomic_write
 from deploy.convert import metadata
 from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource
@@ -33,15 +33,16 @@ class QuantizedModel:
         """Write `path` and its report beside it (`path` with .json, or `report`), atomically.
 
         Raises:
-            FileExistsError: either file exists and `overwrite` is False.
+            FileExistsError: either file exists and `overwrite` is False (also when another run
+                wrote it meanwhile: the check and the write are one atomic step).
         """
         path = Path(path)
         side = Path(report) if report is not None else report_path(path)
         for p in (path, side):
             if p.exists() and not overwrite:
-                raise FileExistsError(f"{p} exists; pass overwrite=True (--overwrite) to replace it")
-        atomic_write(path, self.tflite_bytes)
-        atomic_write(side, json.dumps(dict(self.report), indent=2) + "\n")
+                raise OutputExistsError(f"{p} exists; pass overwrite=True (--overwrite) to replace it")
+        atomic_write(path, self.tflite_bytes, overwrite=overwrite)
+        atomic_write(side, json.dumps(dict(self.report), indent=2) + "\n", overwrite=overwrite)
         return path
 
 
@@ -126,6 +127,10 @@ def quantize(source: ModelSource, policy: Policy | str, *,
         deploy.errors.SrdeployError: the policy does not fit the model, a precision or I/O type
             is unknown, or the quantizer left an op at another precision than asked.
     """
+    from deploy.convert import args
+    args.source(source)
+    input_size = args.input_size(input_size)
+    calib_images = args.count("calib_images", calib_images)
     check_scale(source)
     if isinstance(policy, Policy):
         if io_type is not None and io_type != policy.io_type:

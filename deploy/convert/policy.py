@@ -21,6 +21,9 @@ from typing import Any, Iterable, Mapping, Optional
 PRECISIONS = ("a8w8", "a16w8", "float")
 IO_TYPES = ("float32", "uint8", "int8")
 VERSION = 1
+#: Every key a policy file may have (`comment`: free text for people, ignored): any other (a
+#: misspelt "layer") is an error, never silently ignored.
+KEYS = ("version", "model", "scale", "default", "io_type", "layers", "comment")
 
 
 class PolicyError(UserInputError):
@@ -99,29 +102,34 @@ class Policy:
     def from_json(cls, obj: Mapping[str, Any]) -> "Policy":
         if not isinstance(obj, Mapping):
             raise PolicyError("a policy is a JSON object with model, scale, default and layers")
+        unknown = [k for k in obj if k not in KEYS]
+        if unknown:
+            near = difflib.get_close_matches(str(unknown[0]), KEYS, n=1, cutoff=0.5)
+            hint = f"did you mean '{near[0]}'?" if near else f"a policy has only {', '.join(KEYS)}"
+            raise PolicyError(f"policy has an unknown key '{unknown[0]}' ({hint}); an unknown key would be "
+                              "ignored and every layer quantized at the default")
         missing = [k for k in ("model", "scale") if k not in obj]
         if missing:
             raise PolicyError(f"policy is missing {', '.join(missing)}")
         layers = obj.get("layers", {})
         if not isinstance(layers, Mapping):
             raise PolicyError("policy 'layers' must map layer names to precisions")
-        try:
-            scale = int(obj["scale"])
-        except (TypeError, ValueError):
-            raise PolicyError(f"policy scale '{obj['scale']}' is not an integer") from None
+        scale, version = obj["scale"], obj.get("version", VERSION)
+        for key, value in (("scale", scale), ("version", version)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PolicyError(f"policy {key} {value!r} is not an integer >= 1")
         return cls(model=str(obj["model"]), scale=scale, default=str(obj.get("default", "a8w8")),
                    layers=tuple((str(k), str(v)) for k, v in layers.items()),
-                   io_type=str(obj.get("io_type", "float32")), version=int(obj.get("version", VERSION)))
+                   io_type=str(obj.get("io_type", "float32")), version=version)
 
     @classmethod
     def load(cls, path: str | Path) -> "Policy":
-        path = Path(path)
+        """A policy JSON file; every problem with it is one PolicyError line."""
+        from deploy._files import read_json
         try:
-            obj = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise PolicyError(f"policy file {path} does not exist") from None
-        except json.JSONDecodeError as e:
-            raise PolicyError(f"policy file {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+            obj = read_json(path, "policy file", "write one with tools/convert.py --write_policy a8w8")
+        except UserInputError as e:
+            raise PolicyError(str(e)) from None
         return cls.from_json(obj)
 
     def validate(self, layer_names: Optional[Iterable[str]] = None, *, model: Optional[str] = None,

@@ -16,6 +16,11 @@ from deploy.convert.user_model import fix_input_shape, load_user_model
 from models._keras import keras
 
 
+class ModelLoadError(UserInputError, models.ModelError):
+    """A model that cannot be loaded (unknown zoo name or scale, bad weights): a SrdeployError
+    like every library error, and still a models.ModelError for code that caught that."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSource:
     name: str  # zoo name, or the user model's file stem
@@ -122,12 +127,28 @@ def load_model(model: str, scale: Optional[int] = None, *, weights: bool | str =
     Returns:
         A `ModelSource` every other API call takes.
     Raises:
-        models.ModelError: an unknown zoo name or scale, or weights that fail their hash.
+        ModelLoadError: an unknown zoo name or scale, or weights that fail their hash (a
+            deploy.errors.SrdeployError and a models.ModelError).
         deploy.errors.UserInputError: a user's model without a scale, or with other channels.
     """
+    try:
+        return _load_model(model, scale, weights=weights, channels=channels, value_range=value_range,
+                           custom_objects=custom_objects, unsafe_deserialization=unsafe_deserialization)
+    except models.ModelError as e:
+        if isinstance(e, UserInputError):
+            raise
+        raise ModelLoadError(str(e)) from None
+
+
+def _load_model(model, scale, *, weights, channels, value_range, custom_objects,
+                unsafe_deserialization) -> ModelSource:
     from pathlib import Path
-    from deploy.errors import UserInputError
     from deploy.convert import graph_source as gs
+    if not isinstance(model, (str, Path)):
+        raise UserInputError(f"model must be a zoo name or a path, not {type(model).__name__}")
+    if scale is not None:
+        from deploy.convert import args
+        scale = args.count("scale", scale)
     suffix = Path(model).suffix.lower()
     looks_like_path = suffix in (".h5", ".keras", ".hdf5", ".tflite") + gs.TORCH_SUFFIXES or Path(model).exists()
     if looks_like_path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from deploy.errors import UserInputError
 
 import collections
+import os
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,12 @@ class TFLiteError(UserInputError):
     """A .tflite file that cannot be loaded or run; the message names the file."""
 
 
+def max_threads() -> int:
+    """Most interpreter threads we accept: more than a few per core only costs (and LiteRT cannot
+    start tens of thousands)."""
+    return max(64, 8 * (os.cpu_count() or 1))
+
+
 def make_interpreter(model: bytes | str | Path, *, num_threads: int = 2,
                      name: str | None = None, delegates: bool = True) -> Interpreter:
     """A ready interpreter (tensors allocated); TFLiteError on a missing or corrupt file.
@@ -34,6 +41,9 @@ def make_interpreter(model: bytes | str | Path, *, num_threads: int = 2,
     delegates=False gives the plain builtin kernels: its op list is the model's own graph, not
     XNNPACK's rewritten one (used for inspection).
     """
+    if not 1 <= num_threads <= max_threads():  # LiteRT fails to start them and blames the model
+        raise UserInputError(f"num_threads {num_threads} is not usable here: pass 1 to {max_threads()} "
+                             f"(this machine has {os.cpu_count()} cores)")
     resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     label = name or (str(model) if not isinstance(model, bytes) else "model")
     try:

@@ -60,6 +60,9 @@ def load_user_model(path: str | Path, *, unsafe_deserialization: bool = False,
     if path.suffix.lower() == ".tflite":
         raise ModelError(f"{path} is a TFLite model; pass it with --float_tflite (Python: "
                          "deploy.load_model(path, scale=...))")
+    if path.is_dir() and not any((path / f).is_file() for f in ("saved_model.pb", "saved_model.pbtxt")):
+        raise ModelError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it); pass a .keras/.h5 "
+                         "file or the folder model.export() / tf.saved_model.save() wrote")
     if path.is_dir() and not gs.is_keras_saved_model(path):
         return "saved_model", None
     version = gs.keras_version_of(path) if path.suffix == ".keras" else None

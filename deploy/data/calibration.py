@@ -31,6 +31,20 @@ class CalibrationSet:
                 "patches": int(self.patches.shape[0]), "patch_hw": list(self.patches.shape[1:3])}
 
 
+def check_count(folder: Optional[str | Path], n_images: int, what: str = "calib_images",
+                split: str = "calibration") -> int:
+    """How many photos a folder (or the shipped `split`) holds; DataError when `n_images` asks for
+    more (silently using fewer would make the result depend on something the user did not ask)."""
+    if folder:
+        have, where = len(data.image_files(data.require_folder(folder, f"{split} folder"))), str(folder)
+    else:
+        have, where = len(shipped.names(split)), f"the shipped {split} set"
+    if n_images > have:
+        raise data.DataError(f"{what} {n_images}: {where} has {have} images; pass at most {have}"
+                             + ("" if folder else " or a folder with more photos"))
+    return have
+
+
 def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[str | Path] = None,
                     n_images: int = 8, patches_per_image: int = 4, seed: int = 0,
                     convention: IOConvention = IOConvention()) -> CalibrationSet:
@@ -42,8 +56,13 @@ def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[
         files = shipped.files("calibration")[:n_images]
         source = shipped.source_label("calibration")
     hrs = [(p.stem, data.load_image(p)) for p in files]
-    lrs = [(name, bicubic_lr(hr, scale)) for name, hr in hrs]
     ph, pw = int(patch_hw[0]), int(patch_hw[1])
+    for name, hr in hrs:  # before the resize: a 1x1 photo has no LR at all
+        h, w = hr.shape[:2]
+        if h // scale < ph or w // scale < pw:
+            raise data.DataError(f"calibration image {name} ({w}x{h}) is too small: at x{scale} it must be at least "
+                                 f"{pw * scale}x{ph * scale} (the model input {pw}x{ph} in LR); remove it")
+    lrs = [(name, bicubic_lr(hr, scale)) for name, hr in hrs]
     rng = np.random.default_rng(seed)
     out = []
     for name, lr in lrs:

@@ -154,13 +154,27 @@ def default_eval_images() -> list[tuple[str, np.ndarray]]:
     return out
 
 
+#: SSIM's Gaussian window (sigma 1.5) is 11 pixels: the scored area (HR minus a `scale`-pixel
+#: border on each side) must be at least that on both sides.
+SSIM_WINDOW = 11
+
+
+def min_eval_side(scale: int) -> int:
+    """Smallest HR side (after modcrop) an evaluation image may have at this scale."""
+    side = 2 * scale + SSIM_WINDOW
+    return side + (-side) % scale
+
+
 def make_samples(images: Iterable[tuple[str, np.ndarray]], scale: int) -> list[Sample]:
-    """HR/LR pairs with modcrop; images smaller than 2 LR pixels are refused."""
+    """HR/LR pairs with modcrop; an image too small (or thin) to score is refused by name and its
+    own size, never as the (0x0) left after the crop."""
     samples = []
-    for name, hr in images:
-        hr = modcrop(hr, scale)
-        if min(hr.shape[:2]) < 2 * scale:
-            raise DataError(f"image {name} ({hr.shape[1]}x{hr.shape[0]}) is too small for x{scale}")
+    for name, img in images:
+        hr = modcrop(img, scale)
+        if min(hr.shape[:2]) < min_eval_side(scale):
+            raise DataError(f"image {name} ({img.shape[1]}x{img.shape[0]}) is too small for x{scale}: both sides "
+                            f"must be at least {min_eval_side(scale)} pixels (a {scale}-pixel border is shaved, "
+                            f"SSIM needs {SSIM_WINDOW}); remove it from the folder")
         samples.append(Sample(name, hr, bicubic_lr(hr, scale)))
     return samples
 

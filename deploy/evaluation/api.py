@@ -105,11 +105,11 @@ def report_from_metadata(meta: Mapping[str, Any]) -> dict:
 def model_scale(interp) -> Optional[int]:
     """The scale the model's own shapes imply (fixed shapes only), or None."""
     i, o = interp.get_input_details()[0], interp.get_output_details()[0]
+    if len(i["shape"]) != 4 or len(o["shape"]) != 4:  # a classifier's (1, 1000) output, say
+        raise UserInputError(f"not an SR image model: input shape {[int(v) for v in i['shape']]}, output shape "
+                             f"{[int(v) for v in o['shape']]} (expected NHWC image in and out)")
     ih, oh = int(i["shape_signature"][1]), int(o["shape_signature"][1])
     iw, ow = int(i["shape_signature"][2]), int(o["shape_signature"][2])
-    if len(i["shape"]) != 4 or len(o["shape"]) != 4:
-        raise UserInputError(f"not an SR image model: input shape {list(i['shape'])}, output shape "
-                             f"{list(o['shape'])} (expected NHWC image in and out)")
     if ih <= 0 or oh <= 0:
         return None
     if oh % ih or ow % iw or oh // ih != ow // iw or oh // ih < 1:

@@ -105,5 +105,5 @@ def compare_npu(model: str | Path | QuantizedModel | ModelSource, target: str, d
     return NpuComparison(results[0], results[1], soc.target, placement)
 
 
-def write_comparison_json(result: NpuComparison, path: str | Path) -> None:
-    atomic_write(Path(path), json.dumps(result.to_json(), indent=2) + "\n")
+def write_comparison_json(result: NpuComparison, path: str | Path, *, overwrite: bool = True) -> None:
+    atomic_write(Path(path), json.dumps(result.to_json(), indent=2) + "\n", overwrite=overwrite)

@@ -104,6 +104,7 @@ def evaluate(runner: SRRunner, samples: Sequence[Sample], *, model: str, dataset
     return EvalResult(model, scale, dataset, tuple(scores), seconds, pixels, prov)
 
 
-def write_json(result: EvalResult, path: str | Path) -> None:
-    from deploy._files import atomic_write
-    atomic_write(path, json.dumps(result.to_json(), indent=2) + "\n")
+def write_json(result: EvalResult, path: str | Path, *, overwrite: bool = True) -> None:
+    """`overwrite=False`: refused atomically if `path` appeared meanwhile (another run)."""
+    from deploy._files import atomic_write, dumps_json
+    atomic_write(path, dumps_json(result.to_json(), indent=2) + "\n", overwrite=overwrite)

@@ -172,8 +172,9 @@ def load_profile(name: str | Path) -> DeviceProfile:
         path = PROFILE_DIR / f"{name}.json"
     if not path.is_file():
         raise LatencyError(f"unknown device profile '{name}'; known: {', '.join(known_profiles())}")
+    from deploy._files import read_json  # the one reader of users' JSON (UTF-8, finite numbers)
     try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise LatencyError(f"device profile {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+        obj = read_json(path, "device profile")
+    except UserInputError as e:
+        raise LatencyError(str(e)) from None
     return from_json(obj, str(path))

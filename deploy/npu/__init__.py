@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS = {
     "Soc": "socs", "resolve_soc": "socs", "list_socs_text": "socs", "known_socs": "socs",
     "compile_tflite": "compiler", "compile_for_socs": "compiler", "CompileReport": "compiler",
-    "CompiledModel": "compiler", "write_compiled": "compiler",
+    "CompiledModel": "compiler", "write_compiled": "compiler", "compiled_path": "compiler",
     "NpuEmulator": "emulate", "emulated_interpreter": "emulate",
     "report_table": "report", "report_json": "report",
     "placement_summary": "placement", "placement_lines": "placement", "check_placement": "placement",

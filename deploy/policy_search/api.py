@@ -82,9 +82,13 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
         deploy.errors.SrdeployError: a negative budget, an unknown profile or reference, or a
             sensitivity file of another model.
     """
-    from deploy.errors import UserInputError
-    if not budget_db >= 0:
-        raise UserInputError(f"budget_db must be a non-negative number of dB, not {budget_db}")
+    from deploy.convert import args
+    args.source(source)
+    budget_db = args.number("budget_db", budget_db, minimum=0)
+    input_size = args.input_size(input_size, allow_none=False)
+    for name, value in (("calib_images", calib_images), ("val_images", val_images), ("max_evals", max_evals)):
+        args.count(name, value)
+    args.count("workers", workers, minimum=0)
     s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
               calib_images=calib_images, val_dir=val_dir, val_images=val_images, npu=npu,
               npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, workers=workers,

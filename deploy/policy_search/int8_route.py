@@ -106,7 +106,12 @@ def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_d
     Raises:
         deploy.errors.SrdeployError: as `deploy.convert.api.quantize`, or an unknown `int8_route`.
     """
+    from deploy.convert import args
     from deploy.errors import UserInputError
+    args.source(source)  # checked here: the int8 route reads the source before convert.api does
+    input_size = args.input_size(input_size)
+    calib_images = args.count("calib_images", calib_images)
+    val_images = args.count("val_images", val_images)
     if int8_route not in ("best", "converter"):
         raise UserInputError(f"int8_route must be 'best' or 'converter', not '{int8_route}'")
     best = (int8_route == "best" and isinstance(policy, str) and policy in ("int8", "a8w8")

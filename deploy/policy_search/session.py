@@ -161,12 +161,7 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
     if sens_file is None:
         return sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=progress,
                                    cache=measured_cache(s))
-    try:
-        obj = json.loads(Path(sens_file).read_text())
-    except FileNotFoundError:
-        raise UserInputError(f"sensitivity file {sens_file} does not exist; write it with --sensitivity") from None
-    except json.JSONDecodeError as e:
-        raise UserInputError(f"sensitivity file {sens_file} is not valid JSON ({e.msg}); rerun --sensitivity") from None
+    obj = read_sensitivity_file(sens_file)
     want = {"kind": "sensitivity", "model": s.src.name, "scale": s.src.scale,
             "validation": s.oracle.val.to_json(), "groups": [g.name for g in s.groups]}
     want["weights"] = s.src.weights  # the same layers with other weights have other drops
@@ -181,6 +176,27 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
     return sensitivity.Sensitivity(s.src.name, s.src.scale, s.groups, tuple(l["macs"] for l in obj["layers"]),
                                    obj["baseline"], tuple(l["drop_db"] for l in obj["layers"]),
                                    tuple(l["gain_db"] for l in obj["layers"]), 0, 0.0, obj["validation"])
+
+
+def read_sensitivity_file(sens_file: str | Path) -> dict:
+    """A `--sensitivity` JSON (the one JSON reader), refused with one line when it is another kind
+    of file (a policy, a front) or its per-layer rows are malformed; cheap, so the CLI checks it
+    before any model work."""
+    from deploy._files import read_json
+    obj = read_json(sens_file, "sensitivity file", "write it with tools/search_policy.py --sensitivity")
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind != "sensitivity":
+        what = ("a policy" if isinstance(obj, dict) and "layers" in obj and "default" in obj
+                else f"kind {kind!r}" if kind else "not a sensitivity report")
+        raise UserInputError(f"sensitivity file {sens_file} is {what}, not a --sensitivity result; write one with "
+                             "tools/search_policy.py --sensitivity --out sens.json")
+    rows = obj.get("layers")
+    keys = ("layer", "macs", "drop_db", "gain_db")
+    if (not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in keys) for r in rows)
+            or "baseline" not in obj):
+        raise UserInputError(f"sensitivity file {sens_file} is malformed (each of 'layers' needs "
+                             f"{', '.join(keys)}); rerun --sensitivity")
+    return obj
 
 
 def cache_key(s: Setup) -> str:

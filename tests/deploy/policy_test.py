@@ -16,9 +16,11 @@ def test_round_trip_and_defaults(tmp_path):
     assert q.resolved(["head_g0", "fuse"]) == {"head_g0": "a16w8", "fuse": "a8w8"}
 
 
-def test_unknown_keys_tolerated_and_missing_fields_reported():
+def test_unknown_keys_refused_comment_allowed_and_missing_fields_reported():
     p = Policy.from_json({"model": "abpn", "scale": 3, "layers": {}, "comment": "hand-made"})
     assert p.default == "a8w8" and p.io_type == "float32"
+    with pytest.raises(PolicyError, match="unknown key 'layer' .did you mean 'layers'"):  # issue 31
+        Policy.from_json({"model": "abpn", "scale": 3, "layer": {"conv1": "a16w8"}})
     with pytest.raises(PolicyError, match="missing scale"):
         Policy.from_json({"model": "abpn"})
 
