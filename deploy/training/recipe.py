@@ -72,10 +72,11 @@ def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psn
     tmp = directory / f".{cfg.model}_x{cfg.scale}.tmp.h5"
     model.save_weights(str(tmp))
     sha8 = models.registry.file_sha256(tmp)[:8]
-    for old in directory.glob(f"{cfg.model}_x{cfg.scale}-*.h5"):
-        old.unlink()
     final = directory / f"{cfg.model}_x{cfg.scale}-{sha8}.h5"
-    tmp.rename(final)
+    tmp.replace(final)  # in place before the old ones go: a kill here never leaves no weights
+    for old in directory.glob(f"{cfg.model}_x{cfg.scale}-*.h5"):
+        if old != final:
+            old.unlink()
     config = {**dataclasses.asdict(cfg), **(settings or {})}
     for k in NEUTRAL_FLAGS:
         config.pop(k, None)
@@ -88,5 +89,5 @@ def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psn
         "val_images": list(data_source["validation"]) if data_source else [],
         "data": data_source, "hardware": "2-core CPU" if not tf.config.list_physical_devices("GPU") else "GPU",
     }
-    models.recipe_path(cfg.model, cfg.scale, directory).write_text(json.dumps(recipe, indent=2) + "\n")
+    atomic_write(models.recipe_path(cfg.model, cfg.scale, directory), json.dumps(recipe, indent=2) + "\n")
     return str(final)

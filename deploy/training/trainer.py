@@ -5,7 +5,9 @@ Long runs live in the background and get stopped (a session ends, SIGTERM, kill 
 resumable to the step: checkpoints every `ckpt_every` steps or `ckpt_minutes` (whichever comes
 first) hold the weights, Adam's state, the EMA weights and the sampler's state, and a resumed run
 ends with exactly the weights of an uninterrupted one (tests/deploy/train_test.py proves it).
-Rerunning the same command resumes. The settings that shape the result (schedule, warmup, EMA,
+Rerunning the same command resumes (bit-exact on CPU without any determinism switch; on a GPU,
+kernels that reduce in a nondeterministic order need `tf.config.experimental.enable_op_determinism`
+for that). The settings that shape the result (schedule, warmup, EMA,
 sampler, augmentation) are fixed when a run starts and kept in its checkpoints; a run folder from
 before they were recorded resumes with what it was trained with (cosine, no EMA, `top`, flips).
 """
@@ -192,7 +194,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     keras.utils.set_random_seed(cfg.seed)  # the same initial weights for the same command
     model = models.build(cfg.model, cfg.scale)
-    if cfg.init_from:
+    if cfg.init_from and found is None:  # a resumed run has its weights (the file may be gone by now)
         init_body_from(model, cfg.init_from)
     opt = keras.optimizers.Adam(make_schedule(settings["lr_schedule"], cfg.learning_rate, cfg.steps,
                                               settings["warmup"]))

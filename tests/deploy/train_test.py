@@ -44,6 +44,18 @@ def test_train_resume_and_export(tmp_path, train_dir):
     assert models.build("espcn", 2, weights=h5[0]).count_params() > 0
 
 
+def test_resume_does_not_need_the_init_weights_again(tmp_path, train_dir):
+    """A resumed run has its weights in the checkpoint; the --init_from file may be replaced meanwhile."""
+    import dataclasses
+    init = tmp_path / "espcn_x3.h5"
+    models.build("espcn", 3).save_weights(str(init))
+    cfg = TrainConfig("espcn", 2, steps=4, batch=2, patch=16, val_every=2, run_dir=str(tmp_path / "run"),
+                      train_dir=str(train_dir), init_from=str(init), export=False)
+    assert not train(dataclasses.replace(cfg, stop_at=2)).finished
+    init.unlink()
+    assert train(cfg).finished
+
+
 def test_init_from_another_scale_loads_the_body_only(tmp_path):
     from deploy.training.trainer import init_body_from
     x3 = models.build("xlsr", 3)
