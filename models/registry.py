@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
-from models import zoo, zoo_aihub
+from models import zoo, zoo_aihub, zoo_big
 from models.errors import ModelError
 from models._keras import keras
 
@@ -54,12 +54,25 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
+#: Latency- and compile-only graphs (models/zoo_big.py): the large published SR generators, random
+#: initialisation, no weights (weights_scales ()). Kept out of MODELS, the trained zoo that the card,
+#: the benches and the tests iterate, so a 16.7M-parameter graph is built only when asked for.
+GRAPH_ONLY: dict[str, ModelSpec] = {
+    spec.name: spec for spec in [
+        ModelSpec("srgan", zoo_big.srgan, (2, 4, 8), "Ledig et al., CVPR 2017 (SRResNet; AI Hub srgan)", ()),
+        ModelSpec("rrdbnet", zoo_big.rrdbnet, (2, 4, 8),
+                  "Wang et al., ECCVW 2018 (ESRGAN / Real-ESRGAN-x4plus generator; AI Hub esrgan)", ()),
+    ]
+}
+
 
 def spec(name: str) -> ModelSpec:
     key = name.lower().replace("-", "_")
-    if key not in MODELS:
-        raise ModelError(f"unknown model '{name}'; known models: {', '.join(sorted(MODELS))}")
-    return MODELS[key]
+    found = MODELS.get(key) or GRAPH_ONLY.get(key)
+    if found is None:
+        raise ModelError(f"unknown model '{name}'; known models: {', '.join(sorted(MODELS))}; "
+                         f"latency/compile-only graphs: {', '.join(sorted(GRAPH_ONLY))}")
+    return found
 
 
 def file_sha256(path: Path) -> str:

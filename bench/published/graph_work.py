@@ -1,0 +1,100 @@
+"""Per-op work of the published architectures' float TFLite graphs (bench/published/graphs.py).
+
+Why a cache: converting 27 graphs (up to 16.7M parameters, up to 640x1280 inputs) takes minutes;
+the fit needs only each op's class and work. `python bench/published/graph_work.py` rewrites
+bench/results/published_graph_work_0.65.0.json; the fit reads it.
+
+Per op: TFLite op name, profile op class (deploy.latency.device_profiles.op_class), raw work
+(MACs for convs, output elements otherwise: deploy.latency.cost_model.op_work), channel-tiled work
+(deploy.latency.htp_tiling.tiled_work, 32-channel tiles), and the activation elements it reads
+and writes (channels tiled to 32: the traffic a memory-bound op moves).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from deploy._files import atomic_write  # noqa: E402
+
+CACHE = ROOT / "bench/results/published_graph_work_0.65.0.json"
+TILE = 32
+
+
+def _tiled_elements(shape, tile: int = TILE) -> int:
+    s = [int(d) for d in shape]
+    if not s:
+        return 1
+    return int(math.prod(s[:-1]) * math.ceil(s[-1] / tile) * tile)
+
+
+def tflite_ops(path: str) -> list[list]:
+    """[[op, class, work, tiled work, traffic elements], ...] for every op of a float .tflite."""
+    from deploy.convert.tflite_io import make_interpreter
+    from deploy.latency.cost_model import op_work
+    from deploy.latency.htp_tiling import tiled_work
+    interp = make_interpreter(path, delegates=False)
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()  # noqa: SLF001 - op inputs/outputs
+    produced = {int(i) for od in ops for i in od["outputs"] if i >= 0}
+    acts = produced | {int(d["index"]) for d in interp.get_input_details()}
+    out = []
+    for od in ops:
+        ins = [int(i) for i in od["inputs"] if i >= 0]
+        outs = [int(i) for i in od["outputs"] if i >= 0]
+        if not outs:
+            continue
+        shape = tensors[outs[0]]["shape"]
+        out_el = int(math.prod(int(d) for d in shape)) if len(shape) else 1
+        klass, work = op_work(od["op_name"], ins, out_el, tensors)
+        tiled = tiled_work(od["op_name"], ins, outs, tensors, TILE)
+        traffic = sum(_tiled_elements(tensors[i]["shape"]) for i in ins + outs if i in acts)
+        out.append([od["op_name"], klass, int(work), int(tiled), int(traffic)])
+    return out
+
+
+def graph_work(name: str) -> dict:
+    from bench.published.graphs import GRAPHS
+    from models._keras import tf
+    g = GRAPHS[name]
+    model = g.build(g.input_hw)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / f"{name}.tflite"
+        p.write_bytes(conv.convert())
+        ops = tflite_ops(str(p))
+    return {"ops": ops, "params": int(model.count_params()), "input_hw": list(g.input_hw), "role": g.role,
+            "io": io_elements(model), "source": g.source}
+
+
+def io_elements(model) -> list[int]:
+    """[input elements, output elements]: the float I/O the runtime converts at each end."""
+    return [int(math.prod(d for d in model.input_shape[1:])), int(math.prod(d for d in model.output_shape[1:]))]
+
+
+def load(names=None, recompute: bool = False) -> dict:
+    """{name: graph work}, computing (and caching) the graphs that are missing."""
+    from bench.published.graphs import GRAPHS
+    data = json.loads(CACHE.read_text()) if CACHE.is_file() and not recompute else {"graphs": {}}
+    missing = [n for n in (names or GRAPHS) if n not in data["graphs"]]
+    for n in missing:
+        t0 = time.time()
+        data["graphs"][n] = graph_work(n)
+        print(f"  {n}: {len(data['graphs'][n]['ops'])} ops, {data['graphs'][n]['params']:,} parameters, "
+              f"{time.time() - t0:.0f} s", flush=True)
+        data["about"] = ("per-op work of our float TFLite graphs of the architectures AI Hub measured "
+                         "(bench/published/graphs.py at their published input sizes); written by "
+                         "bench/published/graph_work.py: [op, class, work, tiled work, traffic elements]")
+        atomic_write(CACHE, json.dumps(data) + "\n")
+    return data["graphs"]
+
+
+if __name__ == "__main__":
+    names = [a for a in sys.argv[1:] if not a.startswith("--")]
+    load(names or None, recompute="--recompute" in sys.argv)
