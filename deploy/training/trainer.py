@@ -13,6 +13,7 @@ before they were recorded resumes with what it was trained with (cosine, no EMA,
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -204,6 +205,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     ckpt = tf.train.Checkpoint(model=model, optimizer=opt, step=step_var, **({"ema": ema.module} if ema else {}))
     state = checkpoints.restore(ckpt)
     start_step = int(step_var.numpy())
+    if start_step > cfg.steps:
+        raise UserInputError(f"{run} is at step {start_step}, beyond --steps {cfg.steps}: pass --steps {start_step} "
+                             "(or more, to extend it), or a new --run_dir")
     if state is not None:
         tqdm.write(f"resuming {cfg.model} x{cfg.scale} from step {start_step}")
     saved_sampler = (state or {}).get("sampler", {})
@@ -259,6 +263,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             if n % cfg.val_every == 0 or n == cfg.steps:
                 val_psnr = val_psnr_now()
                 curve.add(n, val_psnr)
+                progress.write(n, val_psnr_y=round(val_psnr, 3), loss=float(np.mean(losses[-50:])))
             stopped_by = stop.signal
             if (n % cfg.ckpt_every == 0 or n == end or stopped_by
                     or time.time() - last_save >= cfg.ckpt_minutes * 60):
@@ -281,11 +286,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
         source_info = {"source": source, "train": [p.stem for p in train_files],
                        "validation": [p.stem for p in val_files]}
-        if ema is not None:
-            with ema.swapped_in():
-                weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
-                                         data_source=source_info, settings=settings)
-        else:
+        with ema.swapped_in() if ema else contextlib.nullcontext():  # the weights validation scored
             weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
                                      data_source=source_info, settings=settings)
     return TrainResult(cfg.steps, seconds, val_psnr, weights)

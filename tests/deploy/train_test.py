@@ -54,6 +54,9 @@ def test_resume_does_not_need_the_init_weights_again(tmp_path, train_dir):
     assert not train(dataclasses.replace(cfg, stop_at=2)).finished
     init.unlink()
     assert train(cfg).finished
+    from deploy.errors import UserInputError
+    with pytest.raises(UserInputError, match="is at step 4, beyond --steps 3"):  # never export 4 steps as 3
+        train(dataclasses.replace(cfg, steps=3))
 
 
 def test_init_from_another_scale_loads_the_body_only(tmp_path):
