@@ -142,6 +142,9 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
     """Upscale one image file; writes `out` and `out.json` (the report) atomically."""
     t0 = time.perf_counter()
     out_p, in_p = Path(out), Path(input_path)
+    if in_p.suffix.lower() not in data.IMAGE_SUFFIXES:  # as evaluate and convert: no GIF (animated, palette)
+        raise UserInputError(f"--input {in_p}: '{in_p.suffix}' is not a supported image type; use "
+                             f"{', '.join(sorted(data.IMAGE_SUFFIXES))}")
     _check_out(out_p, in_p, overwrite, policy_path, calib_dir)
     check_cache_dir(cache_dir)
     lr = data.load_image(in_p)

@@ -50,7 +50,15 @@ def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[st
             model, a model without a recorded I/O convention when none is given, an unknown NPU
             target, the NPU extra not installed, or a model the NPU compiler rejects.
     """
+    from deploy.convert import args
+    if not isinstance(model, (str, Path, QuantizedModel, ModelSource)):
+        raise UserInputError(f"model must be a .tflite path, a QuantizedModel or a deploy.load_model(...) result, "
+                             f"not {type(model).__name__}")
+    num_threads = args.count("num_threads", num_threads)
+    if scale is not None:
+        scale = args.count("scale", scale)
     if isinstance(model, ModelSource):
+        input_size = args.input_size(input_size)
         if npu_emulate is None:
             return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads)
         model = _quantize_for_npu(model, precision, input_size, npu_emulate)

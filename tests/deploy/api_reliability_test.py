@@ -12,7 +12,7 @@
 | Policy.load(a directory)                                   | test_one_json_reader                          |
 | a policy JSON given as the sensitivity file                | test_policy_as_sensitivity_file               |
 | quantize(None), search(None), budget_db="0.1",             | test_api_door_checks                          |
-|   input_size=(0, 0), calib_images=0                        |                                               |
+|   input_size=(0, 0), calib_images=0 (and evaluate(None))   |                                               |
 | load_model errors derive from SrdeployError                | test_load_model_errors_are_srdeploy_errors    |
 | classifier TFLite (IndexError in model_scale)              | test_classifier_tflite_is_not_an_sr_model     |
 | 1x1 calibration photo, 1x1 / 10000x10 eval images, (0x0)   | test_tiny_and_thin_images_named_with_size     |
@@ -169,7 +169,10 @@ def test_api_door_checks(random_weights):
              (lambda: deploy.quantize(src, "a16w8", calib_images=0), "calib_images must be a whole number >= 1"),
              (lambda: deploy.quantize(src, "int8", val_images=0), "val_images must be a whole number >= 1"),
              (lambda: deploy.search(src, budget_db=0.1, input_size=None), "input_size must be"),
-             (lambda: deploy.load_model("espcn", scale=0), "scale must be a whole number >= 1")]
+             (lambda: deploy.load_model("espcn", scale=0), "scale must be a whole number >= 1"),
+             (lambda: deploy.evaluate(None), "model must be a .tflite path"),
+             (lambda: deploy.evaluate(src, num_threads=0), "num_threads must be a whole number >= 1"),
+             (lambda: deploy.evaluate(src, input_size=(4, 4)), "sides must be whole numbers >= 8")]
     for call, why in cases:
         with pytest.raises(UserInputError, match=why):
             call()

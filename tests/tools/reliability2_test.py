@@ -32,6 +32,7 @@ suite pays one TensorFlow import for ~30 cases. Library cases: tests/deploy/api_
 | predict_latency --precision int4 / --scale 3.5: two lines, exit 1  | predict_int4, predict_scale_3_5  |
 | --cache_dir naming a file                                          | upscale_cache_dir_file           |
 | an invalid --adb_host refused only after converting a model        | adb_bad_host                     |
+| upscale accepts GIF (evaluate and convert refuse it)               | upscale_gif                      |
 | conflicting flags declared beside the flags (upscale, convert)     | upscale_threshold_without_adaptive |
 """
 from __future__ import annotations
@@ -106,7 +107,7 @@ def files(tmp_path_factory, random_weights) -> dict[str, Path]:
     for name, shape in (("data", (48, 48, 3)), ("dot", (1, 1, 3)), ("thin", (10, 400, 3)), ("calib", (64, 64, 3))):
         (t / name).mkdir()
         Image.fromarray(np.random.default_rng(0).integers(0, 256, shape, np.uint8)).save(t / name / "ok.png")
-    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(t / "calib1x1.png")
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(t / "in.gif")
     (t / "calib_dot").mkdir()
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(t / "calib_dot" / "dot.png")
     (t / "loop_a").symlink_to(t / "loop_b")
@@ -185,6 +186,8 @@ def _cases(f: dict[str, Path]) -> list[tuple[str, str, list[str], str]]:
          "--out names a folder"),
         ("npu_out_ro", "npu_compile", ["--tflite", m, "--soc", "SM8650", "--out", str(ro / "npu")],
          f"cannot write in {ro}"),
+        ("upscale_gif", "upscale", [*src, "--policy", str(f["policy"]), "--input", str(t / "in.gif"),
+                                    "--out", str(t / "u.png")], "'.gif' is not a supported image type"),
         ("adb_bad_host", "adb_bench", ["--model", m, "--adb_host", "phone:99999"], "--adb_host must be HOST"),
         ("upscale_threshold_without_adaptive", "upscale", [*src, "--policy", str(f["policy"]), "--input",
                                                            str(t / "data" / "ok.png"), "--out", str(t / "u.png"),
