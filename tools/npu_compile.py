@@ -12,6 +12,7 @@ from pathlib import Path
 from absl import flags
 
 from deploy._files import atomic_write, check_outputs
+from deploy.commands.cli import run_cli
 from deploy.errors import SrdeployError
 
 FLAGS = flags.FLAGS
@@ -52,7 +53,7 @@ def main(argv):
         _fail(str(e))
     reports = [r.report for r in results]
     doc = npu.report_json(reports, [str(p) for p in paths])
-    atomic_write(report_path, json.dumps(doc, indent=2) + "\n")
+    run_cli(lambda: atomic_write(report_path, json.dumps(doc, indent=2) + "\n", overwrite=FLAGS.overwrite))
     if FLAGS.json:
         return print(json.dumps(doc, indent=2))
     print(npu.report_table(reports))

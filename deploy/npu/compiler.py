@@ -171,5 +171,5 @@ def write_compiled(results: Sequence[CompiledModel], out_dir: str | Path, stem: 
     if existing and not overwrite:
         raise UserInputError(f"{existing[0]} exists (use --overwrite to replace it)")
     for path, r in zip(paths, results):
-        atomic_write(path, r.model)
+        atomic_write(path, r.model, overwrite=overwrite)  # atomic: never over a racing run's file
     return paths
