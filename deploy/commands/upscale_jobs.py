@@ -147,7 +147,10 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
                              f"{', '.join(sorted(data.IMAGE_SUFFIXES))}")
     _check_out(out_p, in_p, overwrite, policy_path, calib_dir)
     check_cache_dir(cache_dir)
-    lr = data.load_image(in_p)
+    lr = data.load_image(in_p, orient=True)  # EXIF rotation applied: the output is oriented as the photo is viewed
+    alpha_dropped = data.has_alpha(in_p)
+    if alpha_dropped and progress:
+        print(f"note: {in_p.name} has an alpha channel; it is dropped (the SR image is RGB)", flush=True)
     adaptive.criterion(criterion_name)
     if adaptive_on and wide_fraction is None and threshold is None:
         wide_fraction = 0.25
@@ -172,7 +175,7 @@ def upscale_file(src: ModelSource, policy_path: str, input_path: str, out: str, 
                                wide_fraction=wide_fraction, threshold=threshold, convention=src.convention,
                                on_tile=on_tile)
     report = {**src.to_json(), "input": str(in_p), "output": str(out_p),
-              "input_hw": list(lr.shape[:2]), "output_hw": list(res.sr.shape[:2]),
+              "input_hw": list(lr.shape[:2]), "output_hw": list(res.sr.shape[:2]), "alpha_dropped": alpha_dropped,
               "policy": policy.to_json(), "adaptive": adaptive_on,
               "criterion": criterion_name if adaptive_on else None,
               "wide_fraction_requested": wide_fraction if adaptive_on else None,

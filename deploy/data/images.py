@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from deploy.data.imresize import bicubic_lr, modcrop
 
@@ -72,15 +72,17 @@ def to_rgb8(arr: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(a[..., :3])
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, *, orient: bool = False) -> np.ndarray:
     """Read one image file as uint8 RGB; DataError (one line) when it cannot be read.
 
-    16-bit greys are scaled exactly; Pillow reduces 48-bit RGB PNGs to their high byte (at most
+    `orient`: apply the EXIF orientation (a phone photo upscaled as it is viewed); evaluation
+    and calibration keep the stored pixels. 16-bit greys are scaled exactly; Pillow reduces 48-bit RGB PNGs to their high byte (at most
     1 LSB from exact rounding), which is below what any 8-bit SR pipeline resolves.
     """
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            im = ImageOps.exif_transpose(opened) if orient else opened  # as a viewer shows it
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.array(im, dtype=np.uint16 if im.mode.startswith("I;16") else np.int64)
             elif im.mode in ("RGB", "L", "RGBA", "LA"):
@@ -91,6 +93,15 @@ def load_image(path: str | Path) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {e.__class__.__name__}: {e}; "
                         "expected a PNG/JPEG/BMP/TIFF/WebP file") from None
     return to_rgb8(arr, str(path))
+
+
+def has_alpha(path: str | Path) -> bool:
+    """Whether an image file carries transparency (dropped by load_image: SR is of RGB)."""
+    try:
+        with Image.open(path) as im:
+            return "A" in im.mode or "transparency" in im.info
+    except (OSError, ValueError, SyntaxError):
+        return False
 
 
 def image_files(folder: str | Path) -> list[Path]:

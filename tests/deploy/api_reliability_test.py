@@ -18,6 +18,7 @@
 | 1x1 calibration photo, 1x1 / 10000x10 eval images, (0x0)   | test_tiny_and_thin_images_named_with_size     |
 | --calib_images above what the folder holds                 | test_calib_images_above_available             |
 | upscale --threshold nan                                    | test_nan_threshold_refused                    |
+| upscale ignores EXIF rotation, drops alpha without a word  | test_upscale_input_orientation_and_alpha      |
 """
 from __future__ import annotations
 
@@ -229,3 +230,16 @@ def test_nan_threshold_refused():
     for kw in ({"threshold": float("nan")}, {"threshold": float("inf")}, {"wide_fraction": float("nan")}):
         with pytest.raises(UserInputError, match="finite"):
             adaptive.route(np.zeros((1, 1)), **kw)
+
+
+def test_upscale_input_orientation_and_alpha(tmp_path):
+    """upscale reads a phone photo as it is viewed (EXIF rotation) and says when alpha is dropped."""
+    from deploy.data.images import has_alpha, load_image
+    img = Image.fromarray(np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3))
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    img.save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    assert load_image(tmp_path / "phone.jpg").shape == (20, 30, 3)  # evaluation: stored pixels
+    assert load_image(tmp_path / "phone.jpg", orient=True).shape == (30, 20, 3)
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(tmp_path / "rgba.png")
+    assert has_alpha(tmp_path / "rgba.png") and not has_alpha(tmp_path / "phone.jpg")
