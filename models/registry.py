@@ -125,6 +125,9 @@ def build(name: str, scale: int, *, input_shape: Optional[Tuple[int, int]] = Non
         raise ModelError(f"{s.name} has no x{scale}; supported scales: {list(s.scales)}")
     hw = tuple(input_shape) if input_shape else (None, None)
     model = s.builder(scale, hw)
+    if weights is True and s.name in GRAPH_ONLY:
+        raise ModelError(f"{s.name} is a latency- and compile-only graph: no weights are shipped; use it with "
+                         "tools/predict_latency.py, or pass a weight file you trained (--weights)")
     if weights is True:
         path = weights_path(s.name, scale)
         if path is None:

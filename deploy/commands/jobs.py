@@ -67,6 +67,11 @@ def list_models_table() -> str:
         params = models.build(name, 3).count_params()
         have = ",".join(f"x{s}" for s in spec.scales if (name, s) in shipped) or "-"
         rows.append(f"{name:<15}{params:>11,}  {','.join(map(str, spec.scales)):<8}{have:<17}{spec.paper}")
+    rows += ["", "latency- and compile-only graphs (no weights; tools/predict_latency.py, NPU compile):",
+             f"{'model':<15}{'params(x4)':>11}  {'scales':<8}{'':<17}paper"]
+    for name, spec in models.GRAPH_ONLY.items():
+        params = models.build(name, 4).count_params()
+        rows.append(f"{name:<15}{params:>11,}  {','.join(map(str, spec.scales)):<8}{'-':<17}{spec.paper}")
     return "\n".join(rows)
 
 

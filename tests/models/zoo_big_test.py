@@ -24,7 +24,7 @@ def test_upscales_any_size(name, scale):
 
 def test_graph_only_models_are_outside_the_trained_zoo_and_have_no_weights():
     assert not set(models.GRAPH_ONLY) & set(models.MODELS)
-    with pytest.raises(models.ModelError, match="no shipped weights"):
+    with pytest.raises(models.ModelError, match="no weights are shipped"):
         models.build("srgan", 4, weights=True)
     with pytest.raises(models.ModelError, match="x3"):
         models.build("rrdbnet", 3)

@@ -36,11 +36,13 @@ def test_list_models():
     assert p.returncode == 0
     for name in ("fsrcnn", "espcn", "xlsr", "abpn", "imdn_rtc", "edsr_baseline"):
         assert name in p.stdout
+    graphs = p.stdout.split("latency- and compile-only graphs")[1]   # said so, in a section of their own
+    assert "srgan" in graphs and "rrdbnet" in graphs and "16,697,987" in graphs
 
 
 def test_unknown_model(tmp_path):
-    _one_line_error(run_tool("convert", "--model", "srgan", "--out", str(tmp_path / "m.tflite")),
-                    "unknown model 'srgan'")
+    _one_line_error(run_tool("convert", "--model", "swinir", "--out", str(tmp_path / "m.tflite")),
+                    "unknown model 'swinir'")
 
 
 def test_unknown_scale(tmp_path):
