@@ -5,7 +5,7 @@ moment (Ctrl-C, SIGTERM, kill -9, a session's end) continues to exactly the weig
 uninterrupted run gets. Watch a background run in <run_dir>/progress.json (step, ETA) and
 <run_dir>/val_curve.png (validation PSNR_Y by step).
 """
-from absl import flags
+from absl import flags, logging
 
 from deploy.commands import flag_checks
 from deploy.commands.cli import run_cli
@@ -51,6 +51,7 @@ flags.register_validator("ema", lambda v: v is None or 0 <= v < 1, message="--em
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines would flood a background log
     cfg = TrainConfig(model=FLAGS.model, scale=FLAGS.scale, steps=FLAGS.steps, batch=FLAGS.batch,
                       patch=FLAGS.patch, lr=FLAGS.lr, seed=FLAGS.seed, val_every=FLAGS.val_every,
                       ckpt_every=FLAGS.ckpt_every or FLAGS.val_every, ckpt_minutes=FLAGS.ckpt_minutes,

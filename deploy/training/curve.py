@@ -39,6 +39,9 @@ class ValCurve:
         ax.plot(steps, vals, marker="o", markersize=3, label="model")
         if self.baseline is not None:
             ax.axhline(self.baseline, color="grey", linestyle="--", label=f"bicubic {self.baseline:.2f}")
+        if len(vals) >= 3:  # the random init's score (step 0) would flatten the part worth reading
+            seen = list(vals[1:]) + ([self.baseline] if self.baseline is not None else [])
+            ax.set_ylim(min(seen) - 0.5, max(seen + [vals[0]]) + 0.5)
         ax.set(xlabel="step", ylabel="validation PSNR_Y (dB)", title=self.title)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")

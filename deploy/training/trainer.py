@@ -269,7 +269,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     or time.time() - last_save >= cfg.ckpt_minutes * 60):
                 save(n)
                 last_save = time.time()
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", val_psnr_y=f"{val_psnr:.2f}")
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", val_psnr_y=f"{val_psnr:.2f}", refresh=False)
             if stopped_by:
                 break
     bar.close()
