@@ -18,6 +18,8 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from deploy.data import calibration
+from deploy.data.calibration import MIN_LR_SIDE, mirror_to
+from deploy.data.imresize import bicubic_lr
 
 from deploy.data import images as data
 from deploy.data import shipped
@@ -94,9 +96,13 @@ def validation_set(scale: int, patch_hw: Sequence[int], *, val_dir: Optional[str
     lrs, hrs, owner = [], [], []
     for i, (name, hr, lr) in enumerate(images):
         h, w = lr.shape[:2]
-        if h < ph or w < pw:
-            raise data.DataError(f"validation image {name} ({w}x{h} LR) is smaller than the model "
-                                 f"input {pw}x{ph}")
+        if h < min(ph, MIN_LR_SIDE) or w < min(pw, MIN_LR_SIDE):
+            raise data.DataError(f"validation image {name} ({w}x{h} LR) is too small to validate on: it needs "
+                                 f"{min(pw, MIN_LR_SIDE)}x{min(ph, MIN_LR_SIDE)} LR pixels or more")
+        if h < ph or w < pw:  # a frame-sized input larger than the photo: HR mirrored out, its own LR made
+            hr = mirror_to(hr, ph * scale, pw * scale)
+            lr = bicubic_lr(hr, scale)
+        h, w = lr.shape[:2]
         cands = [(int(rng.integers(0, h - ph + 1)), int(rng.integers(0, w - pw + 1)))
                  for _ in range(patches_per_image * 8)]
         g = lr.astype(np.float32).mean(-1)
