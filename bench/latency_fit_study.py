@@ -10,8 +10,10 @@ TEST rows: every SR network AI Hub publishes (x4, 128x128, 28K to 16.7M paramete
 For each phone (Galaxy S24 / S25 / S26), runtime (tflite: float, w8a8; qnn_dlc: float, w8a8,
 w8a16) and model form (bench/published/latency_fit.py FORMS), the form is scored by
 leave-one-model-out cross-validation on the FIT rows alone (the rule that would pick it), then
-fitted on all FIT rows and scored once on the TEST rows. Writes bench/results/latency_fit_study.json
-and prints the table. The shipped profiles are not changed by this script.
+fitted on all FIT rows and scored once on the TEST rows with the fit's own algebra (every form,
+chosen or not: the diagnostic behind bench/fit_published_profiles.py, which writes the profiles;
+bench/latency_published.py scores those through the product's pricing). Writes
+bench/results/latency_fit_study.json and prints the table.
 """
 from __future__ import annotations
 
@@ -43,9 +45,9 @@ def study(published: dict, graphs: dict) -> list[dict]:
             test_rows = [r for r in rows if graphs[r["model"]]["role"] == "sr_test"]
             assert not {r["model"] for r in fit_rows} & {r["model"] for r in test_rows}
             for name, form in lf.FORMS.items():
-                feats = {m: lf.features(g, form["col"]) for m, g in graphs.items()}
-                cv = lf.summary(lf.leave_one_model_out(fit_rows, feats, precs, form["terms"]))
-                params = lf.fit(fit_rows, feats, precs, form["terms"])
+                feats = {m: lf.features(g, form) for m, g in graphs.items()}
+                cv = lf.summary(lf.leave_one_model_out(fit_rows, feats, precs))
+                params = lf.fit(fit_rows, feats, precs)
                 errs = lf.rel_errors(test_rows, feats, params)
                 out.append({"runtime": rt, "phone": ph, "form": name, "form_text": form["form"],
                             "fit_rows": len(fit_rows), "cv_on_fit_rows": cv, "test_on_sr_rows": lf.summary(errs),

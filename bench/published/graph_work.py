@@ -34,8 +34,25 @@ def _tiled_elements(shape, tile: int = TILE) -> int:
     return int(math.prod(s[:-1]) * math.ceil(s[-1] / tile) * tile)
 
 
+def _channels(op: str, ins: list[int], tensors: dict) -> list[int]:
+    """[output channels, input channels per group, groups, kernel h*w] of a conv-like op (else zeros)."""
+    if op in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(ins) >= 2:
+        o, kh, kw, i_g = (int(d) for d in tensors[ins[1]]["shape"])
+        if op == "DEPTHWISE_CONV_2D":
+            return [i_g, 1, i_g, kh * kw]
+        return [o, i_g, max(1, int(tensors[ins[0]]["shape"][-1]) // i_g), kh * kw]
+    if op == "TRANSPOSE_CONV" and len(ins) >= 3:
+        o, kh, kw, i = (int(d) for d in tensors[ins[1]]["shape"])
+        return [o, i, 1, kh * kw]
+    if op == "FULLY_CONNECTED" and len(ins) >= 2:
+        o, i = (int(d) for d in tensors[ins[1]]["shape"][-2:])
+        return [o, i, 1, 1]
+    return [0, 0, 0, 0]
+
+
 def tflite_ops(path: str) -> list[list]:
-    """[[op, class, work, tiled work, traffic elements], ...] for every op of a float .tflite."""
+    """[[op, class, work, tiled work, traffic elements, out ch, in ch/group, groups, kernel area], ...]
+    for every op of a float .tflite (the last four 0 for ops that are not convs / FC)."""
     from deploy.convert.tflite_io import make_interpreter
     from deploy.latency.cost_model import op_work
     from deploy.latency.htp_tiling import tiled_work
@@ -55,7 +72,7 @@ def tflite_ops(path: str) -> list[list]:
         klass, work = op_work(od["op_name"], ins, out_el, tensors)
         tiled = tiled_work(od["op_name"], ins, outs, tensors, TILE)
         traffic = sum(_tiled_elements(tensors[i]["shape"]) for i in ins + outs if i in acts)
-        out.append([od["op_name"], klass, int(work), int(tiled), int(traffic)])
+        out.append([od["op_name"], klass, int(work), int(tiled), int(traffic), *_channels(od["op_name"], ins, tensors)])
     return out
 
 
@@ -90,7 +107,7 @@ def load(names=None, recompute: bool = False) -> dict:
               f"{time.time() - t0:.0f} s", flush=True)
         data["about"] = ("per-op work of our float TFLite graphs of the architectures AI Hub measured "
                          "(bench/published/graphs.py at their published input sizes); written by "
-                         "bench/published/graph_work.py: [op, class, work, tiled work, traffic elements]")
+                         "bench/published/graph_work.py: [op, class, work, tiled work, traffic elements, out ch, in ch/group, groups, kernel area]")
         atomic_write(CACHE, json.dumps(data) + "\n")
     return data["graphs"]
 

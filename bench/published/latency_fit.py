@@ -3,12 +3,12 @@
 The model of one phone, one runtime, one precision p (linear in its unknowns, so a non-negative
 least-squares fit on relative errors is exact and has no starting point to tune):
 
-    t = I + o_p * ops + sum over op groups k of work_k / R_{k,p}  [+ traffic / B_p]
+    t = I + o_p * ops + sum over op groups k of work_k / R_{k,p}
 
 groups: "conv" (conv, transpose conv, fully connected: MACs), "depthwise" (MACs), "elementwise"
 (every other op: output elements); work raw or with channels rounded up to the HTP's 32-channel
-tiles; traffic = activation elements each op reads and writes (tiled). I (per invoke) is shared by
-the precisions. Rows are weighted by 1 / published ms (relative error). A coefficient the fit
+tiles (FORMS). I (per invoke) is shared by the precisions. Exactly the algebra of a device profile
+(deploy.latency.cost_model.from_device_profile), so a fit is written as one. Rows are weighted by 1 / published ms (relative error). A coefficient the fit
 drives to 0 is NOT IDENTIFIED by the rows (reported, and never written as an infinite rate).
 """
 from __future__ import annotations
@@ -22,33 +22,40 @@ from scipy.optimize import nnls
 
 GROUP = {"conv_1x1": "conv", "conv_kxk": "conv", "transpose_conv": "conv", "depthwise": "depthwise"}
 GROUPS = ("conv", "depthwise", "elementwise")
-#: model forms: which work column (2 raw, 3 tiled) and whether a traffic term is fitted
-FORMS = {
-    "tiled": {"col": 3, "terms": (), "form": "t = I + o_p ops + sum_k tiled work_k / R_kp"},
-    "tiled+traffic": {"col": 3, "terms": ("traffic",), "form": "tiled + tiled activation traffic / B_p"},
-    "raw": {"col": 2, "terms": (), "form": "t = I + o_p ops + sum_k raw work_k / R_kp"},
-    "raw+traffic": {"col": 2, "terms": ("traffic",), "form": "raw + tiled activation traffic / B_p"},
-    "raw+io": {"col": 2, "terms": ("io",), "form": "raw + model input and output elements / IO_p (float I/O converted at each end)"},
-    "raw+traffic+io": {"col": 2, "terms": ("traffic", "io"), "form": "raw + traffic / B_p + I/O elements / IO_p"},
-    "tiled+io": {"col": 3, "terms": ("io",), "form": "tiled + I/O elements / IO_p"},
-    "tiled+traffic+io": {"col": 3, "terms": ("traffic", "io"), "form": "tiled + traffic / B_p + I/O elements / IO_p"},
-}
+#: model forms = how work is counted, each one a device profile can price (deploy/latency/htp_tiling.py):
+#: convs raw, "dense" (dense convs / FC / transpose convs with input and output channels rounded up to
+#: the HTP's 32-channel tiles, grouped and depthwise convs raw) or "all" (every conv tiled, grouped
+#: ones per group); elementwise ops on raw or channel-tiled output elements.
+FORMS = {f"convs_{c}+elementwise_{e}": {"convs": c, "elementwise_tiled": e == "tiled",
+                                       "form": f"t = I + o_p ops + sum_k work_k / R_kp; convs {c}, elementwise {e}"}
+         for c in ("none", "dense", "all") for e in ("raw", "tiled")}
 
 
-def features(graph: dict, col: int) -> dict:
-    """Whole-graph features (work in G-units, traffic and I/O in G-elements) of a graph_work entry
-    ({"ops": [[op, class, raw, tiled, traffic], ...], "io": [in, out]})."""
+def op_work(o: Sequence, convs: str, elementwise_tiled: bool) -> float:
+    """One graph_work op row [op, class, raw, tiled, traffic, out ch, in ch/group, groups, kernel] priced
+    as a profile with this tiling prices it."""
+    group = GROUP.get(o[1], "elementwise")
+    if group == "elementwise":
+        return o[3] if elementwise_tiled else o[2]
+    if convs == "all" or (convs == "dense" and group == "conv" and o[7] <= 1):
+        return o[3]
+    return o[2]
+
+
+def features(graph: dict, form: dict) -> dict:
+    """Whole-graph features (work in G-units) of a graph_work entry under a form."""
     ops = graph["ops"]
-    f = {"ops": len(ops) + 2, "traffic": sum(o[4] for o in ops) / 1e9, "io": sum(graph["io"]) / 1e9}
+    f = {"ops": len(ops) + 2}
     for g in GROUPS:
-        f[g] = sum(o[col] for o in ops if GROUP.get(o[1], "elementwise") == g) / 1e9
+        f[g] = sum(op_work(o, form["convs"], form["elementwise_tiled"]) for o in ops
+                   if GROUP.get(o[1], "elementwise") == g) / 1e9
     return f
 
 
-def columns(precisions: Sequence[str], terms: Sequence[str]) -> list[str]:
+def columns(precisions: Sequence[str]) -> list[str]:
     cols = ["invoke_ms"]
     for p in precisions:
-        cols += [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in GROUPS] + [f"inv_{t}:{p}" for t in terms]
+        cols += [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in GROUPS]
     return cols
 
 
@@ -65,14 +72,12 @@ def design_row(f: dict, precision: str, cols: Sequence[str]) -> np.ndarray:
             row[j] = f["ops"]
         elif kind == "inv_rate":
             row[j] = f[rest[0]]
-        elif kind in ("inv_traffic", "inv_io"):
-            row[j] = f[kind[4:]]
     return row
 
 
-def fit(rows: Sequence[dict], feats: dict, precisions: Sequence[str], terms: Sequence[str]) -> dict:
+def fit(rows: Sequence[dict], feats: dict, precisions: Sequence[str]) -> dict:
     """NNLS on relative errors. rows: {"model", "precision", "ms"}; feats: {model: features}."""
-    cols = columns(precisions, terms)
+    cols = columns(precisions)
     a = np.array([design_row(feats[r["model"]], r["precision"], cols) / r["ms"] for r in rows])
     x, _ = nnls(a, np.ones(len(rows)), maxiter=50 * len(cols))
     used = np.abs(a).sum(axis=0) > 0
@@ -88,12 +93,12 @@ def rel_errors(rows: Iterable[dict], feats: dict, params: dict) -> list[float]:
     return [(predict(feats[r["model"]], r["precision"], params) - r["ms"]) / r["ms"] for r in rows]
 
 
-def leave_one_model_out(rows: Sequence[dict], feats: dict, precisions: Sequence[str], terms: Sequence[str]) -> list[float]:
+def leave_one_model_out(rows: Sequence[dict], feats: dict, precisions: Sequence[str]) -> list[float]:
     """Relative error of every row predicted by a fit without its model (the form's honest score)."""
     errs = []
     for m in sorted({r["model"] for r in rows}):
         train = [r for r in rows if r["model"] != m]
-        errs += rel_errors([r for r in rows if r["model"] == m], feats, fit(train, feats, precisions, terms))
+        errs += rel_errors([r for r in rows if r["model"] == m], feats, fit(train, feats, precisions))
     return errs
 
 
@@ -104,7 +109,7 @@ def summary(errs: Sequence[float]) -> dict:
 
 
 def rates(params: dict) -> dict:
-    """{precision: {"invoke_us", "op_us", "rate": {group: G/s or None}, "traffic"/"io": Gelem/s or None}}."""
+    """{"invoke_us": us, precision: {"op_us", "rate": {group: G/s or None (not identified)}}}."""
     out: dict = {}
     for c, v in zip(params["cols"], params["x"]):
         kind, *rest = c.split(":")
@@ -116,6 +121,4 @@ def rates(params: dict) -> dict:
             p["op_us"] = v * 1e3
         elif kind == "inv_rate":
             p["rate"][rest[0]] = (1e3 / v) if v > 0 else None   # G-units/ms^-1 -> G/s
-        else:   # inv_traffic / inv_io
-            p[kind[4:]] = (1e3 / v) if v > 0 else None
     return out

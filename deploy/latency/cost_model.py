@@ -129,9 +129,9 @@ def _details(prep):
     return interp, interp._get_ops_details(), tensors  # noqa: SLF001 - op inputs/outputs
 
 
-def graph_ops(prep, tile: int = 1) -> list[OpWork]:
+def graph_ops(prep, tile: int = 1, convs: str = "all", elementwise: bool = True) -> list[OpWork]:
     """Every op of the float model with its Keras layer, op class and work (channel dims rounded
-    up to `tile` when > 1: htp_tiling)."""
+    up to `tile` when > 1, for the convs / elementwise ops a profile tiles: htp_tiling)."""
     _, ops, tensors = _details(prep)
     out = []
     for od, mo in zip(ops, prep.ops):
@@ -140,7 +140,7 @@ def graph_ops(prep, tile: int = 1) -> list[OpWork]:
         op = mo.op  # the same name as od["op_name"]: both come from this interpreter
         out_el = _elements(tensors[outs[0]]["shape"]) if outs else 0
         klass, work = op_work(op, ins, out_el, tensors)
-        work = tiled_work(op, ins, outs, tensors, tile) if tile > 1 else work
+        work = tiled_work(op, ins, outs, tensors, tile, convs, elementwise) if tile > 1 else work
         out.append(OpWork(mo.index, op, mo.layer, klass, int(work), mo.tensor))
     return out
 
@@ -207,7 +207,7 @@ def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale
     prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
     layer_ms = {l: {p: 0.0 for p in PRECISIONS} for l in prep.layers}
     fixed = float(prof.invoke_overhead_us["a8w8"]) / 1e3
-    for o in graph_ops(prep, prof.tile):
+    for o in graph_ops(prep, **prof.tiling):
         if o.layer in layer_ms:
             for p in PRECISIONS:
                 layer_ms[o.layer][p] += prof.op_ms(o.klass, p, o.work)

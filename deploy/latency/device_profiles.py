@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from deploy.convert.policy import PRECISIONS
+from deploy.latency.htp_tiling import CONV_TILING
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -76,6 +77,13 @@ class DeviceProfile:
     def tile(self) -> int:
         return int(self.channel_tile["channels"]) if self.channel_tile else 1
 
+    @property
+    def tiling(self) -> dict:
+        """htp_tiling.tiled_work's arguments for this profile: which convs and whether elementwise
+        ops are priced on channel tiles (defaults: every conv, elementwise too)."""
+        t = self.channel_tile or {}
+        return {"tile": self.tile, "convs": str(t.get("convs", "all")), "elementwise": bool(t.get("elementwise", True))}
+
     def op_ms(self, klass: str, precision: str, work: float) -> float:
         """Time of one op of `klass` doing `work` MACs (convs) or output elements (others)."""
         rate = float(self.ops[klass][precision]) * 1e9
@@ -132,6 +140,10 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
     if "channel_tile" in obj and not (isinstance(obj["channel_tile"].get("channels"), int)
                                       and obj["channel_tile"]["channels"] >= 1):
         raise LatencyError(f"device profile '{name}': 'channel_tile' needs an integer 'channels' >= 1")
+    if "channel_tile" in obj and (obj["channel_tile"].get("convs", "all") not in CONV_TILING
+                                  or not isinstance(obj["channel_tile"].get("elementwise", True), bool)):
+        raise LatencyError(f"device profile '{name}': 'channel_tile' convs must be one of {', '.join(CONV_TILING)} "
+                           "and elementwise true or false")
     for klass, entry in obj["ops"].items():
         if not str(entry.get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ceil_to", "tiled_work"]
+__all__ = ["CONV_TILING", "ceil_to", "tiled_work"]
 
 
 def ceil_to(n: int, tile: int) -> int:
@@ -30,16 +30,30 @@ def _el(shape: list[int]) -> int:
     return int(math.prod(shape)) if shape else 1
 
 
-def tiled_work(op: str, ins: list[int], outs: list[int], tensors: dict, tile: int) -> int:
-    """Work of one TFLite op with every channel (last) dimension rounded up to `tile`:
+#: which convs a profile's channel tiling applies to: every conv ("all", grouped ones per group), dense
+#: convs only ("dense": grouped and depthwise convs at their raw MACs), or none ("none": convs raw)
+CONV_TILING = ("all", "dense", "none")
+
+
+def tiled_work(op: str, ins: list[int], outs: list[int], tensors: dict, tile: int, convs: str = "all",
+               elementwise: bool = True) -> int:
+    """Work of one TFLite op with channel (last) dimensions rounded up to `tile`:
     convs in MACs (a grouped conv per group: groups x tiled(in/group) x tiled(out/group)),
-    other ops in output elements with the channel dimension tiled."""
+    other ops in output elements with the channel dimension tiled. `convs` and `elementwise`
+    say which ops are tiled (CONV_TILING; elementwise False: raw output elements)."""
     if not outs:
         return 0
     out = _shape(tensors, outs[0])
+    conv_like = op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+    if not (elementwise or conv_like):
+        return _el(out)
+    if conv_like and (convs == "none" or (convs == "dense" and op == "DEPTHWISE_CONV_2D")):
+        return tiled_work(op, ins, outs, tensors, 1)
     if op == "CONV_2D" and len(ins) >= 2:
         o, kh, kw, i_g = _shape(tensors, ins[1])          # [O, kh, kw, I/groups]
         groups = max(1, _shape(tensors, ins[0])[-1] // i_g)
+        if groups > 1 and convs == "dense":
+            return tiled_work(op, ins, outs, tensors, 1)
         return (_el(out[:-1]) * kh * kw * groups
                 * ceil_to(i_g, tile) * ceil_to(o // groups, tile))
     if op == "DEPTHWISE_CONV_2D" and len(ins) >= 2:

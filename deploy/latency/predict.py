@@ -65,7 +65,7 @@ def predict_tflite(path: str | Path, profile: DeviceProfile | str) -> dict:
         op = od["op_name"]
         klass, work = op_work(op, ins, out_el, tensors)
         if prof.tile > 1:  # the profile's NPU stores channels in tiles (htp_tiling)
-            work = tiled_work(op, ins, outs, tensors, prof.tile)
+            work = tiled_work(op, ins, outs, tensors, **prof.tiling)
         prec = _DTYPE_PRECISION.get(np.dtype(out["dtype"]).type, "float")
         if klass == "quantize":   # priced as one requantize pass at the wider side's precision
             prec = "a16w8" if any(np.dtype(tensors[i]["dtype"]) == np.int16 for i in ins + outs) else "a8w8"

@@ -90,3 +90,27 @@ def test_a_tflite_is_priced_with_the_tile_too(prep, tmp_path):
     convs = lambda r: [row["work"] for row in r["breakdown"] if row.get("op") == "CONV_2D"]  # noqa: E731
     assert convs(plain) == [16 * 16 * 9 * 3 * 8, 16 * 16 * 9 * 8 * 8]
     assert convs(tiled) == [16 * 16 * 9 * 32 * 32] * 2
+
+
+def test_dense_tiling_leaves_grouped_and_depthwise_convs_raw_and_elementwise_can_stay_raw():
+    t = {0: _t(1, 8, 8, 3), 1: _t(32, 3, 3, 3), 2: _t(1, 8, 8, 32),          # dense 3 -> 32: tiled
+         3: _t(1, 8, 8, 32), 4: _t(32, 3, 3, 8), 5: _t(1, 8, 8, 32),          # 4 groups of 8: raw
+         6: _t(1, 3, 3, 32), 8: _t(1, 8, 8, 48)}
+    assert tiled_work("CONV_2D", [0, 1], [2], t, 32, "dense") == 64 * 9 * 32 * 32
+    assert tiled_work("CONV_2D", [3, 4], [5], t, 32, "dense") == 64 * 9 * 8 * 32
+    assert tiled_work("DEPTHWISE_CONV_2D", [3, 6], [5], t, 32, "dense") == 64 * 9 * 32
+    assert tiled_work("CONV_2D", [0, 1], [2], t, 32, "none") == 64 * 9 * 3 * 32
+    assert tiled_work("ADD", [8, 8], [8], t, 32, "dense", elementwise=False) == 64 * 48
+    assert tiled_work("ADD", [8, 8], [8], t, 32, "dense") == 64 * 64
+
+
+def test_channel_tile_modes_are_checked_and_priced(prep):
+    obj = json.loads((device_profiles.PROFILE_DIR / "htp_npu.json").read_text())
+    for bad in ({"convs": "some"}, {"elementwise": "yes"}):
+        with pytest.raises(device_profiles.LatencyError, match="convs must be one of"):
+            device_profiles.from_json({**obj, "channel_tile": {"channels": 32, "source": "x", **bad}}, "t")
+    none = device_profiles.from_json({**obj, "channel_tile": {"channels": 32, "convs": "none", "elementwise": False,
+                                                              "source": "x"}}, "t")
+    pol = {l: "a8w8" for l in prep.layers}
+    assert (cost_model.from_device_profile(prep, none, model="m", scale=1).predict_ms(pol)
+            == pytest.approx(cost_model.from_device_profile(prep, _profile(None), model="m", scale=1).predict_ms(pol)))
