@@ -4,8 +4,11 @@
       --device_profile snapdragon_8gen3 --input_size 128x128
   python tools/predict_latency.py --model xlsr --scale 3 --policy hybrid.json --device_profile snapdragon_8elite
   python tools/predict_latency.py --tflite m.tflite --device_profile snapdragon_8gen3 --json
+  python tools/predict_latency.py --model xlsr --scale 3 --frame 1920x1080 --fps 30
 The last line printed is the predicted latency in ms; --json prints the per-layer breakdown as
-JSON instead. Profiles: deploy/latency/profiles/README.md (the snapdragon_* ones are fitted on
+JSON instead. --frame WxH prices one output video frame whole and in LR tiles (with the model's
+receptive radius as halo), cheapest first; --fps N says which phone profiles reach N frames a
+second with the cheapest plan (exit 2, naming the best, when none does). Profiles: deploy/latency/profiles/README.md (the snapdragon_* ones are fitted on
 Qualcomm AI Hub's published phone latencies; README 'Predicted vs published phone latency').
 """
 import json
@@ -13,8 +16,8 @@ import json
 from absl import flags
 
 from deploy.commands import flag_checks
-from deploy.commands.cli import run_cli
-from deploy.latency.predict import predict
+from deploy.commands.cli import fail, run_cli
+from deploy.latency.predict import predict, predict_frame
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "zoo model name")
@@ -26,6 +29,9 @@ flags.DEFINE_string("policy", None, "or: a per-layer policy JSON (tools/search_p
 flags.DEFINE_string("device_profile", "snapdragon_8gen3", "profile name or JSON file")
 flags.DEFINE_string("input_size", "128x128", "fixed LR input HxW")
 flags.DEFINE_bool("json", False, "print the full result with the per-layer breakdown as JSON")
+flags.DEFINE_string("frame", None, "an output video frame WxH (e.g. 1920x1080): cost per frame, whole and tiled")
+flags.DEFINE_float("fps", None, "with --frame: which phone profiles reach this frame rate")
+PHONES = ("snapdragon_8gen3", "snapdragon_8elite", "snapdragon_8elitegen5")
 
 
 def _ignored_flags():
@@ -41,6 +47,21 @@ def _ignored_flags():
 flag_checks.conflicts(["precision", "tflite", "policy"], _ignored_flags)
 
 
+def _frame_flags():
+    """--frame sets the input size from the frame and a tile plan; --fps needs a frame."""
+    if FLAGS.fps is not None and not FLAGS.frame:
+        return "--fps needs --frame WxH (the output frame to reach it for)"
+    if FLAGS.frame and FLAGS["input_size"].present:
+        return "--frame sets the input size (frame / scale, or tiles): drop --input_size"
+    if FLAGS.frame and FLAGS.tflite:
+        return "--frame prices a --model or --keras_model at any size; a .tflite has one fixed size"
+    return None
+
+
+flag_checks.conflicts(["frame", "fps", "input_size", "tflite"], _frame_flags)
+flag_checks.finite("fps")
+
+
 def _hw(text: str) -> tuple:
     from deploy.latency.device_profiles import LatencyError
     try:
@@ -52,8 +73,48 @@ def _hw(text: str) -> tuple:
     return h, w
 
 
+def _wh(text: str) -> tuple:
+    from deploy.latency.device_profiles import LatencyError
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise LatencyError(f"--frame '{text}' must be WxH, e.g. 1920x1080") from None
+    return w, h
+
+
+def frame_main() -> None:
+    """--frame (and --fps): a tile-plan table per profile, the cheapest plan's ms last."""
+    profiles = [FLAGS.device_profile] + ([p for p in PHONES if p != FLAGS.device_profile] if FLAGS.fps else [])
+    res = run_cli(lambda: predict_frame(profiles=profiles, frame_wh=_wh(FLAGS.frame), scale=FLAGS.scale,
+                                        model=FLAGS.model, keras_model=FLAGS.keras_model, precision=FLAGS.precision,
+                                        policy=FLAGS.policy))
+    if FLAGS.json:
+        print(json.dumps(res, indent=1, default=float))
+    else:
+        lr = "x".join(map(str, res["lr_hw"][::-1]))
+        print(f"{res['model']} x{res['scale']} {res['precision']}: {FLAGS.frame} output frame from {lr} LR, "
+              f"halo {res['halo_lr']} LR px")
+        for name, r in res["profiles"].items():
+            print(f"{name}: fixed {r['fixed_ms']:.3f} ms a call + {r['ms_per_mpixel_lr']:.2f} ms per LR megapixel")
+            for p in r["plans"]:
+                print(f"  {p['label']:<18}{p['invokes']:>6} call(s) of {p['input_hw'][1]}x{p['input_hw'][0]:<8}"
+                      f"{p['ms']:>10.3f} ms/frame {p['fps']:>9.1f} fps")
+    best = {name: r["plans"][0] for name, r in res["profiles"].items()}
+    if FLAGS.fps:
+        ok = [n for n, p in best.items() if p["fps"] >= FLAGS.fps]
+        top = max(best, key=lambda n: best[n]["fps"])
+        if not ok:
+            fail(f"no phone profile reaches {FLAGS.fps:g} fps for {res['model']} x{res['scale']} at {FLAGS.frame}: the best "
+                 f"is {top} at {best[top]['fps']:.1f} fps ({best[top]['label']}); try a lighter precision or model")
+        print(f"reach {FLAGS.fps:g} fps: {', '.join(ok)}")
+    if not FLAGS.json:
+        print(f"{best[FLAGS.device_profile]['ms']:.4f}")
+
+
 def main(argv):
     del argv
+    if FLAGS.frame:
+        return frame_main()
     res = run_cli(lambda: predict(profile=FLAGS.device_profile, model=FLAGS.model, scale=FLAGS.scale,
                                   precision=FLAGS.precision, input_hw=_hw(FLAGS.input_size),
                                   policy=FLAGS.policy, tflite=FLAGS.tflite, keras_model=FLAGS.keras_model))

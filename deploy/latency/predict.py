@@ -8,7 +8,7 @@ Behind `tools/predict_latency.py`; `bench/latency_published.py` holds it to publ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from deploy.latency.cost_model import PRECISIONS, from_device_profile, op_work
 from deploy.latency.htp_tiling import tiled_work
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
-__all__ = ["predict", "predict_keras", "predict_tflite"]
+__all__ = ["predict", "predict_frame", "predict_keras", "predict_tflite"]
 
 
 def _profile(profile: DeviceProfile | str) -> DeviceProfile:
@@ -96,15 +96,44 @@ def predict(*, profile: DeviceProfile | str, model: Optional[str] = None, scale:
         if not Path(tflite).is_file():
             raise LatencyError(f"--tflite {tflite} does not exist")
         return predict_tflite(tflite, prof)
-    hw = tuple(int(v) for v in input_hw)
-    if keras is not None:
-        m, name = keras, keras.name
-    elif keras_model is not None:
+    m, name = _build(model, keras_model, keras, scale, tuple(int(v) for v in input_hw))
+    return predict_keras(m, prof, name=name, scale=scale, precision=precision, policy=policy)
+
+
+def _build(model: Optional[str], keras_model, keras, scale: int, hw: tuple[int, int]):
+    """(a fixed-shape tf_keras model at LR size hw, its name) for a zoo name, a Keras file or object."""
+    if keras is not None:   # a model object is priced as given
+        return keras, keras.name
+    if keras_model is not None:
         from deploy.convert.sources import resolve
         src = resolve(None, scale, keras_model=str(keras_model))
-        m, name = src.fixed(hw), src.name
-    else:
-        import models
-        name = models.spec(model).name
-        m = models.build(name, scale, input_shape=hw)   # latency needs no trained weights
-    return predict_keras(m, prof, name=name, scale=scale, precision=precision, policy=policy)
+        return src.fixed(hw), src.name
+    import models
+    name = models.spec(model).name
+    return models.build(name, scale, input_shape=hw), name   # latency needs no trained weights
+
+
+def predict_frame(*, profiles: Sequence[DeviceProfile | str], frame_wh: tuple[int, int], scale: int,
+                  model: Optional[str] = None, keras_model: Optional[str | Path] = None,
+                  precision: Optional[str] = "a8w8", policy: Optional[str | Path] = None) -> dict:
+    """Per profile: the cost of one output frame W x H whole and in every tile size, cheapest
+    first (deploy.latency.frames), from the model priced at two LR sizes."""
+    from deploy.latency import frames
+    from models.complexity import receptive_radius
+    if (model is None) == (keras_model is None):
+        raise LatencyError("--frame prices a zoo --model or a --keras_model (a .tflite has one fixed size)")
+    lr_hw = frames.lr_frame(frame_wh, scale)
+    profs = [_profile(p) for p in profiles]
+    sizes = ((64, 64), (96, 128))
+    built = {hw: _build(model, keras_model, None, scale, hw) for hw in sizes}
+    halo = receptive_radius(built[sizes[0]][0])
+    out = {"model": built[sizes[0]][1], "scale": scale, "precision": str(policy or precision),
+           "frame_wh": list(frame_wh), "lr_hw": list(lr_hw), "halo_lr": round(halo, 2), "profiles": {}}
+    for prof in profs:
+        ms = {hw: predict_keras(m, prof, name=name, scale=scale, precision=precision, policy=policy)["ms"]
+              for hw, (m, name) in built.items()}
+        cost = frames.size_cost(lambda hw: ms[hw], sizes)
+        plans = frames.tile_plans(cost, lr_hw, halo)
+        out["profiles"][prof.name] = {"fixed_ms": round(cost.fixed_ms, 4), "ms_per_mpixel_lr": round(cost.per_pixel_ms * 1e6, 4),
+                                      "plans": [p.to_json() | {"label": p.label()} for p in plans]}
+    return out
