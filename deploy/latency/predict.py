@@ -16,7 +16,7 @@ from deploy.latency.cost_model import PRECISIONS, from_device_profile, op_work
 from deploy.latency.htp_tiling import tiled_work
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
-__all__ = ["predict", "predict_frame", "predict_keras", "predict_tflite"]
+__all__ = ["predict", "predict_frame", "predict_keras", "predict_prepared", "predict_tflite"]
 
 
 def _profile(profile: DeviceProfile | str) -> DeviceProfile:
@@ -27,8 +27,14 @@ def predict_keras(model, profile: DeviceProfile | str, *, name: str, scale: int,
                   precision: Optional[str] = "a8w8", policy: Optional[str | Path] = None) -> dict:
     """A fixed-shape tf_keras model at a uniform precision or a policy (a Policy JSON path)."""
     from deploy.convert.per_layer import prepare
+    return predict_prepared(prepare(model), profile, name=name, scale=scale, precision=precision, policy=policy)
+
+
+def predict_prepared(prep, profile: DeviceProfile | str, *, name: str, scale: int,
+                     precision: Optional[str] = "a8w8", policy: Optional[str | Path] = None) -> dict:
+    """predict_keras on an already prepared float graph (deploy.convert.per_layer.prepare): one
+    conversion priced on many profiles and precisions."""
     prof = _profile(profile)
-    prep = prepare(model)
     cost = from_device_profile(prep, prof, model=name, scale=scale)
     if policy is not None:
         from deploy.convert.policy import Policy
@@ -127,11 +133,14 @@ def predict_frame(*, profiles: Sequence[DeviceProfile | str], frame_wh: tuple[in
     sizes = ((64, 64), (96, 128))
     built = {hw: _build(model, keras_model, None, scale, hw) for hw in sizes}
     halo = receptive_radius(built[sizes[0]][0])
-    out = {"model": built[sizes[0]][1], "scale": scale, "precision": str(policy or precision),
+    from deploy.convert.per_layer import prepare
+    preps = {hw: prepare(m) for hw, (m, _) in built.items()}
+    name = built[sizes[0]][1]
+    out = {"model": name, "scale": scale, "precision": str(policy or precision),
            "frame_wh": list(frame_wh), "lr_hw": list(lr_hw), "halo_lr": round(halo, 2), "profiles": {}}
     for prof in profs:
-        ms = {hw: predict_keras(m, prof, name=name, scale=scale, precision=precision, policy=policy)["ms"]
-              for hw, (m, name) in built.items()}
+        ms = {hw: predict_prepared(prep, prof, name=name, scale=scale, precision=precision, policy=policy)["ms"]
+              for hw, prep in preps.items()}
         cost = frames.size_cost(lambda hw: ms[hw], sizes)
         plans = frames.tile_plans(cost, lr_hw, halo)
         out["profiles"][prof.name] = {"fixed_ms": round(cost.fixed_ms, 4), "ms_per_mpixel_lr": round(cost.per_pixel_ms * 1e6, 4),
