@@ -206,7 +206,8 @@ def srvgg_compact(scale: int, hw: HW = (None, None), feat: int = 64, convs: int 
                   name: str = "realesrgan_general_x4v3") -> keras.Model:
     """SRVGGNetCompact (BasicSR; Real-ESRGAN's general-x4v3 is feat=64, 32 body convs, PReLU):
     3x3 conv + per-channel PReLU, `convs` x (3x3 conv + PReLU), 3x3 conv to 3r^2, pixel shuffle,
-    + the input upsampled by nearest neighbour (at HR, as the source adds it)."""
+    + the input upsampled by nearest neighbour (at HR, as the source adds it; written as a tiled
+    input + pixel shuffle, the same numbers)."""
     x_in = _input(hw)
     # initialised to train here from scratch (TorchConvInit "he_prelu", "zero"): starts as the
     # nearest-neighbour skip with a body whose signal survives 33 layers
@@ -218,7 +219,10 @@ def srvgg_compact(scale: int, hw: HW = (None, None), feat: int = 64, convs: int 
                     name=f"body{i + 1}_prelu")(x)
     x = _conv(x, 3 * scale * scale, 3, "conv_last", extra="zero")
     x = PixelShuffle(scale, name="pixel_shuffle")(x)
-    base = L.UpSampling2D(size=scale, interpolation="nearest", name="base_nearest")(x_in)
+    # the source's F.interpolate(nearest) skip, as the input tiled r*r times + a pixel shuffle: the
+    # same numbers, and a form Qualcomm's HTP takes at int16 too (its int16 RESIZE_NEAREST_NEIGHBOR
+    # is rejected: "Unsupported input/output datatypes", bench/npu.py)
+    base = PixelShuffle(scale, name="base_nearest")(_anchor_tile(x_in, scale, "base_tile"))
     x = L.Add(name="base_add")([x, base])
     return keras.Model(x_in, x, name=f"{name}_x{scale}")
 

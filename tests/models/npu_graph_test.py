@@ -100,3 +100,17 @@ def test_fsrcnn_subpixel_form_compiles_whole(route, calib):
         tfl = convert_uniform(model, route, calib=calib).tflite
     assert "TRANSPOSE_CONV" not in _ops(tfl)
     _assert_whole(tfl, route)
+
+
+def test_realesrgan_nearest_skip_is_a_tiled_shuffle_and_compiles_whole_at_a16w8(hr_dir):
+    """Real-ESRGAN-General's nearest-upsampled input skip as the input tiled 16x + a pixel shuffle:
+    exactly nearest upsampling, and no RESIZE_NEAREST_NEIGHBOR (rejected by the HTP at int16)."""
+    m = models.build("realesrgan_general_x4v3", 4, weights=True)
+    x = np.random.default_rng(0).random((1, 9, 11, 3), np.float32)
+    base = keras.Model(m.input, m.get_layer("base_nearest").output)(x).numpy()
+    np.testing.assert_array_equal(base, np.repeat(np.repeat(x, 4, 1), 4, 2))
+    fixed = models.with_fixed_shape(m, "realesrgan_general_x4v3", 4, HW)
+    cal = calibration.calibration_set(4, HW, calib_dir=hr_dir, n_images=3, patches_per_image=2)
+    tfl = convert_uniform(fixed, "a16w8", calib=cal).tflite
+    assert "RESIZE_NEAREST_NEIGHBOR" not in _ops(tfl)
+    _assert_whole(tfl, "realesrgan a16w8")
