@@ -5,7 +5,8 @@
 
 Per model x scale x variant (uniform int8 and a16w8 by the converter, deploy.quantize; the searched
 hybrid of bench/results/search.json, budget 0.1 dB, profile htp_npu) x SoC (SM8550, SM8650,
-SM8750): ops placed on the NPU / total, partitions, the ops left on the CPU with the compiler's
+SM8750, SM8850): every shipped weight, and the latency-only SRGAN / RRDBNet at x4 with random
+weights (placement only: no hybrid, no emulation). Ops placed on the NPU / total, partitions, the ops left on the CPU with the compiler's
 reason, compile time; for SM8650 also PSNR_Y/SSIM_Y on the default evaluation set on the LiteRT
 CPU interpreter and as the NPU computes it (QNN HTP emulation of the compiled model).
 
@@ -35,9 +36,10 @@ VARIANTS = ("int8", "a16w8", "hybrid")
 HYBRID_BUDGET_DB, HYBRID_PROFILE = 0.1, "htp_npu"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", list(models.MODELS), "zoo models, in this order")
+flags.DEFINE_list("models", list(models.MODELS) + list(models.GRAPH_ONLY), "zoo models, in this order (the latency-only "
+                  "graphs compile only: random weights, x4, no hybrid, no emulation)")
 flags.DEFINE_list("scales", ["3", "4"], "upscaling factors")
-flags.DEFINE_list("socs", ["SM8550", "SM8650", "SM8750"], "Qualcomm SoCs to compile for")
+flags.DEFINE_list("socs", ["SM8550", "SM8650", "SM8750", "SM8850"], "Qualcomm SoCs to compile for")
 flags.DEFINE_list("variants", list(VARIANTS), "int8, a16w8, hybrid")
 flags.DEFINE_bool("no_emulate", False, "skip the CPU vs emulated-NPU evaluation (compile only)")
 flags.DEFINE_string("out", str(OUT), "results JSON")
@@ -70,10 +72,14 @@ def run_model(name: str, scale: int, socs, previous: dict) -> list[dict]:
     import deploy
     from deploy import npu
     from deploy.evaluation.emulated import compare_npu
-    src = deploy.load_model(name, scale)
+    graph_only = name in models.GRAPH_ONLY   # latency/compile-only: random weights, placement only
+    src = deploy.load_model(name, scale, weights=not graph_only)
     rows = []
     for variant in FLAGS.variants:
-        base = {"model": name, "scale": scale, "variant": variant, "weights_sha256": _weights_sha(name, scale)}
+        if graph_only and variant == "hybrid":
+            continue
+        base = {"model": name, "scale": scale, "variant": variant,
+                "weights_sha256": "random (latency/compile-only graph)" if graph_only else _weights_sha(name, scale)}
         how, policy = "converter (deploy.quantize uniform)", None
         if variant == "hybrid":
             policy, how = searched_policy(src, name, scale)
@@ -101,7 +107,7 @@ def run_model(name: str, scale: int, socs, previous: dict) -> list[dict]:
                             "versions": r.versions})
             except deploy.SrdeployError as e:
                 row["error"] = " ".join(str(e).split())
-            if soc.name == EMULATED_SOC and "error" not in row and not FLAGS.no_emulate:
+            if soc.name == EMULATED_SOC and "error" not in row and not FLAGS.no_emulate and not graph_only:
                 old = previous.get((name, scale, variant, soc.name))
                 if old and "npu_psnr_y" in old and all(old.get(k) == row.get(k) for k in
                                                        ("model_sha256", "weights_sha256", "policy")):
@@ -220,13 +226,15 @@ def main(argv):
     previous = {(r["model"], r["scale"], r["variant"], r["soc"]): r for r in rows}
     for name in FLAGS.models:
         for scale in map(int, FLAGS.scales):
-            if (name, scale) not in set(models.available_weights()):
+            if name in models.GRAPH_ONLY and scale == 4:
+                pass   # compiled with random weights: placement does not depend on them
+            elif (name, scale) not in set(models.available_weights()):
                 print(f"skip {name} x{scale}: no shipped weights")
                 continue
             new = run_model(name, scale, socs, previous)
             done = {(r["model"], r["scale"], r["variant"], r["soc"]) for r in new}
             rows = [r for r in rows if (r["model"], r["scale"], r["variant"], r["soc"]) not in done] + new
-            order = {m: i for i, m in enumerate(models.MODELS)}
+            order = {m: i for i, m in enumerate([*models.MODELS, *models.GRAPH_ONLY])}
             rows.sort(key=lambda r: (r["scale"], order.get(r["model"], 99), VARIANTS.index(r["variant"]), r["soc"]))
             write(rows, out)  # after every model, so a cut-off run keeps what it measured
             if FLAGS.write_readme:

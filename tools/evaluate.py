@@ -7,6 +7,8 @@
 partitions in QNN HTP emulation), per image and their difference; the JSON keeps the CPU result's
 keys and adds an "npu_emulated" block. Needs: pip install -e ".[npu]".
 """
+import sys
+
 from absl import flags
 
 from deploy.commands.cli import fail, run_cli
@@ -96,6 +98,8 @@ def _npu(convention):
     print(result.table())
     print(f"{result.cpu.model} x{result.cpu.scale} on {result.cpu.dataset}: CPU {result.cpu.seconds:.2f} s, "
           f"{result.soc} NPU emulated {result.npu.seconds:.2f} s")
+    if result.warning():
+        print(result.warning(), file=sys.stderr)
     run_cli(lambda: jobs.save_result(result, FLAGS.json, overwrite=FLAGS.overwrite))
 
 

@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+import numpy as np
+
 from deploy._files import atomic_write
 from deploy.convert.api import QuantizedModel
 from deploy.convert.sources import ModelSource
@@ -25,12 +27,20 @@ from deploy.evaluation import api
 from deploy.evaluation.evaluator import EvalResult, evaluate as _score
 
 
+#: |mean emulated - CPU PSNR_Y| above which evaluate --npu_emulate warns (int8/a16w8 zoo models agree
+#: within 0.003 dB where their kernels match; FSRCNN's PReLU +0.5 dB, float ESPCN -8 dB: bench/npu.py)
+WARN_DB = 0.1
+FLOAT_HINT = ("; float models run in fp16 on the HTP (e.g. float ESPCN's conv-tanh-conv chain ends 0.035 low there "
+              "although each op alone agrees with the CPU: python bench/npu_float_probe.py)")
+
+
 @dataclasses.dataclass(frozen=True)
 class NpuComparison:
     cpu: EvalResult
     npu: EvalResult
     target: str                       # e.g. "qualcomm:SM8650"
     placement: Optional[Mapping[str, Any]] = None  # the SoC's placement_summary entry (None: given compiled)
+    float_model: bool = False          # float activations: the HTP runs them in fp16
 
     @property
     def soc(self) -> str:
@@ -45,6 +55,18 @@ class NpuComparison:
     def mean_difference(self) -> dict[str, float]:
         return {k: self.npu.mean[k] - self.cpu.mean[k] for k in ("psnr_y", "ssim_y")}
 
+    def warning(self, threshold_db: Optional[float] = None) -> Optional[str]:
+        """One line when the NPU's own arithmetic moves PSNR_Y by more than `threshold_db` on average
+        (default WARN_DB): the phone shows the emulated figure, not the CPU's."""
+        limit = WARN_DB if threshold_db is None else threshold_db
+        d = self.mean_difference["psnr_y"]
+        if abs(d) <= limit:
+            return None
+        worst = max(self.differences(), key=lambda x: abs(x["psnr_y"]))
+        return (f"warning: on {self.soc} (emulated) PSNR_Y is {d:+.2f} dB from the CPU's on average ({worst['psnr_y']:+.2f} "
+                f"on {worst['name']}): the NPU's own arithmetic, which the phone shows; judge this target on the emulated "
+                f"figure{FLOAT_HINT if self.float_model else ''}")
+
     def to_json(self) -> dict[str, Any]:
         npu = self.npu.to_json()
         block = {"target": self.target, "soc": self.soc,
@@ -52,7 +74,8 @@ class NpuComparison:
                  "placement": dict(self.placement) if self.placement is not None else None,
                  "difference": {"mean": {k: round(v, 4) for k, v in self.mean_difference.items()},
                                 "images": [{"name": d["name"], "psnr_y": round(d["psnr_y"], 4),
-                                            "ssim_y": round(d["ssim_y"], 5)} for d in self.differences()]}}
+                                            "ssim_y": round(d["ssim_y"], 5)} for d in self.differences()]},
+                 **({"warning": self.warning()} if self.warning() else {})}
         return {**self.cpu.to_json(), "npu_emulated": block}
 
     def table(self) -> str:
@@ -102,7 +125,15 @@ def compare_npu(model: str | Path | QuantizedModel | ModelSource, target: str, d
                               convention=st.convention, interpreter_factory=fac)
         results.append(_score(runner, st.samples, model=name, dataset=st.dataset))
     placement = placement_summary([compiled])[soc.name] if compiled is not None else None
-    return NpuComparison(results[0], results[1], soc.target, placement)
+    return NpuComparison(results[0], results[1], soc.target, placement, _is_float(tflite))
+
+
+def _is_float(tflite) -> bool:
+    """Whether the model computes in float (no integer activations): the HTP runs it in fp16."""
+    from deploy.convert.tflite_io import make_interpreter
+    interp = make_interpreter(tflite, delegates=False)
+    return not any(np.dtype(t["dtype"]) in (np.int8, np.int16, np.uint8) for t in interp.get_tensor_details()
+                   if t["name"] and len(t["shape"]) == 4)
 
 
 def write_comparison_json(result: NpuComparison, path: str | Path, *, overwrite: bool = True) -> None:
