@@ -44,11 +44,17 @@ def _resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> 
     return m.tocsr()  # duplicates (mirrored taps) are summed
 
 
+#: output rows resized at a time: a 24-megapixel photo is resized in strips of float64, never whole
+STRIP_ROWS = 256
+
+
 def imresize(img: np.ndarray, scale: float | None = None, *, output_shape: tuple[int, int] | None = None,
              antialias: bool = True) -> np.ndarray:
     """Resize an HxW or HxWxC image like MATLAB `imresize(img, scale, 'bicubic')`.
 
-    uint8 in -> uint8 out (rounded, clipped, as MATLAB); float in -> float64 out.
+    uint8 in -> uint8 out (rounded, clipped, as MATLAB); float in -> float64 out. Computed in strips
+    of STRIP_ROWS output rows (each reading only the input rows it needs): the same sums, element by
+    element, as resizing the whole image at once, at a fraction of the memory.
     """
     if (scale is None) == (output_shape is None):
         raise UserInputError("give exactly one of scale or output_shape")
@@ -59,24 +65,27 @@ def imresize(img: np.ndarray, scale: float | None = None, *, output_shape: tuple
     else:
         out_h, out_w = output_shape
         sh, sw = out_h / h, out_w / w
-    x = img.astype(np.float64)
-    flat = x.reshape(h, -1)
+    rows, cols = _resize_matrix(h, out_h, sh, antialias), _resize_matrix(w, out_w, sw, antialias)
     # MATLAB resizes the dimension with the smaller scale factor first.
-    order = [(0, sh, out_h), (1, sw, out_w)]
-    order.sort(key=lambda t: t[1])
-    for dim, s, n in order:
-        if dim == 0:
-            flat = _resize_matrix(flat.shape[0], n, s, antialias) @ flat
-            x = flat.reshape(n, *x.shape[1:])
-        else:
-            xt = np.moveaxis(x, 1, 0)
-            rest = xt.shape[1:]
-            xt = (_resize_matrix(xt.shape[0], n, s, antialias) @ xt.reshape(xt.shape[0], -1))
-            x = np.moveaxis(xt.reshape(n, *rest), 0, 1)
-        flat = x.reshape(x.shape[0], -1)
-    if img.dtype == np.uint8:
-        return np.clip(np.round(x), 0, 255).astype(np.uint8)
-    return x
+    if sw < sh:   # columns first: the same algorithm on the transposed image
+        return np.swapaxes(_resize_rows_first(np.swapaxes(img, 0, 1), cols, rows), 0, 1)
+    return _resize_rows_first(img, rows, cols)
+
+
+def _resize_rows_first(img: np.ndarray, rows: sparse.csr_matrix, cols: sparse.csr_matrix) -> np.ndarray:
+    out_h, out_w = rows.shape[0], cols.shape[0]
+    rest = img.shape[2:]
+    out = np.empty((out_h, out_w, *rest), np.uint8 if img.dtype == np.uint8 else np.float64)
+    for r0 in range(0, out_h, STRIP_ROWS):
+        r = rows[r0:r0 + STRIP_ROWS]
+        lo, hi = int(r.indices.min()), int(r.indices.max()) + 1   # the input rows this strip reads
+        part = r[:, lo:hi] @ img[lo:hi].astype(np.float64).reshape(hi - lo, -1)      # (strip, w * C)
+        n = part.shape[0]
+        part = part.reshape(n, img.shape[1], *rest)
+        xt = np.moveaxis(part, 1, 0).reshape(img.shape[1], -1)                      # (w, strip * C)
+        part = np.moveaxis((cols @ xt).reshape(out_w, n, *rest), 0, 1)
+        out[r0:r0 + n] = np.clip(np.round(part), 0, 255) if img.dtype == np.uint8 else part
+    return out
 
 
 def modcrop(img: np.ndarray, scale: int) -> np.ndarray:

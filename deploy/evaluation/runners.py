@@ -193,7 +193,13 @@ class TFLiteRunner:
         return self._finish(out, lr)
 
     def _finish(self, out: np.ndarray, lr: np.ndarray) -> np.ndarray:
-        return _to_uint8(self.convention.to_rgb01(out, lr.astype(np.float32) / 255.0, self.scale))
+        if self.convention.channels != "rgb":   # chroma comes from the whole LR image
+            return _to_uint8(self.convention.to_rgb01(out, lr.astype(np.float32) / 255.0, self.scale))
+        # elementwise: in strips of rows, so a 24-megapixel output never exists in float64 at once
+        res = np.empty(out.shape, np.uint8)
+        for r0 in range(0, out.shape[0], FINISH_ROWS):
+            res[r0:r0 + FINISH_ROWS] = _to_uint8(self.convention.to_rgb01(out[r0:r0 + FINISH_ROWS], None, self.scale))
+        return res
 
 
 class KerasRunner:
@@ -227,6 +233,9 @@ class KerasRunner:
                     y = np.empty((h * s, w * s, part.shape[-1]), part.dtype)
                 y[y0 * s:y1 * s, x0 * s:x1 * s] = part[(y0 - a) * s:(y1 - a) * s, (x0 - b) * s:(x1 - b) * s]
         return _to_uint8(self.convention.to_rgb01(y, lr01, s))
+
+
+FINISH_ROWS = 512
 
 
 def _to_uint8(y01: np.ndarray) -> np.ndarray:
