@@ -74,8 +74,9 @@ def _mode_conflicts():
     mode = "--sensitivity" if FLAGS.sensitivity else "--pareto" if FLAGS.pareto else None
     search_only = flag_checks.present("budget_db", "reference", "max_evals")
     if mode and search_only:
-        return (f"{' and '.join(search_only)} only apply to a search (no --sensitivity/--pareto): "
-                f"{mode} does not use them; drop them or run the search")
+        them = "them" if len(search_only) > 1 else "it"
+        return (f"{' and '.join(search_only)} only appl{'y' if len(search_only) > 1 else 'ies'} to a search (no "
+                f"--sensitivity/--pareto): {mode} does not use {them}; drop {them} or run the search")
     if not FLAGS.pareto and FLAGS["pareto_points"].present:
         return "--pareto_points only applies with --pareto"
     if FLAGS.sensitivity and FLAGS.sensitivity_file:

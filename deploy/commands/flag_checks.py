@@ -7,6 +7,7 @@ line>` and exit 2 for every bad input, so `main` parses the flags itself. No Ten
 from __future__ import annotations
 
 import math
+import re
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -17,7 +18,9 @@ def _parse(argv: Sequence[str]) -> list[str]:
     try:
         rest = flags.FLAGS(list(argv))
     except flags.Error as e:
-        _exit(' '.join(str(e).split()))
+        # a declared conflict (a multi-flag validator) says what to do itself; absl prefixes it with
+        # every flag's value ("flags a=1, b=None, ...: "), which only buries it
+        _exit(re.sub(r"^flags [^:]*: ", "", ' '.join(str(e).split())))
     if len(rest) > 1:  # absl leaves words without -- here; every tool would silently ignore them
         _exit(f"unexpected argument '{rest[1]}': every input is a flag (e.g. --precision a16w8); "
               "see --helpfull")

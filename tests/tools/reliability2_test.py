@@ -163,7 +163,7 @@ def _cases(f: dict[str, Path]) -> list[tuple[str, str, list[str], str]]:
         ("search_sens_latin1", "search_policy", [*src, "--budget_db", "0.1", "--sensitivity_file", str(f["latin1"]),
                                                  "--out", str(t / "h.json")], "is not UTF-8"),
         ("search_budget_with_pareto", "search_policy", [*src, "--budget_db", "0.1", "--pareto", "--out",
-                                                        str(t / "f.json")], "--budget_db only apply to a search"),
+                                                        str(t / "f.json")], "--budget_db only applies to a search"),
         ("predict_tflite_precision", "predict_latency", ["--tflite", m, "--precision", "a16w8"],
          "--precision cannot be combined with --tflite"),
         ("predict_policy_precision", "predict_latency", ["--model", "espcn", "--precision", "a16w8", "--policy",
