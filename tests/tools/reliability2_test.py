@@ -34,6 +34,10 @@ suite pays one TensorFlow import for ~30 cases. Library cases: tests/deploy/api_
 | an invalid --adb_host refused only after converting a model        | adb_bad_host                     |
 | upscale accepts GIF (evaluate and convert refuse it)               | upscale_gif                      |
 | conflicting flags declared beside the flags (upscale, convert)     | upscale_threshold_without_adaptive |
+| float ESPCN under --npu_emulate 8 dB below the CPU, no warning     | tests/deploy/npu_warning_test.py |
+|   (why: bench/npu_float_probe.py)                                  |                                  |
+| one 6000x4000 photo in evaluate peaks at 3.8 GB                    | tests/deploy/streaming_test.py   |
+| upscale ignores EXIF rotation, drops alpha silently                | test_upscale_input_orientation_and_alpha |
 """
 from __future__ import annotations
 
