@@ -62,6 +62,9 @@ def make_interpreter(model: bytes | str | Path, *, num_threads: int = 2,
         raise
     except (ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        if "32-bit integer limit" in first:   # a valid model too large for LiteRT's CPU kernels
+            raise TFLiteError(f"{label} is too large for LiteRT's CPU kernels at this input size ({first}); "
+                              "use a smaller --input_size (a frame runs in tiles: predict_latency.py --frame)") from None
         raise TFLiteError(f"{label} is not a usable TFLite model ({first}); re-export it with "
                           "tools/convert.py") from None
     return interp
