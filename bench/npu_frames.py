@@ -86,7 +86,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         if "ops_total" not in r:
             lines.append(f"| {r['model']} x{r['scale']} | {r['input_hw'][1]}x{r['input_hw'][0]} | {r['soc']} | "
-                         f"n/a: {r['error'][:80]} | | | | |")
+                         f"n/a: {r['error'][:200]} | | | | |")
             continue
         lines.append(f"| {r['model']} x{r['scale']} | {r['input_hw'][1]}x{r['input_hw'][0]} | {r['soc']} | "
                      f"{r['ops_on_npu']}/{r['ops_total']} ({r['partitions']}){' ✓' if r['whole'] else ''} | "
