@@ -98,8 +98,8 @@ def _npu(convention):
     print(result.table())
     print(f"{result.cpu.model} x{result.cpu.scale} on {result.cpu.dataset}: CPU {result.cpu.seconds:.2f} s, "
           f"{result.soc} NPU emulated {result.npu.seconds:.2f} s")
-    if result.warning():
-        print(result.warning(), file=sys.stderr)
+    if warning := result.warning():
+        print(warning, file=sys.stderr)
     run_cli(lambda: jobs.save_result(result, FLAGS.json, overwrite=FLAGS.overwrite))
 
 

@@ -49,6 +49,8 @@ flag_checks.conflicts(["precision", "tflite", "policy"], _ignored_flags)
 
 def _frame_flags():
     """--frame sets the input size from the frame and a tile plan; --fps needs a frame."""
+    if FLAGS.fps is not None and not FLAGS.fps > 0:
+        return f"--fps {FLAGS.fps:g} must be a positive number of frames per second"
     if FLAGS.fps is not None and not FLAGS.frame:
         return "--fps needs --frame WxH (the output frame to reach it for)"
     if FLAGS.frame and FLAGS["input_size"].present:
@@ -84,7 +86,8 @@ def _wh(text: str) -> tuple:
 
 def frame_main() -> None:
     """--frame (and --fps): a tile-plan table per profile, the cheapest plan's ms last."""
-    profiles = [FLAGS.device_profile] + ([p for p in PHONES if p != FLAGS.device_profile] if FLAGS.fps else [])
+    from deploy.latency import frames
+    profiles = [FLAGS.device_profile] + ([p for p in PHONES if p != FLAGS.device_profile] if FLAGS.fps is not None else [])
     res = run_cli(lambda: predict_frame(profiles=profiles, frame_wh=_wh(FLAGS.frame), scale=FLAGS.scale,
                                         model=FLAGS.model, keras_model=FLAGS.keras_model, precision=FLAGS.precision,
                                         policy=FLAGS.policy))
@@ -100,9 +103,8 @@ def frame_main() -> None:
                 print(f"  {p['label']:<18}{p['invokes']:>6} call(s) of {p['input_hw'][1]}x{p['input_hw'][0]:<8}"
                       f"{p['ms']:>10.3f} ms/frame {p['fps']:>9.1f} fps")
     best = {name: r["plans"][0] for name, r in res["profiles"].items()}
-    if FLAGS.fps:
-        ok = [n for n, p in best.items() if p["fps"] >= FLAGS.fps]
-        top = max(best, key=lambda n: best[n]["fps"])
+    if FLAGS.fps is not None:
+        ok, top = run_cli(lambda: frames.fps_verdict({n: p["fps"] for n, p in best.items()}, FLAGS.fps))
         if not ok:
             fail(f"no phone profile reaches {FLAGS.fps:g} fps for {res['model']} x{res['scale']} at {FLAGS.frame}: the best "
                  f"is {top} at {best[top]['fps']:.1f} fps ({best[top]['label']}); try a lighter precision or model")

@@ -75,7 +75,7 @@ class NpuComparison:
                  "difference": {"mean": {k: round(v, 4) for k, v in self.mean_difference.items()},
                                 "images": [{"name": d["name"], "psnr_y": round(d["psnr_y"], 4),
                                             "ssim_y": round(d["ssim_y"], 5)} for d in self.differences()]},
-                 **({"warning": self.warning()} if self.warning() else {})}
+                 **({"warning": warning} if (warning := self.warning()) else {})}
         return {**self.cpu.to_json(), "npu_emulated": block}
 
     def table(self) -> str:

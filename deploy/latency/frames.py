@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from deploy.latency.device_profiles import LatencyError
 
-__all__ = ["SizeCost", "TilePlan", "size_cost", "tile_plans", "best_plan", "lr_frame", "STANDARD_FRAMES"]
+__all__ = ["SizeCost", "TilePlan", "size_cost", "tile_plans", "best_plan", "fps_verdict", "lr_frame",
+           "STANDARD_FRAMES"]
 
 #: output frames people upscale to, by name (W x H as video people write them)
 STANDARD_FRAMES = {"1080p": (1920, 1080), "4k": (3840, 2160)}
@@ -90,9 +91,9 @@ def best_plan(cost: SizeCost, lr_hw: tuple[int, int], halo: float) -> TilePlan:
     return tile_plans(cost, lr_hw, halo)[0]
 
 
-def fps_verdict(plans: Mapping[str, TilePlan], fps: float) -> tuple[list[str], str]:
-    """(profiles whose best plan reaches `fps`, the best profile) from {profile: best plan}."""
+def fps_verdict(best_fps: Mapping[str, float], fps: float) -> tuple[list[str], str]:
+    """(profiles whose best plan reaches `fps`, the best profile) from {profile: its best plan's fps}."""
     if not math.isfinite(fps) or fps <= 0:
-        raise LatencyError(f"--fps {fps} must be a positive number of frames per second")
-    ok = [p for p, plan in plans.items() if plan.fps >= fps]
-    return ok, max(plans, key=lambda p: plans[p].fps)
+        raise LatencyError(f"--fps {fps:g} must be a positive number of frames per second")
+    ok = [p for p, f in best_fps.items() if f >= fps]
+    return ok, max(best_fps, key=lambda p: best_fps[p])

@@ -57,3 +57,11 @@ def test_cli_fps_nobody_reaches_is_one_line_naming_the_best():
     assert line.startswith("error: no phone profile reaches 1e+09 fps") and "the best is snapdragon_" in line
     p = run_tool("predict_latency", "--model", "espcn", "--fps", "30")
     assert p.returncode == 2 and "--fps needs --frame" in p.stderr
+
+
+def test_fps_verdict_names_who_reaches_it_and_the_best():
+    assert frames.fps_verdict({"a": 25.0, "b": 61.0, "c": 40.0}, 30) == (["b", "c"], "b")
+    assert frames.fps_verdict({"a": 25.0}, 30) == ([], "a")
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(LatencyError, match="positive number of frames"):
+            frames.fps_verdict({"a": 25.0}, bad)
