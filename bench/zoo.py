@@ -2,6 +2,7 @@
 
   python bench/zoo.py                 # all shipped weights
   python bench/zoo.py --models xlsr --scales 3   # re-measure these; keep the other rows
+  python bench/zoo.py --benchmarks data_cache/benchmarks   # Set5/Set14/B100/Urban100 (bench/benchmarks.py)
 
 Rows of other pairs are kept from bench/results/zoo.json while their weight file is still the
 shipped one; a pair whose weights changed (retrained) is re-measured even when not selected.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +32,8 @@ from deploy.convert import sources
 from deploy.convert import uniform as convert
 from deploy.policy_search import int8_route
 from deploy.data import images as data
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import benchmarks  # noqa: E402
 from deploy.data import metrics
 from deploy.evaluation.evaluator import evaluate
 from deploy.data.imresize import bicubic_lr, modcrop
@@ -42,6 +46,11 @@ flags.DEFINE_list("models", None, "models to run (default: all with shipped weig
 flags.DEFINE_list("scales", None, "scales to run (default: all shipped)")
 flags.DEFINE_list("precisions", ["float", "int8", "a16w8"], "precisions to evaluate")
 flags.DEFINE_bool("write_card", True, "update models/README.md")
+flags.DEFINE_string("benchmarks", None, "folder with Set5/ Set14/ B100/ Urban100/ (HR images): measure the "
+                    "standard test sets instead of the default evaluation set (resumable, cached per cell)")
+flags.DEFINE_list("benchmark_sets", list(benchmarks.bm.SETS), "with --benchmarks: which sets")
+flags.DEFINE_float("max_minutes", None, "with --benchmarks: start no new cell after this many minutes "
+                   "(the rest is shown as pending; rerun to continue)")
 
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "models" / "README.md"
@@ -207,6 +216,29 @@ def measure(name: str, scale: int) -> dict:
     return r
 
 
+def benchmark_runner(name: str, scale: int, precision: str):
+    """The runner bench/benchmarks.py evaluates a cell with, built as the default-set rows are."""
+    keras_model = models.build(name, scale, weights=True)
+    if precision == "float":
+        return KerasRunner(keras_model, scale), {}
+    fixed = models.with_fixed_shape(keras_model, name, scale, convert.DEFAULT_INPUT_HW)
+    overlap = tile_overlap(receptive_radius(fixed), convert.DEFAULT_INPUT_HW)  # as evaluate.py does
+    if precision == "int8":
+        tfl, extra = best_int8(name, scale)
+    else:
+        cal = calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW)
+        tfl, extra = convert.convert_uniform(fixed, precision, calib=cal).tflite, {}
+    return TFLiteRunner(tfl, scale, overlap=overlap), {**extra, "overlap": overlap}
+
+
+def run_benchmarks(selected: list[tuple[str, int]]) -> None:
+    """--benchmarks: the standard sets for the selected shipped weights, cheapest model first."""
+    cost = {pair: models.build(pair[0], pair[1], input_shape=(32, 32)).count_params() for pair in selected}
+    pairs = [(n, s, models.weights_path(n, s).name) for n, s in sorted(selected, key=lambda p: (cost[p], p))]
+    benchmarks.run(FLAGS.benchmarks, pairs, FLAGS.precisions, benchmark_runner, set_names=FLAGS.benchmark_sets,
+                   max_minutes=FLAGS.max_minutes, card=CARD if FLAGS.write_card else None)
+
+
 def main(argv):
     del argv
     shipped = list(models.available_weights())
@@ -214,6 +246,11 @@ def main(argv):
                 if (not FLAGS.models or n in FLAGS.models) and (not FLAGS.scales or str(s) in FLAGS.scales)}
     if not selected:
         raise SystemExit("error: no shipped weights match; train some with tools/train.py")
+    if FLAGS.benchmarks:
+        try:
+            return run_benchmarks(sorted(selected))
+        except data.DataError as e:
+            raise SystemExit(f"error: {e}") from None
     rows = kept_rows(selected)
     todo = [pair for pair in shipped if pair not in rows]
     started = time.time()

@@ -11,7 +11,7 @@ from deploy.commands import flag_checks
 from deploy.commands.cli import run_cli
 from deploy.training.sampler import SAMPLERS
 from deploy.training.schedule import SCHEDULES
-from deploy.training.trainer import TrainConfig, train
+from deploy.training.trainer import TrainConfig, set_threads, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")
@@ -41,9 +41,12 @@ flags.DEFINE_enum("train_set", "shipped", ["shipped", "full"], "without --train_
                   "photos, or their full-size originals (`python tools/prepare_data.py` installs them)")
 flags.DEFINE_string("init_from", None, "start from these weights (.h5), e.g. to fine-tune x4 from x3")
 flags.DEFINE_bool("export", True, "write hash-named weights + recipe to models/weights when done")
+flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default, all cores); "
+                     "1 keeps a background run on a shared machine to one core")
 flag_checks.positive("scale", "steps", "batch", "val_every", "ckpt_every", "stop_at")
 flag_checks.at_least("patch", 8, " LR pixels")
 flag_checks.at_least("warmup", 0, " steps")
+flag_checks.at_least("threads", 0, " (0 = TensorFlow's default)")
 flags.register_validator("lr", lambda v: v is None or v > 0, message="--lr must be > 0")
 flags.register_validator("ckpt_minutes", lambda v: v > 0, message="--ckpt_minutes must be > 0")
 flags.register_validator("ema", lambda v: v is None or 0 <= v < 1, message="--ema must be in [0, 1) (0 = off)")
@@ -52,6 +55,8 @@ flags.register_validator("ema", lambda v: v is None or 0 <= v < 1, message="--em
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TF's per-checkpoint INFO lines would flood a background log
+    if FLAGS.threads:  # before TensorFlow's runtime starts (the first op), or it is too late
+        set_threads(FLAGS.threads)
     cfg = TrainConfig(model=FLAGS.model, scale=FLAGS.scale, steps=FLAGS.steps, batch=FLAGS.batch,
                       patch=FLAGS.patch, lr=FLAGS.lr, seed=FLAGS.seed, val_every=FLAGS.val_every,
                       ckpt_every=FLAGS.ckpt_every or FLAGS.val_every, ckpt_minutes=FLAGS.ckpt_minutes,

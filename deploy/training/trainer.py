@@ -38,7 +38,7 @@ from deploy.training.schedule import SCHEDULES, make_schedule
 from models._keras import keras, tf
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingStopped", "train", "sample_batch", "init_body_from",
-           "record_stage", "export_weights", "resolve_settings", "validate"]
+           "record_stage", "export_weights", "resolve_settings", "validate", "set_threads"]
 
 #: Longer side of training photos is brought down to this (DIV2K's 2K); 5K wallpapers are soft
 #: at the pixel level and would teach the nets to blur.
@@ -97,6 +97,13 @@ class TrainResult:
 
 class TrainingStopped(SrdeployError):
     """SIGINT/SIGTERM stopped the run after writing a checkpoint; rerunning resumes it."""
+
+
+def set_threads(n: int) -> None:
+    """Limit TensorFlow to `n` intra-op and `n` inter-op threads: a background run on a shared
+    machine takes one core, not all. Must run before TensorFlow executes its first op."""
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
 def _shrink(hr: np.ndarray) -> np.ndarray:

@@ -1,0 +1,206 @@
+"""Set5 / Set14 / B100 / Urban100 PSNR_Y of every shipped weight at float / int8 / a16w8, beside the
+papers' figures: `python bench/zoo.py --benchmarks DIR` (DIR laid out as deploy/data/benchmarks.py says).
+
+Every model x precision x set is one cell, cached as its own JSON under bench/results/benchmarks/
+and valid while the weight file and the set's manifest (per-image sha256) are unchanged, so a run
+cut off at any moment (or stopped by --max_minutes) continues where it stopped, and cells nobody
+had time to measure are shown as pending, never guessed. Cheap cells run first: Set5 and Set14 of
+every model before B100, Urban100 last; small models before large; float, int8, then a16w8
+(int16 reference kernels are slow on a desktop CPU).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from deploy import provenance
+from deploy._files import atomic_write, replace_marked
+from deploy.data import benchmarks as bm
+from deploy.data import metrics
+from deploy.data.imresize import bicubic_upscale
+from deploy.evaluation.evaluator import evaluate
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results" / "benchmarks"
+SUMMARY = REPO / "bench" / "results" / "benchmarks.json"
+CARD = REPO / "models" / "README.md"
+BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
+COMMAND = "python bench/zoo.py --benchmarks data_cache/benchmarks"
+
+#: (model, precision) -> (runner, extra JSON fields, e.g. which int8 route made the model)
+MakeRunner = Callable[[str, int, str], tuple[Any, dict]]
+
+#: Where each published figure comes from. Only figures with a source are shown; "–" otherwise.
+SOURCES = {
+    "edsr_t6": "Lim et al., EDSR, CVPRW 2017, Table 6 (Bicubic row; public benchmark results)",
+    "fsrcnn_91": "Dong et al., FSRCNN, ECCV 2016: FSRCNN trained on the 91 images (the figure issue #32 sets as "
+                 "the bar; our x3 run trains on T91 as well)",
+    "fsrcnn_g100": "Dong et al., FSRCNN, ECCV 2016, Table 4: trained on 91 + General-100 images",
+    "espcn_91": "Shi et al., ESPCN, CVPR 2016: trained on the 91 images (relu/tanh comparison table; issue #32)",
+    "edsr_base": "Lim et al., EDSR, CVPRW 2017: EDSR-baseline, trained on DIV2K",
+}
+#: (model, scale) -> {set: (PSNR_Y dB, source key)}. Figures as quoted in issue #32 and the earlier
+#: card; the papers' table numbers were not re-read in the PDFs when they were entered.
+PAPERS: dict[tuple[str, int], dict[str, tuple[float, str]]] = {
+    **{("bicubic", s): {k: (v, "edsr_t6") for k, v in zip(bm.SETS, vals)}
+       for s, vals in ((2, (33.66, 30.24, 29.56, 26.88)), (3, (30.39, 27.55, 27.21, 24.46)),
+                       (4, (28.42, 26.00, 25.96, 23.14)))},
+    ("fsrcnn", 2): {"Set5": (37.00, "fsrcnn_g100"), "Set14": (32.63, "fsrcnn_g100")},
+    ("fsrcnn", 3): {"Set5": (33.06, "fsrcnn_91"), "Set14": (29.37, "fsrcnn_91")},
+    ("fsrcnn", 4): {"Set5": (30.71, "fsrcnn_g100"), "Set14": (27.59, "fsrcnn_g100")},
+    ("espcn", 3): {"Set5": (32.55, "espcn_91"), "Set14": (29.08, "espcn_91")},
+    **{("edsr_baseline", s): {"Set5": (a, "edsr_base"), "Set14": (b, "edsr_base")}
+       for s, a, b in ((2, 37.99, 33.57), (3, 34.37, 30.28), (4, 32.09, 28.58))},
+}
+
+
+def cell_path(model: str, scale: int, precision: str, set_name: str, results_dir: Path = RESULTS_DIR) -> Path:
+    return results_dir / f"{model}_x{scale}" / f"{precision}-{set_name}.json"
+
+
+def cached(path: Path, weights: Optional[str], manifest: str) -> Optional[dict]:
+    """The cell measured earlier on the same weight file and the same images, else None."""
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    return row if row.get("weights") == weights and row.get("set_manifest_sha256") == manifest else None
+
+
+def _bicubic_row(bset: bm.BenchmarkSet, scale: int, samples) -> dict:
+    t0 = time.time()
+    scores = [(s.name, metrics.psnr(bicubic_upscale(s.lr, scale), s.hr, crop_border=scale),
+               metrics.ssim(bicubic_upscale(s.lr, scale), s.hr, crop_border=scale)) for s in samples]
+    return _row("bicubic", scale, "bicubic", bset, None, scores, time.time() - t0, {})
+
+
+def _row(model: str, scale: int, precision: str, bset: bm.BenchmarkSet, weights: Optional[str],
+         scores: Sequence[tuple[str, float, float]], seconds: float, extra: dict) -> dict:
+    return {"model": model, "scale": scale, "precision": precision, "set": bset.name, "weights": weights,
+            "set_manifest_sha256": bset.manifest_sha256, "standard_set": bset.standard,
+            "psnr_y": round(float(np.mean([p for _, p, _ in scores])), 4),
+            "ssim_y": round(float(np.mean([s for _, _, s in scores])), 5),
+            "images": [[n, round(p, 4), round(s, 5)] for n, p, s in scores],
+            "seconds": round(seconds, 1), "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "convention": {**metrics.CONVENTION, "crop_border": scale}, **extra}
+
+
+def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Sequence[str],
+        make_runner: MakeRunner, *, set_names: Sequence[str] = bm.SETS, max_minutes: Optional[float] = None,
+        results_dir: Path = RESULTS_DIR, summary: Path = SUMMARY, card: Optional[Path] = CARD) -> dict:
+    """Measure every uncached cell of `pairs` ((model, scale, weight file name), cheapest first) x
+    `precisions` x sets, until done or `max_minutes`; write cells, the summary JSON and the card."""
+    sets = bm.read_sets(root, set_names)
+    started = time.time()
+    measured, runners = 0, {}
+    rows: dict[tuple, Optional[dict]] = {}
+
+    def publish() -> dict:
+        out = {"sets": [s.to_json() for s in sets], "command": COMMAND, "precisions": list(precisions),
+               "models": [[m, s, w] for m, s, w in pairs],
+               "rows": [r for r in rows.values() if r is not None],
+               "pending": [list(k) for k, r in rows.items() if r is None],
+               "provenance": provenance.collect()}
+        atomic_write(summary, json.dumps(out, indent=1) + "\n")
+        if card is not None:
+            write_card(card, out)
+        return out
+
+    for bset in sets:
+        for scale in sorted({s for _, s, _ in pairs}):
+            samples = None
+            key = ("bicubic", scale, "bicubic", bset.name)
+            path = cell_path("bicubic", scale, "bicubic", bset.name, results_dir)
+            rows[key] = cached(path, None, bset.manifest_sha256)
+            if rows[key] is None:
+                samples = bset.samples(scale)
+                rows[key] = _bicubic_row(bset, scale, samples)
+                _save(path, rows[key])
+            for model, s, weights in pairs:
+                if s != scale:
+                    continue
+                for precision in precisions:
+                    key = (model, scale, precision, bset.name)
+                    path = cell_path(model, scale, precision, bset.name, results_dir)
+                    rows[key] = cached(path, weights, bset.manifest_sha256)
+                    if rows[key] is not None:
+                        continue
+                    if max_minutes is not None and time.time() - started > max_minutes * 60:
+                        continue  # pending: the next run measures it
+                    samples = samples if samples is not None else bset.samples(scale)
+                    if (model, scale, precision) not in runners:  # kept for the next set: quantize once
+                        runners[(model, scale, precision)] = make_runner(model, scale, precision)
+                    runner, extra = runners[(model, scale, precision)]
+                    res = evaluate(runner, samples, model=model, dataset=bset.name, progress=False)
+                    scores = [(i.name, i.psnr_y, i.ssim_y) for i in res.images]
+                    rows[key] = _row(model, scale, precision, bset, weights, scores, res.seconds, extra)
+                    _save(path, rows[key])
+                    measured += 1
+                    print(f"{bset.name} {model} x{scale} {precision}: {rows[key]['psnr_y']:.2f} dB "
+                          f"({res.seconds:.0f} s)", flush=True)
+                    publish()
+    out = publish()
+    print(f"benchmarks: measured {measured} cells in {(time.time() - started) / 60:.1f} min; "
+          f"{len(out['pending'])} pending")
+    return out
+
+
+def _save(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(row, indent=1) + "\n")
+
+
+def _paper(model: str, scale: int, set_name: str, used: dict[str, int]) -> str:
+    fig = PAPERS.get((model, scale), {}).get(set_name)
+    if fig is None:
+        return "–"
+    used.setdefault(fig[1], len(used) + 1)
+    return f"{fig[0]:.2f} [{used[fig[1]]}]"
+
+
+def card_body(out: dict) -> str:
+    """The card's benchmark section: one table per set, ours beside the papers', pending marked."""
+    by = {(r["model"], r["scale"], r["precision"], r["set"]): r for r in out["rows"]}
+    pending = {tuple(k) for k in out["pending"]}
+    used: dict[str, int] = {}
+    parts = []
+    for s in out["sets"]:
+        name = s["name"]
+        note = "" if s["standard"] else f" (NOT the standard set: {s['n_images']} images)"
+        lines = [f"**{name}**{note} — PSNR_Y (dB)", "",
+                 "| model | scale | ours float | ours int8 | ours a16w8 | paper |", "|---|---|---|---|---|---|"]
+        for scale in sorted({m[1] for m in out["models"]}):
+            bic = by.get(("bicubic", scale, "bicubic", name))
+            lines.append(f"| bicubic | x{scale} | {bic['psnr_y']:.2f} | | | {_paper('bicubic', scale, name, used)} |"
+                         if bic else f"| bicubic | x{scale} | pending | | | |")
+        for model, scale, _ in out["models"]:
+            cells = []
+            for p in ("float", "int8", "a16w8"):
+                r = by.get((model, scale, p, name))
+                cells.append(f"{r['psnr_y']:.2f}" if r else "pending" if (model, scale, p, name) in pending else "–")
+            lines.append(f"| {model} | x{scale} | {' | '.join(cells)} | {_paper(model, scale, name, used)} |")
+        parts.append("\n".join(lines))
+    sources = "\n".join(f"[{i}] {SOURCES[k]}" for k, i in sorted(used.items(), key=lambda kv: kv[1]))
+    manifests = ", ".join(f"{s['name']} {s['manifest_sha256'][:12]}" for s in out["sets"])
+    n_pending = len(pending)
+    return (f"{BEGIN}\nThe standard test sets, read from a local folder (not shipped; models/DATA.md says where "
+            "to get them and how to lay them out), with the standard protocol: HR cropped to a multiple of the "
+            "scale, MATLAB bicubic LR, PSNR on Y (BT.601) with `scale` pixels shaved. Float: the Keras model on "
+            "whole images; int8 (`convert.py --precision int8`'s route) and a16w8 (TFLiteConverter): fixed 64x64 "
+            "input, tiled with the receptive radius as overlap, default calibration. SSIM and per-image values: "
+            "bench/results/benchmarks/. Set manifests (sha256 of `sha256  file` lines): "
+            f"{manifests}.\n\n" + "\n\n".join(parts) + f"\n\nPaper figures (their training data and "
+            f"schedules; figures as quoted in issue #32 and the earlier card, table numbers not re-read in "
+            f"the PDFs):\n{sources}\n\n"
+            + (f"{n_pending} cells are pending (not yet measured on this machine's 2 shared cores): "
+               f"`{COMMAND}` measures them and keeps the measured ones (cached per cell).\n" if n_pending else "")
+            + f"Generated by `{COMMAND}`.\n{END}")
+
+
+def write_card(card: Path, out: dict) -> None:
+    if BEGIN not in card.read_text():
+        card.write_text(card.read_text().rstrip("\n") + f"\n\n## Standard benchmarks\n\n{BEGIN}\n{END}\n")
+    replace_marked(card, BEGIN, END, card_body(out))
