@@ -37,6 +37,8 @@ flags.DEFINE_string("device_profile", None, f"target class for the latency model
 flags.DEFINE_string("npu", None, "NPU compile target (e.g. qualcomm:SM8650): price each op where the compiler "
                     "places it (CPU fallbacks, NPU<->CPU switches) and compile the chosen policy for real; "
                     "needs the npu extra")
+flags.DEFINE_enum("numerics", "auto", ["auto", "cpu", "npu"], "what judges the budget: the CPU's (LiteRT) "
+                  "arithmetic, or the --npu target's, emulated (QNN HTP); auto = npu with --npu, else cpu")
 flags.DEFINE_list("op_profiles", None, "or: measured harness results of the all-a8w8 and all-a16w8 models")
 flags.DEFINE_list("op_profile_models", None, "the two .tflite files --op_profiles measured (their sha256 "
                   "must match the records)")
@@ -86,6 +88,9 @@ def _mode_conflicts():
 
 flag_checks.conflicts(["sensitivity", "pareto", "budget_db", "reference", "max_evals", "pareto_points",
                        "sensitivity_file"], _mode_conflicts)
+flag_checks.conflicts(["numerics", "npu"], lambda: (
+    "--numerics npu judges on an NPU's emulated arithmetic: name the NPU with --npu (e.g. --npu qualcomm:SM8650)"
+    if FLAGS.numerics == "npu" and not FLAGS.npu else None))
 
 
 def main(argv):
@@ -116,7 +121,7 @@ def main(argv):
         val_images=FLAGS.val_images, fuse=not FLAGS.per_layer, npu=FLAGS.npu,
         npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
         oracle=FLAGS.oracle, budget_on=FLAGS.budget_on, workers=FLAGS.workers, cluster=FLAGS.cluster,
-        drops=FLAGS.drops))
+        drops=FLAGS.drops, numerics=FLAGS.numerics))
     if FLAGS.sensitivity:
         r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(r["table"])

@@ -128,6 +128,7 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
 
 
 def search_table(r: dict) -> str:
+    judge = "LiteRT" if str(r.get("numerics", "CPU")).startswith("CPU") else r["numerics"].split(" (")[0]
     rows = [f"{'':<26}{'PSNR_Y val':>11}{'pred. ms':>10}",
             f"{'reference ' + r['reference']:<26}{r['reference_psnr_y']:>11.3f}{'':>10}",
             f"{'target':<26}{r['target_psnr_y']:>11.3f}{'':>10}",
@@ -143,12 +144,13 @@ def search_table(r: dict) -> str:
     if r.get("worst_image"):
         w = r["worst_image"]
         rows.append(f"worst validation image {w['image']}: {w['loss_db']:.3f} dB below {r['reference']} "
-                    f"(mean {w['mean_loss_db']:.3f} dB; budget on {r.get('budget_on', 'mean')}, LiteRT)")
+                    f"(mean {w['mean_loss_db']:.3f} dB; budget on {r.get('budget_on', 'mean')}, {judge})")
     if r.get("litert_check"):
         c = r["litert_check"]
-        rows.append(f"oracle fast, answer confirmed on LiteRT: " + "; ".join(
-            f"{a['model']} fast {a['fast_psnr_y']:.3f} vs LiteRT {a['litert_psnr_y']:.3f} dB" for a in c["agreement"])
+        rows.append(f"oracle fast, answer confirmed on {judge}: " + "; ".join(
+            f"{a['model']} fast {a['fast_psnr_y']:.3f} vs {judge} {a['litert_psnr_y']:.3f} dB" for a in c["agreement"])
             + (f" -- {c['fallback']}" if c.get("fallback") else ""))
+    rows.append(f"PSNRs above: {r.get('numerics', 'CPU (LiteRT kernels)')}")
     if r.get("npu"):
         rows += npu_lines(r["npu"])
     return "\n".join(rows)

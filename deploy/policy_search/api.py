@@ -44,7 +44,7 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
            sensitivity_file: Optional[str | Path] = None, progress: bool = False,
            npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
            oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
-           cluster: Optional[str] = None, drops: str = "auto") -> SearchOutcome:
+           cluster: Optional[str] = None, drops: str = "auto", numerics: str = "auto") -> SearchOutcome:
     """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`.
 
     Args:
@@ -75,6 +75,9 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
         drops: "exact" (each group's drop simulated), "estimated" (from shared backward passes,
             deploy/policy_search/drop_estimate.py) or "auto" (estimated for the largest models
             only, deploy.policy_search.session.ESTIMATE_ABOVE_MACS). `report["drops"]` says which.
+        numerics: what judges the budget: "cpu" (LiteRT's kernels), "npu" (the `npu` target's
+            arithmetic in QNN HTP emulation: reference, answer and near-target candidates) or
+            "auto" (npu with an `npu` target, else cpu). `report["numerics"]` says which.
     Returns:
         A frozen `SearchOutcome`; `.feasible` is False when even all-a16w8 misses the budget
         (the policy is then the best found, all a16w8).
@@ -92,7 +95,7 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
     s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
               calib_images=calib_images, val_dir=val_dir, val_images=val_images, npu=npu,
               npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, workers=workers,
-              cluster=cluster, drops=drops)
+              cluster=cluster, drops=drops, numerics=numerics)
     try:
         return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
                                  progress=progress, sensitivity_file=sensitivity_file)
@@ -152,7 +155,7 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
               "sensitivity_evaluations": sens_evals, "drops": how, "validation": s.oracle.val.to_json(),
               **({"sensitivity_skipped": "uniform a8w8 meets the budget"} if enough else {}),
               "oracle": s.oracle.kind, "budget_on": s.oracle.budget_on,
-              # measured on LiteRT whatever the oracle: the worst image's loss vs the reference
+              # measured on the judge (LiteRT, or the emulated NPU) whatever the oracle: the worst image's loss vs the reference
               "worst_image": judge.worst_loss(result.assignment),
               **({"litert_check": judged} if judged is not None else {}),
               "calibration": s.oracle.calib.to_json(), **provenance(s)}

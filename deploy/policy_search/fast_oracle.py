@@ -21,6 +21,7 @@ from deploy.convert import per_layer as hybrid
 from deploy.convert import quantizer as quantize
 from deploy.evaluation.runners import _to_uint8  # noqa: PLC2701 - the runner's own rounding
 from deploy.policy_search.composed import ComposedArgs
+from deploy.policy_search.npu_judge import EmulatedJudge, numerics_label
 from deploy.policy_search.oracle import Assignment, QualityOracle, assignment_key
 from deploy.policy_search.space import NARROW, WIDE
 
@@ -58,12 +59,18 @@ class FastOracle(QualityOracle):
     kind = "fast"
 
     def __init__(self, prep, *, model: str, scale: int, calib, val, convention, budget_on: str = "mean",
-                 reference: str = "a16w8", on_eval=None, qsv=None):
+                 reference: str = "a16w8", on_eval=None, qsv=None, npu_soc=None, npu_cache_dir=None):
+        """`npu_soc`: judge on that NPU's emulated arithmetic (npu_judge.EmulatedJudge) instead
+        of LiteRT's CPU kernels; emulated PSNRs are kept in `npu_cache_dir`."""
         super().__init__(prep, model=model, scale=scale, calib=calib, val=val, convention=convention,
                          budget_on=budget_on, reference=reference, on_eval=on_eval, qsv=qsv)
-        self.judge = QualityOracle(prep, model=model, scale=scale, calib=calib, val=val,
-                                   convention=convention, qsv=self.qsv, budget_on=budget_on,
-                                   reference=reference)
+        kw = dict(model=model, scale=scale, calib=calib, val=val, convention=convention, qsv=self.qsv,
+                  budget_on=budget_on, reference=reference)
+        self.judge = (QualityOracle(prep, **kw) if npu_soc is None else
+                      EmulatedJudge(prep, soc=npu_soc, cache_dir=npu_cache_dir, **kw))
+        #: per image, judge minus simulation for uniform a8w8 and a16w8 (armed on an NPU judge)
+        self.offsets: Optional[dict[str, np.ndarray]] = None
+        self.measured_offsets: Optional[dict[str, np.ndarray]] = None  # the last armed run's
         t = time.perf_counter()
         self.sim = fake_quant.Simulator(prep.float_tflite)
         self.setup_seconds = time.perf_counter() - t
@@ -134,22 +141,47 @@ class FastOracle(QualityOracle):
         if fresh:
             self.litert_model_s = time.perf_counter() - t
         self.band = self.litert_model_s is None or self.litert_model_s <= LITERT_DECIDES_MAX_S
+        if isinstance(self.judge, EmulatedJudge):
+            narrow = self.uniform(NARROW)
+            self.offsets = {p: self.judge.image_psnrs(u) - self.image_psnrs(u)
+                            for p, u in ((NARROW, narrow), (WIDE, wide))}
         ref = self.judge.psnr(wide) if reference == WIDE else self.judge.float_psnr()
         self.target = ref - budget_db if self.band else None
         return ref - budget_db
 
     def disarm(self) -> None:
-        self.target = None
+        self.measured_offsets = self.offsets or self.measured_offsets
+        self.target, self.offsets = None, None
+
+    def _reference_images(self) -> np.ndarray:
+        # armed on an NPU judge, candidates are scored on the judge's numerics: so is the reference
+        return self.judge._reference_images() if self.offsets is not None else super()._reference_images()  # noqa: SLF001
+
+    def toward_judge(self, a: Assignment, images: np.ndarray) -> np.ndarray:
+        """The simulation's per-image PSNRs of `a` moved onto the judge's numerics.
+
+        The simulation follows LiteRT's CPU arithmetic; an NPU judge rounds differently, and the
+        difference grows with the int8 rounding a candidate carries. Measured on the two uniform
+        models (exact there), it is interpolated by the share of all-a8w8's simulated loss the
+        candidate has: `d16 + (d8 - d16) * w`, w = (sim16 - sim(a)) / (sim16 - sim8) in [0, 1].
+        The candidates this decides near the target are measured on the judge anyway."""
+        if self.offsets is None:
+            return images
+        s16, s8 = (float(np.mean(self.image_psnrs(self.uniform(p)))) for p in (WIDE, NARROW))
+        w = 0.0 if s16 - s8 <= 1e-9 else float(np.clip((s16 - float(np.mean(images))) / (s16 - s8), 0.0, 1.0))
+        if dict(a) == self.uniform(NARROW):
+            w = 1.0
+        return images + self.offsets[WIDE] + (self.offsets[NARROW] - self.offsets[WIDE]) * w
 
     def psnr(self, a: Assignment, decide: bool = True) -> float:
         """`decide=False`: the search says this candidate cannot become its answer (it is not
         faster than the best so far), so the simulation's value is enough even near the target."""
         target = getattr(self, "target", None)
         if target is None or not decide:
-            return super().psnr(a)
+            return super().psnr(a) if self.offsets is None else self.score(self.toward_judge(a, self.image_psnrs(a)))
         if dict(a) == self.uniform(WIDE) and self.reference == WIDE:
             return self.judge.psnr(a)
-        fast = super().psnr(a)
+        fast = self.score(self.toward_judge(a, self.image_psnrs(a)))
         if abs(fast - target) <= BAND_DB:
             self.decided_on_litert += 1
             return self.judge.psnr(a)
@@ -169,17 +201,26 @@ class FastOracle(QualityOracle):
         return row
 
 
-def make(kind: str, prep, **kw) -> QualityOracle:
-    """`--oracle fast|litert`; a graph the simulator cannot run falls back to LiteRT (said so)."""
+def make(kind: str, prep, *, npu_soc=None, npu_cache_dir=None, **kw) -> QualityOracle:
+    """`--oracle fast|litert`; a graph the simulator cannot run falls back to measuring every
+    candidate on the judge (said so). `npu_soc`: the judge is that NPU's emulated arithmetic."""
     if kind not in ORACLES:
         raise ValueError(f"--oracle must be one of {', '.join(ORACLES)}, not '{kind}'")
     if kind == "fast":
         try:
-            return FastOracle(prep, **kw)
+            return FastOracle(prep, npu_soc=npu_soc, npu_cache_dir=npu_cache_dir, **kw)
         except fake_quant.SimulationUnsupported as e:
             import warnings
-            warnings.warn(f"{e}; measuring every candidate on LiteRT instead", stacklevel=2)
-    return QualityOracle(prep, **kw)
+            where = "LiteRT" if npu_soc is None else "the emulated NPU"
+            warnings.warn(f"{e}; measuring every candidate on {where} instead", stacklevel=2)
+    return QualityOracle(prep, **kw) if npu_soc is None else EmulatedJudge(prep, soc=npu_soc,
+                                                                           cache_dir=npu_cache_dir, **kw)
+
+
+def numerics_of(oracle: QualityOracle) -> str:
+    """What the oracle's answer and reference are measured with (every report says it)."""
+    judge = getattr(oracle, "judge", oracle)
+    return judge.numerics if isinstance(judge, EmulatedJudge) else numerics_label("cpu")
 
 
 def confirm(oracle: QualityOracle, result, *, budget_db: float, reference: str) -> Optional[dict]:
@@ -194,9 +235,12 @@ def confirm(oracle: QualityOracle, result, *, budget_db: float, reference: str) 
     ref = j.psnr(j.uniform(WIDE)) if reference == "a16w8" else j.float_psnr()
     got = j.psnr(result.assignment)
     target = ref - budget_db
-    return {"oracle": "fast", "tolerance_db": TOLERANCE_DB, "band_db": BAND_DB,
-            "mode": ("litert decides candidates near the target" if oracle.band else
-                     "simulation searches, LiteRT confirms the answer (tightened on a miss)"),
+    judge = "the emulated NPU" if isinstance(j, EmulatedJudge) else "litert"
+    return {"oracle": "fast", "numerics": numerics_of(oracle), "tolerance_db": TOLERANCE_DB, "band_db": BAND_DB,
+            "mode": (f"{judge} decides candidates near the target" if oracle.band else
+                     f"simulation searches, {judge} confirms the answer (tightened on a miss)"),
+            **({"simulation_offsets_db": {p: round(float(np.mean(v)), 4) for p, v in oracle.measured_offsets.items()}}
+               if oracle.measured_offsets else {}),
             "litert_model_s": None if oracle.litert_model_s is None else round(oracle.litert_model_s, 1),
             "decided_on_litert": oracle.decided_on_litert, "litert_reference_psnr_y": round(ref, 4),
             "litert_target_psnr_y": round(target, 4), "litert_psnr_y": round(got, 4),

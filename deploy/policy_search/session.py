@@ -17,6 +17,7 @@ from deploy.errors import UserInputError
 from deploy.latency import cost_model as latency
 from deploy.latency import npu_cost
 from deploy.policy_search import fast_oracle
+from deploy.policy_search import npu_judge
 from deploy.policy_search import oracle as candidates
 from deploy.policy_search import parallel
 from deploy.policy_search import sensitivity
@@ -66,14 +67,16 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
           fuse: bool = True, npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
           oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
-          cluster: Optional[str] = None, drops: str = "auto") -> Setup:
+          cluster: Optional[str] = None, drops: str = "auto", numerics: str = "auto") -> Setup:
     """Validate the cheap inputs first (profile names, files), then prepare and calibrate once.
 
     With `npu` (e.g. "qualcomm:SM8650") the cost model takes which ops the compiler places on the
     NPU from compiling the uniform a8w8/a16w8 models (deploy.latency.npu_cost); compile reports are
     cached under `npu_cache_dir` when given. `workers` (0 = one per core) or `cluster` (a Dask
     scheduler address) measure independent candidates in other processes
-    (deploy/policy_search/parallel.py); the scheduler is reached before any model work."""
+    (deploy/policy_search/parallel.py); the scheduler is reached before any model work.
+    `numerics` (npu_judge.NUMERICS): what judges the budget, LiteRT's CPU kernels or, by default
+    with `npu`, that NPU's emulated arithmetic."""
     if oracle not in fast_oracle.ORACLES:
         raise UserInputError(f"--oracle must be one of {', '.join(fast_oracle.ORACLES)}, not '{oracle}'")
     if drops not in DROPS:
@@ -87,6 +90,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     if op_profiles and npu:
         raise UserInputError("--npu prices with a device profile (default htp_npu) and the compiler's "
                              "placement; it does not combine with --op_profiles")
+    numerics = npu_judge.resolve_numerics(numerics, npu)
     prof = None
     if not op_profiles:
         prof = latency.load_profile(device_profile or DEFAULT_PROFILE)  # unknown name: fail before minutes of work
@@ -101,7 +105,8 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
         return _setup(src, input_hw, plan, prof=prof, soc=soc, op_profiles=op_profiles,
                       op_profile_models=op_profile_models, device_profile=device_profile, calib_dir=calib_dir,
                       calib_images=calib_images, val_dir=val_dir, val_images=val_images, fuse=fuse,
-                      npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, drops=drops)
+                      npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, drops=drops,
+                      numerics=numerics)
     except BaseException:
         plan.close()
         raise
@@ -109,7 +114,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
 
 def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, prof, soc, op_profiles,
            op_profile_models, device_profile, calib_dir, calib_images, val_dir, val_images, fuse,
-           npu_cache_dir, oracle, budget_on, drops) -> Setup:
+           npu_cache_dir, oracle, budget_on, drops, numerics) -> Setup:
     prep = hybrid.prepare_source(src, input_hw)
     if op_profiles:
         if len(op_profiles) != 2:
@@ -127,8 +132,11 @@ def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, 
                                         convention=src.convention)
     val = candidates.validation_set(src.scale, input_hw, val_dir=val_dir, n_images=val_images)
     # --oracle: candidates on simulated quantization (LiteRT judges the answer) or all on LiteRT
+    # --numerics npu: the judge is the target NPU's emulated arithmetic (its PSNRs kept beside the compile cache)
+    on_npu = numerics == "npu"
     oracle = fast_oracle.make(oracle, prep, model=src.name, scale=src.scale, calib=calib, val=val,
-                              convention=src.convention, budget_on=budget_on)
+                              convention=src.convention, budget_on=budget_on, npu_soc=soc if on_npu else None,
+                              npu_cache_dir=npu_cache_dir if on_npu else None)
     parallel.attach(oracle, plan)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
     npu_model = None
@@ -224,7 +232,7 @@ def measured_cache(s: Setup) -> Optional[sensitivity.MeasuredCache]:
 def provenance(s: Setup) -> dict:
     return {"model_source": s.src.to_json(), "input_hw": list(s.prep.input_shape[1:3]),
             "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
-            "oracle": s.oracle.kind, "budget_on": s.oracle.budget_on,
+            "oracle": s.oracle.kind, "numerics": fast_oracle.numerics_of(s.oracle), "budget_on": s.oracle.budget_on,
             "calibration_seconds": round(s.oracle.calibration_seconds, 1),
             "parallel": (s.parallel or parallel.Plan("none", 1)).to_json()}
 
