@@ -11,7 +11,7 @@ from deploy.commands import flag_checks
 from deploy.commands.cli import run_cli
 from deploy.training.sampler import SAMPLERS
 from deploy.training.schedule import SCHEDULES
-from deploy.training.trainer import TrainConfig, set_threads, train
+from deploy.training.trainer import TrainConfig, set_threads, snapshot, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")
@@ -41,6 +41,8 @@ flags.DEFINE_enum("train_set", "shipped", ["shipped", "full"], "without --train_
                   "photos, or their full-size originals (`python tools/prepare_data.py` installs them)")
 flags.DEFINE_string("init_from", None, "start from these weights (.h5), e.g. to fine-tune x4 from x3")
 flags.DEFINE_bool("export", True, "write hash-named weights + recipe to models/weights when done")
+flags.DEFINE_string("snapshot", None, "write the run's latest checkpoint (EMA weights if kept) to this .h5 and "
+                    "exit without training: judge a long run mid-way (tools/evaluate.py --weights)")
 flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default, all cores); "
                      "1 keeps a background run on a shared machine to one core")
 flag_checks.positive("scale", "steps", "batch", "val_every", "ckpt_every", "stop_at")
@@ -64,6 +66,10 @@ def main(argv):
                       full_size=FLAGS.train_set == "full", init_from=FLAGS.init_from, export=FLAGS.export,
                       lr_schedule=FLAGS.lr_schedule, warmup=FLAGS.warmup, ema=FLAGS.ema,
                       sampler=FLAGS.sampler, augment=FLAGS.augment)
+    if FLAGS.snapshot:
+        step = run_cli(lambda: snapshot(cfg, FLAGS.snapshot))
+        print(f"{cfg.run_path} at step {step}: weights in {FLAGS.snapshot}")
+        return
     result = run_cli(lambda: train(cfg))
     if not result.finished:
         print(f"stopped {cfg.model} x{cfg.scale} at step {result.steps} of {cfg.steps}, validation PSNR_Y "

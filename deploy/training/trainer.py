@@ -38,7 +38,7 @@ from deploy.training.schedule import SCHEDULES, make_schedule
 from models._keras import keras, tf
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingStopped", "train", "sample_batch", "init_body_from",
-           "record_stage", "export_weights", "resolve_settings", "validate", "set_threads"]
+           "record_stage", "export_weights", "resolve_settings", "validate", "set_threads", "snapshot"]
 
 #: Longer side of training photos is brought down to this (DIV2K's 2K); 5K wallpapers are soft
 #: at the pixel level and would teach the nets to blur.
@@ -297,6 +297,28 @@ def train(cfg: TrainConfig) -> TrainResult:
             weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
                                      data_source=source_info, settings=settings)
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
+
+
+def snapshot(cfg: TrainConfig, out: str | Path) -> int:
+    """Write a run's latest checkpoint (its EMA average, if the run keeps one: what export would
+    write) to `out` (.h5) without training, so a long run can be judged mid-way; returns its step."""
+    checkpoints = RunCheckpoints(cfg.run_path)
+    found = checkpoints.latest()
+    if found is None:
+        raise UserInputError(f"{cfg.run_path} has no checkpoint yet; nothing to snapshot")
+    settings = resolve_settings(cfg, found[1])
+    model = models.build(cfg.model, cfg.scale)
+    opt = keras.optimizers.Adam(make_schedule(settings["lr_schedule"], cfg.learning_rate, cfg.steps,
+                                              settings["warmup"]))
+    opt.build(model.trainable_variables)
+    ema = Ema(model, settings["ema"]) if settings["ema"] else None
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoints.restore(tf.train.Checkpoint(model=model, optimizer=opt, step=step_var,
+                                            **({"ema": ema.module} if ema else {})))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with ema.swapped_in() if ema else contextlib.nullcontext():
+        model.save_weights(str(out))
+    return int(step_var.numpy())
 
 
 def _bicubic_psnr(samples: Sequence[data.Sample], scale: int) -> Optional[float]:

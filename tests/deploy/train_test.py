@@ -149,6 +149,18 @@ def test_exported_weights_are_the_ema_average(uninterrupted):
     assert not any(any(np.array_equal(r, x) for r in raw if r.shape == x.shape) for x in exported)
 
 
+def test_snapshot_writes_the_checkpoints_ema_weights_without_training(tmp_path, uninterrupted, train_dir):
+    """tools/train.py --snapshot: a long run judged mid-way gets exactly what export would write."""
+    from deploy.errors import UserInputError
+    from deploy.training.trainer import snapshot
+    ref_dir, ref = uninterrupted
+    cfg = TrainConfig(run_dir=str(ref_dir / "run"), train_dir=str(train_dir), **LONG)
+    assert snapshot(cfg, tmp_path / "snap.h5") == 30
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(str(tmp_path / "snap.h5")), _weights(ref.weights)))
+    with pytest.raises(UserInputError, match="has no checkpoint yet"):
+        snapshot(TrainConfig(run_dir=str(tmp_path / "new"), **LONG), tmp_path / "x.h5")
+
+
 def _start(run, train_dir):
     """tools/train.py with LONG's flags, checkpointing every step, in the background."""
     args = [sys.executable, str(REPO / "tools" / "train.py"), "--run_dir", str(run)]
