@@ -18,6 +18,7 @@ from deploy.convert import io_types
 
 from deploy.convert import layer_map
 from deploy.convert import op_graph
+from deploy.convert import prelu_graph
 from deploy.convert import quantizer as quantize
 
 from deploy.convert import rewrite
@@ -81,31 +82,39 @@ def prepare(model: keras.Model) -> Prepared:
 
 def prepare_tflite(tflite: bytes, assign=None, *, output_unit: Optional[str] = None,
                    unit_order: Optional[list[str]] = None, kinds: Optional[dict[str, str]] = None,
-                   weighted: frozenset = frozenset()) -> Prepared:
+                   weighted: frozenset = frozenset(), rewrite_prelu: bool = True) -> Prepared:
     """A float TFLite (any framework) ready for per-layer quantization; units are the Keras 3
-    layers `assign` names from tensor names, or op groups named from the graph."""
+    layers `assign` names from tensor names, or op groups named from the graph. Units come from
+    the source's own graph; its PRELUs are then rewritten into ops the quantizer takes
+    (deploy/convert/prelu_graph.py), each new op in the PRELU's unit."""
     graph, unit_of = op_graph.from_tflite(tflite, assign, output_unit=output_unit, unit_order=unit_order,
                                           kinds=kinds, weighted=weighted)
+    rewritten: dict[str, str] = {}
+    if rewrite_prelu:
+        tflite, origin, prelus = prelu_graph.rewrite_prelus(tflite)
+        rewritten = {str(unit_of.get(k)): prelu_graph.WHAT for k in prelus}
+        unit_of = {i: unit_of.get(k) for i, k in enumerate(origin)}
     summary = layer_map.summarize(layer_map.make_interpreter(tflite, delegates=False))
     ops = tuple(layer_map.MappedOp(o.index, o.op, o.output_names[0] if o.output_names else "",
                                    unit_of.get(o.index),
                                    ";".join(n for n in o.output_names if n) + (";" if o.output_names else ""))
                 for o in summary.ops)
-    return Prepared(None, tflite, ops, {}, graph)
+    return Prepared(None, tflite, ops, rewritten, graph)
 
 
-def prepare_source(src, hw: tuple[int, int]) -> Prepared:
-    """Any `ModelSource` at LR size `hw` (a float TFLite keeps its own size)."""
+def prepare_source(src, hw: tuple[int, int], *, rewrite_prelu: bool = True) -> Prepared:
+    """Any `ModelSource` at LR size `hw` (a float TFLite keeps its own size); `rewrite_prelu=False`
+    keeps a graph-route source's float TFLite as it is (its float model)."""
     if not src.graph_route:
         return prepare(src.fixed(hw))
     data, assign = src.float_tflite(hw)
     if assign is None:
-        return prepare_tflite(data)
+        return prepare_tflite(data, rewrite_prelu=rewrite_prelu)
     m = src.model
     out_layer = m.outputs[0]._keras_history.operation.name  # noqa: SLF001 - the layer making the output
     return prepare_tflite(data, assign, output_unit=out_layer, unit_order=[l.name for l in m.layers],
                           kinds={l.name: l.__class__.__name__ for l in m.layers},
-                          weighted=frozenset(l.name for l in m.layers if l.weights))
+                          weighted=frozenset(l.name for l in m.layers if l.weights), rewrite_prelu=rewrite_prelu)
 
 
 def _layer_macs(layer) -> int:
@@ -144,7 +153,7 @@ def layers_table(infos: Sequence[LayerInfo]) -> str:
 
 def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
                     qsv: Optional[dict] = None, *, value_peak: Optional[float] = None,
-                    smoke: bool = True) -> tuple[bytes, dict[str, Any]]:
+                    smoke: bool = True, ptq=None) -> tuple[bytes, dict[str, Any]]:
     """One TFLite model at the policy's per-layer precisions, verified; plus its report.
 
     `smoke=False` skips the one-patch invoke, for callers that invoke the model right away.
@@ -153,8 +162,9 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
     maps 0..255 onto 0..peak. It comes from the model's convention, never from the data.
     """
     policy.validate(prep.layers)
-    qsv = qsv if qsv is not None else quantize.calibrate(prep.float_tflite, calib.patches)
     recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
+    # `ptq` (deploy.convert.ptq.PtqOptions or its label): None = global min/max, as always
+    prep, qsv, ptq_report = quantize.apply_ptq(prep, ptq, calib.patches, qsv, recipe, value_peak)
     tfl = quantize.quantize(prep.float_tflite, recipe, qsv)
     if policy.io_type == "uint8":
         if value_peak is None:
@@ -170,7 +180,8 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
         raise quantize.QuantizationError(
             f"layer '{c.layer}' op {c.op} runs {c.actual} but the policy asks {c.requested} "
             f"({why}); set that layer to {c.actual} in the policy" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
-    return tfl, _report(prep, policy, checks, summary, tfl, calib)
+    report = _report(prep, policy, checks, summary, tfl, calib)
+    return tfl, (report if ptq_report is None else {**report, "ptq": ptq_report})
 
 
 def _io_rules(io_type: str) -> list[dict]:

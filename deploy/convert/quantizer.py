@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import io
 import warnings
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from litert_quantizer import calibrator as aeq_calibrator
@@ -98,6 +98,23 @@ def calibrate(float_tflite: bytes, patches: np.ndarray) -> dict:
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
         calib.calibrate(data, q._recipe_manager)  # noqa: SLF001 - the recipe decides which tensors
     return calib.get_model_qsvs()
+
+
+def apply_ptq(prep, ptq, patches: np.ndarray, qsv: Optional[dict], recipe: list[dict],
+              peak: Optional[float]) -> tuple[Any, dict, Optional[dict]]:
+    """(prepared model, calibration result, the report's `ptq` entry or None).
+
+    Default options (None or `PtqOptions()`) are exactly the min/max route: the caller's `qsv`
+    (or one global min/max calibration) and no report entry, so default models keep their bytes.
+    Anything else runs deploy.convert.ptq (CLE, MSE/percentile ranges, bias correction)."""
+    from deploy.convert import ptq as ptq_mod
+    opts = ptq_mod.PtqOptions.parse(ptq)
+    if opts.is_default:
+        return prep, (qsv if qsv is not None else calibrate(prep.float_tflite, patches)), None
+    if opts.clip_output and peak is None:
+        raise QuantizationError("clipping the output's range needs the model's value range (value_peak: 1 or 255)")
+    return ptq_mod.apply(prep, opts, patches, qsv, recipe, peak=float(peak or 1.0),
+                         calibrate=calibrate, quantize=quantize)
 
 
 def quantize(float_tflite: bytes, recipe: list[dict], qsv: dict) -> bytes:

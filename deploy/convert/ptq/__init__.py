@@ -1,0 +1,122 @@
+"""Post-training quantization options for the per-layer route, beyond global min/max calibration.
+
+`PtqOptions` is the recipe's PTQ part, recorded in the report (and the .tflite metadata) when
+any option is on; the default (`PtqOptions()`: min/max ranges, nothing else) changes nothing,
+so models made without options keep their bytes. Order, each step seeing the previous ones:
+
+1. `cle`: cross-layer equalization of the float tf_keras model's weights (equalize.py),
+   then the float TFLite is re-made and re-calibrated (min/max).
+2. `act_ranges`: each activation's range by MSE or percentile (act_ranges.py); `clip_output`
+   limits the output's grid to the image's value range.
+3. `bias_correction`: each conv's mean output shift in the quantized model taken out of its
+   float bias, conv by conv (bias_correction.py).
+
+AdaRound-style learned rounding and QAT are not here (issue 29 items 3c and 4).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+
+from deploy.errors import UserInputError
+
+ACT_RANGES = ("minmax", "mse", "percentile")
+#: words of the compact form: "mse+bc+cle+clip", "p99.99", "minmax"
+_WORDS = {"bc": "bias_correction", "cle": "cle", "clip": "clip_output"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PtqOptions:
+    """What the per-layer route does beyond min/max calibration (all off by default)."""
+    act_ranges: str = "minmax"
+    percentile: float = 99.99
+    clip_output: bool = False
+    bias_correction: bool = False
+    cle: bool = False
+
+    def __post_init__(self):
+        if self.act_ranges not in ACT_RANGES:
+            raise UserInputError(f"act_ranges must be one of {', '.join(ACT_RANGES)}, not '{self.act_ranges}'")
+        if not isinstance(self.percentile, (int, float)) or not 50.0 < float(self.percentile) < 100.0:
+            raise UserInputError(f"percentile must be between 50 and 100 (share kept per side), "
+                                 f"not {self.percentile!r}")
+        for f in ("clip_output", "bias_correction", "cle"):
+            if not isinstance(getattr(self, f), bool):
+                raise UserInputError(f"{f} must be true or false, not {getattr(self, f)!r}")
+
+    @property
+    def is_default(self) -> bool:
+        return self == PtqOptions(percentile=self.percentile) and self.act_ranges == "minmax"
+
+    @property
+    def label(self) -> str:
+        """Compact name, e.g. `mse+clip+bc+cle`; parse(label) gives the options back."""
+        head = f"p{self.percentile:g}" if self.act_ranges == "percentile" else self.act_ranges
+        return "+".join([head] + [w for w, f in _WORDS.items() if getattr(self, f)])
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if self.act_ranges != "percentile":
+            d.pop("percentile")
+        return {"label": self.label, **d}
+
+    @classmethod
+    def parse(cls, value: "PtqOptions | str | Mapping | None") -> "PtqOptions":
+        """None -> default; a PtqOptions; a dict of fields; or the compact label."""
+        if value is None:
+            return cls()
+        if isinstance(value, PtqOptions):
+            return value
+        if isinstance(value, Mapping):
+            known = {f.name for f in dataclasses.fields(cls)}
+            extra = sorted(set(value) - known - {"label"})
+            if extra:
+                raise UserInputError(f"unknown ptq option(s) {', '.join(extra)}; known: {', '.join(sorted(known))}")
+            return cls(**{k: v for k, v in value.items() if k in known})
+        if not isinstance(value, str) or not value.strip():
+            raise UserInputError(f"ptq must be options, a dict or a label like 'mse+bc', not {value!r}")
+        kw: dict[str, Any] = {}
+        for word in value.strip().lower().split("+"):
+            if word in ("minmax", "mse"):
+                kw["act_ranges"] = word
+            elif word.startswith("p") and word[1:].replace(".", "", 1).isdigit():
+                kw["act_ranges"], kw["percentile"] = "percentile", float(word[1:])
+            elif word in _WORDS:
+                kw[_WORDS[word]] = True
+            else:
+                raise UserInputError(f"unknown ptq word '{word}' in '{value}': use minmax, mse, p<percent> "
+                                     f"(e.g. p99.99), {', '.join(_WORDS)} joined by '+'")
+        return cls(**kw)
+
+
+def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], recipe: list,
+          *, peak: float, calibrate: Callable[[bytes, np.ndarray], dict],
+          quantize: Callable[[bytes, list, dict], bytes]) -> tuple[Any, dict, dict]:
+    """(prepared model with PTQ'd float weights, calibration result, report entry).
+
+    `calibrate`/`quantize` are quantizer.py's (passed in: this package never imports AEQ)."""
+    report: dict[str, Any] = opts.to_json()
+    if opts.cle:
+        if prep.model is None:
+            report["cle_skipped"] = "not a tf_keras model (Keras 3 / SavedModel / float TFLite source)"
+        else:
+            from deploy.convert.ptq import equalize
+            from deploy.convert.uniform import convert_uniform
+            model, report["cle_pairs"] = equalize.equalize_weights(prep.model)
+            prep = dataclasses.replace(prep, model=model, float_tflite=convert_uniform(model, "float").tflite)
+            qsv = None
+    qsv = qsv if qsv is not None else calibrate(prep.float_tflite, patches)
+    if opts.act_ranges != "minmax" or opts.clip_output:
+        from deploy.convert.ptq import act_ranges
+        qsv, report["act_ranges_summary"] = act_ranges.choose_ranges(
+            prep.float_tflite, patches, qsv, opts.act_ranges, percentile=opts.percentile,
+            clip_output=peak if opts.clip_output else None)
+    if opts.bias_correction:
+        from deploy.convert.ptq import bias_correction
+        fixed_qsv = qsv
+        tfl, report["bias_correction_summary"] = bias_correction.correct(
+            prep.float_tflite, patches, lambda fb: quantize(fb, recipe, fixed_qsv))
+        prep = dataclasses.replace(prep, float_tflite=tfl)
+    return prep, qsv, report

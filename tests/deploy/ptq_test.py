@@ -1,0 +1,125 @@
+"""PTQ options of the per-layer route: activation ranges, CLE, bias correction, options, defaults."""
+import hashlib
+
+import numpy as np
+import pytest
+
+from deploy.convert import per_layer
+from deploy.convert.policy import Policy
+from deploy.convert.ptq import PtqOptions, act_ranges, bias_correction, equalize
+from deploy.convert.tflite_io import make_interpreter
+from deploy.data import calibration
+from deploy.errors import SrdeployError
+from models._keras import keras
+
+_RNG = np.random.default_rng(29)
+
+
+@pytest.fixture(scope="module")
+def calib(hr_dir):
+    return calibration.calibration_set(2, (16, 16), calib_dir=hr_dir, n_images=3, patches_per_image=2)
+
+
+def _chain_model(act: str = "prelu") -> keras.Model:
+    """conv -> activation -> conv -> conv(12) -> pixel shuffle; channels of very different size."""
+    keras.utils.set_random_seed(3)
+    x_in = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="a")(x_in)
+    x = {"prelu": keras.layers.PReLU(shared_axes=[1, 2], name="act"),
+         "tanh": keras.layers.Activation("tanh", name="act")}[act](x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="b")(x)
+    x = keras.layers.Conv2D(12, 3, padding="same", name="tail")(x)
+    from models.layers import PixelShuffle
+    m = keras.Model(x_in, PixelShuffle(2, name="shuffle")(x))
+    w = m.get_layer("a").get_weights()
+    w[0] = w[0] * np.geomspace(0.05, 4.0, 8).astype(np.float32)  # unbalanced output channels
+    m.get_layer("a").set_weights(w)
+    if act == "prelu":
+        m.get_layer("act").set_weights([np.full((1, 1, 8), 0.2, np.float32)])
+    return m
+
+
+def test_mse_range_beats_min_max_on_a_heavy_tailed_tensor():
+    x = np.concatenate([_RNG.laplace(0.0, 0.05, 200_000), [4.0, -3.0, 3.5]])
+    h = act_ranges.Histogram.over(x.min(), x.max())
+    h.add(x)
+    lo, hi = act_ranges.mse_range(h)
+    assert x.min() < lo < 0 < hi < x.max()
+    best = act_ranges.activation_mse([x], lo, hi)
+    assert best < 0.8 * act_ranges.activation_mse([x], x.min(), x.max())
+    # no clip range on a brute-force grid (exact errors) does clearly better than the search
+    sweep = [act_ranges.activation_mse([x], x.min() * f, x.max() * g)
+             for f in np.linspace(0.05, 1, 12) for g in np.linspace(0.05, 1, 12)]
+    assert best <= 1.02 * min(sweep)
+    plo, phi = act_ranges.percentile_range(h, 99.9)
+    assert x.min() < plo < 0 < phi < x.max()
+    # the histogram's estimate tracks the exact error (the search ranks candidates with it)
+    est = act_ranges.grid_error(h, np.array([x.min(), lo]), np.array([x.max(), hi])) / x.size
+    exact = [act_ranges.activation_mse([x], x.min(), x.max()), act_ranges.activation_mse([x], lo, hi)]
+    assert np.allclose(est, exact, rtol=0.25)
+
+
+def test_relu_output_keeps_zero_as_its_lower_bound():
+    x = np.maximum(_RNG.normal(0, 1, 50_000), 0)
+    h = act_ranges.Histogram.over(0.0, x.max())
+    h.add(x)
+    assert h.zeros > 20_000
+    lo, hi = act_ranges.mse_range(h)
+    assert lo == 0.0 and 0 < hi <= x.max()
+
+
+def test_options_parse_round_trip_and_refuse_bad_input():
+    for label in ("minmax", "mse", "p99.9+clip", "mse+clip+bc+cle"):
+        assert PtqOptions.parse(PtqOptions.parse(label).label) == PtqOptions.parse(label)
+    assert PtqOptions.parse(None).is_default and PtqOptions.parse("minmax").is_default
+    assert not PtqOptions.parse("bc").is_default
+    assert PtqOptions.parse({"act_ranges": "mse", "cle": True}).label == "mse+cle"
+    for bad in ("mse+fast", "p120", "", {"act_range": "mse"}, 3):
+        with pytest.raises(SrdeployError) as e:
+            PtqOptions.parse(bad)
+        assert "\n" not in str(e.value)
+
+
+def test_cle_keeps_the_float_output_and_balances_weights(calib):
+    m = _chain_model()
+    assert equalize.find_pairs(m) == [("a", "act", "b"), ("b", None, "tail")]
+    assert equalize.find_pairs(_chain_model("tanh")) == [("b", None, "tail")]
+    eq, pairs = equalize.equalize_weights(m)
+    x = calib.patches[:2]
+    np.testing.assert_allclose(eq.predict(x, verbose=0), m.predict(x, verbose=0), atol=1e-4)
+
+    def ranges(model, a, b):  # A's output-channel and B's input-channel weight ranges
+        return (np.abs(model.get_layer(a).get_weights()[0]).max(axis=(0, 1, 2)),
+                np.abs(model.get_layer(b).get_weights()[0]).max(axis=(0, 1, 3)))
+    r1, r2 = ranges(m, "a", "b")
+    assert not np.allclose(r1, r2, rtol=0.1)
+    for a, b in (("a", "b"), ("b", "tail")):
+        np.testing.assert_allclose(*ranges(eq, a, b), rtol=0.05)  # balanced, as CLE promises
+    assert set(pairs) == {"a->b", "b->tail"}
+
+
+def test_bias_correction_removes_the_mean_shift_of_a_conv(calib):
+    prep = per_layer.prepare(_chain_model())
+    policy = Policy("custom", 2, "a8w8")
+    plain, _ = per_layer.quantize_policy(prep, policy, calib)
+    corrected, report = per_layer.quantize_policy(prep, policy, calib, ptq="bc")
+    assert report["ptq"]["bias_correction_summary"]["convs_corrected"] == 3
+    out = [t for _, t, _ in bias_correction.biased_convs(prep.float_tflite)][-1]
+
+    def shift(q):
+        s = bias_correction.channel_shift(prep.float_tflite, q, calib.patches, out, fused=False)
+        return float(np.abs(s).mean())
+    assert shift(corrected) < 0.5 * shift(plain)
+
+
+def test_default_options_leave_bytes_and_report_unchanged_and_others_are_recorded(calib):
+    prep = per_layer.prepare(_chain_model())
+    policy = Policy("custom", 2, "a8w8")
+    base, rep = per_layer.quantize_policy(prep, policy, calib)
+    same, rep2 = per_layer.quantize_policy(prep, policy, calib, ptq=PtqOptions())
+    assert hashlib.sha256(base).digest() == hashlib.sha256(same).digest() and "ptq" not in rep2
+    tfl, rep3 = per_layer.quantize_policy(prep, policy, calib, value_peak=1.0, ptq="mse+clip+cle")
+    assert rep3["ptq"]["label"] == "mse+cle+clip" and rep3["ptq"]["act_ranges_summary"]["tensors_changed"] > 0
+    assert rep3["ptq"]["act_ranges_summary"]["output_clipped_to_peak"]
+    out = make_interpreter(tfl).get_output_details()[0]
+    assert out["dtype"] == np.float32 and tfl != base
