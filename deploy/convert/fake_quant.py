@@ -130,9 +130,13 @@ class Simulator:
                  "RELU_N1_TO_1", "TANH", "LOGISTIC", "LEAKY_RELU", "PRELU", "DEPTH_TO_SPACE", "PAD",
                  "HARD_SWISH", "SPACE_TO_DEPTH")
 
-    def __init__(self, float_tflite: bytes, *, batch: int = 32, keep_runs: int = 3, jit: bool = True):
+    def __init__(self, float_tflite: bytes, *, batch: int = 32, keep_runs: int = 3, jit: bool = True,
+                 arithmetic: str = "litert"):
+        """`arithmetic`: "litert" (LiteRT's CPU kernels) or "htp" (Qualcomm's HTP, see ARITHMETICS)."""
         import tensorflow as tf  # heavy: only when a simulator is made
-        self._tf, self.batch = tf, batch
+        if arithmetic not in ARITHMETICS:
+            raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETICS)}, not {arithmetic!r}")
+        self._tf, self.batch, self.arithmetic = tf, batch, arithmetic
         fm = self._fm = _fb.read_model(float_tflite)
         sg = fm.subgraphs[0]
         self.input, self.output = int(sg.inputs[0]), int(sg.outputs[0])
@@ -149,6 +153,8 @@ class Simulator:
             consts = {"float": tuple(None if i < 0 else _dequant(fm, i) for i in fo.inputs)}
             self.ops.append(_Op(_op_name(fm, fo), tuple(int(i) for i in fo.inputs), int(fo.outputs[0]),
                                 opts, consts, {}, {}))
+        #: per op, the input slots that read their producer's unrounded output (HTP's fusions)
+        self.fused_inputs = _htp_fused_inputs(self.ops) if arithmetic == "htp" else [()] * len(self.ops)
         self._float_args = [self._args(op.consts["float"], [None] * len(op.inputs), None) for op in self.ops]
         self._float_sigs = [_sig(op.consts["float"], [None] * len(op.inputs), None) for op in self.ops]
         self.checkpoints = self._checkpoints()
@@ -180,8 +186,11 @@ class Simulator:
             for t in op.inputs:
                 if t >= 0 and t in made_at:
                     last_read[t] = max(last_read.get(t, -1), i)
+        # a fused consumer reads its producer's unrounded output, which is not kept at a checkpoint
+        fused = [(made_at[self.ops[i].inputs[j]], i) for i, slots in enumerate(self.fused_inputs) for j in slots]
         cands = [k for k in range(1, n)
-                 if sum(1 for t, m in made_at.items() if m < k <= last_read.get(t, -2)) <= max_live]
+                 if sum(1 for t, m in made_at.items() if m < k <= last_read.get(t, -2)) <= max_live
+                 and not any(m < k <= i for m, i in fused)]
         if len(cands) > most - 1:
             step = len(cands) / (most - 1)
             cands = [cands[int(i * step)] for i in range(most - 1)]
@@ -251,6 +260,8 @@ class Simulator:
         """Run ops `indices` on tensors `val` (updated); `args[i - offset]` belongs to op i."""
         for i in indices:
             y = _apply(self._tf, self.ops[i], self.op_inputs(i, args[i - offset], val))
+            if self.arithmetic == "htp":
+                val[("unrounded", self.ops[i].output)] = y
             val[self.ops[i].output] = self._fq(y, args[i - offset][2])
 
     def op_inputs(self, i: int, args_i, val: dict, fq=None) -> list:
@@ -267,6 +278,8 @@ class Simulator:
                 ins.append(consts[j])
             elif op.consts["float"][j] is not None:  # static integer constant
                 ins.append(op.consts["float"][j])
+            elif j in self.fused_inputs[i] and ("unrounded", ti) in val:  # HTP: fused, one rounding
+                ins.append(val[("unrounded", ti)])
             else:
                 ins.append(fq(val[ti], grids[j]))
         return ins
@@ -313,6 +326,29 @@ class Simulator:
         while len(self._kept) > self.keep_runs:
             self._kept.popitem(last=False)
         return np.concatenate([out[0].numpy() for out in live[len(self.ops)]], 0)
+
+
+#: "litert": LiteRT's CPU kernels (every op's output rounded onto its grid, every consumer reads it
+#: there). "htp": Qualcomm's HTP, whose compiler fuses a standalone RELU into the convolution
+#: that produces its input: the RELU reads the convolution's accumulator, not its rounded int8
+#: output (one rounding where LiteRT has two). Measured on FSRCNN x3's compiled model with every
+#: intermediate made an output (bench/npu_numerics_probe.py): the same int8 convolution output
+#: maps to up to 3 RELU outputs on HTP, to one on LiteRT; the ops after it (MUL, SUB) are
+#: functions of their int8 inputs on both.
+ARITHMETICS = ("litert", "htp")
+_CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
+_FUSED_INTO_CONV = ("RELU", "RELU6", "RELU_N1_TO_1")
+
+
+def _htp_fused_inputs(ops: Sequence[_Op]) -> list[tuple[int, ...]]:
+    """Per op, the input slots HTP computes from the producer's unrounded output."""
+    producer = {op.output: op for op in ops}
+    out = []
+    for op in ops:
+        src = producer.get(op.inputs[0]) if op.inputs else None
+        fused = op.kind in _FUSED_INTO_CONV and src is not None and src.kind in _CONVS
+        out.append((0,) if fused else ())
+    return out
 
 
 class _RetracingNotice:

@@ -72,7 +72,8 @@ class FastOracle(QualityOracle):
         self.offsets: Optional[dict[str, np.ndarray]] = None
         self.measured_offsets: Optional[dict[str, np.ndarray]] = None  # the last armed run's
         t = time.perf_counter()
-        self.sim = fake_quant.Simulator(prep.float_tflite)
+        # the simulation follows the judge's arithmetic (fake_quant.ARITHMETICS)
+        self.sim = fake_quant.Simulator(prep.float_tflite, arithmetic="litert" if npu_soc is None else "htp")
         self.setup_seconds = time.perf_counter() - t
         self.composed = ComposedArgs(self.sim, prep.ops, self._export)
         self._x = np.stack([convention.model_input(lr.astype(np.float32) / 255.0) for lr in val.lr])

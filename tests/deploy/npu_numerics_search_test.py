@@ -11,6 +11,7 @@ from deploy.errors import SrdeployError
 pytest.importorskip("onnxruntime_qnn")
 
 from deploy.evaluation.api import npu_interpreter_factory  # noqa: E402
+from deploy.npu import NpuEmulator  # noqa: E402
 from deploy.evaluation.runners import TFLiteRunner  # noqa: E402
 from deploy.policy_search import fast_oracle, session  # noqa: E402
 from deploy.policy_search.api import search_with_setup  # noqa: E402
@@ -86,3 +87,55 @@ def test_numerics_npu_needs_an_npu_target():
         resolve_numerics("npu", None)
     with pytest.raises(SrdeployError, match="--numerics must be one of"):
         resolve_numerics("htp", TARGET)
+
+
+def _prelu_net():
+    """conv -> PReLU (rewritten relu(x) - a*relu(-x): a standalone RELU reads the conv) -> conv,
+    plus the input repeated (a residual, so the output is an image and rounding shows) -> shuffle."""
+    from models._keras import keras
+    from models.layers import PixelShuffle
+    keras.utils.set_random_seed(5)
+    x_in = keras.Input((*HW, 3), batch_size=1)
+    x = keras.layers.Conv2D(16, 3, padding="same", name="head")(x_in)
+    x = keras.layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.2), name="act")(x)
+    x = keras.layers.Conv2D(12, 3, padding="same", name="tail",
+                            kernel_initializer=keras.initializers.RandomNormal(stddev=0.05))(x)
+    x = keras.layers.Add(name="residual")([x, keras.layers.Concatenate(name="repeat")([x_in] * 4)])
+    return keras.Model(x_in, PixelShuffle(2, name="shuffle")(x))
+
+
+def test_htp_fusions_are_marked_only_for_a_relu_reading_a_conv():
+    from deploy.convert.fake_quant import _Op, _htp_fused_inputs
+    op = lambda kind, ins, out: _Op(kind, ins, out, {}, {}, {}, {})  # noqa: E731
+    ops = [op("CONV_2D", (0, 1, 2), 3), op("RELU", (3,), 4), op("MUL", (3, 5), 6), op("RELU", (6,), 7),
+           op("ADD", (4, 7), 8)]
+    assert _htp_fused_inputs(ops) == [(), (0,), (), (), ()]
+
+
+def test_simulation_follows_htp_where_litert_rounds_twice(hr_dir, tmp_path):
+    """A RELU after a conv: HTP computes it from the accumulator (one rounding), LiteRT from the
+    rounded int8 output. The "htp" simulation is closer to the emulated NPU than the "litert" one,
+    and within 0.05 dB of it; a run resumed at a checkpoint is bit-identical to a full one."""
+    from deploy.convert import fake_quant
+    from deploy.convert.sources import ModelSource
+    from deploy.data.io_convention import IOConvention
+    src = ModelSource("tinyprelu", 2, _prelu_net(), IOConvention(), False, None)
+    s = session.setup(src, HW, npu=TARGET, npu_cache_dir=tmp_path, calib_dir=hr_dir, calib_images=3,
+                      val_dir=hr_dir, val_images=3)
+    try:
+        o = s.oracle
+        assert o.sim.arithmetic == "htp" and any(o.sim.fused_inputs)
+        litert = fake_quant.Simulator(o.prep.float_tflite)
+        u = o.uniform("a8w8")
+        model = o.quantized(u)
+        emulator = NpuEmulator(o.judge.compiled(model), "SM8650")
+        emulated = np.concatenate([emulator(x[None]) for x in o._x])  # noqa: SLF001
+        htp = o.sim.run(o._x, o.simulated(u))  # noqa: SLF001
+        lit = litert.run(o._x, o.simulated(u))  # noqa: SLF001
+        err_htp, err_lit = np.mean(np.abs(htp - emulated)), np.mean(np.abs(lit - emulated))
+        assert err_htp < 0.6 * err_lit, (err_htp, err_lit)
+        args = o.sim.op_args(o.quantized(u))
+        full = o.sim._graph(o.sim._tf.constant(o._x), args[0]).numpy()  # noqa: SLF001
+        np.testing.assert_array_equal(o.sim.run(o._x, args), full)
+    finally:
+        s.close()
