@@ -66,8 +66,16 @@ def _rdb(x, feat: int, growth: int, name: str):
 
 
 def rrdbnet(scale: int, hw: HW = (None, None), feat: int = 64, blocks: int = 23, growth: int = 32,
-            name: str = "rrdbnet") -> keras.Model:
-    """ESRGAN / Real-ESRGAN-x4plus generator; x4 (two nearest x2 + conv upsamplers) or x2/x8."""
+            name: str = "rrdbnet", nearest: str = "tiled") -> keras.Model:
+    """ESRGAN / Real-ESRGAN-x4plus generator; x4 (two nearest x2 + conv upsamplers) or x2/x8.
+
+    `nearest`: how each nearest x2 upsample is written. "tiled" (default): the features repeated
+    4 times + a pixel shuffle, the same values, which Qualcomm's HTP takes at int16 (its
+    RESIZE_NEAREST_NEIGHBOR is rejected at int16: "Unsupported input/output datatypes", so
+    an a16w8 model left it on the CPU in 3 partitions); "resize": UpSampling2D, AI Hub's own
+    graph, which the published-latency fit prices (bench/published/graphs.py)."""
+    if nearest not in ("tiled", "resize"):
+        raise ValueError(f"nearest must be 'tiled' or 'resize', not {nearest!r}")
     if scale not in (2, 4, 8):
         raise ValueError(f"RRDBNet upsamples in x2 steps; scale {scale} is not 2, 4 or 8")
     x_in = _input(hw)
@@ -80,7 +88,10 @@ def rrdbnet(scale: int, hw: HW = (None, None), feat: int = 64, blocks: int = 23,
         x = L.Add(name=f"rrdb{b + 1}_add")([x, L.Rescaling(0.2, name=f"rrdb{b + 1}_scale")(y)])
     x = L.Add(name="trunk_add")([head, _conv(x, feat, 3, "conv_body")])
     for u in range(scale.bit_length() - 1):
-        x = L.UpSampling2D(2, interpolation="nearest", name=f"up{u + 1}_nearest")(x)
+        if nearest == "resize":
+            x = L.UpSampling2D(2, interpolation="nearest", name=f"up{u + 1}_nearest")(x)
+        else:
+            x = PixelShuffle(2, name=f"up{u + 1}_nearest")(L.Concatenate(name=f"up{u + 1}_tile")([x] * 4))
         x = L.LeakyReLU(0.2, name=f"up{u + 1}_lrelu")(_conv(x, feat, 3, f"conv_up{u + 1}"))
     x = L.LeakyReLU(0.2, name="hr_lrelu")(_conv(x, feat, 3, "conv_hr"))
     return keras.Model(x_in, _conv(x, 3, 3, "conv_last"), name=f"{name}_x{scale}")

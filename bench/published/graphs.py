@@ -119,7 +119,8 @@ def _sr(name: str):
     def build(hw):
         from models import zoo_big
         from models.zoo_aihub import AIHUB_GRAPHS
-        big = {"srgan": zoo_big.srgan, "esrgan": zoo_big.rrdbnet, "real_esrgan_x4plus": zoo_big.rrdbnet}
+        rrdb = lambda scale, hw: zoo_big.rrdbnet(scale, hw, nearest="resize")  # noqa: E731 - AI Hub's graph
+        big = {"srgan": zoo_big.srgan, "esrgan": rrdb, "real_esrgan_x4plus": rrdb}
         return (big.get(name) or AIHUB_GRAPHS[name])(4, hw)
     return build
 

@@ -28,3 +28,14 @@ def test_graph_only_models_are_outside_the_trained_zoo_and_have_no_weights():
         models.build("srgan", 4, weights=True)
     with pytest.raises(models.ModelError, match="x3"):
         models.build("rrdbnet", 3)
+
+
+def test_rrdbnet_tiled_nearest_equals_the_resize_op():
+    """The HTP-friendly nearest x2 (features tiled 4x + pixel shuffle) computes AI Hub's
+    UpSampling2D exactly (same weights, small config so the test is quick)."""
+    tiled = zoo_big.rrdbnet(4, blocks=1, feat=8, growth=4)
+    resize = zoo_big.rrdbnet(4, blocks=1, feat=8, growth=4, nearest="resize")
+    resize.set_weights(tiled.get_weights())
+    x = np.random.default_rng(0).random((1, 6, 5, 3), np.float32)
+    np.testing.assert_allclose(tiled(x).numpy(), resize(x).numpy(), rtol=0, atol=1e-6)
+    assert not any("UpSampling" in type(l).__name__ for l in tiled.layers)
