@@ -106,3 +106,16 @@ def test_card_section_shows_ours_beside_the_paper_and_pending_cells(stand_in, tm
     assert text.count(benchmarks.BEGIN) == 1 and "**Set5** (NOT the standard set: 2 images)" in text
     assert "| fsrcnn | x3 | pending | – | – | 33.06 [" in text and "| bicubic | x3 |" in text
     assert "Dong et al., FSRCNN" in text and "4 cells are pending" in text and len(out["pending"]) == 4
+
+
+def test_a_model_that_cannot_be_made_leaves_its_cells_pending_and_the_others_measured(stand_in, tmp_path):
+    def make_runner(model, scale, precision):
+        if precision == "int8":
+            raise AttributeError("'LeakyReLUOps' object has no attribute 'max_value'")
+        return BicubicRunner(scale), {}
+
+    out = benchmarks.run(stand_in, [("xlsr", 3, "w.h5")], ["float", "int8"], make_runner,
+                         results_dir=tmp_path / "cells", summary=tmp_path / "s.json", card=None)
+    assert len(out["pending"]) == 4 and all(k[2] == "int8" for k in out["pending"])
+    assert out["errors"] == [["xlsr", 3, "int8", "AttributeError: 'LeakyReLUOps' object has no attribute 'max_value'"]]
+    assert "xlsr x3 int8: the model could not be made or run" in benchmarks.card_body(out)
