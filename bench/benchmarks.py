@@ -85,7 +85,8 @@ def _row(model: str, scale: int, precision: str, bset: bm.BenchmarkSet, weights:
             "ssim_y": round(float(np.mean([s for _, _, s in scores])), 5),
             "images": [[n, round(p, 4), round(s, 5)] for n, p, s in scores],
             "seconds": round(seconds, 1), "measured": time.strftime("%Y-%m-%d %H:%M"),
-            "convention": {**metrics.CONVENTION, "crop_border": scale}, **extra}
+            "convention": {**metrics.CONVENTION, "crop_border": scale},
+            "git": provenance.git_state(), **extra}  # dirty: measured with uncommitted code in the tree
 
 
 def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Sequence[str],
