@@ -30,6 +30,13 @@ flags.DEFINE_string("calib_dir", None, "folder of HR photos for calibration (def
 flags.DEFINE_integer("calib_images", 8, "number of calibration images (4 patches each)")
 flags.DEFINE_enum("io_type", "float32", IO_TYPES, "model input/output dtype (--precision)")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+# post-training quantization options (deploy/convert/ptq; per-layer route, recorded in the report)
+flags.DEFINE_enum("act_ranges", "minmax", ["minmax", "mse", "percentile"],
+                  "activation ranges per tensor: global min/max, least quantization MSE, or --percentile")
+flags.DEFINE_float("percentile", 99.99, "share of values kept per side with --act_ranges percentile")
+flags.DEFINE_bool("clip_output", False, "output grid limited to the image's value range")
+flags.DEFINE_bool("cle", False, "cross-layer equalization of conv -> (P)ReLU -> conv weights before conversion")
+flags.DEFINE_bool("bias_correction", False, "each conv's mean output shift under quantization taken out of its bias")
 flag_checks.at_least("qat_steps", 0)
 flag_checks.positive("calib_images")
 flag_checks.hw_text("input_size", allow_dynamic=True, maximum=jobs.MAX_INPUT_SIDE)
@@ -69,7 +76,11 @@ def main(argv):
     run_cli(lambda: jobs.check_image_count("calib_images", FLAGS.calib_dir, FLAGS.calib_images,
                                            FLAGS["calib_images"].present))
     run_cli(lambda: jobs.check_npu_targets(FLAGS.npu))
-    common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite)
+    ptq = dict(act_ranges=FLAGS.act_ranges, percentile=FLAGS.percentile, clip_output=FLAGS.clip_output,
+               cle=FLAGS.cle, bias_correction=FLAGS.bias_correction)
+    ptq = None if not any(FLAGS[n].present for n in ptq) else ptq  # None: the default route, as before
+    common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite,
+                  ptq=ptq)
     if FLAGS.policy:
         r = run_cli(lambda: hybrid_jobs.convert_with_policy(src, FLAGS.policy, FLAGS.out, qat_steps=FLAGS.qat_steps,
                                                             train_dir=FLAGS.train_dir, **common))

@@ -78,7 +78,7 @@ def list_models_table() -> str:
 def convert_model(src: ModelSource, precision: str, out: str | Path, *,
                   input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
                   calib_dir: Optional[str] = None, calib_images: int = 8,
-                  io_type: str = "float32", overwrite: bool = False) -> dict:
+                  io_type: str = "float32", overwrite: bool = False, ptq=None) -> dict:
     """Convert at one precision; writes `out` and `out.json`, returns the report."""
     out = Path(out)
     check_outputs((out, report_path(out)), (*source_files(src), calib_dir), overwrite=overwrite)  # before calibrating
@@ -86,7 +86,7 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
     # validation patches (deploy/policy_search/int8_route.py); the report's int8_route says which
     from deploy.policy_search import int8_route
     q = int8_route.quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
-                            io_type=io_type)
+                            io_type=io_type, ptq=ptq)
     q = dataclasses.replace(q, report=with_provenance(q.report))
     q.save(out, overwrite=overwrite)  # without it: linked into place atomically, never over a racing run's file
     return dict(q.report)

@@ -34,7 +34,7 @@ def write_policy(src: ModelSource, precision: str, input_hw: tuple[int, int],
 def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
                         input_hw: tuple[int, int], calib_dir: Optional[str] = None,
                         calib_images: int = 8, overwrite: bool = False, qat_steps: int = 0,
-                        train_dir: Optional[str] = None) -> dict:
+                        train_dir: Optional[str] = None, ptq=None) -> dict:
     """Policy file -> one verified mixed-precision .tflite + report; nothing written on failure."""
     out = Path(out)
     side = report_path(out, avoid=(policy_path,))  # never over the policy file
@@ -44,7 +44,7 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     if qat_steps > 0:
         from deploy.experimental import qat
         src, qat_report = qat.finetune_source(src, policy, input_hw, steps=qat_steps, train_dir=train_dir)
-    q = quantize(src, policy, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images)
+    q = quantize(src, policy, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images, ptq=ptq)
     if qat_report is not None:
         q = dataclasses.replace(q, report=types.MappingProxyType({**q.report, "qat": qat_report}))
     q = dataclasses.replace(q, report=with_provenance(q.report))

@@ -110,7 +110,7 @@ def check_scale(source: ModelSource) -> int:
 def quantize(source: ModelSource, policy: Policy | str, *,
              input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
              calib_dir: Optional[str | Path] = None, calib_images: int = 8,
-             io_type: Optional[str] = None) -> QuantizedModel:
+             io_type: Optional[str] = None, ptq=None) -> QuantizedModel:
     """Convert `source` at a per-layer `Policy` or a uniform precision, verified, in memory.
 
     Args:
@@ -121,6 +121,9 @@ def quantize(source: ModelSource, policy: Policy | str, *,
         calib_dir: HR photos for calibration (default: the shipped calibration photos).
         calib_images: how many calibration photos to use.
         io_type: uniform only: `float32`, `uint8`, `int8`, `int16`; a policy carries its own.
+        ptq: post-training quantization options of the per-layer route (`deploy.convert.ptq.
+            PtqOptions`, a dict of its fields, or a label such as `mse+clip+cle+bc`); None = global
+            min/max. With options, `int8` / `a16w8` are the per-layer route at that precision.
     Returns:
         A frozen `QuantizedModel` (`.tflite_bytes`, `.report`, `.save(path)`).
     Raises:
@@ -132,6 +135,12 @@ def quantize(source: ModelSource, policy: Policy | str, *,
     input_size = args.input_size(input_size)
     calib_images = args.count("calib_images", calib_images)
     check_scale(source)
+    if ptq is not None and not _ptq_options(ptq).is_default:  # per-layer route only
+        if not isinstance(policy, Policy):
+            return _ptq_uniform(source, str(policy), input_size, calib_dir, calib_images, io_type or "float32", ptq)
+        if io_type is not None and io_type != policy.io_type:
+            raise UserInputError(f"io_type '{io_type}' differs from the policy's io_type '{policy.io_type}'")
+        return _quantize_policy(source, policy, input_size, calib_dir, calib_images, ptq=ptq)
     if isinstance(policy, Policy):
         if io_type is not None and io_type != policy.io_type:
             raise UserInputError(f"io_type '{io_type}' differs from the policy's io_type "
@@ -196,7 +205,7 @@ def _graph_uniform(src: ModelSource, precision: str, input_hw, calib_dir, calib_
 
 
 def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, calib_images,
-                     prep=None) -> QuantizedModel:
+                     prep=None, ptq=None) -> QuantizedModel:
     from deploy.convert import per_layer
     from deploy.data import calibration
     from models.complexity import receptive_radius
@@ -208,8 +217,33 @@ def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, cali
     policy.validate(prep.layers)  # before calibration
     calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
-    tflite, report = per_layer.quantize_policy(prep, policy, calib, value_peak=src.convention.peak)
+    tflite, report = per_layer.quantize_policy(prep, policy, calib, value_peak=src.convention.peak, ptq=ptq)
     report = {**src.to_json(), "precision": "policy", "qat": None, **report,
               "receptive_radius_lr": round(prep.receptive_radius, 2)}
     tflite, report = metadata.stamp(tflite, report)  # scale, I/O convention, quantization, policy sha
     return QuantizedModel(tflite, types.MappingProxyType(report))
+
+
+def _ptq_options(ptq):
+    from deploy.convert.ptq import PtqOptions
+    return PtqOptions.parse(ptq)
+
+
+def _ptq_uniform(src: ModelSource, precision: str, input_hw, calib_dir, calib_images, io_type: str,
+                 ptq) -> QuantizedModel:
+    """Uniform int8 / a16w8 with PTQ options: every layer at that precision on the per-layer route
+    (the options act on AI Edge Quantizer's calibration and the float weights; the TFLiteConverter
+    has no such hooks)."""
+    from deploy.convert import per_layer
+    wanted = {"int8": "a8w8", "a8w8": "a8w8", "a16w8": "a16w8", "int16x8": "a16w8"}.get(precision)
+    if wanted is None:
+        raise UserInputError(f"ptq options apply to int8 / a16w8 and per-layer policies, not {precision}")
+    if io_type not in ("float32", "uint8"):
+        raise UserInputError(f"ptq options use the per-layer route: io_type float32 or uint8, not {io_type}")
+    if input_hw is None:
+        raise UserInputError("integer models need a fixed input size (e.g. 64x64)")
+    prep = per_layer.prepare_source(src, input_hw)
+    policy = Policy.for_layers(src.name, src.scale, wanted, prep.layers, io_type)
+    q = _quantize_policy(src, policy, tuple(prep.input_shape[1:3]), calib_dir, calib_images, prep=prep, ptq=ptq)
+    return dataclasses.replace(q, report=types.MappingProxyType({
+        **q.report, "precision": "int8" if wanted == "a8w8" else "a16w8", "uniform_via": "per-layer policy (ptq)"}))

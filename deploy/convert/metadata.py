@@ -69,6 +69,8 @@ def payload_from_report(report: Mapping[str, Any], description: Optional[str] = 
         "output": {"colour_space": conv.get("channels", "rgb"), "value_range": value_range,
                    "layout": "NHWC", "tensors": _io(report.get("outputs"))},
         "policy_sha256": report.get("policy_sha256"),
+        # post-training quantization recipe (deploy/convert/ptq label), only when options were used
+        **({"ptq": report["ptq"]["label"]} if isinstance(report.get("ptq"), Mapping) else {}),
         "receptive_radius_lr": report.get("receptive_radius_lr"),
         "srdeploy_version": srdeploy_version(),
         "description": description or (

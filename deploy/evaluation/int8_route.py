@@ -86,7 +86,7 @@ def quantize_int8(src, **kw):
 
 def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
              calib_images: int = 8, io_type: Optional[str] = None, int8_route: str = "best",
-             val_dir: Optional[str | Path] = None, val_images: int = 5):
+             val_dir: Optional[str | Path] = None, val_images: int = 5, ptq=None):
     """`deploy.quantize`: `deploy.convert.api.quantize`, except that uniform int8 is the best
     int8 we can make (as `convert.py --precision int8`), not only the converter's.
 
@@ -101,6 +101,8 @@ def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_d
             model both built, the better on the validation patches kept; the report's
             `int8_route` says which and why) or `converter` (the TFLiteConverter's only).
         val_dir, val_images: the validation photos `best` measures on (default: shipped ones).
+        ptq: post-training quantization options (`deploy.convert.ptq.PtqOptions` or a label such
+            as `mse+clip+cle+bc`): the per-layer route with them (convert.api.quantize); None = as above.
     Returns:
         A frozen `QuantizedModel` (`.tflite_bytes`, `.report`, `.save(path)`).
     Raises:
@@ -114,6 +116,10 @@ def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_d
     val_images = args.count("val_images", val_images)
     if int8_route not in ("best", "converter"):
         raise UserInputError(f"int8_route must be 'best' or 'converter', not '{int8_route}'")
+    from deploy.convert.ptq import PtqOptions
+    if not PtqOptions.parse(ptq).is_default:  # PTQ options exist on the per-layer route only
+        return convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,
+                                    calib_images=calib_images, io_type=io_type, ptq=ptq)
     best = (int8_route == "best" and isinstance(policy, str) and policy in ("int8", "a8w8")
             and input_size is not None and (io_type or "float32") in ("float32", "uint8")
             and not source.graph_route)

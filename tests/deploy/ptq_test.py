@@ -123,3 +123,28 @@ def test_default_options_leave_bytes_and_report_unchanged_and_others_are_recorde
     assert rep3["ptq"]["act_ranges_summary"]["output_clipped_to_peak"]
     out = make_interpreter(tfl).get_output_details()[0]
     assert out["dtype"] == np.float32 and tfl != base
+
+
+def test_api_and_cli_record_the_options(hr_dir, random_weights, tmp_path):
+    import deploy
+    from deploy.convert import metadata
+    from deploy.convert.api import quantize
+    from tests.conftest import run_tool
+    src = deploy.load_model("espcn", 2, weights=str(random_weights("espcn", 2)))
+    q = quantize(src, "int8", input_size=(16, 16), calib_dir=hr_dir, calib_images=3, ptq="mse+clip")
+    assert q.report["precision"] == "int8" and q.report["ptq"]["label"] == "mse+clip"
+    assert metadata.read(q.tflite_bytes)["ptq"] == "mse+clip"
+    plain = quantize(src, "int8", input_size=(16, 16), calib_dir=hr_dir, calib_images=3, ptq="minmax")
+    assert "ptq" not in plain.report and "ptq" not in metadata.read(plain.tflite_bytes)
+    with pytest.raises(SrdeployError, match="not fp16"):
+        quantize(src, "fp16", input_size=(16, 16), ptq="bc")
+    out = tmp_path / "m.tflite"
+    p = run_tool("convert", "--model", "espcn", "--scale", "2", "--out", str(out), "--input_size", "16x16",
+                 "--weights", str(random_weights("espcn", 2)), "--calib_dir", str(hr_dir), "--calib_images", "3",
+                 "--act_ranges", "percentile", "--percentile", "99.9", "--bias_correction")
+    assert p.returncode == 0, p.stderr
+    import json
+    assert json.loads(out.with_suffix(".json").read_text())["ptq"]["label"] == "p99.9+bc"
+    bad = run_tool("convert", "--model", "espcn", "--scale", "2", "--out", str(tmp_path / "b.tflite"),
+                   "--act_ranges", "percentile", "--percentile", "120", "--input_size", "16x16")
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "percentile" in bad.stderr
