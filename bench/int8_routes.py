@@ -5,7 +5,7 @@
 
 Per model x scale: PSNR_Y on the search's validation patches (deploy/policy_search/oracle.py,
 shipped validation photos) of the converter's int8, the per-layer all-a8w8 model, and what
-`--precision int8` now gives (deploy/policy_search/int8_route.py); the converter model's rescale
+`--precision int8` now gives (deploy/evaluation/int8_route.py); the converter model's rescale
 structure (QUANTIZE ops inside the graph) vs the per-layer one; and the check that the chosen
 model is never more than 0.05 dB below per-layer all-a8w8. Writes bench/results/int8_routes.json.
 """
@@ -22,7 +22,7 @@ import models
 from deploy import provenance
 from deploy.convert import sources
 from deploy.convert.tflite_io import make_interpreter, summarize
-from deploy.policy_search import int8_route
+from deploy.evaluation import int8_route
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models (default: all with shipped weights)")

@@ -9,7 +9,7 @@ shipped one; a pair whose weights changed (retrained) is re-measured even when n
 
 For each model x scale with weights: PSNR_Y/SSIM_Y of bicubic, float (Keras), int8 (what
 `convert.py --precision int8` makes: the better on the validation patches of the converter's and
-the per-layer all-a8w8 model, deploy/policy_search/int8_route.py) and a16w8 (TFLiteConverter),
+the per-layer all-a8w8 model, deploy/evaluation/int8_route.py) and a16w8 (TFLiteConverter),
 default calibration, fixed 64x64 input, tiled, on the default evaluation set;
 then evaluate's throughput on a full-size photo next to bare LiteRT `invoke` on the same model.
 Writes bench/results/zoo.json and the table between the markers in models/README.md.
@@ -30,7 +30,7 @@ from deploy._files import replace_marked
 from deploy.data import calibration
 from deploy.convert import sources
 from deploy.convert import uniform as convert
-from deploy.policy_search import int8_route
+from deploy.evaluation import int8_route
 from deploy.data import images as data
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import benchmarks  # noqa: E402

@@ -26,7 +26,7 @@ _API = {
     "ModelSource": ("deploy.convert.sources", "ModelSource"),
     "Policy": ("deploy.convert.policy", "Policy"),
     "PolicyError": ("deploy.convert.policy", "PolicyError"),
-    "quantize": ("deploy.policy_search.int8_route", "quantize"),  # int8: the better route
+    "quantize": ("deploy.evaluation.int8_route", "quantize"),  # one model per precision; int8: the better route
     "QuantizedModel": ("deploy.convert.api", "QuantizedModel"),
     "evaluate": ("deploy.evaluation.api", "evaluate"),
     "EvalResult": ("deploy.evaluation.evaluator", "EvalResult"),

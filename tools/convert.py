@@ -12,15 +12,17 @@ from deploy.commands import policy_jobs as hybrid_jobs
 
 from deploy.commands import flag_checks, jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
-from deploy.convert.uniform import DEFAULT_INPUT_HW, IO_TYPES, PRECISIONS
+from deploy.convert.precisions import LAYER_NAMES, UNIFORM_NAMES
+from deploy.convert.uniform import DEFAULT_INPUT_HW, IO_TYPES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("list_models", False, "list the zoo and exit")
 define_source_flags()
-flags.DEFINE_enum("precision", "int8", PRECISIONS, "uniform precision of the whole model")
+flags.DEFINE_enum("precision", "int8", UNIFORM_NAMES, "uniform precision of the whole model (a8w8 = int8, "
+                  "int16x8 = a16w8)")
 flags.DEFINE_string("policy", None, "per-layer precision policy (JSON); overrides --precision")
 flags.DEFINE_bool("list_layers", False, "print every layer a policy can address, with MACs, and exit")
-flags.DEFINE_enum("write_policy", None, ["a8w8", "a16w8", "float"], "print a uniform policy and exit")
+flags.DEFINE_enum("write_policy", None, LAYER_NAMES, "print a uniform policy and exit")
 flags.DEFINE_integer("qat_steps", 0, "policy-aware quantization-aware fine-tuning steps (with --policy)")
 flags.DEFINE_string("train_dir", None, "photos for --qat_steps (default: the training photos)")
 flags.DEFINE_string("out", None, "output .tflite path (a .json report is written beside it)")

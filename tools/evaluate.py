@@ -13,7 +13,8 @@ from absl import flags
 
 from deploy.commands.cli import fail, run_cli
 from deploy.commands import flag_checks, jobs
-from deploy.convert.uniform import DEFAULT_INPUT_HW, PRECISIONS
+from deploy.convert.precisions import UNIFORM_NAMES
+from deploy.convert.uniform import DEFAULT_INPUT_HW
 from deploy.data.io_convention import CHANNELS, VALUE_RANGES, IOConvention
 from deploy.convert import sources
 
@@ -28,7 +29,7 @@ flags.DEFINE_string("weights", None, "with --model: a .h5 weight file (default: 
 flags.DEFINE_enum("channels", None, CHANNELS, "model I/O channels (default: from the model's report, else rgb)")
 flags.DEFINE_enum("value_range", None, VALUE_RANGES, "model I/O range (default: from the report, else 0-1)")
 flags.DEFINE_integer("scale", None, "upscaling factor (default: from the model / 3 for zoo)")
-flags.DEFINE_enum("precision", "float", PRECISIONS, "precision for --model")
+flags.DEFINE_enum("precision", "float", UNIFORM_NAMES, "precision for --model (a8w8 = int8, int16x8 = a16w8)")
 flags.DEFINE_string("data", None, "folder of HR images (default: the bundled evaluation set)")
 flags.DEFINE_string("json", None, "write results as JSON here")
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR size for --model")

@@ -17,6 +17,7 @@ from absl import flags
 
 from deploy.commands import flag_checks
 from deploy.commands.cli import fail, run_cli
+from deploy.convert.precisions import LAYER_NAMES
 from deploy.latency.predict import predict, predict_frame
 
 FLAGS = flags.FLAGS
@@ -24,7 +25,8 @@ flags.DEFINE_string("model", None, "zoo model name")
 flags.DEFINE_string("keras_model", None, "or: a saved tf_keras model file (.h5/.keras/SavedModel)")
 flags.DEFINE_string("tflite", None, "or: a .tflite, priced op by op at its tensors' precisions")
 flags.DEFINE_integer("scale", 4, "upscaling factor")
-flags.DEFINE_enum("precision", "a8w8", ["a8w8", "a16w8", "float"], "uniform precision (zoo/Keras model)")
+flags.DEFINE_enum("precision", "a8w8", LAYER_NAMES, "uniform precision (zoo/Keras model); int8 = a8w8, "
+                  "int16x8 = a16w8")
 flags.DEFINE_string("policy", None, "or: a per-layer policy JSON (tools/search_policy.py output)")
 flags.DEFINE_string("device_profile", "snapdragon_8gen3", "profile name or JSON file")
 flags.DEFINE_string("input_size", "128x128", "fixed LR input HxW")

@@ -82,9 +82,9 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
     """Convert at one precision; writes `out` and `out.json`, returns the report."""
     out = Path(out)
     check_outputs((out, report_path(out)), (*source_files(src), calib_dir), overwrite=overwrite)  # before calibrating
-    # int8: the better of the converter's int8 and the per-layer all-a8w8 model on the
-    # validation patches (deploy/policy_search/int8_route.py); the report's int8_route says which
-    from deploy.policy_search import int8_route
+    # the one quantization of every entry point (deploy/evaluation/int8_route.py): int8 is the better of
+    # the converter's int8 and the per-layer all-a8w8 model on the validation patches (report: int8_route)
+    from deploy.evaluation import int8_route
     q = int8_route.quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
                             io_type=io_type, ptq=ptq)
     q = dataclasses.replace(q, report=with_provenance(q.report))

@@ -19,7 +19,7 @@ from deploy.convert.sources import ModelSource
 from deploy.errors import UserInputError
 
 DEFAULT_INPUT_HW = (64, 64)
-#: Uniform precisions `quantize` takes besides a Policy (`a8w8` is a synonym of `int8`).
+#: Uniform precisions `quantize` takes besides a Policy (aliases: deploy/convert/precisions.py).
 UNIFORM = ("float", "fp16", "int8", "a16w8")
 
 
@@ -146,7 +146,8 @@ def quantize(source: ModelSource, policy: Policy | str, *,
             raise UserInputError(f"io_type '{io_type}' differs from the policy's io_type "
                                  f"'{policy.io_type}'; set it in the policy")
         return _quantize_policy(source, policy, input_size, calib_dir, calib_images)
-    precision = {"a8w8": "int8"}.get(str(policy), str(policy))
+    from deploy.convert import precisions
+    precision = precisions.uniform(policy)  # `a8w8` = `int8`, `int16x8` = `a16w8`
     if source.graph_route:  # Keras 3 / SavedModel / float TFLite: no TFLiteConverter route
         return _graph_uniform(source, precision, input_size, calib_dir, calib_images, io_type or "float32")
     return _quantize_uniform(source, precision, input_size, calib_dir, calib_images, io_type or "float32")
@@ -184,7 +185,7 @@ def _graph_uniform(src: ModelSource, precision: str, input_hw, calib_dir, calib_
     if precision == "float":
         if io_type != "float32":
             raise ConversionError(f"a float model has float32 I/O, not {io_type}")
-        prep = per_layer.prepare_source(src, input_hw)
+        prep = per_layer.prepare_source(src, input_hw, rewrite_prelu=False)  # the source's own graph
         report = {**src.to_json(), "precision": "float", "route": "float TFLite of the source",
                   "size_bytes": len(prep.float_tflite), "input_shape": list(prep.input_shape),
                   "receptive_radius_lr": round(prep.receptive_radius, 2)}

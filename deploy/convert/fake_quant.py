@@ -38,6 +38,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from deploy.convert.fake_quant_ops import SimulationUnsupported, apply as _apply
+from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
 
 from ai_edge_litert import schema_py_generated as _schema
 from litert_quantizer.utils import tfl_flatbuffer_utils as _fb
@@ -48,7 +49,7 @@ _OP_NAMES = {v: k for k, v in vars(_schema.BuiltinOperator).items() if not k.sta
 _NP = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
 _QRANGE = {np.int8: (-128, 127), np.int16: (-32768, 32767), np.uint8: (0, 255)}
 BOUNDARY = ("QUANTIZE", "DEQUANTIZE")
-PRECISIONS = ("a8w8", "a16w8", "float")
+PRECISIONS = LAYER_PRECISIONS
 _PASS = np.float32(2.0 ** -40)  # x / 2^-40 is exact; rounding it moves x by <= 2^-41
 
 

@@ -18,6 +18,7 @@ from deploy.convert import io_types
 
 from deploy.convert import layer_map
 from deploy.convert import op_graph
+from deploy.convert import prelu_graph
 from deploy.convert import quantizer as quantize
 
 from deploy.convert import rewrite
@@ -81,31 +82,39 @@ def prepare(model: keras.Model) -> Prepared:
 
 def prepare_tflite(tflite: bytes, assign=None, *, output_unit: Optional[str] = None,
                    unit_order: Optional[list[str]] = None, kinds: Optional[dict[str, str]] = None,
-                   weighted: frozenset = frozenset()) -> Prepared:
+                   weighted: frozenset = frozenset(), rewrite_prelu: bool = True) -> Prepared:
     """A float TFLite (any framework) ready for per-layer quantization; units are the Keras 3
-    layers `assign` names from tensor names, or op groups named from the graph."""
+    layers `assign` names from tensor names, or op groups named from the graph. Units come from
+    the source's own graph; its PRELUs are then rewritten into ops the quantizer takes
+    (deploy/convert/prelu_graph.py), each new op in the PRELU's unit."""
     graph, unit_of = op_graph.from_tflite(tflite, assign, output_unit=output_unit, unit_order=unit_order,
                                           kinds=kinds, weighted=weighted)
+    rewritten: dict[str, str] = {}
+    if rewrite_prelu:
+        tflite, origin, prelus = prelu_graph.rewrite_prelus(tflite)
+        rewritten = {str(unit_of.get(k)): prelu_graph.WHAT for k in prelus}
+        unit_of = {i: unit_of.get(k) for i, k in enumerate(origin)}
     summary = layer_map.summarize(layer_map.make_interpreter(tflite, delegates=False))
     ops = tuple(layer_map.MappedOp(o.index, o.op, o.output_names[0] if o.output_names else "",
                                    unit_of.get(o.index),
                                    ";".join(n for n in o.output_names if n) + (";" if o.output_names else ""))
                 for o in summary.ops)
-    return Prepared(None, tflite, ops, {}, graph)
+    return Prepared(None, tflite, ops, rewritten, graph)
 
 
-def prepare_source(src, hw: tuple[int, int]) -> Prepared:
-    """Any `ModelSource` at LR size `hw` (a float TFLite keeps its own size)."""
+def prepare_source(src, hw: tuple[int, int], *, rewrite_prelu: bool = True) -> Prepared:
+    """Any `ModelSource` at LR size `hw` (a float TFLite keeps its own size); `rewrite_prelu=False`
+    keeps a graph-route source's float TFLite as it is (its float model)."""
     if not src.graph_route:
         return prepare(src.fixed(hw))
     data, assign = src.float_tflite(hw)
     if assign is None:
-        return prepare_tflite(data)
+        return prepare_tflite(data, rewrite_prelu=rewrite_prelu)
     m = src.model
     out_layer = m.outputs[0]._keras_history.operation.name  # noqa: SLF001 - the layer making the output
     return prepare_tflite(data, assign, output_unit=out_layer, unit_order=[l.name for l in m.layers],
                           kinds={l.name: l.__class__.__name__ for l in m.layers},
-                          weighted=frozenset(l.name for l in m.layers if l.weights))
+                          weighted=frozenset(l.name for l in m.layers if l.weights), rewrite_prelu=rewrite_prelu)
 
 
 def _layer_macs(layer) -> int:

@@ -4,12 +4,14 @@ A policy file (`hybrid.json`, version 1):
     {"version": 1, "model": "xlsr", "scale": 3, "default": "a8w8", "io_type": "float32",
      "layers": {"head_g0": "a16w8", "tail": "a16w8", "clipped_relu": "float"}}
 `default` applies to every quantizable layer the map does not name. Precisions: `a8w8` (int8
-activations and weights), `a16w8` (int16 activations, int8 weights: TFLite's 16x8), `float`.
+activations and weights), `a16w8` (int16 activations, int8 weights: TFLite's 16x8), `float`;
+`int8` and `int16x8` are read as `a8w8` and `a16w8` (deploy/convert/precisions.py).
 Weights are never int16: LiteRT has no int16-weight kernels.
 Not to be confused with AI Edge Quantizer's `default_policy` (its op/config compatibility table).
 """
 from __future__ import annotations
 
+from deploy.convert import precisions
 from deploy.errors import UserInputError
 
 import dataclasses
@@ -18,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-PRECISIONS = ("a8w8", "a16w8", "float")
+PRECISIONS = precisions.LAYER
 IO_TYPES = ("float32", "uint8", "int8")
 VERSION = 1
 #: Every key a policy file may have (`comment`: free text for people, ignored): any other (a
@@ -40,13 +42,18 @@ class Policy:
     version: int = VERSION
 
     def __post_init__(self):
-        if self.default not in PRECISIONS:
-            raise PolicyError(f"policy default '{self.default}' is not a precision; use one of "
-                              f"{', '.join(PRECISIONS)}")
+        names = ", ".join(precisions.LAYER_NAMES)
+        try:
+            object.__setattr__(self, "default", precisions.layer(self.default))  # normalised at the door
+        except precisions.PrecisionError:
+            raise PolicyError(f"policy default '{self.default}' is not a precision; use one of {names}") from None
+        layers = []
         for name, p in self.layers:
-            if p not in PRECISIONS:
-                raise PolicyError(f"policy layer '{name}': unknown precision '{p}'; use one of "
-                                  f"{', '.join(PRECISIONS)}")
+            try:
+                layers.append((name, precisions.layer(p)))
+            except precisions.PrecisionError:
+                raise PolicyError(f"policy layer '{name}': unknown precision '{p}'; use one of {names}") from None
+        object.__setattr__(self, "layers", tuple(layers))
         if self.io_type not in IO_TYPES:
             raise PolicyError(f"policy io_type '{self.io_type}' is not one of {', '.join(IO_TYPES)}")
         if self.version > VERSION:
@@ -70,14 +77,13 @@ class Policy:
 
         Args:
             source: the model the policy is for (its `name` and `scale` are recorded).
-            precision: `a8w8`, `a16w8` or `float` (`int8` is accepted for `a8w8`).
+            precision: `a8w8` (= `int8`), `a16w8` (= `int16x8`) or `float`.
             io_type: `float32`, `uint8` or `int8` model I/O.
         Returns:
             A policy whose default covers every layer; refine it with `with_layers`.
         Raises:
             PolicyError: an unknown precision or I/O type.
         """
-        precision = {"int8": "a8w8"}.get(precision, precision)
         return cls(str(source.name), int(source.scale), precision, (), io_type)
 
     @classmethod

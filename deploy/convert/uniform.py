@@ -3,11 +3,13 @@
 Pixel shuffle: the zoo writes depth-to-space as RESHAPE/TRANSPOSE (models/layers.py) and exports
 at a fixed input size, so the a16w8 model keeps pixel shuffle in int16 instead of falling back
 to a float DEPTH_TO_SPACE (LiteRT has no int16 kernel for it). a16w8 allows TFLITE_BUILTINS as a
-fallback, so an op without a 16x8 path (the converter refuses PRELU in 16x8) stays float rather
-than failing; the report lists every float op and why. For a16w8 a clipped ReLU
-(ReLU(max_value=m), XLSR's and ABPN's output clip) is first rewritten as m - relu(m - relu(x))
-(deploy/convert/rewrite.py): the converter would lower it to an int16 MINIMUM, which Qualcomm's
-HTP rejects (its 16-bit Minimum is unsigned), so the model would not compile whole.
+fallback, so an op without a 16x8 path stays float rather than failing; the report lists every
+float op and why. At int8 and a16w8 a PReLU is first rewritten as relu(x) - alpha * relu(-x)
+(deploy/convert/rewrite.py): the converter refuses PRELU in 16x8 (it stayed a float island), and
+at int8 the rewritten form measured better than the converter's own PRELU kernel. For a16w8 a
+clipped ReLU (ReLU(max_value=m), XLSR's and ABPN's output clip) is rewritten as
+m - relu(m - relu(x)): the converter would lower it to an int16 MINIMUM, which Qualcomm's HTP
+rejects (its 16-bit Minimum is unsigned), so the model would not compile whole.
 """
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ from typing import Any, Optional
 import numpy as np
 
 from deploy.data.calibration import CalibrationSet
-from deploy.convert.rewrite import rewrite_clipped_relus
+from deploy.convert import precisions
+from deploy.convert.rewrite import rewrite_for_converter
 from deploy.convert.tflite_io import invoke_once, make_interpreter, summarize
 from models._keras import keras, quiet_native_stderr, tf
 
-PRECISIONS = ("float", "fp16", "int8", "a16w8")
+PRECISIONS = precisions.UNIFORM
 DEFAULT_INPUT_HW = (64, 64)
 IO_TYPES = ("float32", "uint8", "int8", "int16")
 
@@ -88,13 +91,15 @@ def check_io_type(precision: str, io_type: str) -> None:
 def convert_uniform(model: keras.Model, precision: str, *, calib: Optional[CalibrationSet] = None,
                     io_type: str = "float32") -> Converted:
     """One precision for the whole model; invoked once on a calibration patch before returning."""
-    if precision not in PRECISIONS:
-        raise ConversionError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    try:
+        precision = precisions.uniform(precision)
+    except precisions.PrecisionError as e:
+        raise ConversionError(str(e)) from None
     check_io_type(precision, io_type)
     t0 = time.time()
     rewritten: dict[str, str] = {}
-    if precision == "a16w8":  # no int16 MINIMUM (HTP): see the module docstring
-        model, rewritten = rewrite_clipped_relus(model)
+    if precision in ("int8", "a16w8"):  # PReLU; at a16w8 no int16 MINIMUM (HTP): see the module docstring
+        model, rewritten = rewrite_for_converter(model, precision)
     try:
         with quiet_native_stderr(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")

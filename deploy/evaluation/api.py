@@ -7,6 +7,8 @@ embedded in the flatbuffer; a model with neither must be told its convention.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -63,20 +65,23 @@ def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[st
             return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads)
         model = _quantize_for_npu(model, precision, input_size, npu_emulate)
     if isinstance(model, QuantizedModel):
-        return _evaluate_bytes(model.tflite_bytes, dict(model.report), label=str(model.report.get("model", "model")),
-                               data_dir=data, scale=scale, convention=convention, num_threads=num_threads,
-                               npu_emulate=npu_emulate)
+        result = _evaluate_bytes(model.tflite_bytes, dict(model.report), label=str(model.report.get("model", "model")),
+                                 data_dir=data, scale=scale, convention=convention, num_threads=num_threads,
+                                 npu_emulate=npu_emulate)
+        return dataclasses.replace(result, conversion=conversion_summary(model.tflite_bytes, model.report))
     return evaluate_tflite(model, data_dir=data, scale=scale, num_threads=num_threads, convention=convention,
                            npu_emulate=npu_emulate)
 
 
 def _quantize_for_npu(src: ModelSource, precision: str, input_size, target: str) -> QuantizedModel:
-    from deploy.convert.api import quantize
+    """The model every entry point makes at `precision` (deploy/evaluation/int8_route.py)."""
+    from deploy.convert.precisions import uniform
+    from deploy.evaluation.int8_route import quantize
     from deploy.npu import resolve_soc
     resolve_soc(target)  # an unknown target fails before the conversion
     if input_size is None:
         raise UserInputError("NPUs need a fixed input size; pass input_size (e.g. (64, 64))")
-    if precision == "float":
+    if uniform(precision) == "float":
         raise UserInputError("npu_emulate runs a converted model: pick precision int8, a16w8 or fp16")
     return quantize(src, precision, input_size=input_size)
 
@@ -237,44 +242,38 @@ def npu_label(label: str, soc: str) -> str:
     return f"{label} [{soc} NPU, emulated]"
 
 
+def conversion_summary(tflite: bytes, report: Mapping[str, Any]) -> dict[str, Any]:
+    """What an evaluated in-memory model was (EvalResult.conversion): its sha256, precision and,
+    for int8, which route made it and both routes' validation PSNR_Y."""
+    return {"sha256": hashlib.sha256(tflite).hexdigest(), "precision": report.get("precision"),
+            **({"int8_route": report["int8_route"]} if "int8_route" in report else {})}
+
+
 def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str | Path] = None,
                     input_hw: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
                     calib_dir: Optional[str] = None, calib_images: int = 8,
                     num_threads: int = 2) -> EvalResult:
-    """Evaluate at a precision, converted in memory; float runs the Keras model on whole images."""
-    from deploy.convert import uniform
-    from deploy.data import calibration
+    """Evaluate at a precision the model every entry point makes (deploy/evaluation/int8_route.py:
+    `convert.py`'s and `deploy.quantize`'s very bytes, in memory); float runs the Keras model on
+    whole images."""
+    from deploy.convert.api import check_scale
+    from deploy.convert.precisions import uniform
+    from deploy.evaluation.int8_route import quantize
     from deploy.evaluation.runners import KerasRunner, TFLiteRunner
     from models.complexity import receptive_radius
-    from deploy.convert.api import check_scale
+    precision = uniform(precision)  # a8w8 = int8, int16x8 = a16w8
     check_scale(src)  # --scale vs the model's own shapes
     samples, dataset = _samples(src.scale, data_dir)
     label = f"{src.name}_x{src.scale}_{precision}"
-    if src.graph_route:  # Keras 3 / SavedModel / float TFLite: through its float TFLite
-        return _evaluate_graph_source(src, precision, samples, dataset, label, input_hw, calib_dir,
-                                      calib_images, num_threads)
-    if precision == "float":  # big images in tiles with exact context: bounded memory
+    if precision == "float" and not src.graph_route:  # big images in tiles with exact context: bounded memory
         runner = KerasRunner(src.model, src.scale, src.convention,
                              radius=receptive_radius(src.model) if src.zoo else None)
         return _score(runner, samples, model=label, dataset=dataset)
-    model = src.fixed(input_hw) if input_hw is not None else src.model
-    calib = (calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
-                                         convention=src.convention)
-             if precision in ("int8", "a16w8") else None)
-    converted = uniform.convert_uniform(model, precision, calib=calib)
-    runner = TFLiteRunner(converted.tflite, src.scale, num_threads=num_threads, convention=src.convention,
-                          overlap=tile_overlap(receptive_radius(model), input_hw))
-    return _score(runner, samples, model=label, dataset=dataset)
-
-
-def _evaluate_graph_source(src: ModelSource, precision: str, samples, dataset: str, label: str, input_hw,
-                           calib_dir, calib_images, num_threads) -> EvalResult:
-    """A Keras 3 model runs whole images at float; everything else runs its TFLite in tiles."""
-    from deploy.convert.api import quantize
-    from deploy.evaluation.runners import KerasRunner, TFLiteRunner
-    if precision == "float" and src.framework == "keras3":
+    if precision == "float" and src.framework == "keras3":  # a Keras 3 model runs whole images at float
         return _score(KerasRunner(src.model, src.scale, src.convention), samples, model=label, dataset=dataset)
     q = quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images)
+    hw = tuple(q.report["input_shape"][1:3]) if src.graph_route else input_hw  # a float TFLite keeps its size
     runner = TFLiteRunner(q.tflite_bytes, src.scale, num_threads=num_threads, convention=src.convention,
-                          overlap=tile_overlap(q.report.get("receptive_radius_lr"), q.report["input_shape"][1:3]))
-    return _score(runner, samples, model=label, dataset=dataset)
+                          overlap=tile_overlap(q.report.get("receptive_radius_lr"), hw))
+    result = _score(runner, samples, model=label, dataset=dataset)
+    return dataclasses.replace(result, conversion=conversion_summary(q.tflite_bytes, q.report))

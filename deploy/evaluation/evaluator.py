@@ -5,7 +5,8 @@ The JSON written by `EvalResult.to_json` is a public contract (scripts depend on
    "images": [{"name", "psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"}, ...],
    ...plus "model", "scale", "convention", "dataset", "seconds", "output_megapixels_per_s",
    "provenance" (deploy/provenance.py: package versions, git commit, command, and the evaluation
-   images with a hash of their pixels)}.
+   images with a hash of their pixels), and for a model converted in memory "conversion"
+   ({"sha256", "precision", "int8_route"}: the very model `convert.py` writes for that source)}.
 Every result carries its metric convention, so no PSNR travels without it.
 """
 from __future__ import annotations
@@ -44,6 +45,8 @@ class EvalResult:
     seconds: float  # model time only (runner calls), not metrics
     output_pixels: int
     provenance: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False)
+    #: a model converted in memory: its sha256, precision and int8 route (api.conversion_summary)
+    conversion: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False)
 
     @property
     def mean(self) -> dict[str, float]:
@@ -64,6 +67,7 @@ class EvalResult:
             "seconds": round(self.seconds, 3),
             "output_megapixels_per_s": round(self.output_pixels / 1e6 / max(self.seconds, 1e-9), 3),
             **({"provenance": dict(self.provenance)} if self.provenance is not None else {}),
+            **({"conversion": dict(self.conversion)} if self.conversion is not None else {}),
         }
 
     def table(self) -> str:

@@ -1,4 +1,9 @@
-"""`--precision int8` = the better of the two int8 models we can make, measured on validation patches.
+"""One model per source and precision: the quantization every entry point uses (`deploy.quantize`).
+
+`convert.py`, `evaluate.py --model M --precision P`, `deploy.quantize`, `deploy.evaluate(src,
+precision=P)`, NPU emulation of a source and the report all call `quantize` here, so one source
+gives one model (same bytes, same PSNR) whichever door it came in by. float, fp16 and a16w8 have
+one route each (`deploy.convert.api.quantize`); int8 has two and takes the better-measured one.
 
 Two routes make a uniform int8 model: the TFLite converter (`deploy.convert.uniform`) and the
 per-layer quantizer at all-a8w8 (`deploy.convert.per_layer`, litert-quantizer). They differ in
@@ -12,31 +17,46 @@ both (global min/max: `quantizer.calibrate` asks for it explicitly). Measured (b
 bench/results/int8_routes.json): IMDN-RTC x3 converter 29.86 dB vs per-layer 33.05 dB on the
 validation patches; rewriting LeakyReLU as MUL+MAXIMUM before the converter does not help
 (28.70 dB), so it is the shared scales, not the activation kernel. Models without slices and
-concatenations come out within ~0.2 dB either way (FSRCNN's PReLU rewrite favours the converter).
+concatenations come out within ~0.2 dB either way.
 
 `best_int8` builds both, measures PSNR_Y on the search's validation patches (the same ones, never
-the evaluation images), and returns the better; the report's `int8_route` says which and why.
-The per-layer route only exists for float32/uint8 I/O; int8 I/O keeps the converter.
+the evaluation images), and returns the better; the report's `int8_route` says which, why, and
+both PSNRs. The decision is deterministic (ties keep the converter) and cached by a sha256 of
+everything it depends on (the model's architecture and weights, input size, I/O type, the
+calibration and validation photos' hashes, library versions, `ROUTE_VERSION`), in memory and
+under `data_cache/int8_route/`: a second entry point builds only the chosen route, and checks
+that it made the very bytes the decision measured (else it decides again). The per-layer route
+only exists for float32/uint8 I/O; int8 I/O keeps the converter. Keras 3, SavedModel and float
+TFLite sources have only the per-layer route.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import types
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from deploy.convert import api as convert_api
 from deploy.convert.policy import Policy
+from deploy.data import validation
+from deploy.data.images import CACHE_DIR as DATA_CACHE
 from deploy.evaluation.runners import TFLiteRunner
-from deploy.policy_search import oracle as candidates
 
 #: Only the per-layer route can beat the converter by changing the model, so it must win by
 #: more than this (dB) to replace the converter's model (ties keep the converter: one fewer
 #: QUANTIZE op per rescale).
 MARGIN_DB = 0.0
+#: Bumped whenever either route makes other bytes for the same inputs (a rewrite changes), so a
+#: cached decision about the old models is never applied to the new ones.
+ROUTE_VERSION = 2
+#: Where decisions are kept between processes (None: in memory only).
+CACHE_DIR: Optional[Path] = DATA_CACHE / "int8_route"
+_DECISIONS: dict[str, dict[str, Any]] = {}
 
 
-def measure(tflite: bytes, src, val: candidates.ValidationSet) -> float:
+def measure(tflite: bytes, src, val: validation.ValidationSet) -> float:
     runner = TFLiteRunner(tflite, src.scale, convention=src.convention)
     return val.psnr_y(runner.map(val.lr), src.scale)
 
@@ -44,13 +64,19 @@ def measure(tflite: bytes, src, val: candidates.ValidationSet) -> float:
 def routes(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
            calib_images: int = 8, io_type: str = "float32"):
     """Both int8 models: (converter's, per-layer all-a8w8 or None where only the converter applies)."""
-    conv = convert_api.quantize(src, "int8", input_size=input_size, calib_dir=calib_dir,
+    return _converter(src, input_size, calib_dir, calib_images, io_type), (
+        None if io_type not in ("float32", "uint8") or input_size is None
+        else _per_layer(src, input_size, calib_dir, calib_images, io_type))
+
+
+def _converter(src, input_size, calib_dir, calib_images, io_type):
+    return convert_api.quantize(src, "int8", input_size=input_size, calib_dir=calib_dir,
                                 calib_images=calib_images, io_type=io_type)
-    if io_type not in ("float32", "uint8") or input_size is None:
-        return conv, None
-    per = convert_api.quantize(src, Policy(src.name, src.scale, "a8w8", (), io_type), input_size=input_size,
-                               calib_dir=calib_dir, calib_images=calib_images)
-    return conv, per
+
+
+def _per_layer(src, input_size, calib_dir, calib_images, io_type):
+    return convert_api.quantize(src, Policy(src.name, src.scale, "a8w8", (), io_type), input_size=input_size,
+                                calib_dir=calib_dir, calib_images=calib_images)
 
 
 def choose(src, conv, per, *, input_size=convert_api.DEFAULT_INPUT_HW, val_dir: Optional[str | Path] = None,
@@ -58,7 +84,7 @@ def choose(src, conv, per, *, input_size=convert_api.DEFAULT_INPUT_HW, val_dir: 
     """(the better model, the report's `int8_route` entry)."""
     if per is None:
         return conv, {"chosen": "converter", "reason": "only the converter route makes this I/O type"}
-    val = candidates.validation_set(src.scale, input_size, val_dir=val_dir, n_images=val_images)
+    val = validation.validation_set(src.scale, input_size, val_dir=val_dir, n_images=val_images)
     p_conv, p_per = measure(conv.tflite_bytes, src, val), measure(per.tflite_bytes, src, val)
     chosen = "per_layer_a8w8" if p_per > p_conv + MARGIN_DB else "converter"
     info = {"chosen": chosen, "validation_psnr_y": {"converter": round(p_conv, 4), "per_layer_a8w8": round(p_per, 4)},
@@ -69,12 +95,77 @@ def choose(src, conv, per, *, input_size=convert_api.DEFAULT_INPUT_HW, val_dir: 
     return (per if chosen == "per_layer_a8w8" else conv), info
 
 
+def decision_key(src, *, input_size, calib_dir, calib_images: int, io_type: str, val_dir, val_images: int) -> str:
+    """sha256 of everything the int8 decision depends on (see the module docstring)."""
+    from deploy.data import calibration
+    from models._keras import tf
+    import ai_edge_litert
+    import litert_quantizer
+    h = hashlib.sha256(src.model.to_json().encode())
+    for w in src.model.get_weights():
+        h.update(str(w.shape).encode() + w.tobytes())
+    calib = calibration.calibration_set(src.scale, input_size, calib_dir=calib_dir, n_images=calib_images,
+                                        convention=src.convention)
+    val = validation.validation_set(src.scale, input_size, val_dir=val_dir, n_images=val_images)
+    parts = {"route_version": ROUTE_VERSION, "model": h.hexdigest(), "source": src.to_json(),
+             "input_size": list(input_size), "io_type": io_type, "calibration": calib.to_json(),
+             "validation": val.to_json(), "margin_db": MARGIN_DB,
+             "versions": [tf.__version__, getattr(ai_edge_litert, "__version__", ""),
+                          getattr(litert_quantizer, "__version__", "")]}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cache_file(key: str) -> Optional[Path]:
+    return CACHE_DIR / f"{key}.json" if CACHE_DIR is not None else None
+
+
+def _lookup(key: str) -> Optional[dict[str, Any]]:
+    if key in _DECISIONS:
+        return _DECISIONS[key]
+    path = _cache_file(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(entry, dict) and isinstance(entry.get("info"), dict) and isinstance(entry.get("sha256"), str)
+    return entry if ok else None
+
+
+def _store(key: str, info: dict[str, Any], sha256: str) -> None:
+    from deploy._files import atomic_write
+    entry = {"info": info, "sha256": sha256}
+    _DECISIONS[key] = entry
+    path = _cache_file(key)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps(entry, indent=1) + "\n")
+        except OSError:  # a read-only checkout still decides; it only decides again next time
+            pass
+
+
 def best_int8(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
               calib_images: int = 8, io_type: str = "float32", val_dir: Optional[str | Path] = None,
               val_images: int = 5):
-    """The better-measured of the converter's int8 and the per-layer all-a8w8 model, and why."""
+    """The better-measured of the converter's int8 and the per-layer all-a8w8 model, and why;
+    a decision made before for the same inputs is reused and only the chosen route is built."""
+    if io_type not in ("float32", "uint8") or input_size is None:
+        return choose(src, _converter(src, input_size, calib_dir, calib_images, io_type), None)
+    key = decision_key(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
+                       io_type=io_type, val_dir=val_dir, val_images=val_images)
+    cached = _lookup(key)
+    if cached is not None:
+        build = _per_layer if cached["info"].get("chosen") == "per_layer_a8w8" else _converter
+        q = build(src, input_size, calib_dir, calib_images, io_type)
+        if hashlib.sha256(q.tflite_bytes).hexdigest() == cached["sha256"]:
+            _DECISIONS[key] = cached
+            return q, dict(cached["info"])
     conv, per = routes(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images, io_type=io_type)
-    return choose(src, conv, per, input_size=input_size, val_dir=val_dir, val_images=val_images)
+    q, info = choose(src, conv, per, input_size=input_size, val_dir=val_dir, val_images=val_images)
+    _store(key, info, hashlib.sha256(q.tflite_bytes).hexdigest())
+    return q, info
 
 
 def quantize_int8(src, **kw):
@@ -92,7 +183,7 @@ def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_d
 
     Args:
         source: from `deploy.load_model`.
-        policy: a `Policy`, or one of `float`, `fp16`, `int8` (= `a8w8`), `a16w8`.
+        policy: a `Policy`, or one of `float`, `fp16`, `int8` (= `a8w8`), `a16w8` (= `int16x8`).
         input_size: fixed LR input (H, W); None = dynamic (float/fp16 only).
         calib_dir: HR photos for calibration (default: the shipped calibration photos).
         calib_images: how many calibration photos to use.
@@ -108,7 +199,7 @@ def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_d
     Raises:
         deploy.errors.SrdeployError: as `deploy.convert.api.quantize`, or an unknown `int8_route`.
     """
-    from deploy.convert import args
+    from deploy.convert import args, precisions
     from deploy.errors import UserInputError
     args.source(source)  # checked here: the int8 route reads the source before convert.api does
     input_size = args.input_size(input_size)
@@ -120,12 +211,14 @@ def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_d
     if not PtqOptions.parse(ptq).is_default:  # PTQ options exist on the per-layer route only
         return convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,
                                     calib_images=calib_images, io_type=io_type, ptq=ptq)
-    best = (int8_route == "best" and isinstance(policy, str) and policy in ("int8", "a8w8")
-            and input_size is not None and (io_type or "float32") in ("float32", "uint8")
-            and not source.graph_route)
+    if not isinstance(policy, Policy):
+        policy = precisions.uniform(policy)  # one vocabulary: a8w8 = int8, int16x8 = a16w8
+    best = (int8_route == "best" and policy == "int8" and input_size is not None
+            and (io_type or "float32") in ("float32", "uint8") and not source.graph_route)
     if not best:
         return convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,
                                     calib_images=calib_images, io_type=io_type)
     convert_api.check_scale(source)
     return quantize_int8(source, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
                          io_type=io_type or "float32", val_dir=val_dir, val_images=val_images)
+

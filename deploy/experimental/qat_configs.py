@@ -25,12 +25,13 @@ from typing import Mapping, Optional
 import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
 
+from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
 from models._keras import keras, tf
 from models.layers import AddConstant, ChannelSlice, PixelShuffle, SubPixelConv2DTranspose
 
 tfq = tfmot.quantization.keras
 L = keras.layers
-PRECISIONS = ("a8w8", "a16w8", "float")
+PRECISIONS = LAYER_PRECISIONS
 ACT_BITS = {"a8w8": 8, "a16w8": 16, "float": None}
 WEIGHT_BITS = 8
 

@@ -37,12 +37,13 @@ from deploy.latency.device_profiles import (DeviceProfile, LatencyError, known_p
                                     op_class)
 from deploy.latency.htp_tiling import tiled_work
 from deploy.convert.layer_map import layer_of
+from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
 from deploy.convert.tflite_io import make_interpreter
 
 __all__ = ["Edge", "CostModel", "LatencyError", "known_profiles", "load_profile",
            "from_device_profile", "from_op_profiles", "graph_ops", "graph_edges"]
 
-PRECISIONS = ("a8w8", "a16w8", "float")
+PRECISIONS = LAYER_PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)

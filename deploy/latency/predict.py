@@ -12,7 +12,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from deploy.latency.cost_model import PRECISIONS, from_device_profile, op_work
+from deploy.convert.precisions import PrecisionError, layer as layer_precision
+from deploy.latency.cost_model import from_device_profile, op_work
 from deploy.latency.htp_tiling import tiled_work
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
@@ -42,8 +43,10 @@ def predict_prepared(prep, profile: DeviceProfile | str, *, name: str, scale: in
         pol.validate(prep.layers, model=name) if hasattr(pol, "validate") else None
         precisions, label = pol.resolved(prep.layers), str(policy)
     else:
-        if precision not in PRECISIONS:
-            raise LatencyError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+        try:
+            precision = layer_precision(precision)  # int8 = a8w8, int16x8 = a16w8
+        except PrecisionError as e:
+            raise LatencyError(str(e)) from None
         precisions, label = {l: precision for l in prep.layers}, precision
     return {"model": name, "scale": scale, "precision": label, "profile": prof.name,
             "input_hw": list(cost.input_hw), "ms": cost.predict_ms(precisions),

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 import models
 from deploy.data import images as data
 from deploy.convert import per_layer as hybrid
-from deploy.convert.api import quantize
+from deploy.evaluation.int8_route import quantize  # the one model per precision (int8: the better route)
 from deploy.evaluation import api as evaluation_api
 from deploy.evaluation.evaluator import write_json
 from deploy._files import atomic_write

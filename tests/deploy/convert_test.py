@@ -43,12 +43,15 @@ def calib_dir_files(calib):
     return [Path(n) for n in calib.images]
 
 
-def test_a16w8_prelu_stays_float_with_reason(random_weights, calib):
+def test_a16w8_prelu_is_rewritten_not_float(random_weights, calib):
+    """The converter refuses 16x8 PRELU; rewritten as relu(x) - alpha * relu(-x) nothing stays float
+    (`int16x8` is `a16w8`)."""
     m = models.with_fixed_shape(models.build("fsrcnn", 3, weights=random_weights("fsrcnn", 3)),
                                 "fsrcnn", 3, (24, 24))
-    r = convert.convert_uniform(m, "a16w8", calib=calib).report
-    prelu = [f for f in r["float_ops"] if f["op"] == "PRELU"]
-    assert len(prelu) == 7 and "16x8" in prelu[0]["reason"]
+    r = convert.convert_uniform(m, "int16x8", calib=calib).report
+    assert r["precision"] == "a16w8" and r["float_ops"] == []
+    assert sorted(r["rewritten_activations"]) == sorted(l.name for l in m.layers if "prelu" in l.name)
+    assert len(r["rewritten_activations"]) == 7 and "PRELU" not in r["op_counts"]
 
 
 def test_bad_precision_and_io_type(xlsr_fixed, calib):

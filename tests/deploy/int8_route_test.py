@@ -2,7 +2,7 @@
 import pytest
 
 import deploy
-from deploy.policy_search import int8_route
+from deploy.evaluation import int8_route
 
 HW = (16, 16)
 
