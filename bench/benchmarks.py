@@ -111,45 +111,43 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
             write_card(card, out)
         return out
 
+    cells = []  # (key, weights) in measuring order; key = (model, scale, precision, set)
     for bset in sets:
         for scale in sorted({s for _, s, _ in pairs}):
-            samples = None
-            key = ("bicubic", scale, "bicubic", bset.name)
-            path = cell_path("bicubic", scale, "bicubic", bset.name, results_dir)
-            rows[key] = cached(path, None, bset.manifest_sha256)
-            if rows[key] is None:
-                samples = bset.samples(scale)
-                rows[key] = _bicubic_row(bset, scale, samples)
-                _save(path, rows[key])
-            for model, s, weights in pairs:
-                if s != scale:
-                    continue
-                for precision in precisions:
-                    key = (model, scale, precision, bset.name)
-                    path = cell_path(model, scale, precision, bset.name, results_dir)
-                    rows[key] = cached(path, weights, bset.manifest_sha256)
-                    if rows[key] is not None:
-                        continue
-                    if max_minutes is not None and time.time() - started > max_minutes * 60:
-                        continue  # pending: the next run measures it
-                    samples = samples if samples is not None else bset.samples(scale)
-                    if (model, scale, precision) not in runners:  # kept for the next set: quantize once
-                        runners[(model, scale, precision)] = _try(make_runner, (model, scale, precision), errors)
-                    if runners[(model, scale, precision)] is None:
-                        continue  # its model could not be made: pending, the error is in the summary
-                    runner, extra = runners[(model, scale, precision)]
-                    res = _try(lambda *_: evaluate(runner, samples, model=model, dataset=bset.name, progress=False),
-                               (model, scale, precision), errors)
-                    if res is None:
-                        runners[(model, scale, precision)] = None
-                        continue
-                    scores = [(i.name, i.psnr_y, i.ssim_y) for i in res.images]
-                    rows[key] = _row(model, scale, precision, bset, weights, scores, res.seconds, extra)
-                    _save(path, rows[key])
-                    measured += 1
-                    print(f"{bset.name} {model} x{scale} {precision}: {rows[key]['psnr_y']:.2f} dB "
-                          f"({res.seconds:.0f} s)", flush=True)
-                    publish()
+            cells.append((("bicubic", scale, "bicubic", bset.name), None))
+            cells += [((m, scale, p, bset.name), w) for m, s, w in pairs if s == scale for p in precisions]
+    by_name = {s.name: s for s in sets}
+    rows.update({k: cached(cell_path(*k, results_dir), w, by_name[k[3]].manifest_sha256) for k, w in cells})
+    samples: dict[tuple[str, int], list] = {}
+    for key, weights in cells:
+        model, scale, precision, set_name = key
+        if rows[key] is not None or (model != "bicubic" and max_minutes is not None
+                                     and time.time() - started > max_minutes * 60):
+            continue  # cached, or pending: the next run measures it
+        bset = by_name[set_name]
+        if (set_name, scale) not in samples:
+            samples.clear()  # one set at one scale in memory at a time
+            samples[(set_name, scale)] = bset.samples(scale)
+        if model == "bicubic":
+            rows[key] = _bicubic_row(bset, scale, samples[(set_name, scale)])
+        else:
+            if (model, scale, precision) not in runners:  # kept for the next set: quantize once
+                runners[(model, scale, precision)] = _try(make_runner, (model, scale, precision), errors)
+            if runners[(model, scale, precision)] is None:
+                continue  # its model could not be made: pending, the error is in the summary
+            runner, extra = runners[(model, scale, precision)]
+            res = _try(lambda *_: evaluate(runner, samples[(set_name, scale)], model=model, dataset=set_name,
+                                           progress=False), (model, scale, precision), errors)
+            if res is None:
+                runners[(model, scale, precision)] = None
+                continue
+            scores = [(i.name, i.psnr_y, i.ssim_y) for i in res.images]
+            rows[key] = _row(model, scale, precision, bset, weights, scores, res.seconds, extra)
+            measured += 1
+            print(f"{set_name} {model} x{scale} {precision}: {rows[key]['psnr_y']:.2f} dB ({res.seconds:.0f} s)",
+                  flush=True)
+        _save(cell_path(*key, results_dir), rows[key])
+        publish()
     out = publish()
     print(f"benchmarks: measured {measured} cells in {(time.time() - started) / 60:.1f} min; "
           f"{len(out['pending'])} pending")
@@ -196,7 +194,7 @@ def card_body(out: dict) -> str:
             bic = by.get(("bicubic", scale, "bicubic", name))
             lines.append(f"| bicubic | x{scale} | {bic['psnr_y']:.2f} | | | {_paper('bicubic', scale, name, used)} |"
                          if bic else f"| bicubic | x{scale} | pending | | | |")
-        for model, scale, _ in out["models"]:
+        for model, scale, _ in sorted(out["models"]):
             cells = []
             for p in ("float", "int8", "a16w8"):
                 r = by.get((model, scale, p, name))
