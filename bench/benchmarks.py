@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+from PIL import Image
 
 from deploy import provenance
 from deploy._files import atomic_write, replace_marked
@@ -91,9 +92,12 @@ def _row(model: str, scale: int, precision: str, bset: bm.BenchmarkSet, weights:
 
 def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Sequence[str],
         make_runner: MakeRunner, *, set_names: Sequence[str] = bm.SETS, max_minutes: Optional[float] = None,
-        results_dir: Path = RESULTS_DIR, summary: Path = SUMMARY, card: Optional[Path] = CARD) -> dict:
-    """Measure every uncached cell of `pairs` ((model, scale, weight file name), cheapest first) x
-    `precisions` x sets, until done or `max_minutes`; write cells, the summary JSON and the card."""
+        macs: Optional[dict[tuple[str, int], float]] = None, results_dir: Path = RESULTS_DIR,
+        summary: Path = SUMMARY, card: Optional[Path] = CARD) -> dict:
+    """Measure every uncached cell of `pairs` ((model, scale, weight file name)) x `precisions` x
+    sets, until done or `max_minutes`, cheapest first by `macs` (per output pixel) x the set's pixels
+    x the precision's desktop slowness, so a time-limited run covers the most cells; write each cell,
+    the summary JSON and the card as it goes."""
     sets = bm.read_sets(root, set_names)
     started = time.time()
     measured, runners, errors = 0, {}, {}
@@ -117,6 +121,9 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
             cells.append((("bicubic", scale, "bicubic", bset.name), None))
             cells += [((m, scale, p, bset.name), w) for m, s, w in pairs if s == scale for p in precisions]
     by_name = {s.name: s for s in sets}
+    pixels = {s.name: float(sum(np.prod(Image.open(p).size) for p in s.files)) for s in sets}
+    order = {k: i for i, (k, _) in enumerate(cells)}
+    cells.sort(key=lambda c: (c[0][0] != "bicubic", _cost(c[0], pixels, macs), order[c[0]]))
     rows.update({k: cached(cell_path(*k, results_dir), w, by_name[k[3]].manifest_sha256) for k, w in cells})
     samples: dict[tuple[str, int], list] = {}
     for key, weights in cells:
@@ -125,8 +132,7 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
                                      and time.time() - started > max_minutes * 60):
             continue  # cached, or pending: the next run measures it
         bset = by_name[set_name]
-        if (set_name, scale) not in samples:
-            samples.clear()  # one set at one scale in memory at a time
+        if (set_name, scale) not in samples:  # all kept: cells of one set come in cost order (< 1 GB)
             samples[(set_name, scale)] = bset.samples(scale)
         if model == "bicubic":
             rows[key] = _bicubic_row(bset, scale, samples[(set_name, scale)])
@@ -152,6 +158,18 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
     print(f"benchmarks: measured {measured} cells in {(time.time() - started) / 60:.1f} min; "
           f"{len(out['pending'])} pending")
     return out
+
+
+#: How much slower than float a precision evaluates on a desktop CPU (int16 runs LiteRT's reference
+#: kernels: DESIGN.md measured 44 ms vs 1.3 ms on a tiny model); only orders the cells.
+SLOWNESS = {"float": 1.0, "int8": 1.0, "a16w8": 30.0}
+
+
+def _cost(key: tuple, pixels: dict[str, float], macs: Optional[dict]) -> float:
+    model, scale, precision, set_name = key
+    if macs is None:
+        return 0.0  # the given order
+    return pixels[set_name] * macs.get((model, scale), 1.0) * SLOWNESS.get(precision, 1.0)
 
 
 def _try(make_runner: Callable, key: tuple[str, int, str], errors: dict) -> Any:

@@ -232,11 +232,11 @@ def benchmark_runner(name: str, scale: int, precision: str):
 
 
 def run_benchmarks(selected: list[tuple[str, int]]) -> None:
-    """--benchmarks: the standard sets for the selected shipped weights, cheapest model first."""
-    cost = {pair: models.build(pair[0], pair[1], input_shape=(32, 32)).count_params() for pair in selected}
-    pairs = [(n, s, models.weights_path(n, s).name) for n, s in sorted(selected, key=lambda p: (cost[p], p))]
+    """--benchmarks: the standard sets for the selected shipped weights, cheapest cells first."""
+    macs = {(n, s): macs_per_lr_pixel(models.build(n, s, input_shape=(32, 32))) / s ** 2 for n, s in selected}
+    pairs = [(n, s, models.weights_path(n, s).name) for n, s in selected]
     benchmarks.run(FLAGS.benchmarks, pairs, FLAGS.precisions, benchmark_runner, set_names=FLAGS.benchmark_sets,
-                   max_minutes=FLAGS.max_minutes, card=CARD if FLAGS.write_card else None)
+                   max_minutes=FLAGS.max_minutes, macs=macs, card=CARD if FLAGS.write_card else None)
 
 
 def main(argv):

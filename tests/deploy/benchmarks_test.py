@@ -119,3 +119,16 @@ def test_a_model_that_cannot_be_made_leaves_its_cells_pending_and_the_others_mea
     assert len(out["pending"]) == 4 and all(k[2] == "int8" for k in out["pending"])
     assert out["errors"] == [["xlsr", 3, "int8", "AttributeError: 'LeakyReLUOps' object has no attribute 'max_value'"]]
     assert "xlsr x3 int8: the model could not be made or run" in benchmarks.card_body(out)
+
+
+def test_cells_run_cheapest_first_so_a_time_limit_covers_the_most(stand_in, tmp_path):
+    order = []
+
+    def make_runner(model, scale, precision):
+        order.append((model, precision))
+        return BicubicRunner(scale), {}
+
+    pairs = [("big", 3, "b.h5"), ("small", 3, "s.h5")]
+    benchmarks.run(stand_in, pairs, ["float", "a16w8"], make_runner, macs={("big", 3): 1e5, ("small", 3): 1e3},
+                   set_names=["Set5"], results_dir=tmp_path / "c", summary=tmp_path / "s.json", card=None)
+    assert order == [("small", "float"), ("small", "a16w8"), ("big", "float"), ("big", "a16w8")]
