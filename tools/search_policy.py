@@ -28,6 +28,8 @@ FLAGS = flags.FLAGS
 define_source_flags()
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR input HxW of the deployed model")
 flags.DEFINE_string("budget_db", None, "allowed PSNR_Y loss in dB below --reference (search)")
+flags.DEFINE_float("latency_budget_ms", None, "or the dual search: the best PSNR_Y whose predicted latency "
+                   "fits this many ms on the target (e.g. a frame budget)")
 flags.DEFINE_enum("reference", "a16w8", REFERENCES, "what --budget_db is measured from")
 flags.DEFINE_bool("sensitivity", False, "measure per-layer sensitivity instead of searching")
 flags.DEFINE_string("sensitivity_file", None, "reuse the drops of an earlier --sensitivity run (same model, "
@@ -65,6 +67,8 @@ flags.DEFINE_integer("workers", 1, "processes measuring independent candidates (
 flags.DEFINE_string("cluster", None, "or a Dask scheduler address (e.g. tcp://10.0.0.5:8786; `dask scheduler`, "
                     "`dask worker ADDRESS` on machines with srdeploy[cluster]); not with --workers")
 flag_checks.positive("calib_images", "val_images", "max_evals")
+flag_checks.finite("latency_budget_ms")
+flag_checks.at_least("latency_budget_ms", 1e-6, " (milliseconds, e.g. 8)")
 flag_checks.at_least("pareto_points", 2)
 flag_checks.hw_text("input_size", maximum=jobs.MAX_INPUT_SIDE)
 
@@ -74,7 +78,10 @@ def _mode_conflicts():
     if FLAGS.sensitivity and FLAGS.pareto:
         return "--sensitivity and --pareto are separate runs; pass one"
     mode = "--sensitivity" if FLAGS.sensitivity else "--pareto" if FLAGS.pareto else None
-    search_only = flag_checks.present("budget_db", "reference", "max_evals")
+    if FLAGS["budget_db"].present and FLAGS.latency_budget_ms is not None:
+        return ("--budget_db (fastest within a PSNR loss) and --latency_budget_ms (best PSNR within a latency) "
+                "are two searches; pass one")
+    search_only = flag_checks.present("budget_db", "latency_budget_ms", "reference", "max_evals")
     if mode and search_only:
         them = "them" if len(search_only) > 1 else "it"
         return (f"{' and '.join(search_only)} only appl{'y' if len(search_only) > 1 else 'ies'} to a search (no "
@@ -86,7 +93,7 @@ def _mode_conflicts():
     return None
 
 
-flag_checks.conflicts(["sensitivity", "pareto", "budget_db", "reference", "max_evals", "pareto_points",
+flag_checks.conflicts(["sensitivity", "pareto", "budget_db", "latency_budget_ms", "reference", "max_evals", "pareto_points",
                        "sensitivity_file"], _mode_conflicts)
 flag_checks.conflicts(["numerics", "npu"], lambda: (
     "--numerics npu judges on an NPU's emulated arithmetic: name the NPU with --npu (e.g. --npu qualcomm:SM8650)"
@@ -98,9 +105,10 @@ def main(argv):
     if not FLAGS.out:
         fail("--out is required (e.g. --out hybrid.json)")
     budget = None
-    if not (FLAGS.sensitivity or FLAGS.pareto):
+    if not (FLAGS.sensitivity or FLAGS.pareto or FLAGS.latency_budget_ms is not None):
         if FLAGS.budget_db is None:
-            fail("--budget_db is required for a search (e.g. --budget_db 0.1), or pass --sensitivity / --pareto")
+            fail("--budget_db is required for a search (e.g. --budget_db 0.1), or pass --latency_budget_ms / "
+                 "--sensitivity / --pareto")
         budget = run_cli(lambda: search_jobs.parse_budget(FLAGS.budget_db))
     run_cli(lambda: search_jobs.check_parallel(FLAGS.workers, FLAGS.cluster))
     hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
@@ -137,6 +145,12 @@ def main(argv):
             print(f"{p['predicted_ms']:9.3f}{p['psnr_y']:9.3f}{p['a16w8_fraction']:8.0%}")
         print(f"wrote {FLAGS.out} and {Path(FLAGS.out).with_suffix('.png')} ({len(on)} of "
               f"{len(front['points'])} measured policies on the front)")
+    elif FLAGS.latency_budget_ms is not None:
+        r = run_cli(lambda: search_jobs.run_dual(s, FLAGS.out, latency_budget_ms=FLAGS.latency_budget_ms,
+                                                 reference=FLAGS.reference, max_evals=FLAGS.max_evals,
+                                                 overwrite=FLAGS.overwrite, sens_file=FLAGS.sensitivity_file))
+        print(search_jobs.dual_table(r))
+        print(f"wrote {FLAGS.out} (policy) and {search_jobs.search_report_path(Path(FLAGS.out))}")
     else:
         try:
             r = run_cli(lambda: search_jobs.run_search(s, FLAGS.out, budget_db=budget, reference=FLAGS.reference,

@@ -14,7 +14,7 @@ from deploy._files import atomic_write, check_outputs
 from deploy.provenance import with_provenance
 from deploy.policy_search import pareto, sensitivity
 from deploy.policy_search.parallel import check as check_parallel  # noqa: F401 - tools/search_policy.py
-from deploy.policy_search.api import BudgetImpossible, search_with_setup
+from deploy.policy_search.api import BudgetImpossible, dual_with_setup, search_with_setup
 from deploy.policy_search.session import (DEFAULT_PROFILE, Setup, measure_drops, measured_cache,
                                           provenance as _provenance, read_sensitivity_file, setup)
 from deploy.policy_search.space import NARROW, WIDE
@@ -106,6 +106,43 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
             f"{report['target_psnr_y']:.3f} dB ({reference} {report['reference_psnr_y']:.3f} − {budget_db} dB); "
             f"wrote the best found (all a16w8) to {out}")
     return report
+
+
+def run_dual(s: Setup, out: str | Path, *, latency_budget_ms: float, reference: str = "a16w8",
+             max_evals: int = 60, overwrite: bool = False, progress: bool = True,
+             sens_file: Optional[str | Path] = None) -> dict:
+    """`--latency_budget_ms`: the best PSNR_Y within the budget; policy at `out`, record beside it."""
+    out = Path(out)
+    _check_out(out, overwrite, search_report_path(out), inputs=(sens_file,))
+    s.sens_cache = sens_cache_path(out)
+    outcome = dual_with_setup(s, latency_budget_ms=latency_budget_ms, reference=reference, max_evals=max_evals,
+                              progress=progress, sensitivity_file=sens_file)
+    atomic_write(out, outcome.policy.dumps(), overwrite=overwrite)
+    report = with_provenance(dict(outcome.report))
+    atomic_write(search_report_path(out), json.dumps(report, indent=2) + "\n")
+    sens_cache_path(out).unlink(missing_ok=True)
+    return report
+
+
+def dual_table(r: dict) -> str:
+    judge = "LiteRT" if str(r.get("numerics", "CPU")).startswith("CPU") else r["numerics"].split(" (")[0]
+    rows = [f"{'':<26}{'PSNR_Y val':>11}{'pred. ms':>10}",
+            f"{'reference ' + r['reference']:<26}{r['reference_psnr_y']:>11.3f}{r['predicted_ms_uniform'][WIDE]:>10.3f}",
+            f"{'latency budget':<26}{'':>11}{r['latency_budget_ms']:>10.3f}",
+            f"{'uniform a8w8':<26}{'':>11}{r['predicted_ms_uniform'][NARROW]:>10.3f}",
+            f"{'best within the budget':<26}{r['psnr_y']:>11.3f}{r['predicted_ms']:>10.3f}",
+            f"a16w8 groups {r['a16w8_fraction']:.0%} of {r['groups']}; {r['loss_db']:.3f} dB below {r['reference']}; "
+            f"{r['evaluations'] + r['sensitivity_evaluations']} candidate models measured in {r['seconds']:.0f} s "
+            f"+ sensitivity ({r['device_profile']})",
+            f"the best {len(r['judged'])} candidates judged on {judge}: " + "; ".join(
+                f"{j['judge_psnr_y']:.3f} dB at {j['predicted_ms']:.3f} ms" for j in r["judged"]),
+            f"PSNRs above: {r.get('numerics', 'CPU (LiteRT kernels)')}"]
+    if r.get("npu"):
+        rows += npu_lines(r["npu"])
+        if not r["within_latency_budget_placed"]:
+            rows.append(f"  warning: on the real placement the policy is predicted at {r['predicted_ms']:.3f} ms, "
+                        f"over the {r['latency_budget_ms']:g} ms budget")
+    return "\n".join(rows)
 
 
 def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: bool = False,

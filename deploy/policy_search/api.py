@@ -15,7 +15,8 @@ from typing import Any, Mapping, Optional
 
 from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource
-from deploy.policy_search import fast_oracle, solver
+from deploy.policy_search import dual, fast_oracle, solver
+from deploy.policy_search.solver import SearchError
 from deploy.policy_search.session import DEFAULT_PROFILE, Setup, measure_drops, provenance, setup
 from deploy.policy_search.space import NARROW, WIDE
 
@@ -37,19 +38,23 @@ class SearchOutcome:
     report: Mapping[str, Any]
 
 
-def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAULT_PROFILE,
+def search(source: ModelSource, *, budget_db: Optional[float] = None, device_profile: str = DEFAULT_PROFILE,
            reference: str = "a16w8", input_size: tuple[int, int] = DEFAULT_INPUT_HW,
            max_evals: int = 60, calib_dir: Optional[str | Path] = None, calib_images: int = 8,
            val_dir: Optional[str | Path] = None, val_images: int = 5,
            sensitivity_file: Optional[str | Path] = None, progress: bool = False,
            npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
            oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
-           cluster: Optional[str] = None, drops: str = "auto", numerics: str = "auto") -> SearchOutcome:
-    """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`.
+           cluster: Optional[str] = None, drops: str = "auto", numerics: str = "auto",
+           latency_budget_ms: Optional[float] = None) -> SearchOutcome:
+    """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`, or
+    (`latency_budget_ms` instead) the best PSNR_Y whose predicted latency fits that budget.
 
     Args:
         source: from `deploy.load_model`.
         budget_db: allowed PSNR_Y loss (dB) on the validation patches, >= 0.
+        latency_budget_ms: or the dual: the best PSNR_Y within this predicted latency
+            (deploy/policy_search/dual.py); one of the two budgets, not both.
         device_profile: a shipped profile name (`deploy.latency.device_profiles.known_profiles()`).
         reference: `a16w8` or `float`: what the budget is measured from.
         input_size: the fixed LR input size of the deployed model.
@@ -87,7 +92,13 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
     """
     from deploy.convert import args
     args.source(source)
-    budget_db = args.number("budget_db", budget_db, minimum=0)
+    if (budget_db is None) == (latency_budget_ms is None):
+        raise SearchError("pass budget_db (fastest within a PSNR loss) or latency_budget_ms (best PSNR "
+                          "within a latency), one of them")
+    if budget_db is not None:
+        budget_db = args.number("budget_db", budget_db, minimum=0)
+    else:
+        latency_budget_ms = args.number("latency_budget_ms", latency_budget_ms, minimum=0)
     input_size = args.input_size(input_size, allow_none=False)
     for name, value in (("calib_images", calib_images), ("val_images", val_images), ("max_evals", max_evals)):
         args.count(name, value)
@@ -97,6 +108,9 @@ def search(source: ModelSource, *, budget_db: float, device_profile: str = DEFAU
               npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, workers=workers,
               cluster=cluster, drops=drops, numerics=numerics)
     try:
+        if latency_budget_ms is not None:
+            return dual_with_setup(s, latency_budget_ms=latency_budget_ms, reference=reference,
+                                   max_evals=max_evals, progress=progress, sensitivity_file=sensitivity_file)
         return search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
                                  progress=progress, sensitivity_file=sensitivity_file)
     finally:
@@ -171,6 +185,40 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
                        "ratio_to_int8": round(predicted / uniform[NARROW], 4),
                        "ratio_to_a16w8": round(predicted / uniform[WIDE], 4)})
     return SearchOutcome(policy, result.feasible, report["psnr_y"], predicted,
+                         tuple(types.MappingProxyType(c) for c in report["history"]),
+                         types.MappingProxyType(report))
+
+
+def dual_with_setup(s: Setup, *, latency_budget_ms: float, reference: str = "a16w8", max_evals: int = 60,
+                    progress: bool = False, sensitivity_file: Optional[str | Path] = None) -> SearchOutcome:
+    """The dual search (best PSNR_Y within a predicted latency) on an existing session."""
+    set_reference(s.oracle, reference)
+    dual.check_budget(s.problem([0.0] * len(s.groups)), latency_budget_ms)  # before the drops' minutes
+    sens_evals, drops, how = _drops(s, progress, sensitivity_file)
+    prob = s.problem(drops)
+    aligned = isinstance(s.oracle, fast_oracle.FastOracle)
+    if aligned:
+        s.oracle.align()  # an NPU judge: simulated values moved onto its numerics
+    try:
+        result = dual.best_within(s.oracle, prob, latency_budget_ms=latency_budget_ms, reference=reference,
+                                  max_evals=max_evals, progress=progress)
+    finally:
+        if aligned:
+            s.oracle.disarm()
+    judge = getattr(s.oracle, "judge", s.oracle)
+    policy = s.oracle.policy(result.assignment)
+    report = {**result.to_json(), "device_profile": s.profile_label, "policy": policy.to_json(),
+              "predicted_ms_uniform": {p: round(prob.latency_ms((int(p == WIDE),) * prob.n), 4) for p in (NARROW, WIDE)},
+              "sensitivity_evaluations": sens_evals, "drops": how, "validation": s.oracle.val.to_json(),
+              "worst_image": judge.worst_loss(result.assignment), "calibration": s.oracle.calib.to_json(),
+              **provenance(s)}
+    predicted = result.best.ms
+    if s.npu is not None:  # the chosen policy compiled for real, priced on its actual placement
+        npu = s.npu.check(result.assignment, s.oracle.build(result.assignment)[0])
+        predicted = npu["predicted_ms_placed"]
+        report.update({"npu": npu, "predicted_ms": round(predicted, 4), "predicted_ms_linear": round(result.best.ms, 4),
+                       "within_latency_budget_placed": bool(predicted <= latency_budget_ms + 1e-9)})
+    return SearchOutcome(policy, True, report["psnr_y"], predicted,
                          tuple(types.MappingProxyType(c) for c in report["history"]),
                          types.MappingProxyType(report))
 

@@ -142,13 +142,17 @@ class FastOracle(QualityOracle):
         if fresh:
             self.litert_model_s = time.perf_counter() - t
         self.band = self.litert_model_s is None or self.litert_model_s <= LITERT_DECIDES_MAX_S
-        if isinstance(self.judge, EmulatedJudge):
-            narrow = self.uniform(NARROW)
-            self.offsets = {p: self.judge.image_psnrs(u) - self.image_psnrs(u)
-                            for p, u in ((NARROW, narrow), (WIDE, wide))}
+        self.align()
         ref = self.judge.psnr(wide) if reference == WIDE else self.judge.float_psnr()
         self.target = ref - budget_db if self.band else None
         return ref - budget_db
+
+    def align(self) -> None:
+        """With an NPU judge: measure uniform a8w8 and a16w8 on both and move every later
+        simulated value onto the judge's numerics (`toward_judge`) until `disarm`."""
+        if isinstance(self.judge, EmulatedJudge):
+            self.offsets = {p: self.judge.image_psnrs(u) - self.image_psnrs(u)
+                            for p, u in ((NARROW, self.uniform(NARROW)), (WIDE, self.uniform(WIDE)))}
 
     def disarm(self) -> None:
         self.measured_offsets = self.offsets or self.measured_offsets

@@ -129,3 +129,45 @@ def solve(problem: Problem, loss_budget: float, *, exclude: Iterable[Sequence[in
     if res.status != 0 or res.x is None:
         return None
     return tuple(int(round(v)) for v in res.x[:n])
+
+
+def solve_dual(problem: Problem, latency_budget_ms: float, *, exclude: Iterable[Sequence[int]] = ()
+               ) -> Optional[tuple[int, ...]]:
+    """The dual: least predicted loss (additive model) with predicted latency <= the budget,
+    ties broken toward lower latency; None when even all-a8w8 is over the budget.
+
+    Same variables as `solve`; objective  min sum_g (1 - x_g) d_g  (+ a latency tie-break far
+    below any drop difference), subject to  latency_ms(x) <= latency_budget_ms."""
+    n, m = problem.n, len(problem.edges)
+    lat = np.zeros(n + m)  # latency_ms(x) = const + lat @ [x, y]
+    const = problem.base_ms + sum(c8 for c8, _ in problem.cost_ms)
+    for g, (c8, c16) in enumerate(problem.cost_ms):
+        lat[g] += c16 - c8
+    for g, p, w in problem.fixed_edges:
+        lat[g] += w * ((p != WIDE) - (p != NARROW))
+        const += w * (p != NARROW)
+    for k, (_, _, w) in enumerate(problem.edges):
+        lat[n + k] = w
+    drops = np.asarray(problem.drop_db, np.float64)
+    scale = max(1e-12, float(np.abs(lat).sum()))
+    tie = 1e-6 * (float(drops[drops > 0].min()) if np.any(drops > 0) else 1.0) / scale
+    c = np.zeros(n + m)
+    c[:n] = -drops
+    c += tie * lat
+    rows, lo, hi = [], [], []
+    for k, (u, v, _) in enumerate(problem.edges):
+        for a, b in ((u, v), (v, u)):
+            r = np.zeros(n + m)
+            r[n + k], r[a], r[b] = 1, -1, 1
+            rows.append(r), lo.append(0), hi.append(np.inf)
+    rows.append(lat), lo.append(-np.inf), hi.append(latency_budget_ms - const)
+    for x in exclude:
+        r = np.zeros(n + m)
+        r[:n] = [(-1 if xi else 1) for xi in x]
+        rows.append(r), lo.append(1 - sum(x)), hi.append(np.inf)
+    res = milp(c, constraints=LinearConstraint(np.array(rows), lo, hi),
+               integrality=np.r_[np.ones(n), np.zeros(m)], bounds=Bounds(np.zeros(n + m), np.ones(n + m)))
+    if res.status != 0 or res.x is None:
+        return None
+    x = tuple(int(round(v)) for v in res.x[:n])
+    return x if problem.latency_ms(x) <= latency_budget_ms + 1e-9 else None

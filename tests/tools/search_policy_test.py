@@ -14,6 +14,27 @@ def test_bad_budget_is_one_line(tmp_path, budget, why):
     assert not (tmp_path / "p.json").exists()
 
 
+@pytest.mark.parametrize("args, why", [
+    (["--budget_db", "0.1", "--latency_budget_ms", "5"], "are two searches; pass one"),
+    (["--latency_budget_ms", "0"], "--latency_budget_ms must be >= 1e-06"),
+    (["--latency_budget_ms", "nan"], "--latency_budget_ms must be a finite number"),
+    (["--latency_budget_ms", "5", "--sensitivity"], "--latency_budget_ms only applies to a search"),
+    (["--numerics", "npu", "--budget_db", "0.1"], "name the NPU with --npu"),
+])
+def test_dual_and_numerics_flag_conflicts_are_one_line(tmp_path, args, why):
+    r = run_tool("search_policy", "--model", "espcn", *args, "--out", str(tmp_path / "p.json"))
+    assert r.returncode == 2 and why in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "p.json").exists()
+
+
+def test_latency_budget_below_all_int8_names_the_fastest(tmp_path, hr_dir):
+    r = run_tool("search_policy", "--model", "espcn", "--scale", "2", "--input_size", "16x16", "--calib_dir",
+                 str(hr_dir), "--calib_images", "2", "--val_dir", str(hr_dir), "--val_images", "2",
+                 "--latency_budget_ms", "0.000001", "--out", str(tmp_path / "p.json"))
+    assert r.returncode == 2 and "is below the fastest policy, all-a8w8 at" in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "p.json").exists()
+
+
 def test_unknown_device_profile_lists_known_ones(tmp_path):
     r = run_tool("search_policy", "--model", "espcn", "--budget_db", "0.1", "--device_profile", "tpu9000",
                  "--out", str(tmp_path / "p.json"))
