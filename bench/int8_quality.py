@@ -8,7 +8,7 @@ Per model x scale x variant: PSNR_Y of the float TFLite, the TFLiteConverter's i
 (`deploy.quantize(src, "int8", ...)` with `int8_route="converter"` semantics: convert.api), the
 per-layer all-a8w8 model with global min/max calibration, and the per-layer model with each
 `--ptq` option (deploy/convert/ptq: MSE / percentile activation ranges, output clipped to the
-image range, CLE, bias correction, and combinations); on the default evaluation set (tiled at the
+image range, CLE, bias correction, AdaRound, and combinations); on the default evaluation set (tiled at the
 64x64 input, as deployed) and on the search's validation patches (shipped validation photos,
 deploy/policy_search/oracle.py), split by gradient-energy stratum into the smooth half (the 3
 smoothest of each photo's 6 patches) and the detailed half. Calibration: the shipped calibration
@@ -44,8 +44,9 @@ from deploy.policy_search import oracle
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "models (default: all with shipped weights)")
 flags.DEFINE_list("scales", None, "scales (default: every shipped one)")
-flags.DEFINE_list("ptq", ["mse", "p99.99", "minmax+clip", "cle", "bc", "cle+clip", "cle+clip+bc",
-                          "mse+clip+cle+bc"], "PTQ option labels to measure (deploy.convert.ptq.PtqOptions)")
+flags.DEFINE_list("ptq", ["mse", "p99.99", "minmax+clip", "cle", "bc", "ar", "cle+clip", "cle+clip+bc",
+                          "mse+clip+cle+bc", "p99.99+clip+cle+bc"],
+                  "PTQ option labels to measure (deploy.convert.ptq.PtqOptions)")
 flags.DEFINE_string("out", "bench/results/int8_quality.json", "results JSON (also the resume cache)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README's int8 PTQ table")
 flags.DEFINE_bool("write_readme_only", False, "only regenerate the README table from --out")
@@ -167,7 +168,7 @@ def write_readme(doc: dict) -> None:
     body = (f"{BEGIN}\nMeasured by `python bench/int8_quality.py` (`bench/results/int8_quality.json`). Cells: "
             "PSNR_Y change against float (dB) on the default evaluation set / on the validation patches' "
             "smooth half; options: `mse` / `p99.99` activation ranges, `clip` output grid limited to the "
-            "image range, `cle` cross-layer equalization, `bc` empirical bias correction.\n\n"
+            "image range, `cle` cross-layer equalization, `bc` empirical bias correction, `ar` AdaRound.\n\n"
             f"{table(doc)}\n{END}")
     README.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S))
 

@@ -148,3 +148,19 @@ def test_api_and_cli_record_the_options(hr_dir, random_weights, tmp_path):
     bad = run_tool("convert", "--model", "espcn", "--scale", "2", "--out", str(tmp_path / "b.tflite"),
                    "--act_ranges", "percentile", "--percentile", "120", "--input_size", "16x16")
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "percentile" in bad.stderr
+
+
+def test_adaround_beats_nearest_rounding_on_held_out_inputs(calib):
+    from deploy.convert.ptq import adaround
+    w = _RNG.normal(0, 0.1, (6, 3, 3, 4)).astype(np.float32)
+    x = _RNG.normal(0, 1, (1200, 36)) @ _RNG.normal(0, 1, (36, 36))  # correlated inputs, as feature maps are
+    q, s = adaround.learn_rounding(w, x[:800], iters=300)
+    wf = w.reshape(6, -1)
+    near = np.clip(np.rint(wf / s[:, None]), -127, 127)
+    err = [np.mean((x[800:] @ (k * s[:, None]).T - x[800:] @ wf.T) ** 2) for k in (near, q.reshape(6, -1))]
+    assert err[1] < 0.9 * err[0]  # held-out rows
+    assert np.abs(q).max() <= 127 and np.all(np.abs(q).reshape(6, -1).max(1) == 127)  # scale kept
+    # through the real quantizer
+    prep = per_layer.prepare(_chain_model())
+    tfl, rep = per_layer.quantize_policy(prep, Policy("custom", 2, "a8w8"), calib, ptq="ar")
+    assert rep["ptq"]["adaround_summary"]["convs"] == 3

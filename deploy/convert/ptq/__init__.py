@@ -6,12 +6,13 @@ so models made without options keep their bytes. Order, each step seeing the pre
 
 1. `cle`: cross-layer equalization of the float tf_keras model's weights (equalize.py),
    then the float TFLite is re-made and re-calibrated (min/max).
+   `adaround`: CONV_2D weights rounded by AdaRound on the calibration patches (adaround.py).
 2. `act_ranges`: each activation's range by MSE or percentile (act_ranges.py); `clip_output`
    limits the output's grid to the image's value range.
 3. `bias_correction`: each conv's mean output shift in the quantized model taken out of its
    float bias, conv by conv (bias_correction.py).
 
-AdaRound-style learned rounding and QAT are not here (issue 29 items 3c and 4).
+QAT is not here (issue 29 item 4).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from deploy.errors import UserInputError
 
 ACT_RANGES = ("minmax", "mse", "percentile")
 #: words of the compact form: "mse+bc+cle+clip", "p99.99", "minmax"
-_WORDS = {"bc": "bias_correction", "cle": "cle", "clip": "clip_output"}
+_WORDS = {"bc": "bias_correction", "cle": "cle", "clip": "clip_output", "ar": "adaround"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,7 @@ class PtqOptions:
     clip_output: bool = False
     bias_correction: bool = False
     cle: bool = False
+    adaround: bool = False
 
     def __post_init__(self):
         if self.act_ranges not in ACT_RANGES:
@@ -42,7 +44,7 @@ class PtqOptions:
         if not isinstance(self.percentile, (int, float)) or not 50.0 < float(self.percentile) < 100.0:
             raise UserInputError(f"percentile must be between 50 and 100 (share kept per side), "
                                  f"not {self.percentile!r}")
-        for f in ("clip_output", "bias_correction", "cle"):
+        for f in ("clip_output", "bias_correction", "cle", "adaround"):
             if not isinstance(getattr(self, f), bool):
                 raise UserInputError(f"{f} must be true or false, not {getattr(self, f)!r}")
 
@@ -108,6 +110,10 @@ def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], reci
             prep = dataclasses.replace(prep, model=model, float_tflite=convert_uniform(model, "float").tflite)
             qsv = None
     qsv = qsv if qsv is not None else calibrate(prep.float_tflite, patches)
+    if opts.adaround:  # weights only: the activation ranges stay those just calibrated
+        from deploy.convert.ptq import adaround
+        tfl, report["adaround_summary"] = adaround.round_weights(prep.float_tflite, patches)
+        prep = dataclasses.replace(prep, float_tflite=tfl)
     if opts.act_ranges != "minmax" or opts.clip_output:
         from deploy.convert.ptq import act_ranges
         qsv, report["act_ranges_summary"] = act_ranges.choose_ranges(
