@@ -39,6 +39,7 @@ flags.DEFINE_float("percentile", 99.99, "share of values kept per side with --ac
 flags.DEFINE_bool("clip_output", False, "output grid limited to the image's value range")
 flags.DEFINE_bool("cle", False, "cross-layer equalization of conv -> (P)ReLU -> conv weights before conversion")
 flags.DEFINE_bool("bias_correction", False, "each conv's mean output shift under quantization taken out of its bias")
+flags.DEFINE_bool("adaround", False, "CONV_2D weight rounding learned on the calibration patches (AdaRound)")
 flag_checks.at_least("qat_steps", 0)
 flag_checks.positive("calib_images")
 flag_checks.hw_text("input_size", allow_dynamic=True, maximum=jobs.MAX_INPUT_SIDE)
@@ -79,7 +80,7 @@ def main(argv):
                                            FLAGS["calib_images"].present))
     run_cli(lambda: jobs.check_npu_targets(FLAGS.npu))
     ptq = dict(act_ranges=FLAGS.act_ranges, percentile=FLAGS.percentile, clip_output=FLAGS.clip_output,
-               cle=FLAGS.cle, bias_correction=FLAGS.bias_correction)
+               cle=FLAGS.cle, bias_correction=FLAGS.bias_correction, adaround=FLAGS.adaround)
     ptq = None if not any(FLAGS[n].present for n in ptq) else ptq  # None: the default route, as before
     common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite,
                   ptq=ptq)
