@@ -194,7 +194,8 @@ def choose_ranges(float_tflite: bytes, patches: np.ndarray, qsv: Mapping[str, di
     out = {k: dict(v) for k, v in qsv.items()}
     changed, kept = 0, []
     if method != "minmax":
-        hists = hists if hists is not None else collect(float_tflite, patches, qsv)
+        wanted = {k: v for k, v in qsv.items() if k in producers and k not in inputs}  # activations only
+        hists = hists if hists is not None else collect(float_tflite, patches, wanted)
         for name, h in hists.items():
             if name in inputs or name not in producers or h.hi <= h.lo:
                 continue

@@ -18,7 +18,7 @@ activation is the identity; a channel active on fewer than `MIN_ACTIVE` position
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -123,6 +123,3 @@ def correct(float_tflite: bytes, patches: np.ndarray, quantize: Callable[[bytes]
     return model, {"method": "empirical", "convs_corrected": len(per_conv),
                    "max_abs_shift": per_conv}
 
-
-def summary_line(summary: Mapping) -> str:
-    return f"bias correction: {summary['convs_corrected']} convs"
