@@ -27,6 +27,8 @@ from deploy.policy_search.solver import REFERENCES
 FLAGS = flags.FLAGS
 define_source_flags()
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR input HxW of the deployed model")
+flags.DEFINE_string("val_patch", None, "LR patch HxW quality is judged on (default: --input_size up to "
+                    "128x128 pixels, else 64x64: a frame-size model is judged on patches of its weights)")
 flags.DEFINE_string("budget_db", None, "allowed PSNR_Y loss in dB below --reference (search)")
 flags.DEFINE_float("latency_budget_ms", None, "or the dual search: the best PSNR_Y whose predicted latency "
                    "fits this many ms on the target (e.g. a frame budget)")
@@ -71,6 +73,7 @@ flag_checks.finite("latency_budget_ms")
 flag_checks.at_least("latency_budget_ms", 1e-6, " (milliseconds, e.g. 8)")
 flag_checks.at_least("pareto_points", 2)
 flag_checks.hw_text("input_size", maximum=jobs.MAX_INPUT_SIDE)
+flag_checks.hw_text("val_patch", maximum=jobs.MAX_INPUT_SIDE)
 
 
 def _mode_conflicts():
@@ -129,7 +132,8 @@ def main(argv):
         val_images=FLAGS.val_images, fuse=not FLAGS.per_layer, npu=FLAGS.npu,
         npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
         oracle=FLAGS.oracle, budget_on=FLAGS.budget_on, workers=FLAGS.workers, cluster=FLAGS.cluster,
-        drops=FLAGS.drops, numerics=FLAGS.numerics))
+        drops=FLAGS.drops, numerics=FLAGS.numerics,
+        val_patch=run_cli(lambda: jobs.parse_hw(FLAGS.val_patch)) if FLAGS.val_patch else None))
     if FLAGS.sensitivity:
         r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(r["table"])

@@ -46,7 +46,7 @@ def search(source: ModelSource, *, budget_db: Optional[float] = None, device_pro
            npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
            oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
            cluster: Optional[str] = None, drops: str = "auto", numerics: str = "auto",
-           latency_budget_ms: Optional[float] = None) -> SearchOutcome:
+           latency_budget_ms: Optional[float] = None, val_patch: Optional[tuple[int, int]] = None) -> SearchOutcome:
     """Minimum predicted latency on `device_profile` with PSNR_Y >= reference - `budget_db`, or
     (`latency_budget_ms` instead) the best PSNR_Y whose predicted latency fits that budget.
 
@@ -57,7 +57,9 @@ def search(source: ModelSource, *, budget_db: Optional[float] = None, device_pro
             (deploy/policy_search/dual.py); one of the two budgets, not both.
         device_profile: a shipped profile name (`deploy.latency.device_profiles.known_profiles()`).
         reference: `a16w8` or `float`: what the budget is measured from.
-        input_size: the fixed LR input size of the deployed model.
+        input_size: the fixed LR input size of the deployed model (latency, NPU placement).
+        val_patch: the LR patch size quality is judged on (default: `input_size` up to 128x128
+            pixels, else 64x64: a video frame is judged on patches of the same weights).
         max_evals: most candidate models measured by the search phase.
         calib_dir, calib_images: calibration photos (default: the shipped set).
         val_dir, val_images: validation photos (default: the shipped set).
@@ -106,7 +108,8 @@ def search(source: ModelSource, *, budget_db: Optional[float] = None, device_pro
     s = setup(source, tuple(input_size), device_profile=device_profile, calib_dir=calib_dir,
               calib_images=calib_images, val_dir=val_dir, val_images=val_images, npu=npu,
               npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, workers=workers,
-              cluster=cluster, drops=drops, numerics=numerics)
+              cluster=cluster, drops=drops, numerics=numerics,
+              val_patch=None if val_patch is None else tuple(args.input_size(val_patch, allow_none=False)))
     try:
         if latency_budget_ms is not None:
             return dual_with_setup(s, latency_budget_ms=latency_budget_ms, reference=reference,
@@ -179,7 +182,7 @@ def search_with_setup(s: Setup, *, budget_db: float, reference: str = "a16w8", m
                        "target_psnr_y": judged["litert_target_psnr_y"]})
     predicted = result.best.ms
     if s.npu is not None:  # the chosen policy compiled for real, priced on its actual placement
-        npu = s.npu.check(result.assignment, s.oracle.build(result.assignment)[0])
+        npu = s.npu.check(result.assignment, s.build_deployed(result.assignment))
         predicted = npu["predicted_ms_placed"]
         report.update({"npu": npu, "predicted_ms": round(predicted, 4), "predicted_ms_linear": round(result.best.ms, 4),
                        "ratio_to_int8": round(predicted / uniform[NARROW], 4),
@@ -214,7 +217,7 @@ def dual_with_setup(s: Setup, *, latency_budget_ms: float, reference: str = "a16
               **provenance(s)}
     predicted = result.best.ms
     if s.npu is not None:  # the chosen policy compiled for real, priced on its actual placement
-        npu = s.npu.check(result.assignment, s.oracle.build(result.assignment)[0])
+        npu = s.npu.check(result.assignment, s.build_deployed(result.assignment))
         predicted = npu["predicted_ms_placed"]
         report.update({"npu": npu, "predicted_ms": round(predicted, 4), "predicted_ms_linear": round(result.best.ms, 4),
                        "within_latency_budget_placed": bool(predicted <= latency_budget_ms + 1e-9)})

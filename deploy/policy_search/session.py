@@ -49,6 +49,22 @@ class Setup:
     parallel: Optional[parallel.Plan] = None
     #: how the search's drops are made: "exact", "estimated" or "auto" (`drops_method`)
     drops: str = "auto"
+    #: the model at the deployed input size when quality is judged on smaller patches (a video
+    #: frame: latency and NPU placement at 640x360, PSNR on 64x64 patches); None: the same as `prep`
+    deployed: Optional[hybrid.Prepared] = None
+
+    @property
+    def deployed_hw(self) -> tuple[int, int]:
+        return tuple((self.deployed or self.prep).input_shape[1:3])
+
+    def build_deployed(self, a) -> bytes:
+        """The policy's quantized model at the deployed input size (for compiling and pricing):
+        the patch model itself, or the frame-size twin quantized with the patches' ranges (same
+        tensor names; ranges do not change where ops are placed)."""
+        if self.deployed is None:
+            return self.oracle.build(a)[0]
+        return hybrid.quantize_policy(self.deployed, self.oracle.policy(a), self.oracle.calib, qsv=self.oracle.qsv,
+                                      smoke=False)[0]
 
     def problem(self, drop_db: Sequence[float]) -> Problem:
         return search.problem_from(self.cost, self.groups, drop_db)
@@ -67,7 +83,8 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
           calib_images: int = 8, val_dir: Optional[str] = None, val_images: int = 5,
           fuse: bool = True, npu: Optional[str] = None, npu_cache_dir: Optional[str | Path] = None,
           oracle: str = "fast", budget_on: str = "mean", workers: int = 1,
-          cluster: Optional[str] = None, drops: str = "auto", numerics: str = "auto") -> Setup:
+          cluster: Optional[str] = None, drops: str = "auto", numerics: str = "auto",
+          val_patch: Optional[tuple[int, int]] = None) -> Setup:
     """Validate the cheap inputs first (profile names, files), then prepare and calibrate once.
 
     With `npu` (e.g. "qualcomm:SM8650") the cost model takes which ops the compiler places on the
@@ -76,7 +93,8 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     scheduler address) measure independent candidates in other processes
     (deploy/policy_search/parallel.py); the scheduler is reached before any model work.
     `numerics` (npu_judge.NUMERICS): what judges the budget, LiteRT's CPU kernels or, by default
-    with `npu`, that NPU's emulated arithmetic."""
+    with `npu`, that NPU's emulated arithmetic. `val_patch` (default `default_val_patch`): the LR
+    patch size quality is judged on; latency and placement are always at `input_hw`."""
     if oracle not in fast_oracle.ORACLES:
         raise UserInputError(f"--oracle must be one of {', '.join(fast_oracle.ORACLES)}, not '{oracle}'")
     if drops not in DROPS:
@@ -106,7 +124,7 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
                       op_profile_models=op_profile_models, device_profile=device_profile, calib_dir=calib_dir,
                       calib_images=calib_images, val_dir=val_dir, val_images=val_images, fuse=fuse,
                       npu_cache_dir=npu_cache_dir, oracle=oracle, budget_on=budget_on, drops=drops,
-                      numerics=numerics)
+                      numerics=numerics, val_patch=tuple(val_patch) if val_patch else default_val_patch(input_hw))
     except BaseException:
         plan.close()
         raise
@@ -114,23 +132,30 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
 
 def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, prof, soc, op_profiles,
            op_profile_models, device_profile, calib_dir, calib_images, val_dir, val_images, fuse,
-           npu_cache_dir, oracle, budget_on, drops, numerics) -> Setup:
-    prep = hybrid.prepare_source(src, input_hw)
+           npu_cache_dir, oracle, budget_on, drops, numerics, val_patch) -> Setup:
+    prep = hybrid.prepare_source(src, val_patch)
+    deployed = None
+    if tuple(val_patch) != tuple(input_hw):  # a frame-size model judged on patches: same layers, same weights
+        deployed = hybrid.prepare_source(src, input_hw)
+        if deployed.layers != prep.layers:
+            raise UserInputError(f"the model at {input_hw[0]}x{input_hw[1]} has other layers than at "
+                                 f"{val_patch[0]}x{val_patch[1]}; pass --val_patch equal to --input_size")
+    cost_prep = deployed or prep
     if op_profiles:
         if len(op_profiles) != 2:
             raise UserInputError("--op_profiles takes two results files: all-a8w8 and all-a16w8 (comma separated)")
         shas = list(op_profile_models or (None, None))
         if len(shas) != 2:
             raise UserInputError("--op_profile_models takes the two .tflite files the profiles measured")
-        cost = latency.from_op_profiles(prep, op_profiles[0], op_profiles[1], a8w8_tflite_sha256=shas[0],
+        cost = latency.from_op_profiles(cost_prep, op_profiles[0], op_profiles[1], a8w8_tflite_sha256=shas[0],
                                         a16w8_tflite_sha256=shas[1], model=src.name, scale=src.scale)
         label = f"op profiles {Path(op_profiles[0]).name}, {Path(op_profiles[1]).name}"
     else:
         label = device_profile or DEFAULT_PROFILE
-        cost = latency.from_device_profile(prep, label, model=src.name, scale=src.scale)
-    calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
+        cost = latency.from_device_profile(cost_prep, label, model=src.name, scale=src.scale)
+    calib = calibration.calibration_set(src.scale, val_patch, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
-    val = candidates.validation_set(src.scale, input_hw, val_dir=val_dir, n_images=val_images)
+    val = candidates.validation_set(src.scale, val_patch, val_dir=val_dir, n_images=val_images)
     # --oracle: candidates on simulated quantization (LiteRT judges the answer) or all on LiteRT
     # --numerics npu: the judge is the target NPU's emulated arithmetic (its PSNRs kept beside the compile cache)
     on_npu = numerics == "npu"
@@ -139,14 +164,26 @@ def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, 
                               npu_cache_dir=npu_cache_dir if on_npu else None)
     parallel.attach(oracle, plan)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
-    npu_model = None
+    s = Setup(src, prep, tuple(make_groups(prep.graph, prep.layers, fuse)), oracle, cost, macs, label,
+              None, parallel=plan, drops=drops, deployed=deployed)
     if soc is not None:
-        uniform = {p: oracle.build(oracle.uniform(p))[0] for p in npu_cost.SEARCHED}
-        npu_model = npu_cost.from_npu_placement(prep, prof, soc, uniform, model=src.name, scale=src.scale,
-                                                cache_dir=npu_cache_dir)
-        cost, label = npu_model.cost, f"{label} + {soc.target} placement"
-    return Setup(src, prep, tuple(make_groups(prep.graph, prep.layers, fuse)), oracle, cost, macs, label,
-                 npu_model, parallel=plan, drops=drops)
+        uniform = {p: s.build_deployed(oracle.uniform(p)) for p in npu_cost.SEARCHED}
+        s.npu = npu_cost.from_npu_placement(cost_prep, prof, soc, uniform, model=src.name, scale=src.scale,
+                                            cache_dir=npu_cache_dir)
+        s.cost, s.profile_label = s.npu.cost, f"{label} + {soc.target} placement"
+    return s
+
+
+#: quality is judged on LR patches of the deployed input size up to this many pixels; a larger
+#: input (a video frame) is judged on VAL_PATCH patches of the same fully convolutional weights
+#: (30 frame-size patches would cost ~100x the time for the same ranking)
+MAX_PATCH_PIXELS = 128 * 128
+VAL_PATCH = (64, 64)
+
+
+def default_val_patch(input_hw) -> tuple[int, int]:
+    h, w = int(input_hw[0]), int(input_hw[1])
+    return (h, w) if h * w <= MAX_PATCH_PIXELS else VAL_PATCH
 
 
 def drops_method(s: Setup) -> str:
@@ -230,7 +267,7 @@ def measured_cache(s: Setup) -> Optional[sensitivity.MeasuredCache]:
 
 
 def provenance(s: Setup) -> dict:
-    return {"model_source": s.src.to_json(), "input_hw": list(s.prep.input_shape[1:3]),
+    return {"model_source": s.src.to_json(), "input_hw": list(s.deployed_hw),
             "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
             "oracle": s.oracle.kind, "numerics": fast_oracle.numerics_of(s.oracle), "budget_on": s.oracle.budget_on,
             "calibration_seconds": round(s.oracle.calibration_seconds, 1),
