@@ -155,7 +155,16 @@ class NpuEmulator:
         session = _qnn_session(data[start:start + size], str(opts.get("name", "partition")), ins, outs, self.soc)
         in_names = [_onnx_name(t.name) for t in ins]
         out_names = [_onnx_name(t.name) for t in outs]
-        return lambda values: session.run(out_names, dict(zip(in_names, values)))
+        partition = str(opts.get("name", "partition"))
+        from onnxruntime.capi.onnxruntime_pybind11_state import Fail, RuntimeException
+
+        def run(values: list[np.ndarray]) -> list[np.ndarray]:
+            try:
+                return session.run(out_names, dict(zip(in_names, values)))
+            except (Fail, RuntimeException) as e:  # the emulator refused to execute this partition
+                first = (str(e).strip().splitlines() or ["no reason given"])[0][:300]
+                raise EmulationError(f"NPU partition {partition!r} failed in the {self.soc.name} emulator: {first}") from None
+        return run
 
     @property
     def partitions(self) -> int:
