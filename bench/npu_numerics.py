@@ -84,7 +84,7 @@ def measure(name: str, scale: int, cache: Path) -> dict:
             row[f"judged_on_{judged}"] = {
                 "numerics": r["numerics"], "int16_share": r["a16w8_fraction"], "groups": r["groups"],
                 "predicted_ms": round(out.predicted_ms, 4), "npu_loss_db": round(ref - got, 4),
-                "within_budget_on_npu": bool(got >= ref - BUDGET_DB - 1e-9)}
+                "within_budget_on_npu": bool(got >= ref - BUDGET_DB - 1e-9), "policy": out.policy.to_json()}
     finally:
         on_npu.close()
     row["seconds"] = round(time.perf_counter() - t0, 1)
