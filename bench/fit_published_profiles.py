@@ -4,15 +4,19 @@
                                                  bench/published/graph_work.py)
 
 What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.py roles):
-  - FIT ROWS: every published TFLite-runtime latency (LiteRT, whole model on the HTP) of the 18
-    standard CNNs in bench/published/graphs.py (classifiers at 224-380 px, DnCNN at 256x256,
-    U-Net at 640x1280), float and w8a8, per phone: Galaxy S24 / S25 / S26, from the qai-hub-models
-    0.65.0 wheel (bench/published/ai_hub_perf_0.65.0.json). NO SR network is in any fit: the SR
-    rows are the test (bench/latency_published.py).
+  - FIT ROWS: every published TFLite-runtime latency (LiteRT, whole model on the HTP) of the
+    non-SR networks in bench/published/graphs.py (classifiers at 224-380 px; dense prediction with
+    large activations and few channels: DnCNN 256x256, U-Net 640x1280, FCN-ResNet50 520x520,
+    DeepLabV3+ MobileNet 513x513, FaceDetLite and FootTrackNet 480x640, PoseNet 513x257), float and
+    w8a8, per phone: Galaxy S24 / S25 / S26, from the qai-hub-models 0.65.0 wheel
+    (bench/published/ai_hub_perf_0.65.0.json). NO SR network is in any fit or in the choice of
+    the form: the SR rows are the test (bench/latency_published.py).
   - MODEL: bench/published/latency_fit.py, t = I + o_p ops + sum_k work_k / R_kp over conv,
-    depthwise and elementwise work, non-negative least squares on relative errors, per phone.
-    The same algebra as a device profile, so each fit is written as one.
-  - FORM (how work is counted: channel tiling of convs and elementwise ops): the one with the
+    depthwise and elementwise work, optionally + elementwise activation traffic, + conv/FC weight
+    elements, + model I/O elements, each at its own per-precision rate; non-negative least squares
+    on relative errors, per phone. The same algebra as a device profile, so each fit is written
+    as one (activation_traffic / weight_traffic / io_traffic keys where the form has the term).
+  - FORM (channel tiling of convs and elementwise ops; which optional terms): the one with the
     lowest leave-one-model-out cross-validated median relative error on the fit rows of all three
     phones (a rule on the fit rows alone).
   - a16w8: AI Hub publishes no int16 TFLite row. The same form is fitted on the QNN-runtime rows
@@ -73,7 +77,8 @@ def choose_form(published: dict, graphs: dict) -> tuple[str, dict]:
         feats = {m: lf.features(g, form) for m, g in graphs.items() if g["role"] == "fit"}
         errs = []
         for phone in PHONE_NAME:
-            errs += lf.leave_one_model_out(rows_for(published, graphs, "tflite", phone), feats, ("float", "a8w8"))
+            errs += lf.leave_one_model_out(rows_for(published, graphs, "tflite", phone), feats, ("float", "a8w8"),
+                                           lf.groups_of(form))
         scores[name] = lf.summary(errs)
     return min(scores, key=lambda k: scores[k]["median_abs"]), scores
 
@@ -96,6 +101,26 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
         f"{', '.join(qnn['models'])} on this phone (the same form fitted on the phone's QNN float + w8a8 fit rows, w8a16 = "
         "its overheads + factor x its a8w8 compute; AI Hub publishes no int16 TFLite row); assumed: the HTP's int16/int8 "
         "cost ratio is the same under LiteRT")
+    traffic = {} if not form.get("traffic") else {"activation_traffic": {
+        "channels": 32, **{p: (_sig(rates[p]["rate"]["traffic"]) if rates[p]["rate"].get("traffic") else None)
+                           for p in ("a8w8", "float")},
+        "a16w8": _sig(rates["a8w8"]["rate"]["traffic"] / 2) if rates["a8w8"]["rate"].get("traffic") else None,
+        "unit": "Gelem/s of activation elements read + written by each elementwise (non-conv) op, channels rounded up to 32",
+        "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no traffic cost). a16w8: the a8w8 rate / 2 "
+                  "(ASSUMPTION: int16 activations move 2 bytes per element where int8 move 1)"}}
+    if form.get("weights"):
+        w = {p: (_sig(rates[p]["rate"]["weights"]) if rates[p]["rate"].get("weights") else None) for p in ("a8w8", "float")}
+        traffic["weight_traffic"] = {
+            **w, "a16w8": w["a8w8"], "unit": "Gelem/s of conv / FC weight elements (fetched once per inference)",
+            "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no weight cost). a16w8: the a8w8 rate "
+                      "(the same int8 weights)"}
+    if form.get("io"):
+        d = {p: (_sig(rates[p]["rate"]["io"]) if rates[p]["rate"].get("io") else None) for p in ("a8w8", "float")}
+        traffic["io_traffic"] = {
+            **d, "a16w8": _sig(d["a8w8"] / 2) if d["a8w8"] else None,
+            "unit": "Gelem/s of model input + output elements, at the precision of the layer reading / writing them",
+            "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no I/O cost). a16w8: the a8w8 rate / 2 "
+                      "(ASSUMPTION: 2 bytes per element where int8 moves 1)"}
     ops = {}
     for klass, group in CLASS_GROUP.items():
         entry, notes = {"unit": "GMAC/s" if klass in CONV_CLASSES else "Gelem/s"}, []
@@ -113,6 +138,7 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
         "channels": 32, "convs": form["convs"], "elementwise": form["elementwise_tiled"], "source": TILE_SRC}}
     return {
         **tile,
+        **traffic,
         "name": phone,
         "description": f"LiteRT with the whole model on the Hexagon HTP of a {PHONE_NAME[phone]}; rates fitted on Qualcomm AI Hub's "
                        "published whole-model TFLite latencies of standard CNNs (bench/fit_published_profiles.py), held to its "
@@ -140,7 +166,7 @@ def qnn_ratio(published: dict, graphs: dict, phone: str, form: dict) -> dict:
     errors (one number from 4 rows, not 4 rates)."""
     rows = rows_for(published, graphs, "qnn_dlc", phone)
     feats = {m: lf.features(graphs[m], form) for m in {r["model"] for r in rows}}
-    params = lf.fit([r for r in rows if r["precision"] != "a16w8"], feats, ("float", "a8w8"))
+    params = lf.fit([r for r in rows if r["precision"] != "a16w8"], feats, ("float", "a8w8"), lf.groups_of(form))
     r16 = [r for r in rows if r["precision"] == "a16w8"]
     fixed, compute = [], []
     for r in r16:
@@ -165,6 +191,11 @@ def mdla_profile(base: dict) -> dict:
     same = "ASSUMPTION: snapdragon_8gen3's fitted value (no published MediaTek figure)"
     return {
         **({"channel_tile": base["channel_tile"]} if "channel_tile" in base else {}),
+        **({"activation_traffic": {**base["activation_traffic"], "source": "ASSUMPTION: snapdragon_8gen3's fitted "
+                                   "activation traffic rates (no published MediaTek figure)"}}
+           if "activation_traffic" in base else {}),
+        **{k: {**base[k], "source": f"ASSUMPTION: snapdragon_8gen3's fitted {k} rates (no published MediaTek figure)"}
+           for k in ("weight_traffic", "io_traffic") if k in base},
         "name": "mediatek_mdla3",
         "description": "A MediaTek APU with MDLA 3.0 (Dimensity 9000 class) running int8, int16 and FP16 on the MDLA. Only the "
                        "int8 : int16 : FP16 throughput ratios are published; the absolute scale is snapdragon_8gen3's (assumption).",
@@ -189,7 +220,7 @@ def build() -> tuple[dict, dict]:
     profiles, per_phone = {}, {}
     for phone in PHONE_NAME:
         rows = rows_for(published, graphs, "tflite", phone)
-        params = lf.fit(rows, feats, ("float", "a8w8"))
+        params = lf.fit(rows, feats, ("float", "a8w8"), lf.groups_of(form))
         rates, qnn = lf.rates(params), qnn_ratio(published, graphs, phone, form)
         profiles[phone] = make_profile(phone, chosen, rates, qnn, rows, scores[chosen])
         per_phone[phone] = {"rates": rates, "not_identified": params["not_identified"], "qnn_a16w8": qnn,

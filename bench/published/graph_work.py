@@ -27,13 +27,6 @@ CACHE = ROOT / "bench/results/published_graph_work_0.65.0.json"
 TILE = 32
 
 
-def _tiled_elements(shape, tile: int = TILE) -> int:
-    s = [int(d) for d in shape]
-    if not s:
-        return 1
-    return int(math.prod(s[:-1]) * math.ceil(s[-1] / tile) * tile)
-
-
 def _channels(op: str, ins: list[int], tensors: dict) -> list[int]:
     """[output channels, input channels per group, groups, kernel h*w] of a conv-like op (else zeros)."""
     if op in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(ins) >= 2:
@@ -55,12 +48,11 @@ def tflite_ops(path: str) -> list[list]:
     for every op of a float .tflite (the last four 0 for ops that are not convs / FC)."""
     from deploy.convert.tflite_io import make_interpreter
     from deploy.latency.cost_model import op_work
-    from deploy.latency.htp_tiling import tiled_work
+    from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements
     interp = make_interpreter(path, delegates=False)
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()  # noqa: SLF001 - op inputs/outputs
-    produced = {int(i) for od in ops for i in od["outputs"] if i >= 0}
-    acts = produced | {int(d["index"]) for d in interp.get_input_details()}
+    acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
     out = []
     for od in ops:
         ins = [int(i) for i in od["inputs"] if i >= 0]
@@ -71,7 +63,7 @@ def tflite_ops(path: str) -> list[list]:
         out_el = int(math.prod(int(d) for d in shape)) if len(shape) else 1
         klass, work = op_work(od["op_name"], ins, out_el, tensors)
         tiled = tiled_work(od["op_name"], ins, outs, tensors, TILE)
-        traffic = sum(_tiled_elements(tensors[i]["shape"]) for i in ins + outs if i in acts)
+        traffic = traffic_elements(ins, outs, tensors, acts, TILE)
         out.append([od["op_name"], klass, int(work), int(tiled), int(traffic), *_channels(od["op_name"], ins, tensors)])
     return out
 
@@ -92,7 +84,7 @@ def graph_work(name: str) -> dict:
 
 def io_elements(model) -> list[int]:
     """[input elements, output elements]: the float I/O the runtime converts at each end."""
-    return [int(math.prod(d for d in model.input_shape[1:])), int(math.prod(d for d in model.output_shape[1:]))]
+    return [sum(int(math.prod(t.shape[1:])) for t in model.inputs), sum(int(math.prod(t.shape[1:])) for t in model.outputs)]
 
 
 def load(names=None, recompute: bool = False) -> dict:

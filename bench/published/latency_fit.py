@@ -3,16 +3,28 @@
 The model of one phone, one runtime, one precision p (linear in its unknowns, so a non-negative
 least-squares fit on relative errors is exact and has no starting point to tune):
 
-    t = I + o_p * ops + sum over op groups k of work_k / R_{k,p}
+    t = I + o_p * ops + sum over op groups k of work_k / R_{k,p}  [+ traffic / B_p + weights / W_p + io / D_p]
 
 groups: "conv" (conv, transpose conv, fully connected: MACs), "depthwise" (MACs), "elementwise"
 (every other op: output elements); work raw or with channels rounded up to the HTP's 32-channel
-tiles (FORMS). I (per invoke) is shared by the precisions. Exactly the algebra of a device profile
-(deploy.latency.cost_model.from_device_profile), so a fit is written as one. Rows are weighted by 1 / published ms (relative error). A coefficient the fit
-drives to 0 is NOT IDENTIFIED by the rows (reported, and never written as an infinite rate).
+tiles (FORMS). Optional terms, each in or out of a form:
+  - "traffic": every elementwise op's activation elements read + written (channels tiled to 32:
+    deploy.latency.htp_tiling.traffic_elements) at a per-precision rate B_p: the memory time of
+    large-spatial, few-channel tensors (SR outputs at 4x, pixel shuffles) that MACs do not see
+    (convs' traffic is left out: it hides behind their MACs);
+  - "weights": every conv / FC op's weight elements at a per-precision rate W_p: the DDR time of
+    fetching weights (int8 for a8w8, fp16 for float), which weighs on wide classifiers
+    (Wide-ResNet-50: 69M parameters) and no MAC count shows;
+  - "io": the model's input + output elements at a rate D_p: the runtime's conversion and copy
+    of the I/O buffers, which a 512x512x3 SR output or a 520x520 mask makes large.
+I (per invoke) is shared by the precisions. Exactly the algebra of a device profile
+(deploy.latency.cost_model.from_device_profile), so a fit is written as one. Rows are weighted by
+1 / published ms (relative error). A coefficient the fit drives to 0 is NOT IDENTIFIED by the rows
+(reported, and never written as an infinite rate).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from typing import Iterable, Sequence
@@ -26,9 +38,13 @@ GROUPS = ("conv", "depthwise", "elementwise")
 #: convs raw, "dense" (dense convs / FC / transpose convs with input and output channels rounded up to
 #: the HTP's 32-channel tiles, grouped and depthwise convs raw) or "all" (every conv tiled, grouped
 #: ones per group); elementwise ops on raw or channel-tiled output elements.
-FORMS = {f"convs_{c}+elementwise_{e}": {"convs": c, "elementwise_tiled": e == "tiled",
-                                       "form": f"t = I + o_p ops + sum_k work_k / R_kp; convs {c}, elementwise {e}"}
-         for c in ("none", "dense", "all") for e in ("raw", "tiled")}
+OPTIONAL = ("traffic", "weights", "io")
+_TERM = {"traffic": " + traffic / B_p", "weights": " + weights / W_p", "io": " + io / D_p"}
+FORMS = {f"convs_{c}+elementwise_{e}" + "".join(f"+{k}" for k, on in zip(OPTIONAL, opt) if on): {
+    "convs": c, "elementwise_tiled": e == "tiled", **dict(zip(OPTIONAL, opt)),
+    "form": (f"t = I + o_p ops + sum_k work_k / R_kp" + "".join(_TERM[k] for k, on in zip(OPTIONAL, opt) if on)
+             + f"; convs {c}, elementwise {e}")}
+    for opt in itertools.product((False, True), repeat=3) for c in ("none", "dense", "all") for e in ("raw", "tiled")}
 
 
 def op_work(o: Sequence, convs: str, elementwise_tiled: bool) -> float:
@@ -49,13 +65,23 @@ def features(graph: dict, form: dict) -> dict:
     for g in GROUPS:
         f[g] = sum(op_work(o, form["convs"], form["elementwise_tiled"]) for o in ops
                    if GROUP.get(o[1], "elementwise") == g) / 1e9
+    if form.get("traffic"):
+        f["traffic"] = sum(o[4] for o in ops if GROUP.get(o[1], "elementwise") == "elementwise") / 1e9
+    if form.get("io"):
+        f["io"] = sum(graph["io"]) / 1e9
+    if form.get("weights"):
+        f["weights"] = sum(o[5] * o[6] * o[8] for o in ops) / 1e9   # out ch x in ch/group x kernel area
     return f
 
 
-def columns(precisions: Sequence[str]) -> list[str]:
+def groups_of(form: dict) -> tuple[str, ...]:
+    return GROUPS + tuple(g for g in OPTIONAL if form.get(g))
+
+
+def columns(precisions: Sequence[str], groups: Sequence[str] = GROUPS) -> list[str]:
     cols = ["invoke_ms"]
     for p in precisions:
-        cols += [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in GROUPS]
+        cols += [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in groups]
     return cols
 
 
@@ -75,9 +101,9 @@ def design_row(f: dict, precision: str, cols: Sequence[str]) -> np.ndarray:
     return row
 
 
-def fit(rows: Sequence[dict], feats: dict, precisions: Sequence[str]) -> dict:
+def fit(rows: Sequence[dict], feats: dict, precisions: Sequence[str], groups: Sequence[str] = GROUPS) -> dict:
     """NNLS on relative errors. rows: {"model", "precision", "ms"}; feats: {model: features}."""
-    cols = columns(precisions)
+    cols = columns(precisions, groups)
     a = np.array([design_row(feats[r["model"]], r["precision"], cols) / r["ms"] for r in rows])
     x, _ = nnls(a, np.ones(len(rows)), maxiter=50 * len(cols))
     used = np.abs(a).sum(axis=0) > 0
@@ -93,12 +119,13 @@ def rel_errors(rows: Iterable[dict], feats: dict, params: dict) -> list[float]:
     return [(predict(feats[r["model"]], r["precision"], params) - r["ms"]) / r["ms"] for r in rows]
 
 
-def leave_one_model_out(rows: Sequence[dict], feats: dict, precisions: Sequence[str]) -> list[float]:
+def leave_one_model_out(rows: Sequence[dict], feats: dict, precisions: Sequence[str],
+                        groups: Sequence[str] = GROUPS) -> list[float]:
     """Relative error of every row predicted by a fit without its model (the form's honest score)."""
     errs = []
     for m in sorted({r["model"] for r in rows}):
         train = [r for r in rows if r["model"] != m]
-        errs += rel_errors([r for r in rows if r["model"] == m], feats, fit(train, feats, precisions))
+        errs += rel_errors([r for r in rows if r["model"] == m], feats, fit(train, feats, precisions, groups))
     return errs
 
 

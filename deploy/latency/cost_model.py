@@ -35,7 +35,7 @@ import numpy as np
 
 from deploy.latency.device_profiles import (DeviceProfile, LatencyError, known_profiles, load_profile,
                                     op_class)
-from deploy.latency.htp_tiling import tiled_work
+from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
 from deploy.convert.layer_map import layer_of
 from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
 from deploy.convert.tflite_io import make_interpreter
@@ -118,6 +118,8 @@ class OpWork:
     klass: str
     work: int            # MACs for conv classes, output elements otherwise
     tensor: str          # first output tensor name
+    traffic: int = 0     # activation elements read + written, channels tiled (htp_tiling.traffic_elements)
+    weights: int = 0     # weight elements of a conv / FC (htp_tiling.weight_elements)
 
 
 def _elements(shape) -> int:
@@ -130,10 +132,13 @@ def _details(prep):
     return interp, interp._get_ops_details(), tensors  # noqa: SLF001 - op inputs/outputs
 
 
-def graph_ops(prep, tile: int = 1, convs: str = "all", elementwise: bool = True) -> list[OpWork]:
+def graph_ops(prep, tile: int = 1, convs: str = "all", elementwise: bool = True,
+              traffic_tile: int = 32) -> list[OpWork]:
     """Every op of the float model with its Keras layer, op class and work (channel dims rounded
-    up to `tile` when > 1, for the convs / elementwise ops a profile tiles: htp_tiling)."""
-    _, ops, tensors = _details(prep)
+    up to `tile` when > 1, for the convs / elementwise ops a profile tiles: htp_tiling), and its
+    activation traffic (channels rounded up to `traffic_tile`)."""
+    interp, ops, tensors = _details(prep)
+    acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
     out = []
     for od, mo in zip(ops, prep.ops):
         ins = [i for i in od["inputs"] if i >= 0]
@@ -142,7 +147,8 @@ def graph_ops(prep, tile: int = 1, convs: str = "all", elementwise: bool = True)
         out_el = _elements(tensors[outs[0]]["shape"]) if outs else 0
         klass, work = op_work(op, ins, out_el, tensors)
         work = tiled_work(op, ins, outs, tensors, tile, convs, elementwise) if tile > 1 else work
-        out.append(OpWork(mo.index, op, mo.layer, klass, int(work), mo.tensor))
+        out.append(OpWork(mo.index, op, mo.layer, klass, int(work), mo.tensor,
+                          traffic_elements(ins, outs, tensors, acts, traffic_tile), weight_elements(op, ins, tensors)))
     return out
 
 
@@ -203,17 +209,45 @@ def _input_hw(prep) -> tuple[int, int]:
 # ---------------------------------------------------------------- from a device profile
 
 
+def _op_ms(prof: DeviceProfile, o: OpWork, precision: str) -> float:
+    """One op's time: its work at the profile's rate + its activation and weight traffic (0 for
+    profiles without those keys)."""
+    return (prof.op_ms(o.klass, precision, o.work) + prof.traffic_ms(precision, o.traffic, o.klass)
+            + prof.weights_ms(precision, o.weights))
+
+
+def _io_layers(prep) -> list[tuple[Optional[str], int]]:
+    """(layer, elements) for each model input (its first reading op's layer) and output (its
+    producing op's layer); layer None where no policy layer owns that op."""
+    interp, ops, tensors = _details(prep)
+    out = []
+    for d in interp.get_input_details():
+        reader = next((mo.layer for od, mo in zip(ops, prep.ops) if int(d["index"]) in [int(i) for i in od["inputs"]]), None)
+        out.append((reader, _elements(d["shape"])))
+    for d in interp.get_output_details():
+        writer = next((mo.layer for od, mo in zip(ops, prep.ops) if int(d["index"]) in [int(i) for i in od["outputs"]]), None)
+        out.append((writer, _elements(d["shape"])))
+    return out
+
+
 def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale: int) -> CostModel:
     """Price every op of the float graph with the profile's throughput at each precision."""
     prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
     layer_ms = {l: {p: 0.0 for p in PRECISIONS} for l in prep.layers}
     fixed = float(prof.invoke_overhead_us["a8w8"]) / 1e3
-    for o in graph_ops(prep, **prof.tiling):
+    for o in graph_ops(prep, **prof.tiling, traffic_tile=prof.traffic_tile):
         if o.layer in layer_ms:
             for p in PRECISIONS:
-                layer_ms[o.layer][p] += prof.op_ms(o.klass, p, o.work)
+                layer_ms[o.layer][p] += _op_ms(prof, o, p)
         else:   # no Keras layer: runs at the policy default; priced at a8w8
-            fixed += prof.op_ms(o.klass, "a8w8", o.work)
+            fixed += _op_ms(prof, o, "a8w8")
+    if prof.io_traffic:   # I/O passed at the precision of the layer that reads / writes it
+        for layer, n in _io_layers(prep):
+            if layer in layer_ms:
+                for p in PRECISIONS:
+                    layer_ms[layer][p] += prof.io_ms(p, n)
+            else:
+                fixed += prof.io_ms("a8w8", n)
     n_in, n_out = _io_elements(prep)   # float32 I/O: QUANTIZE in, DEQUANTIZE out, any policy
     fixed += prof.op_ms("quantize", "a8w8", n_in) + prof.op_ms("quantize", "a8w8", n_out)
     edges = graph_edges(prep)

@@ -72,6 +72,16 @@ class DeviceProfile:
     cpu_fallback: Mapping[str, Any] | None = None
     #: {"channels": 32, "source": ...}: price work with channel dims rounded up (htp_tiling)
     channel_tile: Mapping[str, Any] | None = None
+    #: {precision: Gelem/s or null, "channels": tile, "source": ...}: each elementwise (non-conv) op's
+    #: activation elements read + written (htp_tiling.traffic_elements) priced at this rate on top of
+    #: its work; absent: no cost
+    activation_traffic: Mapping[str, Any] | None = None
+    #: {precision: Gelem/s or null, "source": ...}: each conv / FC op's weight elements (htp_tiling.
+    #: weight_elements) priced at this rate on top of its work; absent: no cost
+    weight_traffic: Mapping[str, Any] | None = None
+    #: {precision: Gelem/s or null, "source": ...}: the model's input and output elements priced at this
+    #: rate, at the precision of the layer that reads the input / writes the output; absent: no cost
+    io_traffic: Mapping[str, Any] | None = None
 
     @property
     def tile(self) -> int:
@@ -88,6 +98,28 @@ class DeviceProfile:
         """Time of one op of `klass` doing `work` MACs (convs) or output elements (others)."""
         rate = float(self.ops[klass][precision]) * 1e9
         return 1e3 * work / rate + float(self.op_overhead_us[precision]) / 1e3
+
+    @staticmethod
+    def _rate_ms(entry: Mapping[str, Any] | None, precision: str, elements: float) -> float:
+        rate = (entry or {}).get(precision)
+        return 1e3 * elements / (float(rate) * 1e9) if rate else 0.0
+
+    def traffic_ms(self, precision: str, elements: float, klass: str = "activation") -> float:
+        """Memory time of one elementwise op moving `elements` activation elements (0 for convs and
+        without activation_traffic)."""
+        return 0.0 if klass in CONV_CLASSES else self._rate_ms(self.activation_traffic, precision, elements)
+
+    def weights_ms(self, precision: str, elements: float) -> float:
+        """Weight-fetch time of one op with `elements` weight elements (0 without weight_traffic)."""
+        return self._rate_ms(self.weight_traffic, precision, elements)
+
+    def io_ms(self, precision: str, elements: float) -> float:
+        """Time to pass `elements` model input / output elements (0 without io_traffic)."""
+        return self._rate_ms(self.io_traffic, precision, elements)
+
+    @property
+    def traffic_tile(self) -> int:
+        return int((self.activation_traffic or {}).get("channels", 32))
 
     def switches_partition(self, a: str, b: str) -> bool:
         """Whether precisions a and b run on different processors (a delegate boundary)."""
@@ -110,7 +142,10 @@ class DeviceProfile:
                 **({"measured": self.measured} if self.measured else {}),
                 **({"npu_cpu_switch": self.npu_cpu_switch} if self.npu_cpu_switch else {}),
                 **({"cpu_fallback": self.cpu_fallback} if self.cpu_fallback else {}),
-                **({"channel_tile": self.channel_tile} if self.channel_tile else {})}
+                **({"channel_tile": self.channel_tile} if self.channel_tile else {}),
+                **({"activation_traffic": self.activation_traffic} if self.activation_traffic else {}),
+                **({"weight_traffic": self.weight_traffic} if self.weight_traffic else {}),
+                **({"io_traffic": self.io_traffic} if self.io_traffic else {})}
 
 
 def known_profiles() -> list[str]:
@@ -131,7 +166,8 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
                 "accelerator"):
         if not str(obj[key].get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': '{key}' has no source")
-    for key in ("npu_cpu_switch", "cpu_fallback", "channel_tile"):   # optional; sourced when present
+    for key in ("npu_cpu_switch", "cpu_fallback", "channel_tile", "activation_traffic", "weight_traffic",
+                "io_traffic"):   # optional; sourced when present
         if key in obj and not str(obj[key].get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': '{key}' has no source")
     if "npu_cpu_switch" in obj and not (isinstance(obj["npu_cpu_switch"].get("us"), (int, float))
@@ -144,6 +180,12 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
                                   or not isinstance(obj["channel_tile"].get("elementwise", True), bool)):
         raise LatencyError(f"device profile '{name}': 'channel_tile' convs must be one of {', '.join(CONV_TILING)} "
                            "and elementwise true or false")
+    for key in ("activation_traffic", "weight_traffic", "io_traffic"):
+        bad = [p for p in PRECISIONS if key in obj and obj[key].get(p) is not None
+               and not (isinstance(obj[key][p], (int, float)) and obj[key][p] > 0)]
+        if bad:
+            raise LatencyError(f"device profile '{name}': '{key}' needs a positive rate (Gelem/s) or null "
+                               f"for {', '.join(bad)}")
     for klass, entry in obj["ops"].items():
         if not str(entry.get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")
@@ -151,7 +193,8 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
 
 #: Profile fields that are JSON objects (a number or list there is a malformed profile, one line).
 _OBJECT_FIELDS = ("accelerator", "ops", "op_overhead_us", "invoke_overhead_us", "requantize",
-                  "partition_switch", "npu_cpu_switch", "cpu_fallback", "channel_tile")
+                  "partition_switch", "npu_cpu_switch", "cpu_fallback", "channel_tile", "activation_traffic",
+                  "weight_traffic", "io_traffic")
 
 
 def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
@@ -168,7 +211,8 @@ def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
                              obj["op_overhead_us"], obj["invoke_overhead_us"], obj["requantize"],
                              obj["partition_switch"], obj["accelerator"], obj.get("measured"),
                              path, obj.get("npu_cpu_switch"), obj.get("cpu_fallback"),
-                             obj.get("channel_tile"))
+                             obj.get("channel_tile"), obj.get("activation_traffic"),
+                             obj.get("weight_traffic"), obj.get("io_traffic"))
     except KeyError as e:
         raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
                            "deploy/profiles/README.md") from None

@@ -9,12 +9,17 @@ costs as much as a 32->32 one, and a 4-group conv of 8 channels per group comput
 32x32 blocks. A profile with {"channel_tile": {"channels": 32, ...}} prices this tiled work
 instead of the raw MACs / elements (`cost_model.from_device_profile`); profiles without it are
 priced exactly as before.
+
+Memory traffic (`traffic_elements`): the activation elements an op reads and writes, channels
+tiled the same way. A profile with "activation_traffic" prices them at a per-precision rate: the
+time a 512x512x3 SR output or a pixel shuffle spends moving tiles, which its MACs do not show. Weights (`weight_elements`): a conv's or FC's weight elements, which a
+profile with "weight_traffic" prices at a per-precision rate (the DDR fetch of the weights).
 """
 from __future__ import annotations
 
 import math
 
-__all__ = ["CONV_TILING", "ceil_to", "tiled_work"]
+__all__ = ["CONV_TILING", "ceil_to", "tiled_work", "activation_ids", "traffic_elements", "weight_elements"]
 
 
 def ceil_to(n: int, tile: int) -> int:
@@ -67,3 +72,25 @@ def tiled_work(op: str, ins: list[int], outs: list[int], tensors: dict, tile: in
         return _el(out[:-1]) * ceil_to(i, tile) * ceil_to(o, tile)
     return _el(out[:-1]) * ceil_to(out[-1], tile) if out else 1
 
+
+
+def activation_ids(ops: list[dict], input_ids) -> set[int]:
+    """Tensor ids that are activations (produced by an op, or a graph input), not weights/constants."""
+    return {int(i) for od in ops for i in od["outputs"] if i >= 0} | {int(i) for i in input_ids}
+
+
+def traffic_elements(ins: list[int], outs: list[int], tensors: dict, acts: set[int], tile: int = 32) -> int:
+    """Activation elements one op reads and writes, the channel (last) dim rounded up to `tile`."""
+    total = 0
+    for i in list(ins) + list(outs):
+        if int(i) in acts:
+            s = _shape(tensors, int(i))
+            total += _el(s[:-1]) * ceil_to(s[-1], tile) if s else 1
+    return int(total)
+
+
+def weight_elements(op: str, ins: list[int], tensors: dict) -> int:
+    """Weight elements of a conv / depthwise / transpose conv / FC op (its second input), else 0."""
+    if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED") and len(ins) >= 2:
+        return _el(_shape(tensors, int(ins[1])))
+    return 0

@@ -14,7 +14,7 @@ import numpy as np
 
 from deploy.convert.precisions import PrecisionError, layer as layer_precision
 from deploy.latency.cost_model import from_device_profile, op_work
-from deploy.latency.htp_tiling import tiled_work
+from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
 __all__ = ["predict", "predict_frame", "predict_keras", "predict_prepared", "predict_tflite"]
@@ -64,10 +64,14 @@ def predict_tflite(path: str | Path, profile: DeviceProfile | str) -> dict:
     interp = make_interpreter(str(path))
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     rows, total = [], float(prof.invoke_overhead_us["a8w8"]) / 1e3
-    for od in interp._get_ops_details():  # noqa: SLF001 - op inputs/outputs
+    ops = interp._get_ops_details()  # noqa: SLF001 - op inputs/outputs
+    acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
+    io_ids = {int(d["index"]) for d in interp.get_input_details() + interp.get_output_details()}
+    io_prec: dict[int, str] = {}   # model I/O tensor -> precision of the op reading / writing it
+    for od in ops:
         ins = [i for i in od["inputs"] if i >= 0]
         outs = [i for i in od["outputs"] if i >= 0]
-        if not outs:
+        if not outs or od["op_name"] == "DELEGATE":   # a delegate node repeats the ops it holds
             continue
         out = tensors[outs[0]]
         out_el = int(np.prod(out["shape"])) if len(out["shape"]) else 1
@@ -78,12 +82,21 @@ def predict_tflite(path: str | Path, profile: DeviceProfile | str) -> dict:
         prec = _DTYPE_PRECISION.get(np.dtype(out["dtype"]).type, "float")
         if klass == "quantize":   # priced as one requantize pass at the wider side's precision
             prec = "a16w8" if any(np.dtype(tensors[i]["dtype"]) == np.int16 for i in ins + outs) else "a8w8"
-        ms = prof.op_ms(klass, prec, work)
+        ms = (prof.op_ms(klass, prec, work) + prof.weights_ms(prec, weight_elements(op, ins, tensors))
+              + prof.traffic_ms(prec, traffic_elements(ins, outs, tensors, acts, prof.traffic_tile), klass))
         total += ms
+        for i in ins + outs:
+            if int(i) in io_ids:
+                io_prec.setdefault(int(i), prec)
         rows.append({"kind": "op", "layer": out["name"], "op": op, "class": klass, "precision": prec,
                      "work": int(work), "ms": ms})
     rows.append({"kind": "fixed", "layer": "(invoke)", "precision": "-",
                  "ms": float(prof.invoke_overhead_us["a8w8"]) / 1e3})
+    io_ms = sum(prof.io_ms(io_prec.get(int(d["index"]), "a8w8"), int(np.prod(d["shape"])))
+                for d in interp.get_input_details() + interp.get_output_details())
+    if io_ms:
+        total += io_ms
+        rows.append({"kind": "fixed", "layer": "(model I/O)", "precision": "-", "ms": io_ms})
     hw = interp.get_input_details()[0]["shape"][1:3]
     return {"model": Path(path).name, "scale": None, "precision": "as quantized (per op dtype)",
             "profile": prof.name, "input_hw": [int(v) for v in hw], "ms": total, "breakdown": rows}

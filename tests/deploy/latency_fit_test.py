@@ -49,3 +49,29 @@ def test_nnls_recovers_known_rates_and_flags_unused_ones():
     assert got["invoke_us"] == pytest.approx(100, rel=1e-6)
     assert got["a8w8"]["rate"]["elementwise"] is None        # no elementwise work: not identified
     assert max(abs(e) for e in lf.leave_one_model_out(rows, feats, ("float", "a8w8"))) < 1e-6
+
+
+def test_nnls_recovers_the_memory_terms_of_a_form_that_has_them():
+    """weights / io / traffic are columns like the others: with them in the form, known rates come back."""
+    rng = np.random.default_rng(1)
+    form = dict(lf.FORMS["convs_none+elementwise_raw+traffic+weights+io"])
+    groups = lf.groups_of(form)
+    assert groups == ("conv", "depthwise", "elementwise", "traffic", "weights", "io")
+    feats = {f"g{i}": {"ops": int(rng.integers(10, 300)), **{g: float(rng.uniform(0.01, 5)) for g in groups}}
+             for i in range(20)}
+    cols = lf.columns(("float", "a8w8"), groups)
+    x = [0.05] + [float(v) for v in rng.uniform(0.001, 0.5, len(cols) - 1)]
+    truth = {"cols": cols, "x": x}
+    rows = [{"model": m, "precision": p, "ms": lf.predict(f, p, truth)} for m, f in feats.items() for p in ("float", "a8w8")]
+    got = lf.fit(rows, feats, ("float", "a8w8"), groups)
+    assert got["x"] == pytest.approx(x, rel=1e-6) and not got["not_identified"]
+    assert lf.rates(got)["float"]["rate"]["io"] == pytest.approx(1e3 / x[cols.index("inv_rate:io:float")])
+
+
+def test_graph_features_count_what_the_profile_prices():
+    """traffic: elementwise ops only (convs' traffic is not a feature); weights: out x in/group x kernel."""
+    g = {"io": [10, 20], "ops": [["CONV_2D", "conv_kxk", 900, 900, 500, 4, 2, 1, 9],
+                                 ["ADD", "add_mul", 50, 64, 192, 0, 0, 0, 0]]}
+    f = lf.features(g, lf.FORMS["convs_none+elementwise_raw+traffic+weights+io"])
+    assert f == pytest.approx({"ops": 4, "conv": 900e-9, "depthwise": 0.0, "elementwise": 50e-9,
+                               "traffic": 192e-9, "weights": 72e-9, "io": 30e-9})

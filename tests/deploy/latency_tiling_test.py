@@ -75,9 +75,18 @@ def test_channel_tile_without_source_or_integer_is_refused():
         device_profiles.from_json({**obj, "channel_tile": {"channels": "32", "source": "x"}}, "t")
 
 
-def test_published_phone_profiles_tile_channels_by_32():
+def test_published_phone_profiles_tile_as_the_chosen_form_says():
+    """The fitted phone profiles tile channels (by 32) exactly when the model form the fit chose by
+    cross-validation tiles some op (bench/results/fit_published_profiles.json)."""
+    from bench.published.latency_fit import FORMS
+    root = device_profiles.PROFILE_DIR.parents[2]
+    form = FORMS[json.loads((root / "bench/results/fit_published_profiles.json").read_text())["chosen_form"]]
+    tiles = form["convs"] != "none" or form["elementwise_tiled"]
     for name in ("snapdragon_8gen3", "snapdragon_8elite", "snapdragon_8elitegen5"):
-        assert device_profiles.load_profile(name).tile == 32
+        prof = device_profiles.load_profile(name)
+        assert prof.tile == (32 if tiles else 1)
+        if tiles:
+            assert prof.tiling == {"tile": 32, "convs": form["convs"], "elementwise": form["elementwise_tiled"]}
 
 
 def test_a_tflite_is_priced_with_the_tile_too(prep, tmp_path):
