@@ -164,7 +164,7 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
     policy.validate(prep.layers)
     recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
     # `ptq` (deploy.convert.ptq.PtqOptions or its label): None = global min/max, as always
-    prep, qsv, ptq_report = quantize.apply_ptq(prep, ptq, calib.patches, qsv, recipe, value_peak)
+    prep, qsv, ptq_report = quantize.apply_ptq(prep, ptq, calib.patches, qsv, recipe, value_peak, policy=policy)
     tfl = quantize.quantize(prep.float_tflite, recipe, qsv)
     if policy.io_type == "uint8":
         if value_peak is None:

@@ -101,7 +101,7 @@ def calibrate(float_tflite: bytes, patches: np.ndarray) -> dict:
 
 
 def apply_ptq(prep, ptq, patches: np.ndarray, qsv: Optional[dict], recipe: list[dict],
-              peak: Optional[float]) -> tuple[Any, dict, Optional[dict]]:
+              peak: Optional[float], *, policy: Optional[Policy] = None) -> tuple[Any, dict, Optional[dict]]:
     """(prepared model, calibration result, the report's `ptq` entry or None).
 
     Default options (None or `PtqOptions()`) are exactly the min/max route: the caller's `qsv`
@@ -113,8 +113,11 @@ def apply_ptq(prep, ptq, patches: np.ndarray, qsv: Optional[dict], recipe: list[
         return prep, (qsv if qsv is not None else calibrate(prep.float_tflite, patches)), None
     if opts.clip_output and peak is None:
         raise QuantizationError("clipping the output's range needs the model's value range (value_peak: 1 or 255)")
+    # range search is for int8 grids: tensors of a16w8 ops keep their min/max
+    int8 = None if policy is None else frozenset(
+        o.tensor for o in prep.ops if (policy.precision_of(o.layer) if o.layer else policy.default) == "a8w8")
     return ptq_mod.apply(prep, opts, patches, qsv, recipe, peak=float(peak or 1.0),
-                         calibrate=calibrate, quantize=quantize)
+                         calibrate=calibrate, quantize=quantize, int8_tensors=int8)
 
 
 def quantize(float_tflite: bytes, recipe: list[dict], qsv: dict) -> bytes:

@@ -123,6 +123,11 @@ def test_default_options_leave_bytes_and_report_unchanged_and_others_are_recorde
     assert rep3["ptq"]["act_ranges_summary"]["output_clipped_to_peak"]
     out = make_interpreter(tfl).get_output_details()[0]
     assert out["dtype"] == np.float32 and tfl != base
+    # ranges are searched on int8 grids only: an a16w8 layer's tensors keep min/max
+    mixed = Policy("custom", 2, "a8w8", (("b", "a16w8"),))
+    _, rep4 = per_layer.quantize_policy(prep, mixed, calib, ptq="mse")
+    changed = rep3["ptq"]["act_ranges_summary"]["tensors_changed"]
+    assert 0 < rep4["ptq"]["act_ranges_summary"]["tensors_changed"] < changed
 
 
 def test_api_and_cli_record_the_options(hr_dir, random_weights, tmp_path):

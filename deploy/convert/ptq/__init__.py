@@ -95,10 +95,12 @@ class PtqOptions:
 
 def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], recipe: list,
           *, peak: float, calibrate: Callable[[bytes, np.ndarray], dict],
-          quantize: Callable[[bytes, list, dict], bytes]) -> tuple[Any, dict, dict]:
+          quantize: Callable[[bytes, list, dict], bytes],
+          int8_tensors: Optional[frozenset] = None) -> tuple[Any, dict, dict]:
     """(prepared model with PTQ'd float weights, calibration result, report entry).
 
-    `calibrate`/`quantize` are quantizer.py's (passed in: this package never imports AEQ)."""
+    `calibrate`/`quantize` are quantizer.py's (passed in: this package never imports AEQ);
+    `int8_tensors`: the activations on int8 grids (None: all), the only ones whose range is searched."""
     report: dict[str, Any] = opts.to_json()
     if opts.cle:
         if prep.model is None:
@@ -118,7 +120,7 @@ def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], reci
         from deploy.convert.ptq import act_ranges
         qsv, report["act_ranges_summary"] = act_ranges.choose_ranges(
             prep.float_tflite, patches, qsv, opts.act_ranges, percentile=opts.percentile,
-            clip_output=peak if opts.clip_output else None)
+            clip_output=peak if opts.clip_output else None, only=int8_tensors)
     if opts.bias_correction:
         from deploy.convert.ptq import bias_correction
         fixed_qsv = qsv

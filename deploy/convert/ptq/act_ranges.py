@@ -179,12 +179,14 @@ def grid_root(name: str, producers: Mapping[str, tuple[str, list[str]]]) -> str:
 
 def choose_ranges(float_tflite: bytes, patches: np.ndarray, qsv: Mapping[str, dict], method: str, *,
                   percentile: float = 99.99, clip_output: Optional[float] = None,
-                  hists: Optional[Mapping[str, Histogram]] = None) -> tuple[dict, dict]:
+                  hists: Optional[Mapping[str, Histogram]] = None,
+                  only: Optional[Iterable[str]] = None) -> tuple[dict, dict]:
     """A new calibration result with each activation's range chosen by `method`; and a summary
     (tensors changed, mean kept share of the min/max width) for the report.
 
     `clip_output`: the model's value peak (1 or 255): the output's grid covers at most
-    [0, peak]. Weights and constants keep their qsv (AEQ quantizes weights from their values).
+    [0, peak]. Weights and constants keep their qsv (AEQ quantizes weights from their values);
+    with `only`, so do activations not named in it (e.g. those on int16 grids).
     """
     if method not in METHODS:
         raise RangeError(f"act_ranges must be one of {', '.join(METHODS)}, not '{method}'")
@@ -194,10 +196,12 @@ def choose_ranges(float_tflite: bytes, patches: np.ndarray, qsv: Mapping[str, di
     out = {k: dict(v) for k, v in qsv.items()}
     changed, kept = 0, []
     if method != "minmax":
-        wanted = {k: v for k, v in qsv.items() if k in producers and k not in inputs}  # activations only
+        keep = None if only is None else set(only)
+        wanted = {k: v for k, v in qsv.items() if k in producers and k not in inputs  # activations only
+                  and (keep is None or k in keep)}
         hists = hists if hists is not None else collect(float_tflite, patches, wanted)
         for name, h in hists.items():
-            if name in inputs or name not in producers or h.hi <= h.lo:
+            if name not in wanted or h.hi <= h.lo:
                 continue
             lo, hi = mse_range(h) if method == "mse" else percentile_range(h, percentile)
             out[name] = _with_range(out[name], lo, hi)
