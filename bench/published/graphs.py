@@ -274,6 +274,52 @@ def posenet_mobilenet(hw):
     return keras.Model(x_in, [L.Activation("sigmoid")(heads[0]), *heads[1:]])
 
 
+def nafnet(hw, width: int = 64, enc: tuple[int, ...] = (1, 1, 1, 28), middle: int = 1, dec: tuple[int, ...] = (1, 1, 1, 1)):
+    """NAFNet (Chen et al., ECCV 2022; megvii-research/NAFNet basicsr/models/archs/NAFNet_arch.py, REDS
+    width-64 config as AI Hub's nafnet_deblur, 67.89M parameters; AI Hub's patches: LayerNorm2d as a
+    channel layer norm, global average pooling kept): zero-pad to a multiple of 16, 3x3 intro, encoder
+    stages of NAFBlocks + 2x2 stride-2 convs, middle blocks, decoder stages of 1x1 conv + pixel
+    shuffle + skip add + NAFBlocks, 3x3 ending, + input, crop. NAFBlock: LN, 1x1 c->2c, 3x3
+    depthwise, SimpleGate, channel attention, 1x1, x beta + skip; LN, 1x1 c->2c, SimpleGate, 1x1,
+    x gamma + skip. Deblurring: a low-level vision net that is not SR."""
+    from models._keras import tf
+
+    def gate(t):
+        a, b = L.Lambda(lambda u: tf.split(u, 2, axis=-1))(t)
+        return L.Multiply()([a, b])
+
+    def scale(t, c):   # x beta / x gamma: a per-channel constant (not 1, so the converter keeps a MUL)
+        return L.Lambda(lambda u: u * tf.constant([0.5] * c))(t)
+
+    def block(x, c):
+        y = L.Conv2D(2 * c, 1)(L.LayerNormalization(epsilon=1e-6)(x))
+        y = gate(L.DepthwiseConv2D(3, padding="same")(y))
+        y = L.Multiply()([y, L.Conv2D(c, 1)(L.GlobalAveragePooling2D(keepdims=True)(y))])
+        x = L.Add()([x, scale(L.Conv2D(c, 1)(y), c)])
+        y = L.Conv2D(c, 1)(gate(L.Conv2D(2 * c, 1)(L.LayerNormalization(epsilon=1e-6)(x))))
+        return L.Add()([x, scale(y, c)])
+
+    pad = [(-d) % 16 for d in hw]
+    x_in = keras.Input((hw[0], hw[1], 3), batch_size=1)
+    inp = L.ZeroPadding2D(((0, pad[0]), (0, pad[1])))(x_in) if any(pad) else x_in
+    x, c, skips = L.Conv2D(width, 3, padding="same")(inp), width, []
+    for n in enc:
+        for _ in range(n):
+            x = block(x, c)
+        skips.append(x)
+        x, c = L.Conv2D(2 * c, 2, 2)(x), 2 * c
+    for _ in range(middle):
+        x = block(x, c)
+    for n, skip in zip(dec, reversed(skips)):
+        x = L.Lambda(lambda u: tf.nn.depth_to_space(u, 2))(L.Conv2D(2 * c, 1, use_bias=False)(x))
+        c //= 2
+        x = L.Add()([x, skip])
+        for _ in range(n):
+            x = block(x, c)
+    x = L.Add()([L.Conv2D(3, 3, padding="same")(x), inp])
+    return keras.Model(x_in, L.Cropping2D(((0, pad[0]), (0, pad[1])))(x) if any(pad) else x)
+
+
 def _sr(name: str):
     def build(hw):
         from models import zoo_big
@@ -312,6 +358,7 @@ GRAPHS: dict[str, Graph] = {g.ai_hub_id: g for g in [
           "jfzhang95/pytorch-deeplab-xception DeepLab(mobilenet), AI Hub's deeplabv3_plus_mobilenet"),
     Graph("face_det_lite", "fit", (480, 640), face_det_lite, "qai_hub_models/models/face_det_lite/{model,layers}.py"),
     Graph("foot_track_net", "fit", (480, 640), foot_track_net, "qai_hub_models/models/foot_track_net/{model,layers}.py"),
+    Graph("nafnet_deblur", "fit", (360, 640), nafnet, "megvii-research/NAFNet (REDS width 64), AI Hub's nafnet_deblur"),
     Graph("posenet_mobilenet", "fit", (513, 257), posenet_mobilenet,
           "rwightman/posenet-pytorch mobilenet_v1 (model_id 101), AI Hub's posenet_mobilenet"),
     # the test: every SR network AI Hub publishes (x4, 128x128), never in the fit
