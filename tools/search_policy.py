@@ -22,6 +22,7 @@ from deploy.commands import flag_checks, jobs
 from deploy.commands import search_jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 from deploy.convert.uniform import DEFAULT_INPUT_HW
+from deploy.convert.precisions import layer as layer_precision
 from deploy.policy_search.solver import REFERENCES
 
 FLAGS = flags.FLAGS
@@ -32,7 +33,8 @@ flags.DEFINE_string("val_patch", None, "LR patch HxW quality is judged on (defau
 flags.DEFINE_string("budget_db", None, "allowed PSNR_Y loss in dB below --reference (search)")
 flags.DEFINE_float("latency_budget_ms", None, "or the dual search: the best PSNR_Y whose predicted latency "
                    "fits this many ms on the target (e.g. a frame budget)")
-flags.DEFINE_enum("reference", "a16w8", REFERENCES, "what --budget_db is measured from")
+flags.DEFINE_enum("reference", "a16w8", (*REFERENCES, "int16x8"), "what --budget_db is measured from "
+                  "(int16x8 = a16w8)")
 flags.DEFINE_bool("sensitivity", False, "measure per-layer sensitivity instead of searching")
 flags.DEFINE_string("sensitivity_file", None, "reuse the drops of an earlier --sensitivity run (same model, "
                     "input size and validation set) instead of measuring them again")
@@ -150,14 +152,16 @@ def main(argv):
         print(f"wrote {FLAGS.out} and {Path(FLAGS.out).with_suffix('.png')} ({len(on)} of "
               f"{len(front['points'])} measured policies on the front)")
     elif FLAGS.latency_budget_ms is not None:
+        reference = layer_precision(FLAGS.reference)  # int16x8 = a16w8
         r = run_cli(lambda: search_jobs.run_dual(s, FLAGS.out, latency_budget_ms=FLAGS.latency_budget_ms,
-                                                 reference=FLAGS.reference, max_evals=FLAGS.max_evals,
+                                                 reference=reference, max_evals=FLAGS.max_evals,
                                                  overwrite=FLAGS.overwrite, sens_file=FLAGS.sensitivity_file))
         print(search_jobs.dual_table(r))
         print(f"wrote {FLAGS.out} (policy) and {search_jobs.search_report_path(Path(FLAGS.out))}")
     else:
+        reference = layer_precision(FLAGS.reference)  # int16x8 = a16w8
         try:
-            r = run_cli(lambda: search_jobs.run_search(s, FLAGS.out, budget_db=budget, reference=FLAGS.reference,
+            r = run_cli(lambda: search_jobs.run_search(s, FLAGS.out, budget_db=budget, reference=reference,
                                                        max_evals=FLAGS.max_evals, overwrite=FLAGS.overwrite,
                                                        sens_file=FLAGS.sensitivity_file))
         except search_jobs.BudgetImpossible as e:

@@ -37,7 +37,8 @@ def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[st
     Args:
         model: a .tflite path, a `QuantizedModel`, or a `ModelSource` (then `precision` applies).
         data: a folder of HR images (default: the bundled evaluation photos).
-        precision: for a `ModelSource` only: `float`, `fp16`, `int8` or `a16w8`.
+        precision: for a `ModelSource` only: `float`, `fp16`, `int8` (= `a8w8`) or `a16w8` (= `int16x8`);
+            the model `deploy.quantize` and `convert.py` make (deploy/evaluation/int8_route.py).
         scale: the upscaling factor; by default the model's own (report, metadata or shapes).
         convention: the model's I/O channels and value range; by default its recorded one.
         num_threads: interpreter threads.

@@ -111,3 +111,5 @@ def test_every_cli_takes_both_names(tmp_path):
     assert r.stdout.strip().splitlines()[-1] == r16.stdout.strip().splitlines()[-1]
     w = run_tool("convert", "--model", "espcn", "--scale", "2", "--input_size", "16x16", "--write_policy", "int8")
     assert w.returncode == 0 and '"default": "a8w8"' in w.stdout, w.stderr[-1500:]
+    s = run_tool("search_policy", "--reference", "int16x8", "--budget_db", "0.1")  # parsed, then --out missing
+    assert s.returncode != 0 and "--out is required" in s.stderr and "flag --reference" not in s.stderr
