@@ -61,8 +61,6 @@ BEGIN, END = "<!-- zoo:begin -->", "<!-- zoo:end -->"
 def quality_rows(name: str, scale: int, precisions) -> list[dict]:
     samples = data.eval_samples(scale)
     keras_model = models.build(name, scale, weights=True)
-    fixed = models.with_fixed_shape(keras_model, name, scale, convert.DEFAULT_INPUT_HW)
-    cal = calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW)
     rows = []
     for precision in precisions:
         t0 = time.time()
@@ -72,8 +70,9 @@ def quality_rows(name: str, scale: int, precisions) -> list[dict]:
         elif precision == "int8":
             tfl, route = best_int8(name, scale)
             runner = TFLiteRunner(tfl, scale)
-        else:
-            runner = TFLiteRunner(convert.convert_uniform(fixed, precision, calib=cal).tflite, scale)
+        else:  # the model convert.py writes at this precision (deploy/evaluation/int8_route.py)
+            q = int8_route.quantize(sources.resolve(name, scale), precision, input_size=convert.DEFAULT_INPUT_HW)
+            runner = TFLiteRunner(q.tflite_bytes, scale)
         res = evaluate(runner, samples, model=name, dataset="default", progress=False)
         rows.append({"precision": precision, **res.mean, "seconds": round(time.time() - t0, 1), **route})
         if precision == precisions[0]:
