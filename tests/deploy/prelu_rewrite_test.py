@@ -98,6 +98,18 @@ def test_float_tflite_source_with_prelu(keras3_prelu, tmp_path):
         _no_float_op(q.tflite_bytes)
 
 
+def test_saved_model_with_prelu(keras3_prelu, tmp_path):
+    """A SavedModel from Keras 3 `model.export()`: no Keras layers, the PRELU op rewritten all the same."""
+    import keras as k3
+    k3.models.load_model(keras3_prelu).export(str(tmp_path / "sm"), verbose=False)
+    src = deploy.load_model(str(tmp_path / "sm"), 2)
+    assert src.framework == "saved_model"
+    for precision in ("int8", "int16x8"):
+        q = deploy.quantize(src, precision, input_size=HW, calib_images=2)
+        assert q.report["rewritten_activations"] and q.report["float_ops"] == []
+        _no_float_op(q.tflite_bytes)
+
+
 ZOO = [(name, spec.scales[0]) for name, spec in models.MODELS.items()]
 
 
