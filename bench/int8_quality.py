@@ -169,6 +169,22 @@ def table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def summary(doc: dict) -> str:
+    """One line: how many weights meet each of issue 29's targets with their best int8."""
+    keys = sorted({(r["model"], r["scale"]) for r in doc["rows"]})
+    n = ok_eval = ok_smooth = 0
+    for m, s in keys:
+        by = {r["variant"]: r for r in doc["rows"] if r["model"] == m and r["scale"] == s}
+        best = best_int8(list(by.values()))
+        if "float" not in by or not best:
+            continue
+        n += 1
+        ok_eval += best["eval"] - by["float"]["eval"] >= -TARGET_EVAL_DB
+        ok_smooth += best["val_smooth"] - by["float"]["val_smooth"] >= -TARGET_SMOOTH_DB
+    return (f"Best int8 within {TARGET_EVAL_DB} dB of float on the evaluation set: {ok_eval} of {n} weights; "
+            f"within {TARGET_SMOOTH_DB} dB on the validation smooth half: {ok_smooth} of {n}.")
+
+
 def write_readme(doc: dict) -> None:
     text = README.read_text()
     if BEGIN not in text or END not in text:
@@ -181,7 +197,7 @@ def write_readme(doc: dict) -> None:
             "Best int8: the variant with the best PSNR_Y on all validation patches; targets (issue 29): "
             f"within {TARGET_EVAL_DB} dB of float on the evaluation set / {TARGET_SMOOTH_DB} dB on the smooth "
             "half; – = not measured.\n\n"
-            f"{table(doc)}\n{END}")
+            f"{table(doc)}\n\n{summary(doc)}\n{END}")
     README.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S))
 
 
