@@ -157,7 +157,7 @@ def verify(quantized: bytes, float_ops: Sequence[MappedOp], policy: Policy) -> t
     AEQ only inserts QUANTIZE/DEQUANTIZE ops, so the non-boundary ops keep their order.
     Returns the per-op checks and a summary (requantize ops, float ops left).
     """
-    summary = summarize(make_interpreter(quantized, delegates=False))
+    summary = summarize(make_interpreter(quantized, delegates=False, allocate=False))  # the graph only
     compute = [o for o in summary.ops if o.op not in BOUNDARY_OPS]
     if [o.op for o in compute] != [o.op for o in float_ops]:
         raise QuantizationError("the quantized model's ops do not line up with the float model's; "

@@ -35,8 +35,12 @@ def max_threads() -> int:
 
 
 def make_interpreter(model: bytes | str | Path, *, num_threads: int = 2,
-                     name: str | None = None, delegates: bool = True) -> Interpreter:
+                     name: str | None = None, delegates: bool = True, allocate: bool = True) -> Interpreter:
     """A ready interpreter (tensors allocated); TFLiteError on a missing or corrupt file.
+
+    allocate=False: for reading the graph only (ops, dtypes, names: `summarize`), which works
+    without kernels prepared, so a frame-size model too large for LiteRT's CPU kernels (im2col
+    over the 32-bit limit) can still be verified and compiled for an NPU.
 
     delegates=False gives the plain builtin kernels: its op list is the model's own graph, not
     XNNPACK's rewritten one (used for inspection).
@@ -56,8 +60,9 @@ def make_interpreter(model: bytes | str | Path, *, num_threads: int = 2,
                 raise TFLiteError(f"{path} does not exist")
             interp = Interpreter(model_path=str(path), num_threads=num_threads,
                                  experimental_op_resolver_type=resolver)
-        with quiet_native_stderr():
-            interp.allocate_tensors()
+        if allocate:
+            with quiet_native_stderr():
+                interp.allocate_tensors()
     except TFLiteError:
         raise
     except (ValueError, RuntimeError) as e:
