@@ -37,6 +37,10 @@ flags.DEFINE_list("scales", ["3", "4"], "scales (3: 640x360 LR, 4: 960x540 LR)")
 flags.DEFINE_list("socs", ["SM8650"], "Qualcomm SoCs")
 flags.DEFINE_integer("calib_images", 2, "shipped calibration photos (frame-sized patches are costly to calibrate on)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README table")
+flags.DEFINE_list("twin_models", ["realesrgan_general_x4v3"], "models whose frame-size int8 takes its ranges from a "
+                  "64x64 twin (per-layer all-a8w8, no frame-size calibration or CPU invoke): Real-ESRGAN-General "
+                  "x4's frame-size calibration outgrew 24 GiB (the process was killed)")
+TWIN_HW = (64, 64)
 
 
 def run(name: str, scale: int, socs) -> list[dict]:
@@ -45,17 +49,23 @@ def run(name: str, scale: int, socs) -> list[dict]:
     hw = FRAME_LR[scale]
     base = {"model": name, "scale": scale, "variant": "int8", "input_hw": list(hw)}
     t = time.perf_counter()
-    try:
-        q = deploy.quantize(deploy.load_model(name, scale), "int8", input_size=hw, calib_images=FLAGS.calib_images)
-    except deploy.SrdeployError as e:
-        return [{**base, "soc": s.name, "error": f"conversion failed: {' '.join(str(e).split())}"} for s in socs]
-    base.update({"convert_s": round(time.perf_counter() - t, 1), "model_sha256": sha256_bytes(q.tflite_bytes),
-                 "calibration": q.report.get("calibration")})
+    failed = None
+    if name not in FLAGS.twin_models:
+        try:
+            q = deploy.quantize(deploy.load_model(name, scale), "int8", input_size=hw, calib_images=FLAGS.calib_images)
+            tflite, calib, route = q.tflite_bytes, q.report.get("calibration"), "deploy.quantize int8 at the frame"
+        except deploy.SrdeployError as e:
+            failed = f"deploy.quantize at the frame failed ({' '.join(str(e).split())[:160]})"
+    if name in FLAGS.twin_models or failed:
+        tflite, calib = twin_int8(name, scale, hw)
+        route = (failed + "; " if failed else "") + f"per-layer all-a8w8 with {TWIN_HW[1]}x{TWIN_HW[0]} twin's ranges"
+    base.update({"convert_s": round(time.perf_counter() - t, 1), "model_sha256": sha256_bytes(tflite),
+                 "calibration": calib, "route": route})
     rows = []
     for soc in socs:
         row = {**base, "soc": soc.name}
         try:
-            r = npu.compile_tflite(q.tflite_bytes, soc).report
+            r = npu.compile_tflite(tflite, soc).report
             j = r.to_json()
             row.update({"ops_on_npu": r.ops_on_npu, "ops_total": r.ops_total, "partitions": r.partitions,
                         "whole": r.whole, "compile_s": round(r.compile_seconds, 2),
@@ -70,6 +80,23 @@ def run(name: str, scale: int, socs) -> list[dict]:
             f"{row['ddr_spill_bytes'] / 2**20:.1f} MiB / fill {row['ddr_fill_bytes'] / 2**20:.1f} MiB, "
             f"convert {row['convert_s']} s, compile {row['compile_s']} s" if "ops_total" in row else row["error"]), flush=True)
     return rows
+
+
+def twin_int8(name: str, scale: int, hw) -> tuple[bytes, dict]:
+    """The frame-size per-layer all-a8w8 model quantized with ranges calibrated on its 64x64 twin
+    (same weights, same tensor names): no frame-size calibration and no CPU invoke, which is what
+    placement needs (ranges do not change where ops run); the phone's model is the same graph."""
+    import deploy
+    from deploy.convert import per_layer, quantizer
+    from deploy.convert.policy import Policy
+    from deploy.data import calibration
+    src = deploy.load_model(name, scale)
+    small, frame = per_layer.prepare_source(src, TWIN_HW), per_layer.prepare_source(src, hw)
+    calib = calibration.calibration_set(scale, TWIN_HW, n_images=8, convention=src.convention)
+    qsv = quantizer.calibrate(small.float_tflite, calib.patches)
+    policy = Policy(name, scale, "a8w8", tuple((n, "a8w8") for n in frame.layers), "float32")
+    tflite, _ = per_layer.quantize_policy(frame, policy, calib, qsv=qsv, smoke=False)
+    return tflite, {**calib.to_json(), "ranges_from": f"{TWIN_HW[1]}x{TWIN_HW[0]} twin"}
 
 
 def _mib(b: int) -> str:
