@@ -124,8 +124,13 @@ def run_dual(s: Setup, out: str | Path, *, latency_budget_ms: float, reference: 
     return report
 
 
+def _judge_name(r: dict) -> str:
+    """Who measured a report's answer, as the tables name it: LiteRT or e.g. "SM8650 NPU"."""
+    return "LiteRT" if str(r.get("numerics", "CPU")).startswith("CPU") else r["numerics"].split(" (")[0]
+
+
 def dual_table(r: dict) -> str:
-    judge = "LiteRT" if str(r.get("numerics", "CPU")).startswith("CPU") else r["numerics"].split(" (")[0]
+    judge = _judge_name(r)
     rows = [f"{'':<26}{'PSNR_Y val':>11}{'pred. ms':>10}",
             f"{'reference ' + r['reference']:<26}{r['reference_psnr_y']:>11.3f}{r['predicted_ms_uniform'][WIDE]:>10.3f}",
             f"{'latency budget':<26}{'':>11}{r['latency_budget_ms']:>10.3f}",
@@ -165,7 +170,7 @@ def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: boo
 
 
 def search_table(r: dict) -> str:
-    judge = "LiteRT" if str(r.get("numerics", "CPU")).startswith("CPU") else r["numerics"].split(" (")[0]
+    judge = _judge_name(r)
     rows = [f"{'':<26}{'PSNR_Y val':>11}{'pred. ms':>10}",
             f"{'reference ' + r['reference']:<26}{r['reference_psnr_y']:>11.3f}{'':>10}",
             f"{'target':<26}{r['target_psnr_y']:>11.3f}{'':>10}",
