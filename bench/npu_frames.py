@@ -2,6 +2,7 @@
 
     python bench/npu_frames.py                     # every shipped weight at x3 and x4, SM8650
     python bench/npu_frames.py --models xlsr --scales 3 --socs SM8650,SM8850
+    python bench/npu_frames.py --table_only         # the README table of the results on disk
 
 Per shipped weight: the uniform int8 model (deploy.quantize, the converter's int8) at the LR size
 of a 1920x1080 output frame at x3 (640x360) or a 3840x2160 one at x4 (960x540), calibrated on
@@ -37,6 +38,7 @@ flags.DEFINE_list("scales", ["3", "4"], "scales (3: 640x360 LR, 4: 960x540 LR)")
 flags.DEFINE_list("socs", ["SM8650"], "Qualcomm SoCs")
 flags.DEFINE_integer("calib_images", 2, "shipped calibration photos (frame-sized patches are costly to calibrate on)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README table")
+flags.DEFINE_bool("table_only", False, "measure nothing: print (and write) the table of the results on disk")
 flags.DEFINE_list("twin_models", ["realesrgan_general_x4v3"], "models whose frame-size int8 takes its ranges from a "
                   "64x64 twin (per-layer all-a8w8, no frame-size calibration or CPU invoke): Real-ESRGAN-General "
                   "x4's frame-size calibration outgrew 24 GiB (the process was killed)")
@@ -134,6 +136,8 @@ def main(argv):
     wanted.sort(key=lambda t: (list(models.MODELS).index(t[0]), t[1]))
     old = json.loads(OUT.read_text())["rows"] if OUT.is_file() else []
     rows = [r for r in old if (r["model"], r["scale"]) not in set(wanted)]
+    if FLAGS.table_only:
+        rows, wanted = old, []
     for name, scale in wanted:
         rows += run(name, scale, socs)
         rows.sort(key=lambda r: (list(models.MODELS).index(r["model"]), r["scale"], r["soc"]))

@@ -16,12 +16,12 @@ Writes bench/results/npu_numerics.json after every model (a cut-off run keeps it
 skips models already measured with the same weights unless --rerun) and the README table between
 `<!-- npu_numerics:begin -->` and `<!-- npu_numerics:end -->`. Emulation is compute-bound: minutes
 per model for the small ones on 2 cores, much longer for EDSR-baseline / QuickSRNet-L /
-Real-ESRGAN-General (run them with --models when there is time).
+Real-ESRGAN-General (run them with --models when there is time). Compiled models and per-image
+emulated PSNRs are cached in --cache_dir, so a run cut off in the middle of a model resumes there.
 """
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +43,8 @@ flags.DEFINE_list("scales", ["3"], "scales (a model without weights at a scale r
 flags.DEFINE_bool("rerun", False, "measure models already in the results again")
 flags.DEFINE_string("out", str(OUT), "results JSON")
 flags.DEFINE_bool("write_readme", True, "regenerate the README table")
+flags.DEFINE_string("cache_dir", str(REPO / "data_cache" / "npu_numerics"),
+                    "compiled models and per-image emulated PSNRs (reused by a rerun that was cut off)")
 
 
 def _mean(v) -> float:
@@ -113,23 +115,24 @@ def main(argv: list[str]) -> None:
     rows = {(r["model"], r["scale"]): r for r in doc["rows"]}
     from models.registry import available_weights
     shipped = available_weights()
-    with tempfile.TemporaryDirectory(prefix="srdeploy-npu-numerics-") as tmp:
-        for name in FLAGS.models:
-            scales = [int(s) for s in FLAGS.scales if (name, int(s)) in shipped] or \
-                     sorted(s for n, s in shipped if n == name)[:1]
-            for scale in scales:
-                old = rows.get((name, scale))
-                weights = models.weights_path(name, scale)
-                if old and not FLAGS.rerun and old.get("weights") == (str(weights.name) if weights else None):
-                    print(f"{name} x{scale}: kept (measured before; --rerun to measure again)")
-                    continue
-                row = measure(name, scale, Path(tmp))
-                rows[(name, scale)] = row
-                doc = {"target": TARGET, "budget_db": BUDGET_DB, "profile": PROFILE,
-                       "rows": sorted(rows.values(), key=lambda r: (list(models.MODELS).index(r["model"]), r["scale"])),
-                       "provenance": provenance.collect()}
-                atomic_write(out, json.dumps(doc, indent=1) + "\n")
-                print(table([row]).splitlines()[-1], f"({row['seconds']:.0f} s)", flush=True)
+    cache = Path(FLAGS.cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    for name in FLAGS.models:
+        scales = [int(s) for s in FLAGS.scales if (name, int(s)) in shipped] or \
+                 sorted(s for n, s in shipped if n == name)[:1]
+        for scale in scales:
+            old = rows.get((name, scale))
+            weights = models.weights_path(name, scale)
+            if old and not FLAGS.rerun and old.get("weights") == (str(weights.name) if weights else None):
+                print(f"{name} x{scale}: kept (measured before; --rerun to measure again)")
+                continue
+            row = measure(name, scale, cache)
+            rows[(name, scale)] = row
+            doc = {"target": TARGET, "budget_db": BUDGET_DB, "profile": PROFILE,
+                   "rows": sorted(rows.values(), key=lambda r: (list(models.MODELS).index(r["model"]), r["scale"])),
+                   "provenance": provenance.collect()}
+            atomic_write(out, json.dumps(doc, indent=1) + "\n")
+            print(table([row]).splitlines()[-1], f"({row['seconds']:.0f} s)", flush=True)
     print(table(doc["rows"]))
     if FLAGS.write_readme:
         replace_marked(REPO / "README.md", "<!-- npu_numerics:begin -->", "<!-- npu_numerics:end -->",
