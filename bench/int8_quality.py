@@ -3,12 +3,16 @@
   python bench/int8_quality.py                                   # every shipped weight
   python bench/int8_quality.py --models fsrcnn,espcn,xlsr,imdn_rtc --scales 3
   python bench/int8_quality.py --write_readme_only               # table from the results file
+  python bench/int8_quality.py --models fsrcnn --scales 3 --ptq= --qat_steps 300   # + the QAT column
 
 Per model x scale x variant: PSNR_Y of the float TFLite, the TFLiteConverter's int8
 (`deploy.quantize(src, "int8", ...)` with `int8_route="converter"` semantics: convert.api), the
 per-layer all-a8w8 model with global min/max calibration, and the per-layer model with each
 `--ptq` option (deploy/convert/ptq: MSE / percentile activation ranges, output clipped to the
-image range, CLE, bias correction, AdaRound, and combinations); on the default evaluation set (tiled at the
+image range, CLE, bias correction, AdaRound, and combinations), and with `--qat_steps N` the
+per-layer all-a8w8 model after N steps of QAT (deploy/experimental/lsq.py: learned ranges and
+weights, distilled from the float model on the training photos, exported through the same route);
+on the default evaluation set (tiled at the
 64x64 input, as deployed) and on the search's validation patches (shipped validation photos,
 deploy/policy_search/oracle.py), split by gradient-energy stratum into the smooth half (the 3
 smoothest of each photo's 6 patches) and the detailed half. Calibration: the shipped calibration
@@ -47,6 +51,8 @@ flags.DEFINE_list("scales", None, "scales (default: every shipped one)")
 flags.DEFINE_list("ptq", ["mse", "p99.99", "minmax+clip", "cle", "bc", "ar", "cle+clip", "cle+clip+bc",
                           "mse+clip+cle+bc", "p99.99+clip+cle+bc"],
                   "PTQ option labels to measure (deploy.convert.ptq.PtqOptions)")
+flags.DEFINE_integer("qat_steps", 0, "QAT steps for the `qat` variant (0: no QAT variant)")
+flags.DEFINE_integer("qat_batch", 8, "QAT patches per step")
 flags.DEFINE_string("out", "bench/results/int8_quality.json", "results JSON (also the resume cache)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README's int8 PTQ table")
 flags.DEFINE_bool("write_readme_only", False, "only regenerate the README table from --out")
@@ -78,8 +84,9 @@ def _measure(tflite: bytes, src, samples, val, scale: int) -> dict:
     return {"eval": round(res.mean["psnr_y"], 4), **_val_psnrs(runner.map(val.lr), val, scale)}
 
 
-def _variants(ptq_labels):
-    return ["float", "converter_int8", "per_layer_minmax"] + [f"ptq:{PtqOptions.parse(p).label}" for p in ptq_labels]
+def _variants(ptq_labels, qat_steps: int = 0):
+    return (["float", "converter_int8", "per_layer_minmax"] + [f"ptq:{PtqOptions.parse(p).label}" for p in ptq_labels]
+            + (["qat"] if qat_steps else []))
 
 
 def _load(out: Path) -> dict:
@@ -114,6 +121,14 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
             tfl = prep.float_tflite
         elif variant == "converter_int8":
             tfl = convert_api.quantize(src, "int8", input_size=HW).tflite_bytes
+        elif variant == "qat":
+            from deploy.experimental import lsq
+            settings = lsq.QatSettings(steps=FLAGS.qat_steps, batch=FLAGS.qat_batch)
+            draw = lsq.training_patches(scale, HW, src.convention, batch=settings.batch, seed=settings.seed)
+            learned = lsq.learn(prep, policy, cal.patches, draw, settings, peak=src.convention.peak)
+            tfl, rep = per_layer.quantize_policy(prep, policy, cal, value_peak=src.convention.peak,
+                                                 ptq=PtqOptions(learned=learned))
+            extra = {"qat": dict(learned.report)}
         else:
             ptq = variant.split(":", 1)[1] if variant.startswith("ptq:") else None
             tfl, rep = per_layer.quantize_policy(prep, policy, cal, qsv, value_peak=src.convention.peak, ptq=ptq)
@@ -144,9 +159,10 @@ def table(doc: dict) -> str:
     rows = doc["rows"]
     keys = sorted({(r["model"], r["scale"]) for r in rows})
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    ptqs = [v for v in variants if v.startswith("ptq:")]
+    ptqs = [v for v in variants if v.startswith("ptq:")] + [v for v in variants if v == "qat"]
     head = ("| model | float eval / smooth | converter int8 | per-layer min/max | "
-            + " | ".join(v[4:] for v in ptqs) + " | best int8 on validation: eval / smooth | targets met |")
+            + " | ".join(v[4:] if v.startswith("ptq:") else "QAT" for v in ptqs)
+            + " | best int8 on validation: eval / smooth | targets met |")
     lines = [head, "|" + "---|" * (4 + len(ptqs) + 2)]
     for m, s in keys:
         by = {r["variant"]: r for r in rows if r["model"] == m and r["scale"] == s}
@@ -193,7 +209,8 @@ def write_readme(doc: dict) -> None:
     body = (f"{BEGIN}\nMeasured by `python bench/int8_quality.py` (`bench/results/int8_quality.json`). Cells: "
             "PSNR_Y change against float (dB) on the default evaluation set / on the validation patches' "
             "smooth half; options: `mse` / `p99.99` activation ranges, `clip` output grid limited to the "
-            "image range, `cle` cross-layer equalization, `bc` empirical bias correction, `ar` AdaRound. "
+            "image range, `cle` cross-layer equalization, `bc` empirical bias correction, `ar` AdaRound, QAT: learned ranges and weights "
+            "distilled from float (deploy/experimental/lsq.py; steps in the results file). "
             "Best int8: the variant with the best PSNR_Y on all validation patches; targets (issue 29): "
             f"within {TARGET_EVAL_DB} dB of float on the evaluation set / {TARGET_SMOOTH_DB} dB on the smooth "
             "half; – = not measured.\n\n"
@@ -212,7 +229,7 @@ def main(argv):
         for name in names:
             for scale in scales:
                 if (name, scale) in shipped:
-                    run_model(name, scale, _variants(FLAGS.ptq), doc, out)
+                    run_model(name, scale, _variants(FLAGS.ptq, FLAGS.qat_steps), doc, out)
     if FLAGS.write_readme or FLAGS.write_readme_only:
         write_readme(doc)
 

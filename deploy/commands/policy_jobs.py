@@ -43,7 +43,8 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     qat_report = None
     if qat_steps > 0:
         from deploy.experimental import qat
-        src, qat_report = qat.finetune_source(src, policy, input_hw, steps=qat_steps, train_dir=train_dir)
+        ptq, qat_report = qat.finetune_source(src, policy, input_hw, steps=qat_steps, train_dir=train_dir,
+                                              calib_dir=calib_dir, calib_images=calib_images, ptq=ptq)
     q = quantize(src, policy, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images, ptq=ptq)
     if qat_report is not None:
         q = dataclasses.replace(q, report=types.MappingProxyType({**q.report, "qat": qat_report}))

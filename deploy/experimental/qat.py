@@ -1,4 +1,9 @@
-"""Policy-aware quantization-aware training (QAT) with TF-MOT.
+"""Policy-aware quantization-aware training (QAT) with TF-MOT, and `finetune_source`.
+
+`finetune_source` (convert.py --qat_steps) runs the QAT whose learned ranges and weights reach
+the exported model (deploy/experimental/lsq.py). The TF-MOT fine-tuning below is kept for
+bench/hybrid.py's record: it trains float weights under moving-average ranges that the export
+re-calibrates away, which is why it gained at most 0.03 dB (issue 29).
 
 TF-MOT's converter cannot emit mixed int8/int16 models (DESIGN.md), so QAT here only fine-tunes
 the FLOAT weights while every layer is simulated at its policy precision; the caller exports
@@ -16,7 +21,7 @@ from deploy.errors import UserInputError
 import dataclasses
 import time
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -228,27 +233,23 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
 
 
 def finetune_source(src: "ModelSource", policy: "Policy", input_hw: tuple[int, int], *, steps: int,
-                    train_dir: Optional[str] = None) -> tuple["ModelSource", dict]:
-    """`src` with weights fine-tuned under `policy`'s simulated precisions, and a report entry.
+                    train_dir: Optional[str] = None, calib_dir: Optional[str] = None, calib_images: int = 8,
+                    ptq=None, progress: bool = False) -> tuple[Any, dict]:
+    """QAT for `deploy.quantize(src, policy, ptq=<returned options>)`, and its report entry.
 
-    The result goes to `deploy.quantize(src, policy)` unchanged (QAT trains; the per-layer
-    quantizer exports).
+    The QAT that reaches the exported model (deploy/experimental/lsq.py: learned ranges and
+    weights on the quantized graph, distilled from the float model), for every source the
+    per-layer route takes (tf_keras, Keras 3, SavedModel, float TFLite). `calib_dir` /
+    `calib_images` must be those the export uses; `ptq` options cannot be combined with it.
     """
-    import dataclasses as _dc
-
-    from deploy.convert import per_layer
-    from deploy.errors import UserInputError
-    if src.graph_route:
-        raise UserInputError(f"policy-aware QAT needs a tf_keras model (TF-MOT works on tf_keras only); "
-                             f"{src.name} is a {src.framework} source: convert with --policy without --qat_steps, "
-                             "or rebuild the model in tf_keras")
-    prep = per_layer.prepare(src.fixed(input_hw))
-    policy.validate(model=src.name, scale=src.scale)
-    policy.validate(prep.layers)  # before minutes of training
-    result = qat_finetune(src.model, policy.resolved(prep.layers), steps=steps, train_dir=train_dir,
-                          scale=src.scale, convention=src.convention)
-    report = {"steps": result.steps, "seconds": round(result.seconds, 1),
-              "val_psnr_y_before": round(result.val_psnr_y_before, 3),
-              "val_psnr_y_after": round(result.val_psnr_y_after, 3),
-              "simulated_layers": len(result.simulated), "not_simulated": result.unsimulated}
-    return _dc.replace(src, model=result.model), report
+    from deploy.convert.ptq import PtqOptions
+    from deploy.experimental import lsq
+    if ptq is not None and not PtqOptions.parse(ptq).is_default:
+        raise lsq.QatError("QAT learns the ranges and weights the PTQ options would set: give --qat_steps or --ptq, not both")
+    if not isinstance(steps, int) or steps < 1:
+        raise lsq.QatError(f"QAT needs steps >= 1, got {steps!r}")
+    opts, report = lsq.qat_options(src, policy, input_hw, lsq.QatSettings(steps=steps), calib_dir=calib_dir,
+                                   calib_images=calib_images, train_dir=train_dir, progress=progress)
+    return opts, {**report, "method": "learned ranges + weights on the quantized graph, distilled from float "
+                  "(deploy/experimental/lsq.py)", "simulated_layers": report["learned_ranges"],
+                  "not_simulated": {}}

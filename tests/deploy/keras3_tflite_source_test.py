@@ -140,9 +140,12 @@ def test_float_tflite_uniform_and_python_api(files, hr_dir):
     assert deploy.quantize(src, "float").report["source"] == "float_tflite"
     k3 = deploy.load_model(str(files / "fsrcnn.keras"), scale=3, value_range="0-255")
     assert k3.framework == "keras3"
-    with pytest.raises(deploy.SrdeployError, match="QAT needs a tf_keras model"):
-        from deploy.experimental import qat
-        qat.finetune_source(k3, Policy("fsrcnn", 3, "a8w8"), HW, steps=1)
+    from deploy.experimental import qat  # QAT on the quantized graph: any source the per-layer route takes
+    opts, rep = qat.finetune_source(k3, Policy("fsrcnn", 3, "a8w8"), HW, steps=1, train_dir=str(hr_dir),
+                                    calib_images=2)
+    assert opts.label == "qat" and rep["steps"] == 1 and rep["learned_ranges"] > 0, rep
+    q = deploy.quantize(k3, Policy("fsrcnn", 3, "a8w8"), input_size=HW, calib_images=2, ptq=opts)
+    assert q.report["ptq"]["qat"]["steps"] == 1
 
 
 def _one_line_exit_2(capsys, fn) -> str:

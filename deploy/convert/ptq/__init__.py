@@ -12,7 +12,9 @@ so models made without options keep their bytes. Order, each step seeing the pre
 3. `bias_correction`: each conv's mean output shift in the quantized model taken out of its
    float bias, conv by conv (bias_correction.py).
 
-QAT is not here (issue 29 item 4).
+`learned` (QAT, deploy/experimental/lsq.py): the trained float weights and activation ranges
+(learned.py) replace steps 1-3: weights written into the float TFLite, min/max calibration for
+the tensors QAT did not learn, the learned ranges for the others. Not a label word: made by QAT.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class PtqOptions:
     bias_correction: bool = False
     cle: bool = False
     adaround: bool = False
+    learned: Optional[Any] = None  # deploy.convert.ptq.learned.Learned, from QAT
 
     def __post_init__(self):
         if self.act_ranges not in ACT_RANGES:
@@ -47,6 +50,13 @@ class PtqOptions:
         for f in ("clip_output", "bias_correction", "cle", "adaround"):
             if not isinstance(getattr(self, f), bool):
                 raise UserInputError(f"{f} must be true or false, not {getattr(self, f)!r}")
+        if self.learned is not None:
+            from deploy.convert.ptq.learned import Learned
+            if not isinstance(self.learned, Learned):
+                raise UserInputError(f"learned must be a QAT result (deploy.convert.ptq.learned.Learned), "
+                                     f"not {type(self.learned).__name__}")
+            if dataclasses.replace(self, learned=None, percentile=99.99) != PtqOptions():
+                raise UserInputError("QAT's learned weights and ranges replace the PTQ options: give one or the other")
 
     @property
     def is_default(self) -> bool:
@@ -55,11 +65,16 @@ class PtqOptions:
     @property
     def label(self) -> str:
         """Compact name, e.g. `mse+clip+bc+cle`; parse(label) gives the options back."""
+        if self.learned is not None:
+            return "qat"
         head = f"p{self.percentile:g}" if self.act_ranges == "percentile" else self.act_ranges
         return "+".join([head] + [w for w, f in _WORDS.items() if getattr(self, f)])
 
     def to_json(self) -> dict[str, Any]:
+        if self.learned is not None:
+            return {"label": self.label, "qat": dict(self.learned.report)}
         d = dataclasses.asdict(self)
+        d.pop("learned")
         if self.act_ranges != "percentile":
             d.pop("percentile")
         return {"label": self.label, **d}
@@ -81,6 +96,9 @@ class PtqOptions:
             raise UserInputError(f"ptq must be options, a dict or a label like 'mse+bc', not {value!r}")
         kw: dict[str, Any] = {}
         for word in value.strip().lower().split("+"):
+            if word == "qat":
+                raise UserInputError("'qat' is not an option to ask for by label: QAT makes it "
+                                     "(convert.py --qat_steps, deploy.experimental.lsq)")
             if word in ("minmax", "mse"):
                 kw["act_ranges"] = word
             elif word.startswith("p") and word[1:].replace(".", "", 1).isdigit():
@@ -102,6 +120,10 @@ def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], reci
     `calibrate`/`quantize` are quantizer.py's (passed in: this package never imports AEQ);
     `int8_tensors`: the activations on int8 grids (None: all), the only ones whose range is searched."""
     report: dict[str, Any] = opts.to_json()
+    if opts.learned is not None:
+        tfl = opts.learned.weights_into(prep.float_tflite)
+        prep = dataclasses.replace(prep, float_tflite=tfl)
+        return prep, opts.learned.ranges_into(calibrate(tfl, patches)), report
     if opts.cle:
         if prep.model is None:
             report["cle_skipped"] = "not a tf_keras model (Keras 3 / SavedModel / float TFLite source)"
