@@ -35,15 +35,15 @@ from scipy import stats
 
 from deploy.runtime import adaptive
 
-from deploy.commands import upscale_jobs as adaptive_jobs
+from deploy.runtime import pair as adaptive_pair
 
 from deploy import provenance
 from deploy.data import calibration
-from deploy.data import images as data
+from deploy.data import images as image_io
 
 from deploy.convert import per_layer as hybrid
 
-from deploy.latency import cost_model as latency
+from deploy.latency import cost_model
 
 from deploy.data import metrics
 
@@ -123,7 +123,7 @@ def measure_tiles(src, fast_tfl: bytes, wide_tfl: bytes, tile: tuple[int, int], 
     scale = src.scale
     fast, wide, sat = TFLiteRunner(fast_tfl, scale), TFLiteRunner(wide_tfl, scale), Saturation(fast_tfl)
     images, secs = [], {"fast": 0.0, "wide": 0.0, "criterion": 0.0, "tiles": 0}
-    for s in data.eval_samples(scale):
+    for s in image_io.eval_samples(scale):
         lr = pad_to_tile(s.lr, tile)
         grid = adaptive.plan(lr.shape[0], lr.shape[1], tile, margin, FLAGS.blend)
         outs = {}
@@ -161,8 +161,8 @@ def tile_costs(prep, policy: Policy, name: str, scale: int, tile: tuple[int, int
     """Modeled ms per tile for each device profile: fast, wide, int8 and each criterion."""
     out = {}
     for pname in FLAGS.device_profiles:
-        cost = latency.from_device_profile(prep, pname, model=name, scale=scale)
-        prof = latency.load_profile(pname)
+        cost = cost_model.from_device_profile(prep, pname, model=name, scale=scale)
+        prof = cost_model.load_profile(pname)
         fast_ms = cost.predict_ms(policy.resolved(prep.layers))
         crit = {c: prof.op_ms("add_mul", "float", adaptive.CRITERIA[c][1] * tile[0] * tile[1]) for c in CHEAP}
         crit.update({c: fast_ms for c in SATURATION})  # a whole hybrid inference first
@@ -213,7 +213,7 @@ def run_model(name: str, scale: int, fractions: list[float]) -> dict:
         policy = Policy(name, scale, "a8w8")
     else:
         policy = Policy.load(FLAGS.policy.replace("{model}", name))
-    fast_tfl, wide_tfl, _, _ = adaptive_jobs.quantize_pair(prep, src, policy)
+    fast_tfl, wide_tfl, _, _ = adaptive_pair.quantize_pair(prep, src, policy)
     margin = math.ceil(receptive_radius(prep.model))
     images, secs = measure_tiles(src, fast_tfl, wide_tfl, tile, margin)
     costs = tile_costs(prep, policy, name, scale, tile)
@@ -325,7 +325,7 @@ def main(argv):
     stem = "adaptive" if FLAGS.policy == "hand" else f"adaptive_{Path(FLAGS.policy).stem.replace('{model}', 'model')}"
     (OUT / f"{stem}.json").write_text(json.dumps(
         {"rows": results, "policy": FLAGS.policy, "device_profiles": FLAGS.device_profiles, "criterion": FLAGS.criterion,
-         "eval_set": list(data.EVAL_IMAGES), "fractions": fractions}, indent=2) + "\n")
+         "eval_set": list(image_io.EVAL_IMAGES), "fractions": fractions}, indent=2) + "\n")
     plot(results, OUT / f"{stem}.png")
     print(f"wrote {OUT / (stem + '.json')} and {OUT / (stem + '.png')}")
 

@@ -29,9 +29,9 @@ import numpy as np
 
 from deploy.convert import per_layer as hybrid
 
-from deploy.convert import quantizer as quantize
+from deploy.convert import quantizer
 from deploy.data.calibration import CalibrationSet
-from deploy.commands.jobs import atomic_write
+from deploy._files import atomic_write
 from deploy.latency.device_profiles import PROFILE_DIR, from_json
 from deploy.convert.policy import Policy
 from deploy.convert.tflite_io import median_invoke_ms
@@ -87,7 +87,7 @@ def _quantized(model: keras.Model, policies: dict[str, Policy]) -> dict[str, byt
     h, w, c = model.input_shape[1:]
     rng = np.random.default_rng(0)
     cal = CalibrationSet(rng.random((4, h, w, c), dtype=np.float32), (), "random (timing only)")
-    qsv = quantize.calibrate(prep.float_tflite, cal.patches)
+    qsv = quantizer.calibrate(prep.float_tflite, cal.patches)
     return {k: hybrid.quantize_policy(prep, p, cal, qsv=qsv)[0] for k, p in policies.items()}
 
 

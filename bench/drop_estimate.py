@@ -21,9 +21,9 @@ from absl import app, flags
 
 from deploy import provenance
 from deploy._files import replace_marked
-from deploy.commands import search_jobs
+from deploy.policy_search import session
 from deploy.convert import sources
-from deploy.convert import uniform as convert
+from deploy.convert import uniform
 from deploy.policy_search import drop_estimate
 from deploy.policy_search import sensitivity
 
@@ -34,7 +34,7 @@ flags.DEFINE_integer("probes", drop_estimate.PROBES, "Hutchinson probes")
 flags.DEFINE_string("out", None, "JSON results (default bench/results/drop_estimate.json)")
 
 REPO = Path(__file__).resolve().parent.parent
-HW = convert.DEFAULT_INPUT_HW
+HW = uniform.DEFAULT_INPUT_HW
 
 
 def _spearman(a, b) -> float:
@@ -43,7 +43,7 @@ def _spearman(a, b) -> float:
 
 
 def run_one(name: str, scale: int) -> dict:
-    s = search_jobs.setup(sources.resolve(name, scale), HW, oracle="fast")
+    s = session.setup(sources.resolve(name, scale), HW, oracle="fast")
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     est, record = drop_estimate.estimate(s.oracle, s.groups, probes=FLAGS.probes, progress=False)

@@ -19,10 +19,10 @@ from absl import app, flags
 import models
 from deploy import provenance
 from deploy.data import calibration
-from deploy.convert import uniform as convert
-from deploy.data import images as data
+from deploy.convert import uniform
+from deploy.data import images
 from deploy.convert import per_layer as hybrid
-from deploy.convert import quantizer as quantize
+from deploy.convert import quantizer
 from deploy.evaluation.evaluator import evaluate
 from deploy.convert.policy import Policy
 from deploy.evaluation.runners import KerasRunner, TFLiteRunner
@@ -35,11 +35,11 @@ flags.DEFINE_integer("qat_batch", 16, "QAT patches per step (EDSR-baseline on a 
 flags.DEFINE_integer("qat_patch", 48, "QAT LR patch side (EDSR-baseline on a CPU: 32, its training patch)")
 
 REPO = Path(__file__).resolve().parent.parent
-HW = convert.DEFAULT_INPUT_HW
+HW = uniform.DEFAULT_INPUT_HW
 
 
 def run_one(name: str, scale: int, qat_steps: int) -> dict:
-    samples = data.eval_samples(scale)
+    samples = images.eval_samples(scale)
     psnr = lambda runner: round(evaluate(runner, samples, model=name, dataset="default",  # noqa: E731
                                          progress=False).mean["psnr_y"], 3)
     keras_model = models.build(name, scale, weights=True)
@@ -47,11 +47,11 @@ def run_one(name: str, scale: int, qat_steps: int) -> dict:
     cal = calibration.calibration_set(scale, HW)
     row = {"model": name, "scale": scale, "float": psnr(KerasRunner(keras_model, scale))}
     for p in ("int8", "a16w8"):
-        c = convert.convert_uniform(fixed, p, calib=cal)
+        c = uniform.convert_uniform(fixed, p, calib=cal)
         row[f"{p}_converter"] = psnr(TFLiteRunner(c.tflite, scale))
         row[f"{p}_converter_kib"] = round(c.report["size_bytes"] / 1024, 1)
     prep = hybrid.prepare(fixed)
-    qsv = quantize.calibrate(prep.float_tflite, cal.patches)
+    qsv = quantizer.calibrate(prep.float_tflite, cal.patches)
     tfl, rep = hybrid.quantize_policy(prep, Policy(name, scale, "a8w8"), cal, qsv=qsv)
     row["a8w8_per_layer"] = psnr(TFLiteRunner(tfl, scale))
     if prep.rewritten:  # is a gap to the converter's int8 the rewritten activations' extra roundings?
@@ -108,7 +108,7 @@ def main(argv):
         print(table([row]).splitlines()[-1], flush=True)
         # after every model: a long run that is cut off keeps what it measured
         (REPO / "bench" / "results" / "hybrid.json").write_text(json.dumps(
-            {"rows": rows, "input_hw": list(HW), "eval_set": list(data.EVAL_IMAGES)}, indent=2) + "\n")
+            {"rows": rows, "input_hw": list(HW), "eval_set": list(images.EVAL_IMAGES)}, indent=2) + "\n")
     print("\nPSNR_Y (dB) on the default evaluation set\n" + table(rows))
     print(f"\nbench/hybrid.py took {(time.time() - t0) / 60:.1f} min")
 

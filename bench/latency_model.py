@@ -25,9 +25,9 @@ import models
 from deploy import provenance
 from deploy.data import calibration
 from deploy.convert import per_layer as hybrid
-from deploy.latency import cost_model as latency
-from deploy.convert import quantizer as quantize
-from deploy.commands.jobs import atomic_write
+from deploy.latency import cost_model
+from deploy.convert import quantizer
+from deploy._files import atomic_write
 from deploy.convert.policy import Policy
 from deploy.convert.quantizer import QuantizationError
 from deploy.convert.tflite_io import TFLiteError, median_invoke_ms
@@ -50,8 +50,8 @@ def run_model(name: str, scale: int) -> dict:
     fixed = models.with_fixed_shape(models.build(name, scale, weights=True), name, scale, hw)
     prep = hybrid.prepare(fixed)
     cal = calibration.calibration_set(scale, hw, n_images=2, patches_per_image=2)
-    qsv = quantize.calibrate(prep.float_tflite, cal.patches)
-    cm = latency.from_device_profile(prep, FLAGS.profile, model=name, scale=scale)
+    qsv = quantizer.calibrate(prep.float_tflite, cal.patches)
+    cm = cost_model.from_device_profile(prep, FLAGS.profile, model=name, scale=scale)
     rng = np.random.default_rng(FLAGS.seed)
     rows, skipped = [], []
     while len(rows) < FLAGS.policies and len(skipped) < FLAGS.policies:

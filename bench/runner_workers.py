@@ -18,11 +18,11 @@ import numpy as np
 from absl import app, flags
 
 from deploy import provenance
-from deploy.convert import uniform as convert
+from deploy.convert import uniform
 
-from deploy.data import images as data
+from deploy.data import images as image_io
 
-from deploy.commands import search_jobs
+from deploy.policy_search import session
 
 from deploy.convert import sources
 from deploy.evaluation.runners import TFLiteRunner, available_cores
@@ -49,8 +49,8 @@ def _median_s(fn, repeats: int) -> float:
 def main(argv):
     del argv
     src = sources.resolve(FLAGS.model, FLAGS.scale)
-    s = search_jobs.setup(src, convert.DEFAULT_INPUT_HW)
-    evals = [x.lr for x in data.eval_samples(FLAGS.scale)]
+    s = session.setup(src, uniform.DEFAULT_INPUT_HW)
+    evals = [x.lr for x in image_io.eval_samples(FLAGS.scale)]
     cores = available_cores()
     row = {"model": FLAGS.model, "scale": FLAGS.scale, "cores": cores,
            "oracle_patches": len(s.oracle.val.lr), "eval_images": len(evals)}
@@ -64,7 +64,7 @@ def main(argv):
             row[f"{precision}_{job}"] = {"one_s": round(t1, 3), "many_s": round(tn, 3), "speedup": round(t1 / tn, 2)}
             print(f"{precision:<10}{job:<8}{t1:>17.2f}{tn:>18.2f}{t1 / tn:>9.2f}x")
     row["provenance"] = provenance.collect({"validation": s.oracle.val.to_json(), "evaluation": provenance.dataset_json(
-        "default", data.default_eval_images())})
+        "default", image_io.default_eval_images())})
     rows = [r for r in (json.loads(OUT.read_text())["rows"] if OUT.is_file() else [])
             if (r["model"], r["scale"]) != (row["model"], row["scale"])]
     OUT.parent.mkdir(exist_ok=True)

@@ -29,16 +29,16 @@ from absl import app, flags
 import models
 from deploy import provenance
 from deploy._files import replace_marked
-from deploy.commands import search_jobs
-from deploy.commands.jobs import tile_overlap
+from deploy.policy_search import session
+from deploy.evaluation.api import tile_overlap
 from deploy.convert import sources
-from deploy.convert import uniform as convert
-from deploy.data import images as data
+from deploy.convert import uniform
+from deploy.data import images
 from deploy.evaluation.evaluator import evaluate
 from deploy.evaluation.runners import KerasRunner, TFLiteRunner
-from deploy.latency import cost_model as latency
+from deploy.latency import cost_model
 from deploy.policy_search import api
-from deploy.policy_search import solver as search
+from deploy.policy_search import solver
 from deploy.policy_search.space import NARROW, WIDE
 from models.complexity import receptive_radius
 
@@ -54,7 +54,7 @@ flags.DEFINE_bool("write_readme", True, "regenerate the README's search table")
 flags.DEFINE_bool("progress", False, "tqdm bars on stderr")
 
 REPO = Path(__file__).resolve().parent.parent
-HW = convert.DEFAULT_INPUT_HW
+HW = uniform.DEFAULT_INPUT_HW
 PROFILE = "htp_npu"
 
 
@@ -67,9 +67,9 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
     src = sources.resolve(name, scale)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    s = search_jobs.setup(src, HW, device_profile=PROFILE, oracle="fast")
+    s = session.setup(src, HW, device_profile=PROFILE, oracle="fast")
     setup_s = time.perf_counter() - t0
-    samples = data.eval_samples(scale)
+    samples = images.eval_samples(scale)
     overlap = tile_overlap(receptive_radius(s.prep.model), HW)
     eval_cache: dict = {}
 
@@ -85,11 +85,11 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
         return eval_cache[key]
 
     t = time.perf_counter()
-    sens = search_jobs.measure_drops(s, progress=FLAGS.progress)  # as the search does first (timed apart)
+    sens = session.measure_drops(s, progress=FLAGS.progress)  # as the search does first (timed apart)
     drops_s = time.perf_counter() - t
     runs = [(PROFILE, "mean", s), (PROFILE, "worst", s)]
     if FLAGS.phone_profile:
-        phone = latency.from_device_profile(s.prep, FLAGS.phone_profile, model=name, scale=scale)
+        phone = cost_model.from_device_profile(s.prep, FLAGS.phone_profile, model=name, scale=scale)
         runs.append((FLAGS.phone_profile, "mean", dataclasses.replace(s, cost=phone, profile_label=FLAGS.phone_profile)))
     rows, first_s = [], None
     judge = s.oracle.judge
@@ -141,9 +141,9 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
         s.oracle.budget_on = judge.budget_on = "mean"
         t = time.perf_counter()
         prob = s.problem([0.0] * len(s.groups))
-        truth = search.exhaustive(s.oracle, prob, progress=False)
+        truth = solver.exhaustive(s.oracle, prob, progress=False)
         target = float(np.mean(s.oracle.image_psnrs(s.oracle.uniform(WIDE)))) - FLAGS.budget_db
-        opt = search.optimum(truth, target)
+        opt = solver.optimum(truth, target)
         got = rows[0]
         speed["exhaustive"] = {"policies": len(truth), "seconds": round(time.perf_counter() - t, 1),
                                "optimum_ms": round(opt.ms, 4),

@@ -29,16 +29,16 @@ from deploy import provenance
 from deploy._files import replace_marked
 from deploy.data import calibration
 from deploy.convert import sources
-from deploy.convert import uniform as convert
+from deploy.convert import uniform
 from deploy.evaluation import int8_route
-from deploy.data import images as data
+from deploy.data import images
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import benchmarks  # noqa: E402
 from deploy.data import metrics
 from deploy.evaluation.evaluator import evaluate
 from deploy.data.imresize import bicubic_lr, modcrop
 from deploy.evaluation.runners import KerasRunner, TFLiteRunner
-from deploy.commands.jobs import tile_overlap
+from deploy.evaluation.api import tile_overlap
 from models.complexity import macs_per_lr_pixel, receptive_radius
 
 FLAGS = flags.FLAGS
@@ -59,7 +59,7 @@ BEGIN, END = "<!-- zoo:begin -->", "<!-- zoo:end -->"
 
 
 def quality_rows(name: str, scale: int, precisions) -> list[dict]:
-    samples = data.eval_samples(scale)
+    samples = images.eval_samples(scale)
     keras_model = models.build(name, scale, weights=True)
     rows = []
     for precision in precisions:
@@ -71,7 +71,7 @@ def quality_rows(name: str, scale: int, precisions) -> list[dict]:
             tfl, route = best_int8(name, scale)
             runner = TFLiteRunner(tfl, scale)
         else:  # the model convert.py writes at this precision (deploy/evaluation/int8_route.py)
-            q = int8_route.quantize(sources.resolve(name, scale), precision, input_size=convert.DEFAULT_INPUT_HW)
+            q = int8_route.quantize(sources.resolve(name, scale), precision, input_size=uniform.DEFAULT_INPUT_HW)
             runner = TFLiteRunner(q.tflite_bytes, scale)
         res = evaluate(runner, samples, model=name, dataset="default", progress=False)
         rows.append({"precision": precision, **res.mean, "seconds": round(time.time() - t0, 1), **route})
@@ -82,7 +82,7 @@ def quality_rows(name: str, scale: int, precisions) -> list[dict]:
 
 def best_int8(name: str, scale: int) -> tuple[bytes, dict]:
     """`--precision int8`'s model and which route made it (int8_route.py)."""
-    q = int8_route.quantize(sources.resolve(name, scale), "int8", input_size=convert.DEFAULT_INPUT_HW)
+    q = int8_route.quantize(sources.resolve(name, scale), "int8", input_size=uniform.DEFAULT_INPUT_HW)
     info = q.report["int8_route"]
     return q.tflite_bytes, {"int8_route": info["chosen"], "int8_validation_psnr_y": info.get("validation_psnr_y")}
 
@@ -90,12 +90,12 @@ def best_int8(name: str, scale: int) -> tuple[bytes, dict]:
 def throughput(name: str, scale: int) -> dict:
     """evaluate()'s output MP/s on a full-size photo vs the bare invoke time of its tiles."""
     fixed = models.with_fixed_shape(models.build(name, scale, weights=True), name, scale,
-                                    convert.DEFAULT_INPUT_HW)
+                                    uniform.DEFAULT_INPUT_HW)
     tfl = best_int8(name, scale)[0]
     import skimage.data
     hr = modcrop(skimage.data.astronaut(), scale)
-    sample = data.Sample("astronaut_full", hr, bicubic_lr(hr, scale))
-    overlap = tile_overlap(receptive_radius(fixed), convert.DEFAULT_INPUT_HW)  # as evaluate.py does
+    sample = images.Sample("astronaut_full", hr, bicubic_lr(hr, scale))
+    overlap = tile_overlap(receptive_radius(fixed), uniform.DEFAULT_INPUT_HW)  # as evaluate.py does
     runner = TFLiteRunner(tfl, scale, overlap=overlap)
     runner.invoke(sample.lr[:64, :64])  # warm-up
     runner.invocations = 0
@@ -103,7 +103,7 @@ def throughput(name: str, scale: int) -> dict:
     res = evaluate(runner, [sample], model=name, dataset="astronaut 512x512", progress=False)
     total = time.perf_counter() - t0  # tiling + metrics + bicubic baseline
     tiles = runner.invocations
-    tile = sample.lr[:convert.DEFAULT_INPUT_HW[0], :convert.DEFAULT_INPUT_HW[1]]
+    tile = sample.lr[:uniform.DEFAULT_INPUT_HW[0], :uniform.DEFAULT_INPUT_HW[1]]
     t1 = time.perf_counter()
     for _ in range(tiles):
         runner.invoke(tile)
@@ -205,13 +205,13 @@ def measure(name: str, scale: int) -> dict:
          "weights": models.weights_path(name, scale).name, "training": training_of(name, scale),
          "quality": quality_rows(name, scale, FLAGS.precisions), "throughput_int8": throughput(name, scale),
          "provenance": provenance.collect({
-             "calibration": calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW).to_json(),
-             "evaluation": provenance.dataset_json("default", data.default_eval_images())})}
+             "calibration": calibration.calibration_set(scale, uniform.DEFAULT_INPUT_HW).to_json(),
+             "evaluation": provenance.dataset_json("default", images.default_eval_images())})}
     print(f"\n{name} x{scale}: " + "  ".join(
         f"{q['precision']} {q['psnr_y']:.2f}/{q['ssim_y']:.4f}" for q in r["quality"]))
     t = r["throughput_int8"]
     print(f"  int8 evaluate: {t['eval_mp_per_s']} MP/s output; runner time / bare invoke time "
-          f"= {t['runner_over_bare']} ({t['tiles']} tiles of {convert.DEFAULT_INPUT_HW}, overlap {t['overlap']})")
+          f"= {t['runner_over_bare']} ({t['tiles']} tiles of {uniform.DEFAULT_INPUT_HW}, overlap {t['overlap']})")
     return r
 
 
@@ -220,13 +220,13 @@ def benchmark_runner(name: str, scale: int, precision: str):
     keras_model = models.build(name, scale, weights=True)
     if precision == "float":
         return KerasRunner(keras_model, scale), {}
-    fixed = models.with_fixed_shape(keras_model, name, scale, convert.DEFAULT_INPUT_HW)
-    overlap = tile_overlap(receptive_radius(fixed), convert.DEFAULT_INPUT_HW)  # as evaluate.py does
+    fixed = models.with_fixed_shape(keras_model, name, scale, uniform.DEFAULT_INPUT_HW)
+    overlap = tile_overlap(receptive_radius(fixed), uniform.DEFAULT_INPUT_HW)  # as evaluate.py does
     if precision == "int8":
         tfl, extra = best_int8(name, scale)
     else:
-        cal = calibration.calibration_set(scale, convert.DEFAULT_INPUT_HW)
-        tfl, extra = convert.convert_uniform(fixed, precision, calib=cal).tflite, {}
+        cal = calibration.calibration_set(scale, uniform.DEFAULT_INPUT_HW)
+        tfl, extra = uniform.convert_uniform(fixed, precision, calib=cal).tflite, {}
     return TFLiteRunner(tfl, scale, overlap=overlap), {**extra, "overlap": overlap}
 
 
@@ -248,7 +248,7 @@ def main(argv):
     if FLAGS.benchmarks:
         try:
             return run_benchmarks(sorted(selected))
-        except data.DataError as e:
+        except images.DataError as e:
             raise SystemExit(f"error: {e}") from None
     rows = kept_rows(selected)
     todo = [pair for pair in shipped if pair not in rows]
@@ -260,8 +260,8 @@ def main(argv):
         minutes = (time.time() - started) / 60
         out = {"results": results, "minutes_last_run": round(minutes, 2),
                "measured_last_run": [f"{n} x{s}" for n, s in todo[:todo.index((name, scale)) + 1]],
-               "eval_set": list(data.EVAL_IMAGES), "eval_crop": data.EVAL_CROP,
-               "convention": metrics.CONVENTION, "input_hw": list(convert.DEFAULT_INPUT_HW)}
+               "eval_set": list(images.EVAL_IMAGES), "eval_crop": images.EVAL_CROP,
+               "convention": metrics.CONVENTION, "input_hw": list(uniform.DEFAULT_INPUT_HW)}
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(out, indent=2) + "\n")
         if FLAGS.write_card:
@@ -275,11 +275,11 @@ def write_card(results: list[dict], minutes: float, measured: int) -> None:
     speed = "\n".join(f"- {r['model']} x{r['scale']} int8: {r['throughput_int8']['eval_mp_per_s']} MP/s of "
                       f"output in `tools/evaluate.py` (runner / bare invoke = "
                       f"{r['throughput_int8']['runner_over_bare']})" for r in results)
-    body = (f"{BEGIN}\nPSNR_Y / SSIM_Y (dB / -) on the default evaluation set ({len(data.EVAL_IMAGES)} photos, "
-            f"{data.EVAL_CROP}x{data.EVAL_CROP} HR crops; Y of BT.601, `scale` pixels shaved). int8: what "
+    body = (f"{BEGIN}\nPSNR_Y / SSIM_Y (dB / -) on the default evaluation set ({len(images.EVAL_IMAGES)} photos, "
+            f"{images.EVAL_CROP}x{images.EVAL_CROP} HR crops; Y of BT.601, `scale` pixels shaved). int8: what "
             f"`convert.py --precision int8` makes (the better of the converter's and the per-layer all-a8w8 "
             f"model on the validation patches; `int8_route` per row in bench/results/zoo.json); a16w8: "
-            f"TFLiteConverter; both fixed {convert.DEFAULT_INPUT_HW[0]}x{convert.DEFAULT_INPUT_HW[1]} "
+            f"TFLiteConverter; both fixed {uniform.DEFAULT_INPUT_HW[0]}x{uniform.DEFAULT_INPUT_HW[1]} "
             f"LR input, tiled with an overlap of the model's receptive radius (at most a quarter tile).\n\n{card_table(results)}\n\nEvaluation speed (astronaut "
             f"512x512, 2 cores):\n{speed}\n\nGenerated by `python bench/zoo.py` (its last run measured {measured} of "
             f"these rows in {minutes:.1f} min; the others are kept from earlier runs on the same weight files)."

@@ -9,6 +9,8 @@ The public API, imported lazily (`import deploy` does not import TensorFlow):
     q.save("m.tflite")
     r = deploy.evaluate("m.tflite")           # frozen EvalResult, the CLI's JSON contract
     best = deploy.search(src, budget_db=0.1, device_profile="htp_npu")   # .policy, .candidates
+    ms = deploy.predict_latency(q, device_profile="snapdragon_8gen3").ms   # or (src, policy)
+    compiled = deploy.npu_compile(q, "SM8650")  # [CompiledModel]: .report, .save(path)
 
 Stages live in subpackages (data, convert, evaluation, npu, latency, policy_search, runtime,
 experimental, training, report); `commands/` is the CLI glue.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from deploy.errors import SrdeployError, UserInputError
+from deploy.errors import ModelError, SrdeployError, UserInputError
 
 #: public name -> (module, attribute)
 _API = {
@@ -35,9 +37,12 @@ _API = {
     "BudgetImpossible": ("deploy.policy_search.api", "BudgetImpossible"),
     "IOConvention": ("deploy.data.io_convention", "IOConvention"),
     "npu_compile": ("deploy.npu", "compile_for_socs"),
+    "CompiledModel": ("deploy.npu.compiler", "CompiledModel"),
+    "predict_latency": ("deploy.latency.api", "predict_latency"),
+    "LatencyPrediction": ("deploy.latency.api", "LatencyPrediction"),
 }
 
-__all__ = sorted([*_API, "SrdeployError", "UserInputError"])
+__all__ = sorted([*_API, "ModelError", "SrdeployError", "UserInputError"])
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,9 @@ from typing import Any, Iterable, Iterator, Optional
 
 
 class OutputExistsError(UserInputError, FileExistsError):
-    """An output that exists and was not to be replaced: a user error and a FileExistsError."""
+    """An output that exists and was not to be replaced: a user error and a FileExistsError.
+    `file` is the output; the message says `overwrite=True` (the CLI: `--overwrite`)."""
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes, read in chunks (model files can be large)."""
@@ -66,7 +68,7 @@ def check_outputs(outputs: Iterable[Optional[str | Path]], inputs: Iterable[Opti
             raise UserInputError(f"{out.parent} is a file, not a directory; {out} cannot be written there")
         check_writable(out.parent)
         if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{out} exists; pass overwrite=True to replace it", file=out)
 
 
 def resolved(path: str | Path) -> Path:
@@ -128,14 +130,14 @@ def _publish_new(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise OutputExistsError(f"{path} exists (another run may have just written it); pass --overwrite "
-                                "to replace it") from None
+        raise OutputExistsError(f"{path} exists (another run may have just written it); pass overwrite=True "
+                                "to replace it", file=path) from None
     except OSError:  # a file system without hard links: reserve the name exclusively, then rename
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
             raise OutputExistsError(f"{path} exists (another run may have just written it); pass "
-                                    "--overwrite to replace it") from None
+                                    "overwrite=True to replace it", file=path) from None
         os.replace(tmp, path)
         return
     tmp.unlink()

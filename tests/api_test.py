@@ -64,6 +64,7 @@ def test_search_returns_a_policy_that_quantize_takes(src, hr_dir):
     assert best.feasible == (best.psnr_y >= best.report["target_psnr_y"])
     q = deploy.quantize(src, best.policy, input_size=(16, 16), calib_dir=hr_dir, calib_images=3)
     assert q.report["policy"] == best.policy.to_json()
+    assert len(repr(best)) < 1000 and json.loads(json.dumps(best.to_json())) == best.to_json()
 
 
 def test_bad_input_is_a_library_error_in_library_terms(src):

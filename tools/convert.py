@@ -8,7 +8,7 @@ Writes m.tflite and m.json (precision per layer, size, ops, float ops left and w
 """
 from absl import flags
 
-from deploy.commands import policy_jobs as hybrid_jobs
+from deploy.commands import policy_jobs
 
 from deploy.commands import flag_checks, jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
@@ -71,9 +71,9 @@ def main(argv):
     if (FLAGS.list_layers or FLAGS.write_policy or FLAGS.policy) and hw is None:
         fail("per-layer work needs a fixed --input_size (e.g. 64x64)")
     if FLAGS.list_layers:
-        return print(run_cli(lambda: hybrid_jobs.list_layers(src, hw)))
+        return print(run_cli(lambda: policy_jobs.list_layers(src, hw)))
     if FLAGS.write_policy:
-        return print(run_cli(lambda: hybrid_jobs.write_policy(src, FLAGS.write_policy, hw)), end="")
+        return print(run_cli(lambda: policy_jobs.write_policy(src, FLAGS.write_policy, hw)), end="")
     if not FLAGS.out:
         fail("--out is required (e.g. --out m.tflite)")
     run_cli(lambda: jobs.check_image_count("calib_images", FLAGS.calib_dir, FLAGS.calib_images,
@@ -85,7 +85,7 @@ def main(argv):
     common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite,
                   ptq=ptq)
     if FLAGS.policy:
-        r = run_cli(lambda: hybrid_jobs.convert_with_policy(src, FLAGS.policy, FLAGS.out, qat_steps=FLAGS.qat_steps,
+        r = run_cli(lambda: policy_jobs.convert_with_policy(src, FLAGS.policy, FLAGS.out, qat_steps=FLAGS.qat_steps,
                                                             train_dir=FLAGS.train_dir, **common))
         print(f"wrote {FLAGS.out} ({r['size_bytes'] / 1024:.1f} KiB; ops per precision {r['ops_by_precision']}; "
               f"{r['requantize_ops']} requantize ops; {len(r['float_ops'])} float ops; verified)")

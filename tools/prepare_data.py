@@ -23,7 +23,7 @@ from pathlib import Path
 from absl import flags
 
 from deploy.commands.cli import run_cli
-from deploy.data import images as data
+from deploy.data import images
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("make_shipped_set", False, "rebuild deploy/data/photos + MANIFEST.json from the "
@@ -39,7 +39,7 @@ MULTIPLE = 12
 JPEG = {"quality": 90, "subsampling": 0, "optimize": True}  # 4:4:4 keeps chroma detail
 
 LOMIRI, MATE = "lomiri-wallpapers-16.04", "mate-backgrounds"
-_L, _M = data.DEBIAN_PHOTO_DIRS
+_L, _M = images.DEBIAN_PHOTO_DIRS
 #: (split, package, original, licence (SPDX), author). Split once, by file: validation keeps the
 #: SR training's held-out pair (free_by_Peter_Nerlich: smooth; Dune: fine grass) plus detailed
 #: (life, YellowFlower) and smooth bokeh (TwoWings) content; calibration is the first eight
@@ -105,14 +105,14 @@ def make_shipped_set(out_dir: Path) -> dict:
     from deploy.data import shipped
     missing = [str(orig) for _, _, orig, _, _ in SHIPPED if not orig.is_file()]
     if missing:
-        raise data.MissingDataError(f"{missing[0]} (and {len(missing) - 1} more) not installed; run "
+        raise images.MissingDataError(f"{missing[0]} (and {len(missing) - 1} more) not installed; run "
                                     "`python tools/prepare_data.py` first")
-    eval_names = set(data.EVAL_IMAGES)
+    eval_names = set(images.EVAL_IMAGES)
     versions = {p: _package_version(p) for p in (LOMIRI, MATE)}
     photos = []
     for split, package, orig, licence, author in SHIPPED:
         assert orig.stem not in eval_names and split in shipped.SPLITS
-        img = shrink(data.load_image(orig))
+        img = shrink(images.load_image(orig))
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, "JPEG", **JPEG)
         rel = f"{split}/{orig.stem}.jpg"
@@ -152,7 +152,7 @@ def main(argv):
         print(f"wrote {len(m['photos'])} photos ({size / 1e6:.1f} MB) to {out}: "
               + ", ".join(f"{n} {s}" for s, n in counts.items()))
         return
-    train, val = run_cli(data.install_full_size_photos)
+    train, val = run_cli(images.install_full_size_photos)
     print(f"full-size set: {len(train)} training photos, {len(val)} validation photos "
           f"({', '.join(p.stem for p in val)}); train on it with `python tools/train.py --train_set full`")
 

@@ -8,16 +8,28 @@ from typing import Callable, TypeVar
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import re
+
 from deploy.errors import SrdeployError
-from models.errors import ModelError
 
 T = TypeVar("T")
 
-#: Exceptions that are the user's input or environment, not our bug: print one line, exit 2.
-#: Anything else (a plain ValueError/TypeError included) is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (SrdeployError, ModelError, FileNotFoundError,
-                                                PermissionError, IsADirectoryError,
-                                                NotADirectoryError, FileExistsError)
+#: Exceptions that are the user's input or environment, not our bug: print one line, exit 2
+#: (or the error's own `exit_code`). Every library error derives from SrdeployError; OSError is
+#: the file system's (a missing, unreadable or unwritable path). Anything else (a plain
+#: ValueError/TypeError included) is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (SrdeployError, OSError)
+
+
+def wording(e: BaseException) -> str:
+    """A library error in command-line terms, from its fields: the parameter it is about
+    (`option`, which starts the message) becomes its flag (`oracle must ...` -> `--oracle
+    must ...`), and `name=True` (the Python API's way to say it) becomes `--name`."""
+    text = " ".join(str(e).split()) or e.__class__.__name__
+    option = getattr(e, "option", None)
+    if option and (text == option or text.startswith(option + " ")):
+        text = "--" + text
+    return re.sub(r"\b([a-z][a-z0-9_]*)=True\b", r"--\1", text)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -32,7 +44,7 @@ def run_cli(fn: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         fail("interrupted; rerun the same command to resume where possible", 130)
     except USER_ERRORS as e:
-        fail(" ".join(str(e).split()) or e.__class__.__name__)
+        fail(wording(e), getattr(e, "exit_code", 2))
     raise AssertionError("unreachable")
 
 
@@ -41,6 +53,7 @@ def define_source_flags() -> None:
     from absl import flags
 
     from deploy.data.io_convention import CHANNELS, VALUE_RANGES
+    flags.disclaim_key_flags()  # these flags are the calling tool's own: its --help lists them
     flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")
     flags.DEFINE_string("keras_model", None, "or: your own saved Keras model, tf_keras or Keras 3 "
                         "(.h5/.keras/SavedModel, also from model.export())")

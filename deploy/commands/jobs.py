@@ -19,8 +19,8 @@ import math
 
 import models
 from deploy.data import calibration
-from deploy.convert import uniform as convert
-from deploy.data import images as data
+from deploy.convert import uniform
+from deploy.data import images
 from deploy.convert import metadata
 from deploy.convert import sources
 from deploy.evaluation.evaluator import EvalResult, evaluate, write_json
@@ -76,7 +76,7 @@ def list_models_table() -> str:
 
 
 def convert_model(src: ModelSource, precision: str, out: str | Path, *,
-                  input_hw: Optional[tuple[int, int]] = convert.DEFAULT_INPUT_HW,
+                  input_hw: Optional[tuple[int, int]] = uniform.DEFAULT_INPUT_HW,
                   calib_dir: Optional[str] = None, calib_images: int = 8,
                   io_type: str = "float32", overwrite: bool = False, ptq=None) -> dict:
     """Convert at one precision; writes `out` and `out.json`, returns the report."""

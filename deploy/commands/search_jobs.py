@@ -104,7 +104,7 @@ def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = 
         raise BudgetImpossible(
             f"budget impossible: even all-a16w8 reaches {report['psnr_y']:.3f} dB < target "
             f"{report['target_psnr_y']:.3f} dB ({reference} {report['reference_psnr_y']:.3f} − {budget_db} dB); "
-            f"wrote the best found (all a16w8) to {out}")
+            f"wrote the best found (all a16w8) to {out}", file=out, value=budget_db)
     return report
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 from deploy._files import OutputExistsError, atomic_write
 from deploy.convert import metadata
 from deploy.convert.policy import Policy
-from deploy.convert.sources import ModelSource
+from deploy.convert.sources import ModelSource, require_source
 from deploy.errors import UserInputError
 
 DEFAULT_INPUT_HW = (64, 64)
@@ -23,11 +23,24 @@ DEFAULT_INPUT_HW = (64, 64)
 UNIFORM = ("float", "fp16", "int8", "a16w8")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class QuantizedModel:
-    """A converted model: its flatbuffer (metadata embedded) and the conversion report."""
+    """A converted model: its flatbuffer (metadata embedded) and the conversion report.
+
+    `save(path)` writes both; `to_json()` is the report (JSON-able); the repr is a summary."""
     tflite_bytes: bytes
     report: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        from deploy._results import brief_repr
+        r = self.report
+        return brief_repr(self, model=r.get("model"), scale=r.get("scale"), precision=r.get("precision"),
+                          input_hw=r.get("input_hw", r.get("input_size")), sha256=r.get("sha256"),
+                          tflite_bytes=self.tflite_bytes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The conversion report (what `save` writes beside the model)."""
+        return json.loads(json.dumps(dict(self.report)))
 
     def save(self, path: str | Path, *, overwrite: bool = False, report: Optional[str | Path] = None) -> Path:
         """Write `path` and its report beside it (`path` with .json, or `report`), atomically.
@@ -40,7 +53,7 @@ class QuantizedModel:
         side = Path(report) if report is not None else report_path(path)
         for p in (path, side):
             if p.exists() and not overwrite:
-                raise OutputExistsError(f"{p} exists; pass overwrite=True (--overwrite) to replace it")
+                raise OutputExistsError(f"{p} exists; pass overwrite=True to replace it", file=p)
         atomic_write(path, self.tflite_bytes, overwrite=overwrite)
         atomic_write(side, json.dumps(dict(self.report), indent=2) + "\n", overwrite=overwrite)
         return path
@@ -131,7 +144,7 @@ def quantize(source: ModelSource, policy: Policy | str, *,
             is unknown, or the quantizer left an op at another precision than asked.
     """
     from deploy.convert import args
-    args.source(source)
+    require_source(source)
     input_size = args.input_size(input_size)
     calib_images = args.count("calib_images", calib_images)
     check_scale(source)

@@ -12,15 +12,6 @@ from typing import Any, Optional
 from deploy.errors import UserInputError
 
 
-def source(value: Any, what: str = "source") -> Any:
-    """`value` must be a ModelSource (from deploy.load_model)."""
-    from deploy.convert.sources import ModelSource
-    if not isinstance(value, ModelSource):
-        raise UserInputError(f"{what} must be a model from deploy.load_model(...), not "
-                             f"{type(value).__name__}")
-    return value
-
-
 def number(name: str, value: Any, *, minimum: Optional[float] = None) -> float:
     """A finite real number (not a string, not a bool), >= minimum when given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

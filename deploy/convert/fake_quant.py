@@ -39,6 +39,7 @@ import numpy as np
 
 from deploy.convert.fake_quant_ops import SimulationUnsupported, apply as _apply
 from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
+from deploy.errors import choice_error
 
 from ai_edge_litert import schema_py_generated as _schema
 from litert_quantizer.utils import tfl_flatbuffer_utils as _fb
@@ -136,7 +137,7 @@ class Simulator:
         """`arithmetic`: "litert" (LiteRT's CPU kernels) or "htp" (Qualcomm's HTP, see ARITHMETICS)."""
         import tensorflow as tf  # heavy: only when a simulator is made
         if arithmetic not in ARITHMETICS:
-            raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETICS)}, not {arithmetic!r}")
+            raise choice_error("arithmetic", arithmetic, ARITHMETICS)
         self._tf, self.batch, self.arithmetic = tf, batch, arithmetic
         fm = self._fm = _fb.read_model(float_tflite)
         sg = fm.subgraphs[0]

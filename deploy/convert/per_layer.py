@@ -19,7 +19,7 @@ from deploy.convert import io_types
 from deploy.convert import layer_map
 from deploy.convert import op_graph
 from deploy.convert import prelu_graph
-from deploy.convert import quantizer as quantize
+from deploy.convert import quantizer
 
 from deploy.convert import rewrite
 from deploy.data.calibration import CalibrationSet
@@ -162,22 +162,22 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
     maps 0..255 onto 0..peak. It comes from the model's convention, never from the data.
     """
     policy.validate(prep.layers)
-    recipe = quantize.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
+    recipe = quantizer.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
     # `ptq` (deploy.convert.ptq.PtqOptions or its label): None = global min/max, as always
-    prep, qsv, ptq_report = quantize.apply_ptq(prep, ptq, calib.patches, qsv, recipe, value_peak, policy=policy)
-    tfl = quantize.quantize(prep.float_tflite, recipe, qsv)
+    prep, qsv, ptq_report = quantizer.apply_ptq(prep, ptq, calib.patches, qsv, recipe, value_peak, policy=policy)
+    tfl = quantizer.quantize(prep.float_tflite, recipe, qsv)
     if policy.io_type == "uint8":
         if value_peak is None:
-            raise quantize.QuantizationError("uint8 I/O needs the model's value range (value_peak: 1 or 255)")
+            raise quantizer.QuantizationError("uint8 I/O needs the model's value range (value_peak: 1 or 255)")
         tfl = io_types.to_uint8_io(tfl, peak=float(value_peak))
     if smoke:
-        quantize.smoke_invoke(tfl, calib.patches[0])
-    checks, summary = quantize.verify(tfl, prep.ops, policy)
+        quantizer.smoke_invoke(tfl, calib.patches[0])
+    checks, summary = quantizer.verify(tfl, prep.ops, policy)
     bad = [c for c in checks if c.requested != c.actual]
     if bad:
         c = bad[0]
         why = NO_INT_REASON.get(c.op, "AI Edge Quantizer left it at another precision")
-        raise quantize.QuantizationError(
+        raise quantizer.QuantizationError(
             f"layer '{c.layer}' op {c.op} runs {c.actual} but the policy asks {c.requested} "
             f"({why}); set that layer to {c.actual} in the policy" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
     report = _report(prep, policy, checks, summary, tfl, calib)

@@ -17,6 +17,7 @@ from deploy.errors import UserInputError
 import dataclasses
 import difflib
 import json
+import numbers
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
@@ -32,8 +33,23 @@ class PolicyError(UserInputError):
     """A policy that cannot be applied; the message names the field and what to do."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Policy:
+    """Which precision each layer of one model runs at: a frozen value, saved as JSON.
+
+    Attributes:
+        model: the model it is for (a zoo name or a user model's file stem).
+        scale: its upscaling factor (a whole number; `"3"` is refused).
+        default: the precision of every layer `layers` does not name: `a8w8` (= `int8`),
+            `a16w8` (= `int16x8`) or `float`.
+        layers: per-layer precisions, `{"tail": "a16w8"}` or `(("tail", "a16w8"),)`; later
+            entries win. Names are checked against the model when it is applied (`validate`).
+        io_type: the model's input/output type: `float32`, `uint8` or `int8`.
+        version: the file format version.
+
+    Make one with `Policy.uniform(source, "a8w8").with_layers({...})`, `Policy.load(path)` or
+    the search; `save(path)` / `dumps()` write it; `deploy.quantize(source, policy)` applies it.
+    """
     model: str
     scale: int
     default: str = "a8w8"
@@ -43,6 +59,16 @@ class Policy:
 
     def __post_init__(self):
         names = ", ".join(precisions.LAYER_NAMES)
+        if isinstance(self.scale, bool) or not isinstance(self.scale, numbers.Integral) or self.scale < 1:
+            raise PolicyError(f"policy scale must be a whole number >= 1, not {self.scale!r}", option="scale",
+                              value=self.scale)
+        object.__setattr__(self, "scale", int(self.scale))
+        if isinstance(self.layers, Mapping):  # the natural form: {"tail": "a16w8"}
+            object.__setattr__(self, "layers", tuple(self.layers.items()))
+        elif isinstance(self.layers, (str, bytes)) or not all(
+                isinstance(x, (tuple, list)) and len(x) == 2 for x in self.layers):
+            raise PolicyError("policy layers must map layer names to precisions, e.g. {'tail': 'a16w8'}",
+                              option="layers")
         try:
             object.__setattr__(self, "default", precisions.layer(self.default))  # normalised at the door
         except precisions.PrecisionError:
@@ -52,7 +78,8 @@ class Policy:
             try:
                 layers.append((name, precisions.layer(p)))
             except precisions.PrecisionError:
-                raise PolicyError(f"policy layer '{name}': unknown precision '{p}'; use one of {names}") from None
+                raise PolicyError(f"policy layer '{name}': unknown precision '{p}'; use one of {names}",
+                                  layer=name, value=p) from None
         object.__setattr__(self, "layers", tuple(layers))
         if self.io_type not in IO_TYPES:
             raise PolicyError(f"policy io_type '{self.io_type}' is not one of {', '.join(IO_TYPES)}")
@@ -103,6 +130,21 @@ class Policy:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the policy JSON (what `Policy.load` and `convert.py --policy` read), atomically.
+
+        Raises:
+            deploy._files.OutputExistsError: `path` exists and `overwrite` is False.
+        """
+        from deploy._files import atomic_write
+        atomic_write(path, self.dumps(), overwrite=overwrite)
+        return Path(path)
+
+    def __repr__(self) -> str:
+        from deploy._results import brief_repr
+        return brief_repr(self, model=self.model, scale=self.scale, default=self.default,
+                          layers=self.layer_map, io_type=self.io_type)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> "Policy":

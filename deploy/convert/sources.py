@@ -21,8 +21,14 @@ class ModelLoadError(UserInputError, models.ModelError):
     like every library error, and still a models.ModelError for code that caught that."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class ModelSource:
+    """A float SR model to quantize, evaluate or search, with what it takes to do so: its
+    scale and I/O convention (channels, value range), where it came from (the zoo with hashed
+    weights, a user's Keras file, a SavedModel or a float TFLite), and the model itself.
+
+    Make one with `deploy.load_model(name_or_path, scale)`; every other API call takes it.
+    `to_json()` is how results record it."""
     name: str  # zoo name, or the user model's file stem
     scale: int
     model: Any  # float, any input size: tf_keras (zoo, tf_keras files) or Keras 3; None otherwise
@@ -32,6 +38,11 @@ class ModelSource:
     #: "tf_keras" (zoo, tf_keras files), "keras3", "saved_model" (exported), "tflite" (float TFLite)
     framework: str = "tf_keras"
     tflite: Optional[bytes] = None  # framework "tflite": the float model, at its own fixed size
+
+    def __repr__(self) -> str:
+        from deploy._results import brief_repr
+        return brief_repr(self, name=self.name, scale=self.scale, framework=self.framework, zoo=self.zoo,
+                          weights=self.weights, convention=self.convention)
 
     @property
     def graph_route(self) -> bool:
@@ -75,6 +86,14 @@ class ModelSource:
                 **({"framework": self.framework} if self.graph_route else {})}
 
 
+def require_source(value: Any, what: str = "source") -> Any:
+    """`value` must be a ModelSource (from deploy.load_model)."""
+    if not isinstance(value, ModelSource):
+        raise UserInputError(f"{what} must be a model from deploy.load_model(...), not "
+                             f"{type(value).__name__}")
+    return value
+
+
 _KERAS3_EXPORTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 FRAMEWORK_LABEL = {"tf_keras": "tf_keras model", "keras3": "Keras 3 model", "saved_model": "SavedModel",
@@ -100,8 +119,9 @@ def resolve(model: Optional[str], scale: int, *, keras_model: Optional[str] = No
         framework, m = load_user_model(keras_model, unsafe_deserialization=unsafe_deserialization,
                                        custom_objects=custom_objects)
         if m is not None and m.input_shape[-1] != conv.n_channels:
-            raise models.ModelError(f"{keras_model} takes {m.input_shape[-1]} channel(s) but --channels "
-                                    f"{channels} means {conv.n_channels}; pass the right --channels")
+            raise models.ModelError(f"{keras_model} takes {m.input_shape[-1]} channel(s) but channels "
+                                    f"'{channels}' means {conv.n_channels}; pass the right channels",
+                                    option="channels", file=keras_model, value=channels)
         return ModelSource(Path(keras_model).stem, scale, m, conv, False, str(keras_model), framework)
     name = models.spec(model or "").name
     m = models.build(name, scale, weights=weights)

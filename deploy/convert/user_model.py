@@ -7,7 +7,7 @@ from pathlib import Path
 from deploy.convert import rewrite
 from models._keras import keras, require_tf_keras_model
 from models.layers import CUSTOM_OBJECTS
-from models.registry import ModelError
+from deploy.errors import ModelError
 
 
 def load_keras_model(path: str | Path, *, unsafe_deserialization: bool = False) -> keras.Model:

@@ -16,7 +16,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
-from deploy.data import images as data
+from deploy.data import images
 
 SETS = ("Set5", "Set14", "B100", "Urban100")
 #: Other names the same set goes by in public copies (checked after the canonical one).
@@ -50,9 +50,9 @@ class BenchmarkSet:
         """One hash for the whole set: a changed, added or removed image changes it."""
         return hashlib.sha256(self.manifest().encode()).hexdigest()
 
-    def samples(self, scale: int) -> list[data.Sample]:
+    def samples(self, scale: int) -> list[images.Sample]:
         """HR/LR pairs at `scale` (modcrop + MATLAB bicubic), named by file stem."""
-        return data.make_samples([(p.stem, data.load_image(p)) for p in self.files], scale)
+        return images.make_samples([(p.stem, images.load_image(p)) for p in self.files], scale)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "folder": str(self.folder), "standard": self.standard,
@@ -72,21 +72,21 @@ def set_folder(root: str | Path, name: str) -> Path:
     """`root/<name>` or one of its aliases; one-line MissingDataError with the layout otherwise."""
     root = Path(root)
     if not root.is_dir():
-        raise data.MissingDataError(f"benchmark folder {root} does not exist; lay it out as "
+        raise images.MissingDataError(f"benchmark folder {root} does not exist; lay it out as "
                                     f"{root}/{{{','.join(SETS)}}}/<HR images> (models/DATA.md says where to get them)")
     for candidate in (name, *ALIASES.get(name, ())):
         if (root / candidate).is_dir():
             return root / candidate
-    raise data.MissingDataError(f"{root} has no {name}/ folder (expected {root}/{name}/<HR images>; "
+    raise images.MissingDataError(f"{root} has no {name}/ folder (expected {root}/{name}/<HR images>; "
                                 "models/DATA.md says where to get the set)")
 
 
 def read_set(root: str | Path, name: str) -> BenchmarkSet:
     """The set `name` under `root`: its image files (any format images.py reads) and their sha256."""
     if name not in SETS:
-        raise data.DataError(f"unknown benchmark set {name!r}; known: {', '.join(SETS)}")
+        raise images.DataError(f"unknown benchmark set {name!r}; known: {', '.join(SETS)}")
     folder = set_folder(root, name)
-    files = tuple(data.image_files(folder))
+    files = tuple(images.image_files(folder))
     return BenchmarkSet(name, folder, files, tuple(_file_sha256(p) for p in files))
 
 

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from deploy.data import images as data
+from deploy.data import images as image_io
 from deploy.data import shipped
 from deploy.provenance import images_sha256
 from deploy.data.imresize import bicubic_lr
@@ -38,11 +38,11 @@ def check_count(folder: Optional[str | Path], n_images: int, what: str = "calib_
     """How many photos a folder (or the shipped `split`) holds; DataError when `n_images` asks for
     more (silently using fewer would make the result depend on something the user did not ask)."""
     if folder:
-        have, where = len(data.image_files(data.require_folder(folder, f"{split} folder"))), str(folder)
+        have, where = len(image_io.image_files(image_io.require_folder(folder, f"{split} folder"))), str(folder)
     else:
         have, where = len(shipped.names(split)), f"the shipped {split} set"
     if n_images > have:
-        raise data.DataError(f"{what} {n_images}: {where} has {have} images; pass at most {have}"
+        raise image_io.DataError(f"{what} {n_images}: {where} has {have} images; pass at most {have}"
                              + ("" if folder else " or a folder with more photos"))
     return have
 
@@ -68,18 +68,18 @@ def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[
     """LR patches of the model's input size from `calib_dir` (HR photos) or the default set; photos
     smaller than a frame-sized input are mirrored out to it (MIN_LR_SIDE, `mirror_to`)."""
     if calib_dir:
-        files = data.image_files(data.require_folder(calib_dir, "calibration folder"))[:n_images]
+        files = image_io.image_files(image_io.require_folder(calib_dir, "calibration folder"))[:n_images]
         source = str(calib_dir)
     else:
         files = shipped.files("calibration")[:n_images]
         source = shipped.source_label("calibration")
-    hrs = [(p.stem, data.load_image(p)) for p in files]
+    hrs = [(p.stem, image_io.load_image(p)) for p in files]
     ph, pw = int(patch_hw[0]), int(patch_hw[1])
     need_h, need_w = min(ph, MIN_LR_SIDE), min(pw, MIN_LR_SIDE)
     for name, hr in hrs:  # before the resize: a 1x1 photo has no LR at all
         h, w = hr.shape[:2]
         if h // scale < need_h or w // scale < need_w:
-            raise data.DataError(f"calibration image {name} ({w}x{h}) is too small: at x{scale} it must be at least "
+            raise image_io.DataError(f"calibration image {name} ({w}x{h}) is too small: at x{scale} it must be at least "
                                  f"{need_w * scale}x{need_h * scale} ({need_w}x{need_h} in LR); remove it")
     lrs = [(name, bicubic_lr(hr, scale)) for name, hr in hrs]
     rng = np.random.default_rng(seed)

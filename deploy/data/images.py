@@ -38,13 +38,7 @@ VAL_NAMES = ("free_by_Peter_Nerlich", "Dune")
 CACHE_DIR = Path(__file__).resolve().parents[2] / "data_cache"
 
 
-class DataError(UserInputError):
-    """An image or folder that cannot be used; the message says which file and what to do."""
-
-
-class MissingDataError(DataError):
-    """A requested data source (a folder, the full-size Debian photos, a shipped photo) is not
-    there; the message says which and how to get it. Nothing is substituted for it."""
+from deploy.errors import DataError, MissingDataError  # noqa: E402 - re-exported (defined in the one tree)
 
 
 @dataclasses.dataclass(frozen=True)

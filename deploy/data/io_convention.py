@@ -10,7 +10,7 @@ on BT.601 Y of the final RGB image, like every other model.
 """
 from __future__ import annotations
 
-from deploy.errors import UserInputError
+from deploy.errors import UserInputError, choice_error
 
 import dataclasses
 
@@ -29,9 +29,9 @@ class IOConvention:
 
     def __post_init__(self):
         if self.channels not in CHANNELS:
-            raise UserInputError(f"--channels must be one of {', '.join(CHANNELS)}, not '{self.channels}'")
+            raise choice_error("channels", self.channels, CHANNELS)
         if self.value_range not in VALUE_RANGES:
-            raise UserInputError(f"--value_range must be one of {', '.join(VALUE_RANGES)}, not '{self.value_range}'")
+            raise choice_error("value_range", self.value_range, VALUE_RANGES)
 
     @property
     def n_channels(self) -> int:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from deploy._files import sha256_file
-from deploy.data.images import DataError, MissingDataError
+from deploy.errors import DataError, MissingDataError
 
 PHOTOS_DIR = Path(__file__).resolve().parent / "photos"
 MANIFEST_PATH = PHOTOS_DIR / "MANIFEST.json"

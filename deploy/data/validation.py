@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from deploy.data import images as data
+from deploy.data import images as image_io
 from deploy.data import shipped
 from deploy.data.calibration import MIN_LR_SIDE, mirror_to
 from deploy.data.imresize import bicubic_lr
@@ -55,11 +55,11 @@ class ValidationSet:
 def _val_images(scale: int, val_dir: Optional[str | Path], n_images: int) -> tuple[list, str]:
     """(name, HR, LR) triples from `val_dir`, else the shipped validation photos."""
     if val_dir:
-        folder = data.require_folder(val_dir, "validation folder")
-        samples = data.make_samples(data.load_folder(folder)[:n_images], scale)
+        folder = image_io.require_folder(val_dir, "validation folder")
+        samples = image_io.make_samples(image_io.load_folder(folder)[:n_images], scale)
         return [(s.name, s.hr, s.lr) for s in samples], str(val_dir)
     chosen = shipped.files("validation")[:n_images]
-    return [(p.stem, *data.cached_pair(p, scale)) for p in chosen], shipped.source_label("validation")
+    return [(p.stem, *image_io.cached_pair(p, scale)) for p in chosen], shipped.source_label("validation")
 
 
 #: how validation patches are picked inside each photo (recorded in every result)
@@ -83,7 +83,7 @@ def validation_set(scale: int, patch_hw: Sequence[int], *, val_dir: Optional[str
     for i, (name, hr, lr) in enumerate(images):
         h, w = lr.shape[:2]
         if h < min(ph, MIN_LR_SIDE) or w < min(pw, MIN_LR_SIDE):
-            raise data.DataError(f"validation image {name} ({w}x{h} LR) is too small to validate on: it needs "
+            raise image_io.DataError(f"validation image {name} ({w}x{h} LR) is too small to validate on: it needs "
                                  f"{min(pw, MIN_LR_SIDE)}x{min(ph, MIN_LR_SIDE)} LR pixels or more")
         if h < ph or w < pw:  # a frame-sized input larger than the photo: HR mirrored out, its own LR made
             hr = mirror_to(hr, ph * scale, pw * scale)

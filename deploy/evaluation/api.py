@@ -19,7 +19,7 @@ import numpy as np
 
 from deploy.convert.api import QuantizedModel, find_report
 from deploy.convert.sources import ModelSource
-from deploy.data import images as data
+from deploy.data import images
 from deploy.data.io_convention import IOConvention
 from deploy.errors import UserInputError
 from deploy.evaluation.evaluator import EvalResult, evaluate as _score
@@ -160,7 +160,7 @@ def tile_overlap(radius: Optional[float], input_hw: Optional[Sequence[int]]) -> 
 
 
 def _samples(scale: int, data_dir: Optional[str | Path]):
-    return data.eval_samples(scale, data_dir), (str(data_dir) if data_dir else "default")
+    return images.eval_samples(scale, data_dir), (str(data_dir) if data_dir else "default")
 
 
 def _checked_scale(tflite: str | Path | bytes, given: Optional[int], recorded: Optional[int]) -> int:

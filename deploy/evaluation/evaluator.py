@@ -36,8 +36,13 @@ class ImageScore:
     bicubic_ssim_y: float
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class EvalResult:
+    """PSNR_Y / SSIM_Y of one model on one image set, per image and mean, beside bicubic's, with
+    the metric convention, timing and provenance: what `deploy.evaluate` returns.
+
+    `to_json()` is the public evaluation JSON (module docstring), `save(path)` writes it and
+    `table()` prints it; `mean` / `bicubic` are the averages."""
     model: str
     scale: int
     dataset: str
@@ -69,6 +74,19 @@ class EvalResult:
             **({"provenance": dict(self.provenance)} if self.provenance is not None else {}),
             **({"conversion": dict(self.conversion)} if self.conversion is not None else {}),
         }
+
+    def __repr__(self) -> str:
+        from deploy._results import brief_repr
+        m = self.mean
+        return brief_repr(self, model=self.model, scale=self.scale, dataset=self.dataset,
+                          psnr_y=round(m["psnr_y"], 4), ssim_y=round(m["ssim_y"], 4),
+                          bicubic_psnr_y=round(self.bicubic["psnr_y"], 4), images=len(self.images),
+                          seconds=round(self.seconds, 3))
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write `to_json()` at `path`, atomically (an existing file only with `overwrite`)."""
+        write_json(self, path, overwrite=overwrite)
+        return Path(path)
 
     def table(self) -> str:
         rows = [f"{'image':<24}{'PSNR_Y':>9}{'SSIM_Y':>9}{'bicubic':>9}"]

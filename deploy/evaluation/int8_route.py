@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deploy.convert import api as convert_api
+from deploy.convert.api import QuantizedModel
 from deploy.convert.policy import Policy
+from deploy.convert.sources import ModelSource, require_source
 from deploy.data import validation
 from deploy.data.images import CACHE_DIR as DATA_CACHE
 from deploy.evaluation.runners import TFLiteRunner
@@ -175,9 +177,11 @@ def quantize_int8(src, **kw):
                                                                  "int8_route": info}))
 
 
-def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
-             calib_images: int = 8, io_type: Optional[str] = None, int8_route: str = "best",
-             val_dir: Optional[str | Path] = None, val_images: int = 5, ptq=None):
+def quantize(source: ModelSource, policy: Policy | str, *,
+             input_size: Optional[tuple[int, int]] = convert_api.DEFAULT_INPUT_HW,
+             calib_dir: Optional[str | Path] = None, calib_images: int = 8, io_type: Optional[str] = None,
+             int8_route: str = "best", val_dir: Optional[str | Path] = None, val_images: int = 5,
+             ptq: Any = None) -> QuantizedModel:
     """`deploy.quantize`: `deploy.convert.api.quantize`, except that uniform int8 is the best
     int8 we can make (as `convert.py --precision int8`), not only the converter's.
 
@@ -197,11 +201,17 @@ def quantize(source, policy, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_d
     Returns:
         A frozen `QuantizedModel` (`.tflite_bytes`, `.report`, `.save(path)`).
     Raises:
-        deploy.errors.SrdeployError: as `deploy.convert.api.quantize`, or an unknown `int8_route`.
+        deploy.errors.UserInputError: a wrong argument (not a `deploy.load_model` source, an
+            input size or count out of range, an unknown `int8_route`, precision
+            (`PrecisionError`) or I/O type).
+        deploy.PolicyError: a policy for another model or scale, or naming layers the model
+            does not have (the message lists near names).
+        deploy.errors.SrdeployError: the conversion failed (`ConversionError`) or the quantizer
+            left an op at another precision than asked (`QuantizationError`).
     """
     from deploy.convert import args, precisions
     from deploy.errors import UserInputError
-    args.source(source)  # checked here: the int8 route reads the source before convert.api does
+    require_source(source)  # checked here: the int8 route reads the source before convert.api does
     input_size = args.input_size(input_size)
     calib_images = args.count("calib_images", calib_images)
     val_images = args.count("val_images", val_images)

@@ -1,6 +1,6 @@
 """Shipped device profiles: per-op-type throughput per precision for one class of target.
 
-A profile (`deploy/profiles/<name>.json`, documented in deploy/profiles/README.md) says how fast
+A profile (`deploy/profiles/<name>.json`, documented in deploy/latency/profiles/README.md) says how fast
 a target runs each op class at a8w8 / a16w8 / float, what one int8<->int16 requantize costs per
 element, and which precisions its accelerator takes: a precision it does not take runs on the
 CPU, and every boundary between the two costs a partition switch (DESIGN.md: NNAPI, Hexagon and
@@ -148,6 +148,10 @@ class DeviceProfile:
                 **({"io_traffic": self.io_traffic} if self.io_traffic else {})}
 
 
+#: The profile the search and `deploy.predict_latency` price on when none is named.
+DEFAULT_PROFILE = "htp_npu"
+
+
 def known_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
 
@@ -199,12 +203,12 @@ _OBJECT_FIELDS = ("accelerator", "ops", "op_overhead_us", "invoke_overhead_us", 
 
 def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
     if not isinstance(obj, Mapping):
-        raise LatencyError(f"device profile {path} is not a JSON object; see deploy/profiles/README.md")
+        raise LatencyError(f"device profile {path} is not a JSON object; see deploy/latency/profiles/README.md")
     name = str(obj.get("name", Path(path).stem))
     for key in _OBJECT_FIELDS:
         if obj.get(key) is not None and not isinstance(obj[key], Mapping):
             raise LatencyError(f"device profile '{name}' ({path}): '{key}' must be an object (got "
-                               f"{json.dumps(obj[key])[:40]}); see deploy/profiles/README.md")
+                               f"{json.dumps(obj[key])[:40]}); see deploy/latency/profiles/README.md")
     try:
         _check(name, obj)
         return DeviceProfile(name, str(obj.get("description", "")), obj["ops"],
@@ -215,7 +219,7 @@ def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
                              obj.get("weight_traffic"), obj.get("io_traffic"))
     except KeyError as e:
         raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
-                           "deploy/profiles/README.md") from None
+                           "deploy/latency/profiles/README.md") from None
     except (AttributeError, TypeError) as e:  # a number where an object belongs, deeper down
         raise LatencyError(f"device profile '{name}' ({path}) is malformed ({e}); compare it with "
                            "deploy/latency/profiles/htp_npu.json") from None

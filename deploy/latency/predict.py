@@ -37,11 +37,13 @@ def predict_prepared(prep, profile: DeviceProfile | str, *, name: str, scale: in
     conversion priced on many profiles and precisions."""
     prof = _profile(profile)
     cost = from_device_profile(prep, prof, model=name, scale=scale)
-    if policy is not None:
+    if policy is not None:  # a Policy, or the path of a policy file
         from deploy.convert.policy import Policy
-        pol = Policy.load(policy)
-        pol.validate(prep.layers, model=name) if hasattr(pol, "validate") else None
-        precisions, label = pol.resolved(prep.layers), str(policy)
+        pol = policy if isinstance(policy, Policy) else Policy.load(policy)
+        pol.validate(prep.layers, model=name)
+        label = (f"policy (default {pol.default}, {len(pol.layers)} layer(s) set)" if isinstance(policy, Policy)
+                 else str(policy))
+        precisions = pol.resolved(prep.layers)
     else:
         try:
             precision = layer_precision(precision)  # int8 = a8w8, int16x8 = a16w8
@@ -56,12 +58,13 @@ def predict_prepared(prep, profile: DeviceProfile | str, *, name: str, scale: in
 _DTYPE_PRECISION = {np.int8: "a8w8", np.uint8: "a8w8", np.int16: "a16w8", np.float32: "float", np.float16: "float"}
 
 
-def predict_tflite(path: str | Path, profile: DeviceProfile | str) -> dict:
-    """Price a .tflite's own ops: each op at the precision of its first output tensor's dtype
-    (QUANTIZE/DEQUANTIZE as requantize passes), + the profile's invoke overhead."""
+def predict_tflite(path: str | Path | bytes, profile: DeviceProfile | str, *, name: Optional[str] = None) -> dict:
+    """Price a .tflite's own ops (a file, or its bytes with a `name`): each op at the precision of
+    its first output tensor's dtype (QUANTIZE/DEQUANTIZE as requantize passes), + the profile's
+    invoke overhead."""
     from deploy.convert.tflite_io import make_interpreter
     prof = _profile(profile)
-    interp = make_interpreter(str(path))
+    interp = make_interpreter(path if isinstance(path, bytes) else str(path))
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     rows, total = [], float(prof.invoke_overhead_us["a8w8"]) / 1e3
     ops = interp._get_ops_details()  # noqa: SLF001 - op inputs/outputs
@@ -98,7 +101,7 @@ def predict_tflite(path: str | Path, profile: DeviceProfile | str) -> dict:
         total += io_ms
         rows.append({"kind": "fixed", "layer": "(model I/O)", "precision": "-", "ms": io_ms})
     hw = interp.get_input_details()[0]["shape"][1:3]
-    return {"model": Path(path).name, "scale": None, "precision": "as quantized (per op dtype)",
+    return {"model": name or Path(path).name, "scale": None, "precision": "as quantized (per op dtype)",
             "profile": prof.name, "input_hw": [int(v) for v in hw], "ms": total, "breakdown": rows}
 
 

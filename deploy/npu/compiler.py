@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from deploy._files import atomic_write, sha256_bytes
+from deploy._files import OutputExistsError, atomic_write, sha256_bytes
 from deploy.errors import SrdeployError, UserInputError
 from deploy.npu import _tflite
 from deploy.npu.compile_log import CompileLog, DdrSummary, parse_compile_log
@@ -72,12 +72,39 @@ class CompileReport:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CompiledModel:
+    """One model compiled for one SoC: the compiled .tflite, where its ops run, the compiler log.
+
+    `save(path)` writes the model and its report JSON beside it; `to_json()` is the report."""
     soc: Soc
     model: bytes            # the compiled .tflite (DISPATCH_OP nodes carry the context binaries)
     report: CompileReport
     log: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        from deploy._results import brief_repr
+        r = self.report
+        return brief_repr(self, soc=r.soc, ops_on_npu=f"{r.ops_on_npu}/{r.ops_total}", partitions=r.partitions,
+                          cpu_ops=len(r.cpu_ops), whole=r.whole, model=self.model)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.report.to_json()
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the compiled model at `path` and its report at `path` with .json, atomically.
+
+        Raises:
+            deploy._files.OutputExistsError: either file exists and `overwrite` is False.
+        """
+        from deploy._files import check_outputs
+        from deploy._results import save_json
+        path = Path(path)
+        side = path.with_suffix(".json")
+        check_outputs((path, side), overwrite=overwrite)
+        atomic_write(path, self.model, overwrite=overwrite)
+        save_json(self.to_json(), side, overwrite=overwrite)
+        return path
 
 
 def _read_source(tflite: bytes | str | Path) -> tuple[bytes, str]:
@@ -151,8 +178,23 @@ def compile_tflite(tflite: bytes | str | Path, soc: str | Soc,
     return CompiledModel(target, out, report, run.stdout)
 
 
-def compile_for_socs(tflite: bytes | str | Path, socs: Sequence[str | Soc]) -> list[CompiledModel]:
-    """One compile per SoC; every SoC name is checked before the first compile starts."""
+def compile_for_socs(tflite: bytes | str | Path, socs: str | Soc | Sequence[str | Soc]) -> list[CompiledModel]:
+    """`deploy.npu_compile`: one compile per SoC; every SoC name is checked before the first
+    compile starts.
+
+    Args:
+        tflite: a quantized model: its bytes, a path, or what `deploy.quantize` returns.
+        socs: one SoC (`"SM8650"`, `"qualcomm:SM8650"`) or several.
+    Returns:
+        One `CompiledModel` per distinct SoC, in the order given.
+    Raises:
+        UnknownSocError: a SoC name that is not a known target (the message lists them).
+        CompileError, NpuToolsMissingError: the compiler failed, or is not installed.
+    """
+    if isinstance(socs, (str, Soc)):  # one SoC, not its letters
+        socs = [socs]
+    if hasattr(tflite, "tflite_bytes"):  # a QuantizedModel
+        tflite = tflite.tflite_bytes
     targets = [s if isinstance(s, Soc) else resolve_soc(s) for s in socs]
     if not targets:
         raise UserInputError("name at least one SoC (e.g. SM8650)")
@@ -169,7 +211,7 @@ def write_compiled(results: Sequence[CompiledModel], out_dir: str | Path, stem: 
     paths = [compiled_path(out_dir, stem, r.soc) for r in results]
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
-        raise UserInputError(f"{existing[0]} exists (use --overwrite to replace it)")
+        raise OutputExistsError(f"{existing[0]} exists; pass overwrite=True to replace it", file=existing[0])
     for path, r in zip(paths, results):
         atomic_write(path, r.model, overwrite=overwrite)  # atomic: never over a racing run's file
     return paths

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from deploy.convert.policy import Policy
-from deploy.convert.sources import ModelSource
+from deploy.convert.sources import ModelSource, require_source
+from deploy.errors import SrdeployError
 from deploy.policy_search import dual, fast_oracle, solver
 from deploy.policy_search.solver import SearchError
 from deploy.policy_search.session import DEFAULT_PROFILE, Setup, measure_drops, provenance, setup
@@ -23,19 +24,38 @@ from deploy.policy_search.space import NARROW, WIDE
 DEFAULT_INPUT_HW = (64, 64)
 
 
-class BudgetImpossible(RuntimeError):
-    """Even the reference-width model misses the target; the best policy found was written."""
+class BudgetImpossible(SrdeployError):
+    """Even the reference-width model misses the target; the best policy found was written
+    (`file`). Not bad input: no policy meets the budget (`value`, dB); CLIs exit with 3."""
+    exit_code = 3
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class SearchOutcome:
-    """A search's answer: the policy, whether it meets the budget, and every candidate tried."""
+    """A search's answer: the policy, whether it meets the budget, and every candidate tried.
+
+    `to_json()` is the search record (what `search_policy.py` writes beside the policy),
+    `save(path)` writes it; `policy.save(path)` writes the policy itself."""
     policy: Policy
     feasible: bool
     psnr_y: float
     predicted_ms: float
     candidates: tuple[Mapping[str, Any], ...]
     report: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        from deploy._results import brief_repr
+        return brief_repr(self, policy=self.policy, feasible=self.feasible, psnr_y=round(self.psnr_y, 4),
+                          predicted_ms=round(self.predicted_ms, 4), candidates=len(self.candidates))
+
+    def to_json(self) -> dict[str, Any]:
+        import json
+        return json.loads(json.dumps(dict(self.report), default=str))
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the search record (`to_json()`) at `path`, atomically."""
+        from deploy._results import save_json
+        return save_json(self.to_json(), path, overwrite=overwrite)
 
 
 def search(source: ModelSource, *, budget_db: Optional[float] = None, device_profile: str = DEFAULT_PROFILE,
@@ -93,7 +113,7 @@ def search(source: ModelSource, *, budget_db: Optional[float] = None, device_pro
             sensitivity file of another model.
     """
     from deploy.convert import args
-    args.source(source)
+    require_source(source)
     if (budget_db is None) == (latency_budget_ms is None):
         raise SearchError("pass budget_db (fastest within a PSNR loss) or latency_budget_ms (best PSNR "
                           "within a latency), one of them")
@@ -263,7 +283,8 @@ def _min_gain(s: Setup) -> float:
 def set_reference(oracle, reference: str) -> None:
     """What a worst-image budget is measured against (the oracle and its LiteRT judge)."""
     if reference not in solver.REFERENCES:
-        raise solver.SearchError(f"--reference must be one of {', '.join(solver.REFERENCES)}, not '{reference}'")
+        raise solver.SearchError(f"reference must be one of {', '.join(solver.REFERENCES)}, not '{reference}'",
+                                 option="reference", value=reference)
     for o in (oracle, getattr(oracle, "judge", None)):
         if o is not None:
             o.reference = reference

@@ -17,8 +17,9 @@ from typing import Optional
 import numpy as np
 
 from deploy.convert import fake_quant
+from deploy.errors import choice_error
 from deploy.convert import per_layer as hybrid
-from deploy.convert import quantizer as quantize
+from deploy.convert import quantizer
 from deploy.evaluation.runners import _to_uint8  # noqa: PLC2701 - the runner's own rounding
 from deploy.policy_search.composed import ComposedArgs
 from deploy.policy_search.npu_judge import EmulatedJudge, numerics_label
@@ -90,8 +91,8 @@ class FastOracle(QualityOracle):
         return self._export(self.policy(a))
 
     def _export(self, pol) -> bytes:
-        return quantize.quantize(self.prep.float_tflite,
-                                 quantize.build_recipe(pol, self.prep.ops) + hybrid._io_rules(pol.io_type),  # noqa: SLF001
+        return quantizer.quantize(self.prep.float_tflite,
+                                 quantizer.build_recipe(pol, self.prep.ops) + hybrid._io_rules(pol.io_type),  # noqa: SLF001
                                  self.qsv)
 
     def _mixed(self) -> list:
@@ -210,7 +211,7 @@ def make(kind: str, prep, *, npu_soc=None, npu_cache_dir=None, **kw) -> QualityO
     """`--oracle fast|litert`; a graph the simulator cannot run falls back to measuring every
     candidate on the judge (said so). `npu_soc`: the judge is that NPU's emulated arithmetic."""
     if kind not in ORACLES:
-        raise ValueError(f"--oracle must be one of {', '.join(ORACLES)}, not '{kind}'")
+        raise choice_error("oracle", kind, ORACLES)
     if kind == "fast":
         try:
             return FastOracle(prep, npu_soc=npu_soc, npu_cache_dir=npu_cache_dir, **kw)

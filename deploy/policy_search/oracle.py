@@ -16,9 +16,10 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from deploy.data import calibration
+from deploy.errors import choice_error
 from deploy.convert import per_layer as hybrid
 
-from deploy.convert import quantizer as quantize
+from deploy.convert import quantizer
 from deploy.data.io_convention import IOConvention
 from deploy.convert.policy import Policy
 from deploy.data.validation import SELECTION, ValidationSet, validation_set  # noqa: F401 - re-exported
@@ -53,14 +54,14 @@ class QualityOracle:
         self.calib, self.val, self.convention, self.on_eval = calib, val, convention, on_eval
         self.layers = tuple(prep.layers)
         t = time.perf_counter()
-        self.qsv = qsv if qsv is not None else quantize.calibrate(prep.float_tflite, calib.patches)
+        self.qsv = qsv if qsv is not None else quantizer.calibrate(prep.float_tflite, calib.patches)
         self.calibration_seconds = time.perf_counter() - t
         self._cache: dict[tuple[str, ...], np.ndarray] = {}
         self._float_images: Optional[np.ndarray] = None
         self.eval_seconds = 0.0
         self.workers = 0  # interpreters the last measurement ran on (bench reports it)
         if budget_on not in BUDGET_ON:
-            raise ValueError(f"budget_on must be one of {', '.join(BUDGET_ON)}, not '{budget_on}'")
+            raise choice_error("budget_on", budget_on, BUDGET_ON)
         self.budget_on, self.reference = budget_on, reference
 
     @property

@@ -110,10 +110,11 @@ def check(workers: int = 1, cluster: Optional[str] = None) -> Optional[str]:
     if cluster is not None and str(cluster).strip() == "":
         cluster = None
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
-        raise UserInputError(f"--workers must be a whole number >= 0 (0 = one per core), not '{workers}'")
+        raise UserInputError(f"workers must be a whole number >= 0 (0 = one per core), not '{workers}'",
+                             option="workers", value=workers)
     if cluster is not None and workers != 1:
-        raise UserInputError("pass --workers (processes on this machine) or --cluster (a Dask scheduler), "
-                             "not both")
+        raise UserInputError("pass workers (processes on this machine) or cluster (a Dask scheduler), "
+                             "not both", option="workers")
     return None if cluster is None else str(cluster).strip()
 
 

@@ -13,18 +13,18 @@ from typing import Any, Optional, Sequence
 from deploy.convert import per_layer as hybrid
 from deploy.convert.sources import ModelSource
 from deploy.data import calibration
-from deploy.errors import UserInputError
-from deploy.latency import cost_model as latency
+from deploy.errors import UserInputError, choice_error
+from deploy.latency import cost_model
 from deploy.latency import npu_cost
+from deploy.latency.device_profiles import DEFAULT_PROFILE  # the search's default, re-exported
 from deploy.policy_search import fast_oracle
 from deploy.policy_search import npu_judge
-from deploy.policy_search import oracle as candidates
+from deploy.policy_search import oracle as quality_oracle
 from deploy.policy_search import parallel
 from deploy.policy_search import sensitivity
-from deploy.policy_search import solver as search
+from deploy.policy_search import solver
 from deploy.policy_search.space import Group, Problem, make_groups
 
-DEFAULT_PROFILE = "htp_npu"
 #: --drops: each group's drop simulated ("exact"), estimated from shared backward passes
 #: (deploy/policy_search/drop_estimate.py), or "auto": estimated where the exact drops would
 #: simulate more than ESTIMATE_ABOVE_MACS multiply-accumulates (groups x patches x model MACs;
@@ -38,7 +38,7 @@ class Setup:
     src: ModelSource
     prep: hybrid.Prepared
     groups: tuple[Group, ...]
-    oracle: candidates.QualityOracle
+    oracle: quality_oracle.QualityOracle
     cost: Any  # deploy.latency.CostModel
     macs: dict[str, int]
     profile_label: str
@@ -67,7 +67,7 @@ class Setup:
                                       smoke=False)[0]
 
     def problem(self, drop_db: Sequence[float]) -> Problem:
-        return search.problem_from(self.cost, self.groups, drop_db)
+        return solver.problem_from(self.cost, self.groups, drop_db)
 
     def close(self) -> None:
         """Stop worker processes and leave the Dask scheduler (the session can still measure
@@ -96,22 +96,23 @@ def setup(src: ModelSource, input_hw: tuple[int, int], *, device_profile: Option
     with `npu`, that NPU's emulated arithmetic. `val_patch` (default `default_val_patch`): the LR
     patch size quality is judged on; latency and placement are always at `input_hw`."""
     if oracle not in fast_oracle.ORACLES:
-        raise UserInputError(f"--oracle must be one of {', '.join(fast_oracle.ORACLES)}, not '{oracle}'")
+        raise choice_error("oracle", oracle, fast_oracle.ORACLES)
     if drops not in DROPS:
-        raise UserInputError(f"--drops must be one of {', '.join(DROPS)}, not '{drops}'")
+        raise choice_error("drops", drops, DROPS)
     if drops == "estimated" and oracle != "fast":
-        raise UserInputError("--drops estimated needs the simulation (--oracle fast); use --drops exact")
-    if budget_on not in candidates.BUDGET_ON:
-        raise UserInputError(f"--budget_on must be one of {', '.join(candidates.BUDGET_ON)}, not '{budget_on}'")
+        raise UserInputError("drops 'estimated' needs the simulation (oracle 'fast'); use drops 'exact'",
+                             option="drops", value=drops)
+    if budget_on not in quality_oracle.BUDGET_ON:
+        raise choice_error("budget_on", budget_on, quality_oracle.BUDGET_ON)
     if op_profiles and device_profile:
-        raise UserInputError("pass --device_profile or --op_profiles, not both")
+        raise UserInputError("pass device_profile or op_profiles, not both", option="op_profiles")
     if op_profiles and npu:
         raise UserInputError("--npu prices with a device profile (default htp_npu) and the compiler's "
                              "placement; it does not combine with --op_profiles")
     numerics = npu_judge.resolve_numerics(numerics, npu)
     prof = None
     if not op_profiles:
-        prof = latency.load_profile(device_profile or DEFAULT_PROFILE)  # unknown name: fail before minutes of work
+        prof = cost_model.load_profile(device_profile or DEFAULT_PROFILE)  # unknown name: fail before minutes of work
     soc = None
     if npu:
         if not prof.npu_cpu_switch:
@@ -147,15 +148,15 @@ def _setup(src: ModelSource, input_hw: tuple[int, int], plan: parallel.Plan, *, 
         shas = list(op_profile_models or (None, None))
         if len(shas) != 2:
             raise UserInputError("--op_profile_models takes the two .tflite files the profiles measured")
-        cost = latency.from_op_profiles(cost_prep, op_profiles[0], op_profiles[1], a8w8_tflite_sha256=shas[0],
+        cost = cost_model.from_op_profiles(cost_prep, op_profiles[0], op_profiles[1], a8w8_tflite_sha256=shas[0],
                                         a16w8_tflite_sha256=shas[1], model=src.name, scale=src.scale)
         label = f"op profiles {Path(op_profiles[0]).name}, {Path(op_profiles[1]).name}"
     else:
         label = device_profile or DEFAULT_PROFILE
-        cost = latency.from_device_profile(cost_prep, label, model=src.name, scale=src.scale)
+        cost = cost_model.from_device_profile(cost_prep, label, model=src.name, scale=src.scale)
     calib = calibration.calibration_set(src.scale, val_patch, calib_dir=calib_dir, n_images=calib_images,
                                         convention=src.convention)
-    val = candidates.validation_set(src.scale, val_patch, val_dir=val_dir, n_images=val_images)
+    val = quality_oracle.validation_set(src.scale, val_patch, val_dir=val_dir, n_images=val_images)
     # --oracle: candidates on simulated quantization (LiteRT judges the answer) or all on LiteRT
     # --numerics npu: the judge is the target NPU's emulated arithmetic (its PSNRs kept beside the compile cache)
     on_npu = numerics == "npu"

@@ -147,7 +147,8 @@ def search(oracle: QualityOracle, prob: Problem, *, budget_db: float, reference:
     if not 0.0 <= min_gain < 1.0:
         raise SearchError(f"min_gain must be a fraction of latency in [0, 1), not {min_gain}")
     if reference not in REFERENCES:
-        raise SearchError(f"--reference must be one of {', '.join(REFERENCES)}, not '{reference}'")
+        raise SearchError(f"reference must be one of {', '.join(REFERENCES)}, not '{reference}'",
+                          option="reference", value=reference)
     t0, e0 = time.perf_counter(), oracle.evaluations
     bar = tqdm(total=max_evals, desc="search", unit="cand", disable=not progress)
     p_wide = oracle.psnr(oracle.uniform(WIDE))

@@ -15,7 +15,9 @@ from typing import Optional, Sequence
 
 from typing import TYPE_CHECKING
 
+from deploy._files import OutputExistsError
 from deploy.convert import metadata
+from deploy.errors import UserInputError
 from deploy.report.inputs import MANIFEST, sha256_file
 
 if TYPE_CHECKING:  # gather/render import TensorFlow and matplotlib; --inspect needs neither
@@ -28,11 +30,13 @@ def _check_out(out: Path, overwrite: bool) -> None:
     if not out.exists():
         return
     if not out.is_dir():
-        raise FileExistsError(f"--out {out} is a file; give a folder for the report")
+        raise OutputExistsError(f"out {out} is a file; give a folder for the report", option="out", file=out)
     if not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it (or --render_only to redraw it)")
+        raise OutputExistsError(f"{out} exists; pass overwrite=True to replace it (or render_only=True to "
+                                "redraw it)", file=out)
     if any(out.iterdir()) and not (out / "index.md").is_file() and not (out / "inputs").is_dir():
-        raise FileExistsError(f"{out} is not empty and is not a report folder; choose another --out")
+        raise OutputExistsError(f"{out} is not empty and is not a report folder; choose another out",
+                                file=out)
 
 
 def _swap(staging: Path, out: Path) -> None:
@@ -75,7 +79,8 @@ def render_only(out: str | Path) -> "Rendered":
     """Redraw `out` from `out/inputs` (reproducibility: nothing is recomputed)."""
     out = Path(out)
     if not (out / "inputs").is_dir():
-        raise FileNotFoundError(f"{out}/inputs does not exist; build the report first (without --render_only)")
+        raise UserInputError(f"{out}/inputs does not exist; build the report first (without render_only=True)",
+                             file=out / "inputs")
     try:  # a corrupt manifest cannot say what the report is of: never replace a good report with it
         manifest = json.loads((out / "inputs" / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):

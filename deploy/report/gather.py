@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import models
-from deploy.data import images as data
+from deploy.data import images
 from deploy.convert import per_layer as hybrid
 from deploy.evaluation.int8_route import quantize  # the one model per precision (int8: the better route)
 from deploy.evaluation import api as evaluation_api
@@ -86,10 +86,10 @@ def predictions(src: ModelSource, input_hw: tuple[int, int], policy: Policy,
     without profiles given, every shipped one. Desktop threads come from the profile's record.
     """
     try:
-        from deploy.latency import cost_model as latency
+        from deploy.latency import cost_model
     except ImportError:
         return {"available": False, "why": "no cost model (deploy/latency.py is not in this srdeploy)"}
-    specs = list(profiles) or latency.known_profiles()
+    specs = list(profiles) or cost_model.known_profiles()
     if not specs:
         return {"available": False, "why": "no cost model: no device profile"}
     prep = hybrid.prepare(src.fixed(input_hw))
@@ -100,11 +100,11 @@ def predictions(src: ModelSource, input_hw: tuple[int, int], policy: Policy,
     out = {"available": True, "profiles": {}}
     for spec in specs:
         name, match = parse_profile(spec)
-        prof = latency.load_profile(name)
+        prof = cost_model.load_profile(name)
         threads = (prof.measured or {}).get("threads")
         if threads and "num_threads" not in match and "=" not in spec:
             match["num_threads"] = str(threads)
-        cm = latency.from_device_profile(prep, prof, model=src.name, scale=src.scale)
+        cm = cost_model.from_device_profile(prep, prof, model=src.name, scale=src.scale)
         out["profiles"][prof.name] = {"match": match, "description": prof.description,
                                       "ms": {v: round(float(cm.predict_ms(p.resolved(names))), 4)
                                              for v, p in policies.items()}}
@@ -182,7 +182,7 @@ def gather(src: ModelSource, inputs_dir: Path, opts: GatherOptions, log=print) -
     if opts.n_crops > 0:
         log("[report] cutting visual crops")
         names = quality.hardest_images({v: r.to_json() for v, r in evals.items()}, opts.n_crops)
-        samples = data.eval_samples(src.scale, opts.data_dir)
+        samples = images.eval_samples(src.scale, opts.data_dir)
         radius = evaluation_api.read_report(inputs_dir / model_name("int8")).get("receptive_radius_lr")
         overlap = evaluation_api.tile_overlap(radius, hw)
         runners = {"float": KerasRunner(src.model, src.scale, src.convention)}

@@ -207,13 +207,15 @@ def route(scores: np.ndarray, *, wide_fraction: Optional[float] = None,
     """Boolean map, True = wide. Either the top `wide_fraction` of tiles (rounded up; ties by
     tile order) or every tile scoring >= `threshold`."""
     if (wide_fraction is None) == (threshold is None):
-        raise UserInputError("give exactly one of --wide_fraction or --threshold")
+        raise UserInputError("give exactly one of wide_fraction or threshold", option="wide_fraction")
     if threshold is not None:
         if not math.isfinite(threshold):  # NaN routes nothing, and is not JSON in the report
-            raise UserInputError(f"--threshold must be a finite number, not {threshold}")
+            raise UserInputError(f"threshold must be a finite number, not {threshold}", option="threshold",
+                                 value=threshold)
         return scores >= threshold
     if not 0.0 <= wide_fraction <= 1.0 or math.isnan(wide_fraction):
-        raise UserInputError(f"--wide_fraction {wide_fraction} must be a finite number between 0 and 1")
+        raise UserInputError(f"wide_fraction {wide_fraction} must be a finite number between 0 and 1",
+                             option="wide_fraction", value=wide_fraction)
     k = math.ceil(round(wide_fraction * scores.size, 9))
     out = np.zeros(scores.size, bool)
     out[np.argsort(-scores.ravel(), kind="stable")[:k]] = True

@@ -10,7 +10,7 @@ from deploy.runtime import adaptive
 from deploy.commands import upscale_jobs as adaptive_jobs
 from deploy.data import calibration
 from deploy.convert import per_layer as hybrid
-from deploy.convert import quantizer as quantize
+from deploy.convert import quantizer
 from deploy.data.io_convention import IOConvention
 from deploy.convert.policy import Policy, PolicyError
 from deploy.evaluation.runners import TFLiteRunner
@@ -87,7 +87,7 @@ def pair(hr_dir):
     """Fast (a8w8, head a16w8) and wide (a16w8) models from one calibration."""
     prep = hybrid.prepare(_tiny_model())
     calib = calibration.calibration_set(2, TILE, calib_dir=hr_dir, n_images=3, patches_per_image=2)
-    qsv = quantize.calibrate(prep.float_tflite, calib.patches)
+    qsv = quantizer.calibrate(prep.float_tflite, calib.patches)
     fast, _ = hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8", (("head", "a16w8"),)), calib, qsv=qsv)
     wide, _ = hybrid.quantize_policy(prep, Policy("custom", 2, "a16w8"), calib, qsv=qsv)
     return fast, wide, math.ceil(receptive_radius(prep.model))

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from deploy.data import benchmarks as bm
-from deploy.data import images as data
+from deploy.data import images
 from deploy.data.imresize import bicubic_upscale
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def stand_in(tmp_path) -> Path:
     """root/{Set5,Set14,BSD100,Urban100}/ with two 60x48 real-photo crops each (one greyscale)."""
     import skimage.data
     root = tmp_path / "benchmarks"
-    photos = [data.to_rgb8(skimage.data.astronaut()), data.to_rgb8(skimage.data.coffee())]
+    photos = [images.to_rgb8(skimage.data.astronaut()), images.to_rgb8(skimage.data.coffee())]
     for k, folder in enumerate(("Set5", "Set14", "BSD100", "Urban100")):
         (root / folder).mkdir(parents=True)
         for i, img in enumerate(photos):
@@ -57,11 +57,11 @@ def test_sets_are_read_with_their_sha256_and_marked_non_standard(stand_in):
 
 def test_missing_and_unknown_sets_are_one_line_errors(stand_in, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(data.MissingDataError, match="has no Set5/ folder"):
+    with pytest.raises(images.MissingDataError, match="has no Set5/ folder"):
         bm.read_sets(tmp_path / "empty")
-    with pytest.raises(data.MissingDataError, match="does not exist"):
+    with pytest.raises(images.MissingDataError, match="does not exist"):
         bm.read_set(tmp_path / "nowhere", "Set5")
-    with pytest.raises(data.DataError, match="unknown benchmark set 'Manga109'"):
+    with pytest.raises(images.DataError, match="unknown benchmark set 'Manga109'"):
         bm.read_set(stand_in, "Manga109")
 
 

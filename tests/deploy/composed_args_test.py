@@ -8,7 +8,7 @@ from deploy.convert.sources import ModelSource
 from deploy.data import calibration
 from deploy.data.io_convention import IOConvention
 from deploy.policy_search import fast_oracle
-from deploy.policy_search import oracle as candidates
+from deploy.policy_search import oracle
 from deploy.policy_search.space import make_groups
 import models
 from models._keras import keras
@@ -42,7 +42,7 @@ def _oracle(model, hr_dir):
     src = ModelSource("t", 2, model, IOConvention(), False, None)
     prep = hybrid.prepare(src.model)
     calib = calibration.calibration_set(2, HW, calib_dir=hr_dir, n_images=2, patches_per_image=2)
-    val = candidates.validation_set(2, HW, val_dir=hr_dir, n_images=2, patches_per_image=2)
+    val = oracle.validation_set(2, HW, val_dir=hr_dir, n_images=2, patches_per_image=2)
     o = fast_oracle.FastOracle(prep, model="t", scale=2, calib=calib, val=val, convention=src.convention)
     return o, tuple(make_groups(prep.model, prep.layers))
 

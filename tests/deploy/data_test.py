@@ -2,16 +2,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deploy.data import images as data
+from deploy.data import images as image_io
 
 
 def test_default_eval_set_is_real_photos_and_disjoint_from_training():
-    images = data.default_eval_images()
-    assert [n for n, _ in images] == list(data.EVAL_IMAGES)
+    images = image_io.default_eval_images()
+    assert [n for n, _ in images] == list(image_io.EVAL_IMAGES)
     for _, img in images:
-        assert img.shape == (data.EVAL_CROP, data.EVAL_CROP, 3) and img.dtype == np.uint8
+        assert img.shape == (image_io.EVAL_CROP, image_io.EVAL_CROP, 3) and img.dtype == np.uint8
         assert img.std() > 10  # a photo, not a flat placeholder
-    assert not set(data.EVAL_IMAGES) & set(data.VAL_NAMES)
+    assert not set(image_io.EVAL_IMAGES) & set(image_io.VAL_NAMES)
 
 
 def _write_png16(path, rgb16: np.ndarray) -> None:
@@ -33,7 +33,7 @@ def test_loader_handles_16bit_grey_rgba_palette(tmp_path):
     Image.fromarray(np.full((8, 8, 4), 50, np.uint8)).save(tmp_path / "rgba.png")
     Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).convert("P").save(tmp_path / "pal.png")
     Image.fromarray(np.full((8, 8, 3), 120, np.uint8)).save(tmp_path / "photo.jpg")
-    loaded = dict(data.load_folder(tmp_path))
+    loaded = dict(image_io.load_folder(tmp_path))
     assert set(loaded) == {"a16", "grey16", "grey", "rgba", "pal", "photo"}
     for img in loaded.values():
         assert img.shape == (8, 8, 3) and img.dtype == np.uint8
@@ -46,19 +46,19 @@ def test_loader_handles_16bit_grey_rgba_palette(tmp_path):
 def test_non_image_and_corrupt_files_are_clear_errors(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(data.DataError, match="notes.txt .* is not an image"):
-        data.load_folder(tmp_path)
+    with pytest.raises(image_io.DataError, match="notes.txt .* is not an image"):
+        image_io.load_folder(tmp_path)
     (tmp_path / "notes.txt").unlink()
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    with pytest.raises(data.DataError, match="cannot read image .*broken.png"):
-        data.load_folder(tmp_path)
-    with pytest.raises(data.DataError, match="does not exist"):
-        data.load_folder(tmp_path / "missing")
+    with pytest.raises(image_io.DataError, match="cannot read image .*broken.png"):
+        image_io.load_folder(tmp_path)
+    with pytest.raises(image_io.DataError, match="does not exist"):
+        image_io.load_folder(tmp_path / "missing")
 
 
 def test_samples_modcrop_and_too_small():
     img = np.zeros((50, 47, 3), np.uint8)
-    s = data.make_samples([("x", img)], 4)[0]
+    s = image_io.make_samples([("x", img)], 4)[0]
     assert s.hr.shape == (48, 44, 3) and s.lr.shape == (12, 11, 3)
-    with pytest.raises(data.DataError, match="too small"):
-        data.make_samples([("tiny", np.zeros((5, 5, 3), np.uint8))], 4)
+    with pytest.raises(image_io.DataError, match="too small"):
+        image_io.make_samples([("tiny", np.zeros((5, 5, 3), np.uint8))], 4)

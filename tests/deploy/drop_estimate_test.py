@@ -54,7 +54,7 @@ def test_auto_estimates_only_where_exact_drops_are_expensive(fast, monkeypatch):
     assert session.drops_method(dataclasses.replace(fast, drops="exact")) == "exact"
 
 
-@pytest.mark.parametrize("kw, msg", [({"drops": "guess"}, "--drops must be one of"),
+@pytest.mark.parametrize("kw, msg", [({"drops": "guess"}, "drops must be one of"),
                                      ({"drops": "estimated", "oracle": "litert"}, "needs the simulation")])
 def test_bad_drops_flags_are_refused_before_any_work(kw, msg):
     with pytest.raises(UserInputError, match=msg):

@@ -5,8 +5,8 @@ import pytest
 
 import models
 from deploy.data import calibration
-from deploy.convert import uniform as convert
-from deploy.data import images as data
+from deploy.convert import uniform
+from deploy.data import images as image_io
 from deploy.commands import jobs
 from deploy.evaluation.evaluator import evaluate
 from deploy.evaluation.runners import KerasRunner, TFLiteRunner, tile_starts
@@ -23,8 +23,8 @@ def test_tiled_fixed_model_equals_whole_image(random_weights):
     """XLSR's receptive field (radius 5) fits in the 8-pixel overlap: tiling is exact."""
     model = models.build("xlsr", 2, weights=random_weights("xlsr", 2))
     fixed = models.with_fixed_shape(model, "xlsr", 2, (24, 24))
-    tfl = convert.convert_uniform(fixed, "float").tflite
-    lr = data.default_eval_images()[1][1][:50, :61]
+    tfl = uniform.convert_uniform(fixed, "float").tflite
+    lr = image_io.default_eval_images()[1][1][:50, :61]
     tiled = TFLiteRunner(tfl, 2)(lr)
     whole = KerasRunner(model, 2)(lr)
     assert tiled.shape == whole.shape == (100, 122, 3)
@@ -36,8 +36,8 @@ def test_parallel_workers_give_the_sequential_result(random_weights, hr_dir):
     model = models.build("xlsr", 2, weights=random_weights("xlsr", 2))
     fixed = models.with_fixed_shape(model, "xlsr", 2, (24, 24))
     calib = calibration.calibration_set(2, (24, 24), calib_dir=hr_dir, n_images=2, patches_per_image=2)
-    tfl = convert.convert_uniform(fixed, "a16w8", calib=calib).tflite
-    images = [img[:50, :61] for _, img in data.default_eval_images()[:3]]
+    tfl = uniform.convert_uniform(fixed, "a16w8", calib=calib).tflite
+    images = [img[:50, :61] for _, img in image_io.default_eval_images()[:3]]
     one, many = TFLiteRunner(tfl, 2, workers=1), TFLiteRunner(tfl, 2, workers=2)
     assert many.workers == 2 and one.workers == 1
     expected = [one(lr) for lr in images]
@@ -67,7 +67,7 @@ def test_image_smaller_than_fixed_input_is_mirror_padded(random_weights, tmp_pat
     """A 240 px crop at x4 is 60 LR px, under a 64x64 model: padded to a tile, cropped back."""
     fixed = models.with_fixed_shape(models.build("espcn", 2, weights=random_weights("espcn", 2)),
                                     "espcn", 2, (32, 32))
-    runner = TFLiteRunner(convert.convert_uniform(fixed, "float").tflite, 2)
+    runner = TFLiteRunner(uniform.convert_uniform(fixed, "float").tflite, 2)
     lr = np.random.default_rng(0).integers(0, 256, (20, 40, 3), dtype=np.uint8)
     sr = runner(lr)
     assert sr.shape == (40, 80, 3)
@@ -77,6 +77,6 @@ def test_image_smaller_than_fixed_input_is_mirror_padded(random_weights, tmp_pat
 
 def test_keras_float_eval_of_identity_like_model_beats_nothing(random_weights):
     model = models.build("espcn", 2, weights=random_weights("espcn", 2))
-    samples = data.eval_samples(2)[:1]
+    samples = image_io.eval_samples(2)[:1]
     r = evaluate(KerasRunner(model, 2), samples, model="espcn", dataset="default", progress=False)
     assert r.images[0].name == "astronaut" and np.isfinite(r.mean["psnr_y"])

@@ -10,12 +10,12 @@ from deploy.convert.sources import ModelSource
 from deploy.data import calibration
 from deploy.data.io_convention import IOConvention
 from deploy.evaluation.runners import TFLiteRunner
-from deploy.latency import cost_model as latency
+from deploy.latency import cost_model
 from deploy.policy_search import api
 from deploy.policy_search import fast_oracle
-from deploy.policy_search import oracle as candidates
+from deploy.policy_search import oracle as quality_oracle
 from deploy.policy_search import sensitivity
-from deploy.policy_search import solver as search
+from deploy.policy_search import solver
 from deploy.policy_search.space import make_groups
 from tests.deploy.search_test import HW, _tiny
 
@@ -27,10 +27,10 @@ def _setup(hr_dir, budget_on="mean"):
     src = ModelSource("tiny", 2, _tiny(), IOConvention(), False, None)
     prep = hybrid.prepare(src.model)
     calib = calibration.calibration_set(2, HW, calib_dir=hr_dir, n_images=3, patches_per_image=2)
-    val = candidates.validation_set(2, HW, val_dir=hr_dir, n_images=3, patches_per_image=2)
+    val = quality_oracle.validation_set(2, HW, val_dir=hr_dir, n_images=3, patches_per_image=2)
     oracle = fast_oracle.FastOracle(prep, model="tiny", scale=2, calib=calib, val=val,
                                     convention=src.convention, budget_on=budget_on)
-    cost = latency.from_device_profile(prep, "htp_npu", model="tiny", scale=2)
+    cost = cost_model.from_device_profile(prep, "htp_npu", model="tiny", scale=2)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
     return search_jobs.Setup(src, prep, tuple(make_groups(prep.model, prep.layers)), oracle, cost, macs, "htp_npu")
 
@@ -90,11 +90,11 @@ def test_fast_search_reaches_the_litert_optimum(fast, fraction):
     """Candidates on the simulation, answer judged on LiteRT: the enumerated LiteRT optimum."""
     o = fast.oracle
     prob = fast.problem(search_jobs.measure_drops(fast, progress=False).drop_db)
-    truth = search.exhaustive(o.judge, prob, progress=False)
+    truth = solver.exhaustive(o.judge, prob, progress=False)
     wide, narrow = (o.judge.psnr(o.uniform(p)) for p in ("a16w8", "a8w8"))
     budget = fraction * (wide - narrow)
     out = api.search_with_setup(fast, budget_db=budget, progress=False)
-    opt = search.optimum(truth, wide - budget)
+    opt = solver.optimum(truth, wide - budget)
     assert out.feasible and out.report["oracle"] == "fast"
     chosen = dict(out.report["policy"]["layers"])
     assert o.judge.psnr(chosen) >= wide - budget - fast_oracle.TOLERANCE_DB - 1e-9  # held on LiteRT
@@ -112,8 +112,8 @@ def test_worst_image_budget_holds_on_litert(hr_dir):
 
 
 def test_validation_patches_span_smooth_to_detailed(hr_dir):
-    val = candidates.validation_set(2, HW, val_dir=hr_dir, n_images=3, patches_per_image=4)
-    assert val.to_json()["selection"] == candidates.SELECTION
+    val = quality_oracle.validation_set(2, HW, val_dir=hr_dir, n_images=3, patches_per_image=4)
+    assert val.to_json()["selection"] == quality_oracle.SELECTION
 
     def energy(p):
         g = p.astype(np.float32).mean(-1)

@@ -4,7 +4,7 @@ import pytest
 
 from deploy.convert.sources import ModelSource
 from deploy.data.io_convention import IOConvention
-from deploy.latency import cost_model as latency
+from deploy.latency import cost_model
 from deploy.policy_search import session
 from deploy.policy_search.api import search_with_setup
 from tests.deploy.search_test import _tiny
@@ -29,8 +29,8 @@ def test_latency_at_the_deployed_size_quality_on_patches(framed):
     s = framed
     assert s.deployed_hw == (32, 48) and s.oracle.val.lr[0].shape[:2] == (16, 16)
     assert session.provenance(s)["input_hw"] == [32, 48]
-    at_frame = latency.from_device_profile(s.deployed, session.DEFAULT_PROFILE, model="tiny", scale=2)
-    at_patch = latency.from_device_profile(s.prep, session.DEFAULT_PROFILE, model="tiny", scale=2)
+    at_frame = cost_model.from_device_profile(s.deployed, session.DEFAULT_PROFILE, model="tiny", scale=2)
+    at_patch = cost_model.from_device_profile(s.prep, session.DEFAULT_PROFILE, model="tiny", scale=2)
     wide = {l: "a16w8" for l in s.prep.layers}
     assert s.cost.predict_ms(wide) == pytest.approx(at_frame.predict_ms(wide))
     assert s.cost.predict_ms(wide) > at_patch.predict_ms(wide)

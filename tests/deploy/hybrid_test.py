@@ -5,7 +5,7 @@ import pytest
 import models
 from deploy.data import calibration
 from deploy.convert import per_layer as hybrid
-from deploy.convert import quantizer as quantize
+from deploy.convert import quantizer
 from deploy.convert.policy import Policy, PolicyError
 from deploy.convert.tflite_io import make_interpreter, summarize
 from models._keras import keras
@@ -62,7 +62,7 @@ def test_full_integer_policies_leave_no_float_op(name, default, calib, random_we
 def test_hybrid_output_close_to_float(calib, random_weights):
     m = models.with_fixed_shape(models.build("xlsr", 2, weights=random_weights("xlsr", 2)), "xlsr", 2, (16, 16))
     prep = hybrid.prepare(m)
-    qsv = quantize.calibrate(prep.float_tflite, calib.patches)
+    qsv = quantizer.calibrate(prep.float_tflite, calib.patches)
     x = calib.patches[:1]
     ref = m(x).numpy()
     errs = {}
@@ -88,7 +88,7 @@ def test_op_that_cannot_be_quantized_is_a_clear_error(calib):
     x = keras.layers.Conv2D(12, 3, padding="same", name="conv")(x_in)
     x = keras.layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), name="d2s")(x)
     prep = hybrid.prepare(keras.Model(x_in, x))
-    with pytest.raises(quantize.QuantizationError, match="DEPTH_TO_SPACE"):
+    with pytest.raises(quantizer.QuantizationError, match="DEPTH_TO_SPACE"):
         hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8"), calib)
     tfl, report = hybrid.quantize_policy(prep, Policy("custom", 2, "a8w8", (("d2s", "float"),)), calib)
     assert [f["op"] for f in report["float_ops"]] == ["DEPTH_TO_SPACE"]
@@ -120,21 +120,21 @@ def test_uint8_io_scale_comes_from_the_value_range_not_the_calibration_data(cali
 def test_uniform_policies_match_the_converter_on_shipped_xlsr():
     """All-a8w8 / all-a16w8 per-layer models land within 0.05 dB of TFLiteConverter's int8 /
     A16W8 on the evaluation set (same calibration patches)."""
-    from deploy.convert import uniform as convert
-    from deploy.data import images as data
+    from deploy.convert import uniform
+    from deploy.data import images
     from deploy.evaluation.evaluator import evaluate
     from deploy.evaluation.runners import TFLiteRunner
     name, scale, hw = "xlsr", 3, (64, 64)
     fixed = models.with_fixed_shape(models.build(name, scale, weights=True), name, scale, hw)
     cal = calibration.calibration_set(scale, hw, n_images=4)
-    samples = data.eval_samples(scale)[:3]
+    samples = images.eval_samples(scale)[:3]
     psnr = lambda tfl: evaluate(TFLiteRunner(tfl, scale), samples, model=name, dataset="default",  # noqa: E731
                                 progress=False).mean["psnr_y"]
     prep = hybrid.prepare(fixed)
-    qsv = quantize.calibrate(prep.float_tflite, cal.patches)
+    qsv = quantizer.calibrate(prep.float_tflite, cal.patches)
     for precision, default in (("int8", "a8w8"), ("a16w8", "a16w8")):
         ours, _ = hybrid.quantize_policy(prep, Policy(name, scale, default), cal, qsv=qsv)
-        theirs = convert.convert_uniform(fixed, precision, calib=cal).tflite
+        theirs = uniform.convert_uniform(fixed, precision, calib=cal).tflite
         assert abs(psnr(ours) - psnr(theirs)) < 0.05, precision
 
 
@@ -162,13 +162,13 @@ def test_io_types_with_int16_first_and_last_layers(io_type, expected, calib, ran
 @pytest.mark.slow
 def test_policy_with_qat_writes_a_verified_model(tmp_path, random_weights, hr_dir, train_dir):
     import json
-    from deploy.commands import policy_jobs as hybrid_jobs
+    from deploy.commands import policy_jobs
     from deploy.convert import sources
     src = sources.resolve("xlsr", 2, weights=str(random_weights("xlsr", 2)))
     policy = tmp_path / "p.json"
     policy.write_text(Policy("xlsr", 2, "a8w8", (("tail", "a16w8"), ("head_g0", "a16w8"))).dumps())
     out = tmp_path / "m.tflite"
-    rep = hybrid_jobs.convert_with_policy(src, str(policy), out, input_hw=(16, 16), calib_dir=str(hr_dir),
+    rep = policy_jobs.convert_with_policy(src, str(policy), out, input_hw=(16, 16), calib_dir=str(hr_dir),
                                           calib_images=3, qat_steps=3, train_dir=str(train_dir))
     assert out.is_file() and rep["verified"] and rep["qat"]["steps"] == 3
     assert rep["qat"]["simulated_layers"] > 10

@@ -12,8 +12,8 @@ import models
 from deploy.data import calibration
 from deploy.latency import device_profiles
 from deploy.convert import per_layer as hybrid
-from deploy.latency import cost_model as latency
-from deploy.convert import quantizer as quantize
+from deploy.latency import cost_model
+from deploy.convert import quantizer
 from deploy.latency.cost_model import LatencyError
 from deploy.convert.policy import Policy
 from models._keras import keras
@@ -49,7 +49,7 @@ def calib(hr_dir):
 def uniform_models(prep, calib, tmp_path_factory):
     """All-a8w8 and all-a16w8 .tflite files of the tiny model (one shared calibration)."""
     d = tmp_path_factory.mktemp("uniform")
-    qsv = quantize.calibrate(prep.float_tflite, calib.patches)
+    qsv = quantizer.calibrate(prep.float_tflite, calib.patches)
     out = {}
     for p in ("a8w8", "a16w8"):
         tfl, _ = hybrid.quantize_policy(prep, Policy("custom", 2, p), calib, qsv=qsv)
@@ -64,7 +64,7 @@ def _random_precisions(layers, seed):
 
 
 def test_predict_is_exactly_the_documented_sum(prep):
-    cm = latency.from_device_profile(prep, "htp_npu", model="custom", scale=2)
+    cm = cost_model.from_device_profile(prep, "htp_npu", model="custom", scale=2)
     assert set(cm.layer_ms) == set(prep.layers) and cm.source == "profile:htp_npu"
     for seed in range(5):
         p = _random_precisions(prep.layers, seed)
@@ -79,7 +79,7 @@ def test_predict_is_exactly_the_documented_sum(prep):
 
 @pytest.mark.parametrize("name", device_profiles.known_profiles())
 def test_int8_is_faster_than_int16_on_every_shipped_profile(prep, name):
-    cm = latency.from_device_profile(prep, name, model="custom", scale=2)
+    cm = cost_model.from_device_profile(prep, name, model="custom", scale=2)
     a8 = cm.predict_ms({l: "a8w8" for l in prep.layers})
     a16 = cm.predict_ms({l: "a16w8" for l in prep.layers})
     assert 0 < a8 < a16
@@ -91,12 +91,12 @@ def test_int8_is_faster_than_int16_on_every_shipped_profile(prep, name):
 def test_edges_are_paid_exactly_where_aeq_inserts_requantize_ops(prep, calib):
     """AEQ requantizes a tensor once per target precision, the model once per edge: the
     paid edges grouped by (producer, consumer precision) equal AEQ's requantize op count."""
-    cm = latency.from_device_profile(prep, "desktop_xnnpack", model="custom", scale=2)
+    cm = cost_model.from_device_profile(prep, "desktop_xnnpack", model="custom", scale=2)
     edges = {(e.producer, e.consumer) for e in cm.edges}
     assert {("body_1", "body_10"), ("body_10", "body_11"), ("body_10", "skip"),
             ("body_11", "skip"), ("skip", "tail"), ("tail", "shuffle")} <= edges
     assert all(e.elements == 16 * 16 * 8 for e in cm.edges if e.producer.startswith("body"))
-    qsv = quantize.calibrate(prep.float_tflite, calib.patches)
+    qsv = quantizer.calibrate(prep.float_tflite, calib.patches)
     for wide in (("body_10",), ("body_1", "skip"), ("tail",)):
         policy = Policy("custom", 2, "a8w8", tuple((n, "a16w8") for n in wide))
         _, report = hybrid.quantize_policy(prep, policy, calib, qsv=qsv)
@@ -113,8 +113,8 @@ def test_edges_are_paid_exactly_where_aeq_inserts_requantize_ops(prep, calib):
 
 def test_unknown_profile_lists_the_known_ones(prep):
     with pytest.raises(LatencyError, match="unknown device profile 'pixel9'; known: .*desktop_xnnpack"):
-        latency.from_device_profile(prep, "pixel9", model="custom", scale=2)
-    known = latency.known_profiles()
+        cost_model.from_device_profile(prep, "pixel9", model="custom", scale=2)
+    known = cost_model.known_profiles()
     assert {"desktop_xnnpack", "htp_npu", "nnapi_npu_int16_cpu"} <= set(known)
 
 
@@ -127,12 +127,12 @@ def test_every_profile_number_has_a_source():
         for klass, entry in obj["ops"].items():
             assert entry["source"].strip(), (name, klass)
             assert set(entry) >= {"a8w8", "a16w8", "float", "unit", "source"}, (name, klass)
-        latency.load_profile(name)   # and it loads
+        cost_model.load_profile(name)   # and it loads
     desk = json.loads((device_profiles.PROFILE_DIR / "desktop_xnnpack.json").read_text())
     assert {"command", "date", "cpu"} <= set(desk["measured"])
-    nnapi = latency.load_profile("nnapi_npu_int16_cpu")
+    nnapi = cost_model.load_profile("nnapi_npu_int16_cpu")
     assert nnapi.switches_partition("a8w8", "a16w8")        # int16 falls back to the CPU
-    assert not latency.load_profile("htp_npu").switches_partition("a8w8", "a16w8")
+    assert not cost_model.load_profile("htp_npu").switches_partition("a8w8", "a16w8")
 
 
 def test_profile_without_source_is_refused(tmp_path):
@@ -141,7 +141,7 @@ def test_profile_without_source_is_refused(tmp_path):
     bad = tmp_path / "mine.json"
     bad.write_text(json.dumps(obj))
     with pytest.raises(LatencyError, match="conv_kxk' has no source"):
-        latency.load_profile(str(bad))
+        cost_model.load_profile(str(bad))
 
 
 # ------------------------------------------------------------- op profiles (harness records)
@@ -178,12 +178,12 @@ def op_profiles(uniform_models, tmp_path_factory):
 def test_op_profile_rows_map_to_the_right_keras_layers(prep, uniform_models, op_profiles):
     convs = [o.layer for o in prep.ops if o.op == "CONV_2D"]
     for p, path in op_profiles.items():
-        trials = latency.read_trials(path, None, p)
-        m = latency.map_rows(prep, trials)
+        trials = cost_model.read_trials(path, None, p)
+        m = cost_model.map_rows(prep, trials)
         rows = sorted((r for r in m.rows if r["op_type"] == "CONV_2D"), key=lambda r: r["node_index"])
         assert [r["layer"] for r in rows] == convs == ["body_1", "body_10", "body_11", "tail"]
         assert m.boundary_ms > 0 and m.quantize_ns_per_element > 0   # I/O QUANTIZE/DEQUANTIZE
-    cm = latency.from_op_profiles(prep, op_profiles["a8w8"], op_profiles["a16w8"],
+    cm = cost_model.from_op_profiles(prep, op_profiles["a8w8"], op_profiles["a16w8"],
                                   a8w8_tflite_sha256=str(uniform_models["a8w8"]),
                                   a16w8_tflite_sha256=str(uniform_models["a16w8"]),
                                   model="custom", scale=2)
@@ -205,7 +205,7 @@ def test_a_layer_missing_from_an_op_profile_is_an_error_not_0_ms(prep, uniform_m
     cut = tmp_path / "cut.jsonl"
     cut.write_text("\n".join(lines) + "\n")
     with pytest.raises(LatencyError, match="no rows for layer\\(s\\) body_10"):
-        latency.from_op_profiles(prep, op_profiles["a8w8"], cut, model="custom", scale=2)
+        cost_model.from_op_profiles(prep, op_profiles["a8w8"], cut, model="custom", scale=2)
 
 
 def test_op_profile_of_another_model_is_a_sha_mismatch(prep, uniform_models, op_profiles):
@@ -213,7 +213,7 @@ def test_op_profile_of_another_model_is_a_sha_mismatch(prep, uniform_models, op_
     sha16 = hashlib.sha256(uniform_models["a16w8"].read_bytes()).hexdigest()
     with pytest.raises(LatencyError, match=r"is for model sha [0-9a-f]{8}…, not the a8w8 model "
                                            + sha16[:8] + "…; rerun adb_bench"):
-        latency.from_op_profiles(prep, op_profiles["a8w8"], op_profiles["a16w8"],
+        cost_model.from_op_profiles(prep, op_profiles["a8w8"], op_profiles["a16w8"],
                                  a8w8_tflite_sha256=sha16, model="custom", scale=2)
 
 
@@ -227,14 +227,14 @@ def test_desktop_records_without_per_op_times_point_to_the_desktop_profile(unifo
                                              num_threads=1, enable_op_profiling=True),)))
     assert report.exit_code == 0
     with pytest.raises(LatencyError, match="no per-op times.*--device_profile desktop_xnnpack"):
-        latency.from_op_profiles(prep, results, results, model="custom", scale=2)
+        cost_model.from_op_profiles(prep, results, results, model="custom", scale=2)
 
 
 def test_missing_or_empty_op_profile_is_one_clear_error(prep, tmp_path):
     with pytest.raises(LatencyError, match="does not exist"):
-        latency.from_op_profiles(prep, tmp_path / "nope.jsonl", tmp_path / "nope.jsonl",
+        cost_model.from_op_profiles(prep, tmp_path / "nope.jsonl", tmp_path / "nope.jsonl",
                                  model="custom", scale=2)
     empty = tmp_path / "e.jsonl"
     empty.write_text('{"schema_version": 1, "kind": "summary"}\n')
     with pytest.raises(LatencyError, match="no trial records"):
-        latency.from_op_profiles(prep, empty, empty, model="custom", scale=2)
+        cost_model.from_op_profiles(prep, empty, empty, model="custom", scale=2)

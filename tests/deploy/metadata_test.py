@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import models
-from deploy.commands import policy_jobs as hybrid_jobs
+from deploy.commands import policy_jobs
 from deploy.commands import jobs
 from deploy.convert import metadata
 from deploy.convert import sources
@@ -82,7 +82,7 @@ def test_policy_convert_embeds_the_policy_sha(tmp_path, random_weights, hr_dir):
     pol = tmp_path / "p.json"
     pol.write_text(json.dumps({"model": "espcn", "scale": 2, "default": "a8w8", "layers": {}}))
     out = tmp_path / "h.tflite"
-    report = hybrid_jobs.convert_with_policy(src, str(pol), out, input_hw=(16, 16), calib_dir=str(hr_dir),
+    report = policy_jobs.convert_with_policy(src, str(pol), out, input_hw=(16, 16), calib_dir=str(hr_dir),
                                              calib_images=3)
     meta = metadata.read(out)
     assert meta["policy_sha256"] == report["policy_sha256"] and meta["precision"] == "policy"

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime_qnn")
 from deploy.commands import search_jobs  # noqa: E402
 from deploy.convert.sources import ModelSource  # noqa: E402
 from deploy.data.io_convention import IOConvention  # noqa: E402
-from deploy.latency import cost_model as latency  # noqa: E402
+from deploy.latency import cost_model  # noqa: E402
 from deploy.latency import npu_cost  # noqa: E402
 from deploy.latency.device_profiles import load_profile  # noqa: E402
 from deploy.policy_search import session  # noqa: E402
@@ -83,14 +83,14 @@ def test_cpu_placed_layer_is_priced_at_the_cpu_rate_with_its_switches(rank6):
         uni = {l: p for l in rank6.prep.layers}
         assert cost.predict_ms(uni) == pytest.approx(npu.placed_ms(uni, pl), rel=1e-12)
     # the shuffle on the CPU makes it dearer than the all-NPU pricing of the same profile
-    plain = latency.from_device_profile(rank6.prep, "htp_npu", model="tiny6", scale=2)
+    plain = cost_model.from_device_profile(rank6.prep, "htp_npu", model="tiny6", scale=2)
     assert cost.layer_ms["shuffle"]["a8w8"] > plain.layer_ms["shuffle"]["a8w8"] + 2 * switch_ms
     assert "desktop_xnnpack" in cost.source and "no phone CPU profile" in cost.source
     assert "SM8650" in rank6.profile_label
 
 
 def test_rank4_shuffle_is_all_npu_and_priced_as_the_profile(rank4):
-    plain = latency.from_device_profile(rank4.prep, "htp_npu", model="tiny4", scale=2)
+    plain = cost_model.from_device_profile(rank4.prep, "htp_npu", model="tiny4", scale=2)
     for p in SEARCHED:
         pl = rank4.npu.uniform[p]
         assert pl.whole and pl.ops_on_npu == pl.ops_total and pl.switches == 0 and not pl.cpu_ops

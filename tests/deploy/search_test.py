@@ -7,10 +7,10 @@ import pytest
 
 import models
 from deploy.data import calibration
-from deploy.policy_search import oracle as candidates
+from deploy.policy_search import oracle as quality_oracle
 from deploy.convert import per_layer as hybrid
-from deploy.latency import cost_model as latency
-from deploy.policy_search import solver as search
+from deploy.latency import cost_model
+from deploy.policy_search import solver
 from deploy.commands import search_jobs
 from deploy.policy_search import sensitivity
 from deploy.commands.policy_jobs import convert_with_policy
@@ -43,9 +43,9 @@ def setup(hr_dir):
     src = ModelSource("tiny", 2, _tiny(), IOConvention(), False, None)
     prep = hybrid.prepare(src.model)
     calib = calibration.calibration_set(2, HW, calib_dir=hr_dir, n_images=3, patches_per_image=2)
-    val = candidates.validation_set(2, HW, val_dir=hr_dir, n_images=3, patches_per_image=2)
-    oracle = candidates.QualityOracle(prep, model="tiny", scale=2, calib=calib, val=val)
-    cost = latency.from_device_profile(prep, "htp_npu", model="tiny", scale=2)
+    val = quality_oracle.validation_set(2, HW, val_dir=hr_dir, n_images=3, patches_per_image=2)
+    oracle = quality_oracle.QualityOracle(prep, model="tiny", scale=2, calib=calib, val=val)
+    cost = cost_model.from_device_profile(prep, "htp_npu", model="tiny", scale=2)
     groups = tuple(make_groups(prep.model, prep.layers))
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
     return search_jobs.Setup(src, prep, groups, oracle, cost, macs, "htp_npu")
@@ -87,10 +87,10 @@ def test_problem_latency_equals_cost_model(setup):
 def test_search_finds_the_enumerated_optimum(setup, fraction):
     """Budgets spread between 'as good as all-a16w8' and 'all-a8w8 is fine'."""
     prob = setup.problem(search_jobs.measure_drops(setup, progress=False).drop_db)
-    truth = search.exhaustive(setup.oracle, prob, progress=False)
+    truth = solver.exhaustive(setup.oracle, prob, progress=False)
     wide, narrow = (setup.oracle.psnr(setup.oracle.uniform(p)) for p in ("a16w8", "a8w8"))
-    result = search.search(setup.oracle, prob, budget_db=fraction * (wide - narrow), progress=False)
-    opt = search.optimum(truth, result.target_psnr)
+    result = solver.search(setup.oracle, prob, budget_db=fraction * (wide - narrow), progress=False)
+    opt = solver.optimum(truth, result.target_psnr)
     assert result.feasible and result.best.psnr >= result.target_psnr - 1e-9
     assert result.best.ms == pytest.approx(opt.ms)
     assert result.evaluations <= len(truth)
@@ -134,14 +134,14 @@ def test_bad_budgets_are_refused(text):
 
 
 def test_unknown_profile_lists_known_ones():
-    with pytest.raises(latency.LatencyError, match="known: .*htp_npu"):
-        latency.load_profile("no_such_npu")
+    with pytest.raises(cost_model.LatencyError, match="known: .*htp_npu"):
+        cost_model.load_profile("no_such_npu")
 
 
 def test_existing_outputs_are_not_overwritten(setup, tmp_path):
     out = tmp_path / "s.json"
     out.write_text("keep")
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="overwrite=True"):
         search_jobs.run_sensitivity(setup, out, progress=False)
     assert out.read_text() == "keep"
 
@@ -171,11 +171,11 @@ def test_refinement_skips_flips_below_the_minimum_gain(setup):
     prob = setup.problem(search_jobs.measure_drops(setup, progress=False).drop_db)
     wide, narrow = (setup.oracle.psnr(setup.oracle.uniform(p)) for p in ("a16w8", "a8w8"))
     budget = 0.5 * (wide - narrow)
-    full = search.search(setup.oracle, prob, budget_db=budget, progress=False)
-    lean = search.search(setup.oracle, prob, budget_db=budget, progress=False, min_gain=0.99)
+    full = solver.search(setup.oracle, prob, budget_db=budget, progress=False)
+    lean = solver.search(setup.oracle, prob, budget_db=budget, progress=False, min_gain=0.99)
     assert full.skipped_below_min_gain == 0 and full.to_json()["min_gain"] == 0.0
     refined = [c for c in full.history if c.step == "refine flip"]
     assert lean.skipped_below_min_gain >= 1 and not [c for c in lean.history if c.step == "refine flip"]
     assert refined and lean.best.ms >= full.best.ms  # what the skipped flips could have gained
-    with pytest.raises(search.SearchError, match="min_gain"):
-        search.search(setup.oracle, prob, budget_db=budget, progress=False, min_gain=1.5)
+    with pytest.raises(solver.SearchError, match="min_gain"):
+        solver.search(setup.oracle, prob, budget_db=budget, progress=False, min_gain=1.5)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from deploy.data import calibration, shipped
-from deploy.data import images as data
+from deploy.data import images
 from deploy.errors import SrdeployError
 from deploy.policy_search import oracle
 from tests.conftest import REPO, run_tool
@@ -31,7 +31,7 @@ def test_manifest_lists_every_shipped_photo_with_licence_and_hash():
         f = shipped.PHOTOS_DIR / p["file"]
         assert hashlib.sha256(f.read_bytes()).hexdigest() == p["sha256"]
         assert p["licence"] in ALLOWED_LICENCES and p["author"] and p["original"]
-        assert p["package"] in data.DEBIAN_PACKAGES
+        assert p["package"] in images.DEBIAN_PACKAGES
         with Image.open(f) as im:
             assert im.size == (p["width"], p["height"]) and im.mode == "RGB"
         assert max(p["width"], p["height"]) == 1020 and p["width"] % 12 == 0 and p["height"] % 12 == 0
@@ -46,7 +46,7 @@ def test_splits_are_disjoint_and_never_the_evaluation_images():
     assert not names["training"] & (names["validation"] | names["calibration"])
     assert {"free_by_Peter_Nerlich", "Dune"} <= names["validation"]
     everything = set().union(*names.values())
-    assert not everything & set(data.EVAL_IMAGES)
+    assert not everything & set(images.EVAL_IMAGES)
     models_md = (REPO / "models" / "DATA.md").read_text()
     for name in everything:  # every photo is attributed
         assert name in models_md, name
@@ -63,7 +63,7 @@ def test_photos_have_texture_for_sr():
     detail = []
     for split in shipped.SPLITS:
         for p in shipped.files(split):
-            g = data.load_image(p).astype(np.float32).mean(-1)
+            g = images.load_image(p).astype(np.float32).mean(-1)
             assert g.std() > 10, p
             detail.append(float(np.abs(np.diff(g, axis=1)).mean()))
     assert np.median(detail) > 1.5 and max(detail) > 10
@@ -77,7 +77,7 @@ def other_debian_photos(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for name in ("Bridge_by_Sander_Klootwijk", "free_by_Peter_Nerlich", "Dune", "Aqua"):
         Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).save(d / f"{name}.jpg")
-    monkeypatch.setattr(data, "DEBIAN_PHOTO_DIRS", (d,))
+    monkeypatch.setattr(images, "DEBIAN_PHOTO_DIRS", (d,))
     return d
 
 
@@ -91,7 +91,7 @@ def _val():
 
 def test_calibration_uses_the_shipped_photos_on_any_machine(monkeypatch, other_debian_photos):
     with_other = _calib()
-    monkeypatch.setattr(data, "DEBIAN_PHOTO_DIRS", (other_debian_photos / "none",))
+    monkeypatch.setattr(images, "DEBIAN_PHOTO_DIRS", (other_debian_photos / "none",))
     without = _calib()
     assert with_other.source == without.source == "shipped:calibration"
     assert list(with_other.images) == list(without.images) == shipped.names("calibration")
@@ -102,7 +102,7 @@ def test_calibration_uses_the_shipped_photos_on_any_machine(monkeypatch, other_d
 
 def test_validation_uses_the_shipped_photos_on_any_machine(monkeypatch, other_debian_photos):
     with_other = _val()
-    monkeypatch.setattr(data, "DEBIAN_PHOTO_DIRS", (other_debian_photos / "none",))
+    monkeypatch.setattr(images, "DEBIAN_PHOTO_DIRS", (other_debian_photos / "none",))
     without = _val()
     assert with_other.source == without.source == "shipped:validation"
     assert list(with_other.images) == list(without.images) == shipped.names("validation")
@@ -113,7 +113,7 @@ def test_validation_uses_the_shipped_photos_on_any_machine(monkeypatch, other_de
 
 
 def test_training_default_is_the_shipped_photos(monkeypatch, other_debian_photos):
-    train, val, source = data.training_photos()
+    train, val, source = images.training_photos()
     assert source == "shipped:training+calibration"
     assert [p.stem for p in train] == shipped.names("training") + shipped.names("calibration")
     assert [p.stem for p in val] == shipped.names("validation")
@@ -125,22 +125,22 @@ def test_missing_sources_are_one_line_errors(tmp_path, monkeypatch):
     cases = [
         (lambda: calibration.calibration_set(3, (48, 48), calib_dir=missing), "calibration folder"),
         (lambda: oracle.validation_set(3, (48, 48), val_dir=missing), "validation folder"),
-        (lambda: data.training_photos(missing), "training folder"),
+        (lambda: images.training_photos(missing), "training folder"),
     ]
     for call, what in cases:
-        with pytest.raises(data.MissingDataError) as e:
+        with pytest.raises(images.MissingDataError) as e:
             call()
         msg = str(e.value)
         assert msg.startswith(f"{what} {missing} does not exist") and "\n" not in msg
-    monkeypatch.setattr(data, "DEBIAN_PHOTO_DIRS", (missing,))
-    with pytest.raises(data.MissingDataError, match="full-size Debian photos are not installed.*"
+    monkeypatch.setattr(images, "DEBIAN_PHOTO_DIRS", (missing,))
+    with pytest.raises(images.MissingDataError, match="full-size Debian photos are not installed.*"
                                                      "tools/prepare_data.py"):
-        data.training_photos(full_size=True)
+        images.training_photos(full_size=True)
 
 
 def test_data_errors_are_library_errors():
-    assert issubclass(data.DataError, SrdeployError) and issubclass(data.DataError, ValueError)
-    assert issubclass(data.MissingDataError, data.DataError)
+    assert issubclass(images.DataError, SrdeployError) and issubclass(images.DataError, ValueError)
+    assert issubclass(images.MissingDataError, images.DataError)
 
 
 def test_altered_or_missing_shipped_photo_is_an_error(tmp_path, monkeypatch):
@@ -149,10 +149,10 @@ def test_altered_or_missing_shipped_photo_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(shipped, "PHOTOS_DIR", copy)
     first = copy / shipped.manifest()["photos"][0]["file"]
     first.write_bytes(first.read_bytes()[:-10])
-    with pytest.raises(data.DataError, match="differs from MANIFEST.json"):
+    with pytest.raises(images.DataError, match="differs from MANIFEST.json"):
         calibration.calibration_set(3, (48, 48))
     first.unlink()
-    with pytest.raises(data.MissingDataError, match="is missing; reinstall srdeploy"):
+    with pytest.raises(images.MissingDataError, match="is missing; reinstall srdeploy"):
         calibration.calibration_set(3, (48, 48))
 
 

@@ -191,10 +191,10 @@ def test_shipped_weights_load_and_run(name, scale):
 @pytest.mark.parametrize("name,scale", models.available_weights())
 def test_shipped_weights_beat_bicubic_by_half_a_db(name, scale):
     """The zoo's promise (models/README.md): every shipped weight is >= 0.5 dB over bicubic."""
-    from deploy.data import images as data
+    from deploy.data import images
     from deploy.evaluation.evaluator import evaluate
     from deploy.evaluation.runners import KerasRunner
-    r = evaluate(KerasRunner(models.build(name, scale, weights=True), scale), data.eval_samples(scale),
+    r = evaluate(KerasRunner(models.build(name, scale, weights=True), scale), images.eval_samples(scale),
                  model=name, dataset="default", progress=False)
     assert r.mean["psnr_y"] >= r.bicubic["psnr_y"] + 0.5, (r.mean, r.bicubic)
 

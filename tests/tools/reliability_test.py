@@ -100,7 +100,7 @@ def test_check_outputs_rule(tmp_path):
         check_outputs([tmp_path / "a.json", tmp_path / "a.json"])
     with pytest.raises(UserInputError, match="is a directory"):
         check_outputs([tmp_path], overwrite=True)
-    with pytest.raises(UserInputError, match="exists; pass --overwrite"):
+    with pytest.raises(UserInputError, match="exists; pass overwrite=True"):
         check_outputs([model])
     with pytest.raises(UserInputError, match="is a file, not a directory"):
         check_outputs([model / "x.json"])
@@ -135,7 +135,7 @@ def test_evaluate_json_never_over_the_model_or_an_existing_file(tmp_path, x2_tfl
     assert model.read_bytes() == x2_tflite.read_bytes()
     mine = tmp_path / "policy.json"
     mine.write_text("{}")
-    with pytest.raises(UserInputError, match="exists; pass --overwrite"):
+    with pytest.raises(UserInputError, match="exists; pass overwrite=True"):
         jobs.check_result_path(str(mine), (str(model),))
     with pytest.raises(UserInputError, match="is a directory"):
         jobs.check_result_path(str(tmp_path), (str(model),), overwrite=True)
