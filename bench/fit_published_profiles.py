@@ -1,7 +1,7 @@
 """Fit the phone NPU device profiles on published latencies of standard CNNs; write them.
 
-    python bench/fit_published_profiles.py      (seconds, from the cached per-op work of
-                                                 bench/published/graph_work.py)
+    python bench/fit_published_profiles.py      (~20 min on 2 cores, from the cached per-op work of
+                                                 bench/published/graph_work.py; --reuse_cv: seconds)
 
 What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.py roles):
   - FIT ROWS: every published TFLite-runtime latency (LiteRT, whole model on the HTP) of the
@@ -16,9 +16,14 @@ What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.
     elements, + model I/O elements, each at its own per-precision rate; non-negative least squares
     on relative errors, per phone. The same algebra as a device profile, so each fit is written
     as one (activation_traffic / weight_traffic / io_traffic keys where the form has the term).
-  - FORM (channel tiling of convs and elementwise ops; which optional terms): the one with the
-    lowest leave-one-model-out cross-validated median relative error on the fit rows of all three
-    phones (a rule on the fit rows alone).
+  - FORM (channel tiling of convs and elementwise ops; which optional terms; linear or roofline):
+    the one with the lowest leave-one-model-out cross-validated median relative error on the fit
+    rows of all three phones (a rule on the fit rows alone), among the linear forms
+    (bench/published/latency_fit.py: an op's compute and memory times SUMMED) and the roofline
+    forms (bench/published/roofline_fit.py: per op max(compute, memory) or its smooth version,
+    nonlinear least squares; ~20 min on 2 cores, `--reuse_cv` takes their scores from the
+    shipped bench/results/fit_published_profiles.json). A roofline form is written as a profile
+    with a "roofline" block (deploy/latency/op_pricing.py prices it with the same algebra).
   - a16w8: AI Hub publishes no int16 TFLite row. The same form is fitted on the QNN-runtime rows
     (float, w8a8, w8a16) of the fit CNNs that have w8a16 (ConvNeXt-Tiny, DenseNet-121,
     EfficientNet-B4, MobileNetV2); the profile's a16w8 rates are its TFLite a8w8 rates / that
@@ -34,15 +39,19 @@ mediatek_mdla3}.json and bench/results/fit_published_profiles.json.
 from __future__ import annotations
 
 import json
+import math
+import os
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.published import latency_fit as lf  # noqa: E402
+from bench.published import roofline_fit as rf  # noqa: E402
 from deploy._files import atomic_write  # noqa: E402
 from deploy.latency.device_profiles import CONV_CLASSES, ELEMENT_CLASSES, PROFILE_DIR, from_json  # noqa: E402
 
@@ -69,9 +78,19 @@ def rows_for(published: dict, graphs: dict, runtime: str, phone: str, role: str 
             and graphs[r["model"]]["role"] == role and r["all_on_npu"]]
 
 
-def choose_form(published: dict, graphs: dict) -> tuple[str, dict]:
+def _cv_roofline(published: dict, graphs: dict, name: str) -> dict:
+    form = rf.FORMS[name]
+    arrays = {m: rf.op_arrays(g, form) for m, g in graphs.items() if g["role"] == "fit"}
+    errs = []
+    for phone in PHONE_NAME:
+        errs += rf.leave_one_model_out(rows_for(published, graphs, "tflite", phone), arrays, form, ("float", "a8w8"))
+    return lf.summary(errs)
+
+
+def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tuple[str, dict]:
     """The form with the lowest median |relative error| of leave-one-model-out predictions over the
-    fit rows of all phones (TFLite, float + w8a8). Fit rows only: no SR row is read."""
+    fit rows of all phones (TFLite, float + w8a8), among the linear forms (latency_fit.FORMS) and the
+    roofline forms (roofline_fit.FORMS). Fit rows only: no SR row is read."""
     scores = {}
     for name, form in lf.FORMS.items():
         feats = {m: lf.features(g, form) for m, g in graphs.items() if g["role"] == "fit"}
@@ -80,6 +99,11 @@ def choose_form(published: dict, graphs: dict) -> tuple[str, dict]:
             errs += lf.leave_one_model_out(rows_for(published, graphs, "tflite", phone), feats, ("float", "a8w8"),
                                            lf.groups_of(form))
         scores[name] = lf.summary(errs)
+    todo = [n for n in rf.FORMS if n not in (cached or {})]   # a nonlinear fit per fold: minutes, on every core
+    with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+        done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo])))) if todo else {}
+    for name in rf.FORMS:
+        scores[name] = done[name] if name in done else cached[name]
     return min(scores, key=lambda k: scores[k]["median_abs"]), scores
 
 
@@ -89,9 +113,12 @@ def _sig(x: float, n: int = 3) -> float:
 
 def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: list[dict], cv: dict) -> dict:
     """A device profile JSON from one phone's fitted rates (latency_fit.rates) and its QNN a16w8 ratio."""
-    form = lf.FORMS[form_name]
+    roof = form_name in rf.FORMS
+    form = rf.FORMS[form_name] if roof else lf.FORMS[form_name]
     models = sorted({r["model"] for r in fit_rows})
-    fit_src = (f"FITTED by bench/fit_published_profiles.py (NNLS, relative errors) on {len(fit_rows)} published TFLite-runtime "
+    how = (f"roofline least squares on {'relative' if form.get('objective') == 'rel' else 'log'} errors, "
+           "bench/published/roofline_fit.py") if roof else "NNLS, relative errors"
+    fit_src = (f"FITTED by bench/fit_published_profiles.py ({how}) on {len(fit_rows)} published TFLite-runtime "
                f"latencies of {len(models)} standard CNNs on the {PHONE_NAME[phone]} ({', '.join(models)}; float and w8a8; "
                f"qai-hub-models 0.65.0 wheel, qai_hub_models/models/<m>/perf.yaml, rows in bench/published/"
                f"ai_hub_perf_0.65.0.json); model form '{form_name}' ({form['form']}), chosen by leave-one-model-out CV on the "
@@ -108,7 +135,21 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
         "unit": "Gelem/s of activation elements read + written by each elementwise (non-conv) op, channels rounded up to 32",
         "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no traffic cost). a16w8: the a8w8 rate / 2 "
                   "(ASSUMPTION: int16 activations move 2 bytes per element where int8 move 1)"}}
-    if form.get("weights"):
+    if roof:
+        mem = {p: (_sig(rates[p]["mem_GBps"]) if rates[p].get("mem_GBps") else None) for p in ("a8w8", "float")}
+        traffic["roofline"] = {
+            "combine": "max" if form["k"] == math.inf else "k2", "channels": 32, "memory_GBps": {**mem, "a16w8": mem["a8w8"]},
+            "activation_bytes": dict(rf.ACT_BYTES),
+            **({"weight_bytes": dict(rf.WEIGHT_BYTES)} if form["weights"] == "in_max" else {}),
+            "unit": "memory_GBps: GB/s of the bytes each op moves (its activation elements read + written, channels rounded "
+                    "up to 32, x activation_bytes" + (" + its weight elements x weight_bytes" if form["weights"] == "in_max"
+                                                       else "") + "); each op costs comb(work / rate, bytes / memory_GBps) "
+                    "+ op overhead (deploy/latency/op_pricing.py)",
+            "source": f"memory_GBps a8w8, float: {fit_src} (null: not identified by the fit rows, no memory term). a16w8: the "
+                      "a8w8 rate (the same memory; int16 activations move 2 bytes per element: activation_bytes). Bytes per "
+                      "element: fp16 activations and weights for float on the HTP, int8 for a8w8, int16 activations + int8 "
+                      "weights for a16w8 (the precisions' definitions)"}
+    if form.get("weights") in (True, "separate"):
         w = {p: (_sig(rates[p]["rate"]["weights"]) if rates[p]["rate"].get("weights") else None) for p in ("a8w8", "float")}
         traffic["weight_traffic"] = {
             **w, "a16w8": w["a8w8"], "unit": "Gelem/s of conv / FC weight elements (fetched once per inference)",
@@ -123,12 +164,14 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
                       "(ASSUMPTION: 2 bytes per element where int8 moves 1)"}
     ops = {}
     for klass, group in CLASS_GROUP.items():
+        if roof and form["split"]:
+            group = rf.SPLIT_GROUP.get(klass, "elementwise")
         entry, notes = {"unit": "GMAC/s" if klass in CONV_CLASSES else "Gelem/s"}, []
         for p in ("a8w8", "float"):
             r = rates[p]["rate"].get(group)
             if r is None:
-                r = rates[p]["rate"]["conv"]
-                notes.append(f"{p} NOT IDENTIFIED by the fit rows (zero cost at the NNLS bound): priced like one {p} conv MAC")
+                r = rates[p]["rate"].get("conv") or rates[p]["rate"]["conv_kxk"]
+                notes.append(f"{p} NOT IDENTIFIED by the fit rows (zero cost at the fit's bound): priced like one {p} conv MAC")
             entry[p] = _sig(r)
         entry["a16w8"] = _sig(entry["a8w8"] / ratio)
         entry["source"] = f"a8w8, float: {fit_src}{'; ' + '; '.join(notes) if notes else ''}. a16w8: {ratio_src}"
@@ -195,7 +238,7 @@ def mdla_profile(base: dict) -> dict:
                                    "activation traffic rates (no published MediaTek figure)"}}
            if "activation_traffic" in base else {}),
         **{k: {**base[k], "source": f"ASSUMPTION: snapdragon_8gen3's fitted {k} rates (no published MediaTek figure)"}
-           for k in ("weight_traffic", "io_traffic") if k in base},
+           for k in ("weight_traffic", "io_traffic", "roofline") if k in base},
         "name": "mediatek_mdla3",
         "description": "A MediaTek APU with MDLA 3.0 (Dimensity 9000 class) running int8, int16 and FP16 on the MDLA. Only the "
                        "int8 : int16 : FP16 throughput ratios are published; the absolute scale is snapdragon_8gen3's (assumption).",
@@ -209,40 +252,83 @@ def mdla_profile(base: dict) -> dict:
     }
 
 
-def build() -> tuple[dict, dict]:
-    """(result JSON, {profile name: profile JSON}) from the shipped published rows and graph work."""
+def roofline_qnn_ratio(published: dict, graphs: dict, phone: str, form: dict) -> dict:
+    """qnn_ratio for a roofline form: the form fitted on the phone's QNN float + w8a8 fit rows, then the
+    w8a16 rows priced with the a8w8 parameters, compute x k and int16 activations (2 bytes, io at half
+    the a8w8 element rate); k by least squares on log errors (one number)."""
+    from scipy.optimize import minimize_scalar
+    rows = rows_for(published, graphs, "qnn_dlc", phone)
+    arrays = {m: rf.op_arrays(graphs[m], form) for m in {r["model"] for r in rows}}
+    params = rf.fit([r for r in rows if r["precision"] != "a16w8"], arrays, form, ("float", "a8w8"))
+    lay8, lay16 = rf.Layout(form, ("float", "a8w8")), rf.Layout(form, ("float", "a8w8", "a16w8"))
+    r16 = [r for r in rows if r["precision"] == "a16w8"]
+
+    def x16(k: float) -> list:
+        x = dict(zip(lay8.names, params["x"]))
+        for n in lay16.names:
+            if n.endswith(":a16w8"):
+                base = x[n[:-len("a16w8")] + "a8w8"]
+                x[n] = base * (k if n.startswith("inv_rate:") and ":io:" not in n and ":weights:" not in n
+                               else 2.0 if ":io:" in n else 1.0)
+        return [x[n] for n in lay16.names]
+
+    def errs(k: float) -> list[float]:
+        p16 = {"names": lay16.names, "x": x16(k), "form": form, "precisions": list(lay16.precisions)}
+        return rf.rel_errors(r16, arrays, p16)
+
+    k = float(minimize_scalar(lambda k: sum(math.log1p(e) ** 2 for e in errs(k)), bounds=(0.5, 10.0),
+                              method="bounded", options={"xatol": 1e-6}).x)
+    return {"ratio": max(1.0, k), "fitted_k": k, "models": sorted({r["model"] for r in r16}), "rows": len(r16),
+            "w8a16_fit_errors": [round(e, 4) for e in errs(k)]}
+
+
+def build(reuse_cv: bool = False) -> tuple[dict, dict]:
+    """(result JSON, {profile name: profile JSON}) from the shipped published rows and graph work.
+    reuse_cv: the roofline forms' CV scores from the shipped bench/results/fit_published_profiles.json
+    (recomputing them takes many minutes; the linear forms' are recomputed)."""
     t0 = time.time()
     published = json.loads(PUBLISHED.read_text())
     graphs = json.loads(WORK.read_text())["graphs"]
-    chosen, scores = choose_form(published, graphs)
-    form = lf.FORMS[chosen]
-    feats = {m: lf.features(g, form) for m, g in graphs.items() if g["role"] == "fit"}
+    stored = ROOT / "bench/results/fit_published_profiles.json"
+    cached = json.loads(stored.read_text())["cv_by_form"] if reuse_cv and stored.is_file() else None
+    chosen, scores = choose_form(published, graphs, cached)
+    roof = chosen in rf.FORMS
+    form = rf.FORMS[chosen] if roof else lf.FORMS[chosen]
+    fit_graphs = {m: g for m, g in graphs.items() if g["role"] == "fit"}
+    feats = {m: (rf.op_arrays(g, form) if roof else lf.features(g, form)) for m, g in fit_graphs.items()}
     profiles, per_phone = {}, {}
     for phone in PHONE_NAME:
         rows = rows_for(published, graphs, "tflite", phone)
-        params = lf.fit(rows, feats, ("float", "a8w8"), lf.groups_of(form))
-        rates, qnn = lf.rates(params), qnn_ratio(published, graphs, phone, form)
+        if roof:
+            params = rf.fit(rows, feats, form, ("float", "a8w8"))
+            rates, qnn = rf.rates(params), roofline_qnn_ratio(published, graphs, phone, form)
+            errs = rf.rel_errors(rows, feats, params)
+        else:
+            params = lf.fit(rows, feats, ("float", "a8w8"), lf.groups_of(form))
+            rates, qnn = lf.rates(params), qnn_ratio(published, graphs, phone, form)
+            errs = lf.rel_errors(rows, feats, params)
         profiles[phone] = make_profile(phone, chosen, rates, qnn, rows, scores[chosen])
         per_phone[phone] = {"rates": rates, "not_identified": params["not_identified"], "qnn_a16w8": qnn,
                             "fit_rows": [{"model": r["model"], "precision": r["precision"], "published_ms": r["ms"],
                                           "fitted_error": round(e, 4), "source": r["source"]}
-                                         for r, e in zip(rows, lf.rel_errors(rows, feats, params))]}
-        print(f"{phone}: {len(rows)} fit rows; conv a8w8 {rates['a8w8']['rate']['conv']:.0f} / float "
-              f"{rates['float']['rate']['conv']:.0f} GMAC/s, a8w8/a16w8 {qnn['ratio']:.2f}; not identified: "
+                                         for r, e in zip(rows, errs)]}
+        conv = {p: rates[p]["rate"].get("conv") or rates[p]["rate"].get("conv_kxk") for p in ("a8w8", "float")}
+        print(f"{phone}: {len(rows)} fit rows; conv a8w8 {conv['a8w8']:.0f} / float "
+              f"{conv['float']:.0f} GMAC/s, a8w8/a16w8 {qnn['ratio']:.2f}; not identified: "
               f"{', '.join(params['not_identified']) or 'none'}")
     profiles["mediatek_mdla3"] = mdla_profile(profiles["snapdragon_8gen3"])
     for name, prof in profiles.items():
         from_json(prof, name)   # the loader's own checks: every number sourced, every class present
-    print(f"form (leave-one-model-out CV on the fit rows): {chosen}; " + ", ".join(
-        f"{k} {100 * v['median_abs']:.0f} %" for k, v in scores.items()))
+    print(f"form (leave-one-model-out CV on the fit rows): {chosen}; best ten: " + ", ".join(
+        f"{k} {100 * scores[k]['median_abs']:.1f} %" for k in sorted(scores, key=lambda k: scores[k]["median_abs"])[:10]))
     res = {"chosen_form": chosen, "choice_rule": choose_form.__doc__.strip(), "cv_by_form": scores, "per_phone": per_phone,
            "wheel_sha256": published["wheel_sha256"], "command": "python bench/fit_published_profiles.py",
            "seconds": round(time.time() - t0, 1)}
     return res, profiles
 
 
-def main(write: bool = True) -> dict:
-    res, profiles = build()
+def main(write: bool = True, reuse_cv: bool = False) -> dict:
+    res, profiles = build(reuse_cv)
     if write:
         for name, prof in profiles.items():
             atomic_write(PROFILE_DIR / f"{name}.json", json.dumps(prof, indent=1) + "\n")
@@ -252,4 +338,4 @@ def main(write: bool = True) -> dict:
 
 
 if __name__ == "__main__":
-    main("--nowrite" not in sys.argv)
+    main("--nowrite" not in sys.argv, "--reuse_cv" in sys.argv)

@@ -101,7 +101,10 @@ def table(res: dict) -> str:
               f"not met: {', '.join(res['targets_missed']) or 'none'}.", "",
               "How this was reached (so the numbers can be judged): the fit set and the candidate terms grew in steps "
               "(memory terms, then 6 dense-prediction / restoration nets to identify them; the last one, NAFNet, kept "
-              "although it made this table worse), and this SR table was looked at between steps; no SR number enters any fit, and the form is picked by the fixed CV rule above. The SR graphs are "
+              "although it made this table worse), and this SR table was looked at between steps; no SR number enters any fit, and the form is picked by the fixed CV rule above. "
+              "The roofline forms (per op max(compute, memory) + overhead: bench/published/roofline_fit.py) were then added "
+              "as candidates and the form chosen by that CV rule on the fit rows alone, with this table not looked at until "
+              "the form and fit were frozen; it was then scored once. The SR graphs are "
               "the TFLite converter's graphs of the architectures (ops column: ours / AI Hub's layer count), PReLU as "
               "one op as AI Hub measured it, not the product's quantizer-friendly rewrite."]
     return "\n".join(lines)

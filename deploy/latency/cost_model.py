@@ -7,7 +7,7 @@ precision + each edge's cost where the two layers' precisions differ. Two ways t
     device profile's throughputs (deploy/profiles/, every number with its source);
   - from_op_profiles: per-node times measured by the harness (`--enable_op_profiling`) on an
     all-a8w8 and an all-a16w8 model of the same Keras model, mapped back to Keras layers.
-Modelling choices (documented in deploy/profiles/README.md):
+Modelling choices (documented in deploy/latency/profiles/README.md):
   - Ops that belong to no Keras layer (`layer None`) run at the policy default; they are priced
     at a8w8 into fixed_ms. Edges touching them are not modelled.
   - Model I/O: with float32 I/O every model quantizes its input and dequantizes its output
@@ -36,6 +36,7 @@ import numpy as np
 from deploy.latency.device_profiles import (DeviceProfile, LatencyError, known_profiles, load_profile,
                                     op_class)
 from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
+from deploy.latency.op_pricing import io_layers, op_ms
 from deploy.convert.layer_map import layer_of
 from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
 from deploy.convert.tflite_io import make_interpreter
@@ -209,40 +210,21 @@ def _input_hw(prep) -> tuple[int, int]:
 # ---------------------------------------------------------------- from a device profile
 
 
-def _op_ms(prof: DeviceProfile, o: OpWork, precision: str) -> float:
-    """One op's time: its work at the profile's rate + its activation and weight traffic (0 for
-    profiles without those keys)."""
-    return (prof.op_ms(o.klass, precision, o.work) + prof.traffic_ms(precision, o.traffic, o.klass)
-            + prof.weights_ms(precision, o.weights))
-
-
-def _io_layers(prep) -> list[tuple[Optional[str], int]]:
-    """(layer, elements) for each model input (its first reading op's layer) and output (its
-    producing op's layer); layer None where no policy layer owns that op."""
-    interp, ops, tensors = _details(prep)
-    out = []
-    for d in interp.get_input_details():
-        reader = next((mo.layer for od, mo in zip(ops, prep.ops) if int(d["index"]) in [int(i) for i in od["inputs"]]), None)
-        out.append((reader, _elements(d["shape"])))
-    for d in interp.get_output_details():
-        writer = next((mo.layer for od, mo in zip(ops, prep.ops) if int(d["index"]) in [int(i) for i in od["outputs"]]), None)
-        out.append((writer, _elements(d["shape"])))
-    return out
-
-
 def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale: int) -> CostModel:
-    """Price every op of the float graph with the profile's throughput at each precision."""
+    """Price every op of the float graph with the profile's throughput at each precision (one op:
+    op_pricing.op_ms, the profile's linear or roofline algebra)."""
     prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
     layer_ms = {l: {p: 0.0 for p in PRECISIONS} for l in prep.layers}
     fixed = float(prof.invoke_overhead_us["a8w8"]) / 1e3
     for o in graph_ops(prep, **prof.tiling, traffic_tile=prof.traffic_tile):
         if o.layer in layer_ms:
             for p in PRECISIONS:
-                layer_ms[o.layer][p] += _op_ms(prof, o, p)
+                layer_ms[o.layer][p] += op_ms(prof, o.klass, p, o.work, o.traffic, o.weights)
         else:   # no Keras layer: runs at the policy default; priced at a8w8
-            fixed += _op_ms(prof, o, "a8w8")
+            fixed += op_ms(prof, o.klass, "a8w8", o.work, o.traffic, o.weights)
     if prof.io_traffic:   # I/O passed at the precision of the layer that reads / writes it
-        for layer, n in _io_layers(prep):
+        interp, ops, _ = _details(prep)
+        for layer, n in io_layers(interp, ops, prep.ops):
             if layer in layer_ms:
                 for p in PRECISIONS:
                     layer_ms[layer][p] += prof.io_ms(p, n)
@@ -341,7 +323,7 @@ class ProfileMap:
 
 def map_rows(prep, trials: Sequence[dict]) -> ProfileMap:
     """Map each op row to its Keras layer by output tensor name (AEQ keeps the float model's
-    names on compute ops; same rule as deploy/layer_map.py), QUANTIZE/DEQUANTIZE rows to
+    names on compute ops; same rule as deploy/convert/layer_map.py), QUANTIZE/DEQUANTIZE rows to
     boundary cost with their element counts from the float graph."""
     layers = set(prep.layers)
     by_tensor = {o.tensor: o.layer for o in prep.ops}

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from deploy.convert.policy import PRECISIONS
 from deploy.latency.htp_tiling import CONV_TILING
+from deploy.latency.op_pricing import check_roofline
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -82,6 +83,10 @@ class DeviceProfile:
     #: {precision: Gelem/s or null, "source": ...}: the model's input and output elements priced at this
     #: rate, at the precision of the layer that reads the input / writes the output; absent: no cost
     io_traffic: Mapping[str, Any] | None = None
+    #: {"combine": "max" | "k2", "memory_GBps": {precision: GB/s or null}, "activation_bytes": {precision: n},
+    #: ["weight_bytes": {precision: n}], "channels": tile, "source": ...}: each op costs comb(compute, memory)
+    #: + its overhead, memory = the bytes it moves at memory_GBps (deploy/latency/op_pricing.py); absent: linear
+    roofline: Mapping[str, Any] | None = None
 
     @property
     def tile(self) -> int:
@@ -119,7 +124,7 @@ class DeviceProfile:
 
     @property
     def traffic_tile(self) -> int:
-        return int((self.activation_traffic or {}).get("channels", 32))
+        return int((self.roofline or self.activation_traffic or {}).get("channels", 32))
 
     def switches_partition(self, a: str, b: str) -> bool:
         """Whether precisions a and b run on different processors (a delegate boundary)."""
@@ -145,7 +150,8 @@ class DeviceProfile:
                 **({"channel_tile": self.channel_tile} if self.channel_tile else {}),
                 **({"activation_traffic": self.activation_traffic} if self.activation_traffic else {}),
                 **({"weight_traffic": self.weight_traffic} if self.weight_traffic else {}),
-                **({"io_traffic": self.io_traffic} if self.io_traffic else {})}
+                **({"io_traffic": self.io_traffic} if self.io_traffic else {}),
+                **({"roofline": self.roofline} if self.roofline else {})}
 
 
 #: The profile the search and `deploy.predict_latency` price on when none is named.
@@ -190,6 +196,7 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
         if bad:
             raise LatencyError(f"device profile '{name}': '{key}' needs a positive rate (Gelem/s) or null "
                                f"for {', '.join(bad)}")
+    check_roofline(name, obj, PRECISIONS, LatencyError)
     for klass, entry in obj["ops"].items():
         if not str(entry.get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")
@@ -198,7 +205,7 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
 #: Profile fields that are JSON objects (a number or list there is a malformed profile, one line).
 _OBJECT_FIELDS = ("accelerator", "ops", "op_overhead_us", "invoke_overhead_us", "requantize",
                   "partition_switch", "npu_cpu_switch", "cpu_fallback", "channel_tile", "activation_traffic",
-                  "weight_traffic", "io_traffic")
+                  "weight_traffic", "io_traffic", "roofline")
 
 
 def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
@@ -216,7 +223,7 @@ def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
                              obj["partition_switch"], obj["accelerator"], obj.get("measured"),
                              path, obj.get("npu_cpu_switch"), obj.get("cpu_fallback"),
                              obj.get("channel_tile"), obj.get("activation_traffic"),
-                             obj.get("weight_traffic"), obj.get("io_traffic"))
+                             obj.get("weight_traffic"), obj.get("io_traffic"), obj.get("roofline"))
     except KeyError as e:
         raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
                            "deploy/latency/profiles/README.md") from None

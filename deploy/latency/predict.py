@@ -15,6 +15,7 @@ import numpy as np
 from deploy.convert.precisions import PrecisionError, layer as layer_precision
 from deploy.latency.cost_model import from_device_profile, op_work
 from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
+from deploy.latency.op_pricing import op_ms
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
 __all__ = ["predict", "predict_frame", "predict_keras", "predict_prepared", "predict_tflite"]
@@ -85,8 +86,8 @@ def predict_tflite(path: str | Path | bytes, profile: DeviceProfile | str, *, na
         prec = _DTYPE_PRECISION.get(np.dtype(out["dtype"]).type, "float")
         if klass == "quantize":   # priced as one requantize pass at the wider side's precision
             prec = "a16w8" if any(np.dtype(tensors[i]["dtype"]) == np.int16 for i in ins + outs) else "a8w8"
-        ms = (prof.op_ms(klass, prec, work) + prof.weights_ms(prec, weight_elements(op, ins, tensors))
-              + prof.traffic_ms(prec, traffic_elements(ins, outs, tensors, acts, prof.traffic_tile), klass))
+        ms = op_ms(prof, klass, prec, work, traffic_elements(ins, outs, tensors, acts, prof.traffic_tile),
+                   weight_elements(op, ins, tensors))
         total += ms
         for i in ins + outs:
             if int(i) in io_ids:
