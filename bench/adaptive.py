@@ -10,7 +10,7 @@ from one calibration at a fixed LR tile. Every tile of every evaluation image ru
 once; then, per tile, the true gain of the wide path (window-weighted change of squared Y error
 against HR: the quantity that decides whole-image PSNR) is compared with the candidate criteria:
   - cheap, on the LR tile: flatness, gradient energy, local variance, near-black/white pixels,
-    brightness (deploy.adaptive.CRITERIA);
+    brightness (deploy.runtime.adaptive.CRITERIA);
   - int8 range overflow: fraction of saturated int8 activations of the hybrid model's first and
     last int8 layer (needs a hybrid run first, so it costs a whole fast inference per tile).
 References: `oracle` routes by the true gain (needs HR), `noise_oracle` by |hybrid - a16w8|^2

@@ -1,9 +1,9 @@
-"""Measure this machine's per-op-type throughput -> deploy/profiles/desktop_xnnpack.json.
+"""Measure this machine's per-op-type throughput -> deploy/latency/profiles/desktop_xnnpack.json.
 
   python bench/device_profile_desktop.py            # ~5 min on 2 cores
   python bench/device_profile_desktop.py --runs 30 --out /tmp/p.json
 
-Micro-benchmarks: for each op class (deploy/device_profiles.py) a chain of 1 and of 5 identical
+Micro-benchmarks: for each op class (deploy/latency/device_profiles.py) a chain of 1 and of 5 identical
 ops at two sizes (32x32x16, 64x64x32), quantized through our AEQ per-layer route at a8w8, a16w8
 and float, timed with the LiteRT interpreter (default delegates, i.e. XNNPACK, 2 threads;
 warm-up, then the median of the runs). Per-op time = (t5 - t1) / 4 (model I/O cancels); the two

@@ -33,11 +33,13 @@ PACKAGES: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _version(dist: str) -> Optional[str]:
+def package_version(dist: str, default: Optional[str] = None) -> Optional[str]:
+    """An installed distribution's version, or `default` when it is not installed: the one
+    package-version lookup of the library (reports, cache keys, model metadata)."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
-        return None
+        return default
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,7 +48,7 @@ def package_versions() -> dict[str, str]:
     out = {}
     for names in PACKAGES:
         for name in names:
-            v = _version(name)
+            v = package_version(name)
             if v is not None:
                 out[name] = v
                 break
@@ -54,7 +56,7 @@ def package_versions() -> dict[str, str]:
 
 
 def srdeploy_version() -> Optional[str]:
-    return _version("srdeploy")
+    return package_version("srdeploy")
 
 
 @functools.lru_cache(maxsize=4)

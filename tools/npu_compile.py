@@ -12,7 +12,7 @@ from pathlib import Path
 from absl import flags
 
 from deploy._files import atomic_write, check_outputs
-from deploy.commands.cli import run_cli
+from deploy.commands.cli import run_cli, wording
 from deploy.errors import SrdeployError
 
 FLAGS = flags.FLAGS
@@ -50,7 +50,7 @@ def main(argv):
         results = npu.compile_for_socs(FLAGS.tflite, socs)
         paths = npu.write_compiled(results, FLAGS.out, stem, overwrite=FLAGS.overwrite)
     except SrdeployError as e:
-        _fail(str(e))
+        _fail(wording(e))
     reports = [r.report for r in results]
     doc = npu.report_json(reports, [str(p) for p in paths])
     run_cli(lambda: atomic_write(report_path, json.dumps(doc, indent=2) + "\n", overwrite=FLAGS.overwrite))

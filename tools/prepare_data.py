@@ -22,6 +22,7 @@ from pathlib import Path
 
 from absl import flags
 
+from deploy.commands import data_jobs
 from deploy.commands.cli import run_cli
 from deploy.data import images
 
@@ -152,7 +153,7 @@ def main(argv):
         print(f"wrote {len(m['photos'])} photos ({size / 1e6:.1f} MB) to {out}: "
               + ", ".join(f"{n} {s}" for s, n in counts.items()))
         return
-    train, val = run_cli(images.install_full_size_photos)
+    train, val = run_cli(data_jobs.install_full_size_photos)
     print(f"full-size set: {len(train)} training photos, {len(val)} validation photos "
           f"({', '.join(p.stem for p in val)}); train on it with `python tools/train.py --train_set full`")
 

@@ -9,7 +9,7 @@
   python tools/search_policy.py --model xlsr --scale 3 --sensitivity --workers 0 --out sens.json
   python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --cluster tcp://10.0.0.5:8786 --out hybrid.json
 Quality is measured on validation photos (never the evaluation images); latency is predicted by
-a device profile (--device_profile, see deploy/profiles/README.md) or by measured op profiles
+a device profile (--device_profile, see deploy/latency/profiles/README.md) or by measured op profiles
 (--op_profiles a8w8.jsonl,a16w8.jsonl from tools/adb_bench.py --enable_op_profiling).
 `python tools/convert.py --policy hybrid.json` takes the written policy unchanged.
 """

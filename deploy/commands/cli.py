@@ -1,14 +1,9 @@
 """Shared CLI plumbing: turn library errors into one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
-import os
+import re
 import sys
 from typing import Callable, TypeVar
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import re
 
 from deploy.errors import SrdeployError
 

@@ -18,9 +18,8 @@ from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource, require_source
 from deploy.errors import UserInputError
 
-DEFAULT_INPUT_HW = (64, 64)
-#: Uniform precisions `quantize` takes besides a Policy (aliases: deploy/convert/precisions.py).
-UNIFORM = ("float", "fp16", "int8", "a16w8")
+from deploy.convert.precisions import UNIFORM  # noqa: E402,F401 - uniform precisions quantize takes
+from deploy.data.io_convention import DEFAULT_INPUT_HW  # noqa: E402 - the default LR input size
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -171,9 +170,9 @@ def _quantize_uniform(src: ModelSource, precision: str, input_hw, calib_dir, cal
     from deploy.convert import uniform
     from deploy.data import calibration
     from models.complexity import receptive_radius
-    if precision not in uniform.PRECISIONS:
+    if precision not in UNIFORM:
         raise uniform.ConversionError(f"unknown precision '{precision}'; choose one of "
-                                      f"{', '.join(uniform.PRECISIONS)} or pass a Policy")
+                                      f"{', '.join(UNIFORM)} or pass a Policy")
     uniform.check_io_type(precision, io_type)
     if input_hw is None and precision in ("int8", "a16w8"):
         raise uniform.ConversionError("integer models need a fixed input size (e.g. 64x64): "

@@ -50,7 +50,6 @@ _OP_NAMES = {v: k for k, v in vars(_schema.BuiltinOperator).items() if not k.sta
 _NP = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
 _QRANGE = {np.int8: (-128, 127), np.int16: (-32768, 32767), np.uint8: (0, 255)}
 BOUNDARY = ("QUANTIZE", "DEQUANTIZE")
-PRECISIONS = LAYER_PRECISIONS
 _PASS = np.float32(2.0 ** -40)  # x / 2^-40 is exact; rounding it moves x by <= 2^-41
 
 
@@ -334,7 +333,7 @@ class Simulator:
 #: there). "htp": Qualcomm's HTP, whose compiler fuses a standalone RELU into the convolution
 #: that produces its input: the RELU reads the convolution's accumulator, not its rounded int8
 #: output (one rounding where LiteRT has two). Measured on FSRCNN x3's compiled model with every
-#: intermediate made an output (bench/npu_numerics_probe.py): the same int8 convolution output
+#: intermediate made an output (a one-off probe; bench/npu_numerics.py checks the result): the same int8 convolution output
 #: maps to up to 3 RELU outputs on HTP, to one on LiteRT; the ops after it (MUL, SUB) are
 #: functions of their int8 inputs on both.
 ARITHMETICS = ("litert", "htp")

@@ -8,7 +8,7 @@ so the model loads and runs unchanged (tested), and any flatbuffer reader can fi
 
 Writer: LiteRT's own flatbuffer object API (`ai_edge_litert.schema_py_generated` +
 `ai_edge_litert.tools.flatbuffer_utils`), which ships with the runtime we already depend on
-(deploy/io_types.py uses it too) and is generated from the current schema on every LiteRT
+(deploy/convert/io_types.py uses it too) and is generated from the current schema on every LiteRT
 release. Not chosen: tflite-support's MetadataWriter (last release 0.4.4, July 2023; its wheel
 pins protobuf<4 while tensorflow-cpu 2.21 needs protobuf>=6.31, so pip cannot install both —
 checked with `pip install --dry-run tflite-support`), and `tensorflow.lite.tools.flatbuffer_utils`
@@ -25,7 +25,6 @@ from deploy.errors import UserInputError
 import hashlib
 import json
 import struct
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -42,10 +41,8 @@ class MetadataError(UserInputError):
 
 
 def srdeploy_version() -> str:
-    try:
-        return importlib_metadata.version("srdeploy")
-    except importlib_metadata.PackageNotFoundError:
-        return "unknown"
+    from deploy.provenance import package_version
+    return package_version("srdeploy", "unknown")
 
 
 def _io(entries: Any) -> list[dict]:
@@ -54,7 +51,7 @@ def _io(entries: Any) -> list[dict]:
 
 
 def payload_from_report(report: Mapping[str, Any], description: Optional[str] = None) -> dict[str, Any]:
-    """The metadata for a model from its convert report (deploy/convert.py, deploy/hybrid.py)."""
+    """The metadata for a model from its convert report (deploy/convert/uniform.py, deploy/convert/per_layer.py)."""
     conv = report.get("io_convention") or {"channels": "rgb", "value_range": "0-1"}
     scale = int(report["scale"])
     precision = report.get("precision", "unknown")

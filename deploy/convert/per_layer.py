@@ -1,7 +1,7 @@
 """Per-layer (hybrid) precision: Keras model + Policy -> one verified TFLite model + report.
 
 Steps: fix the input shape (no SHAPE ops), rewrite activations AEQ cannot quantize
-(deploy/rewrite.py), convert to float TFLite, map every op to its Keras layer, calibrate once,
+(deploy/convert/rewrite.py), convert to float TFLite, map every op to its Keras layer, calibrate once,
 quantize with the policy's recipe, invoke once, read the model back and check every op's
 precision against the policy (FQSR: with no `float` layer, not one float op may remain).
 """

@@ -29,8 +29,7 @@ from deploy.convert.rewrite import rewrite_for_converter
 from deploy.convert.tflite_io import invoke_once, make_interpreter, summarize
 from models._keras import keras, quiet_native_stderr, tf
 
-PRECISIONS = precisions.UNIFORM
-DEFAULT_INPUT_HW = (64, 64)
+from deploy.data.io_convention import DEFAULT_INPUT_HW  # noqa: E402,F401 - re-exported for the CLIs
 IO_TYPES = ("float32", "uint8", "int8", "int16")
 
 #: Why an op stays float, where we know (shown in the conversion report).

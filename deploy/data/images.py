@@ -213,8 +213,8 @@ def full_size_photos(dirs: Optional[Sequence[Path]] = None) -> tuple[list[Path],
     if missing:
         raise MissingDataError(
             f"the full-size Debian photos are not installed ({len(missing)} missing, e.g. "
-            f"{missing[0]} in {', '.join(map(str, dirs))}); run `python tools/prepare_data.py` (installs "
-            f"{' and '.join(DEBIAN_PACKAGES)} with apt-get), or train on the shipped photos (the default)")
+            f"{missing[0]} in {', '.join(map(str, dirs))}); install them (`{' '.join(install_command())}`, "
+            f"or `python tools/prepare_data.py`), or train on the shipped photos (the default)", file=dirs[0])
     train = [found[n] for split in shipped.TRAIN_SPLITS for n in want[split]]
     return train, [found[n] for n in want["validation"]]
 
@@ -262,27 +262,9 @@ def cached_pair(path: Path, scale: int, cache_dir: Path = CACHE_DIR) -> tuple[np
 
 
 
-def install_full_size_photos() -> tuple[list[Path], list[Path]]:
-    """apt-get install the Debian photo packages (if missing); returns (train, validation) of the
-    full-size set. Only for `--train_set full`: every default uses the shipped photos."""
-    import shutil
-    import subprocess
-    try:
-        return full_size_photos()
-    except MissingDataError:
-        pass
-    if shutil.which("apt-get") is None:
-        raise MissingDataError("apt-get not found: install the Debian packages "
-                               f"{' '.join(DEBIAN_PACKAGES)} by hand, or train on the shipped photos")
-    sudo = [] if _is_root() else ["sudo"]
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *DEBIAN_PACKAGES]):
-        proc = subprocess.run(sudo + cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-            raise MissingDataError(f"`{' '.join(sudo + cmd)}` failed: {last}")
-    return full_size_photos()
-
-
-def _is_root() -> bool:
+def install_command() -> list[str]:
+    """The command that installs the full-size Debian photos (`sudo` where not root). The library
+    never runs it: `tools/prepare_data.py` does, or the user."""
     import os
-    return hasattr(os, "geteuid") and os.geteuid() == 0
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return [*([] if root else ["sudo"]), "apt-get", "install", "-y", *DEBIAN_PACKAGES]

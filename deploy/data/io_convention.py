@@ -22,6 +22,11 @@ CHANNELS = ("rgb", "y")
 VALUE_RANGES = ("0-1", "0-255")
 
 
+#: The fixed LR input (H, W) models are exported, calibrated, searched and priced at by default
+#: (NPUs need fixed shapes; images of any size run in tiles of it). Defined here only.
+DEFAULT_INPUT_HW = (64, 64)
+
+
 @dataclasses.dataclass(frozen=True)
 class IOConvention:
     channels: str = "rgb"

@@ -24,7 +24,7 @@ from deploy.data.io_convention import IOConvention
 from deploy.errors import UserInputError
 from deploy.evaluation.evaluator import EvalResult, evaluate as _score
 
-DEFAULT_INPUT_HW = (64, 64)
+from deploy.data.io_convention import DEFAULT_INPUT_HW  # noqa: E402 - the default LR input size
 
 
 def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[str | Path] = None, *,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from importlib import metadata
+from deploy.provenance import package_version
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -144,10 +144,7 @@ def placement_from_report(report: Mapping[str, Any], ops: Sequence[OpWork],
 def _tool_versions() -> dict[str, str]:
     out = {}
     for dist in ("ai-edge-litert", "onnxruntime-qnn"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "unknown"
+        out[dist] = package_version(dist, "unknown")
     return out
 
 

@@ -50,11 +50,8 @@ def _package_dir(name: str) -> Path:
 
 
 def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"
+    from deploy.provenance import package_version
+    return package_version(dist, "unknown")
 
 
 def qnn_lib_dir() -> Path:

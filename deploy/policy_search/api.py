@@ -21,7 +21,7 @@ from deploy.policy_search.solver import SearchError
 from deploy.policy_search.session import DEFAULT_PROFILE, Setup, measure_drops, provenance, setup
 from deploy.policy_search.space import NARROW, WIDE
 
-DEFAULT_INPUT_HW = (64, 64)
+from deploy.data.io_convention import DEFAULT_INPUT_HW  # noqa: E402 - the default LR input size
 
 
 class BudgetImpossible(SrdeployError):

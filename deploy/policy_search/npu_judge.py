@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from importlib import metadata
+from deploy.provenance import package_version
 from pathlib import Path
 from typing import Any, Optional
 
@@ -87,10 +87,7 @@ class EmulatedJudge(QualityOracle):
             return None
         versions = {}
         for pkg in _VERSIONS:
-            try:
-                versions[pkg] = metadata.version(pkg)
-            except metadata.PackageNotFoundError:
-                versions[pkg] = None
+            versions[pkg] = package_version(pkg)
         key = json.dumps({"model": sha256_bytes(tflite), "soc": self.soc.name, "scale": self.scale,
                           "validation": self.val.to_json(), "convention": [self.convention.channels,
                                                                            self.convention.value_range],

@@ -1,6 +1,6 @@
 """Latency-vs-PSNR Pareto front: pick a point instead of guessing a budget.
 
-Candidates: the MILP's optimum (deploy/search_space.py) for a sweep of loss budgets from 0 to
+Candidates: the MILP's optimum (deploy/policy_search/space.py) for a sweep of loss budgets from 0 to
 "everything a8w8", plus both uniform policies, each measured for real on the validation
 patches. A point is on the front when no other measured point is at least as fast and at
 least as good, and strictly better in one of the two.

@@ -1,6 +1,6 @@
 """Per-layer sensitivity: how much PSNR_Y each decision unit costs at a8w8, measured for real.
 
-For every group (deploy/search_space.py): PSNR(all a16w8 but this group a8w8) − PSNR(all a16w8)
+For every group (deploy/policy_search/space.py): PSNR(all a16w8 but this group a8w8) − PSNR(all a16w8)
 ("drop", usually ≤ 0) and PSNR(all a8w8 but this group a16w8) − PSNR(all a8w8) ("gain").
 2·groups + 2 quantized models, all from one calibration (QualityOracle).
 """

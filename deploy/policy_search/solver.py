@@ -1,7 +1,7 @@
 """Minimum-latency per-layer policy under a PSNR budget (NAWQ-SR's design-time search).
 
 1. Measure what each group costs at a8w8 (sensitivity drop, one model per group).
-2. Solve the MILP of deploy/search_space.py over predicted latency and the additive loss model.
+2. Solve the MILP of deploy/policy_search/space.py over predicted latency and the additive loss model.
 3. Confirm every solution with a real quantized model on the validation patches. Losses are
    not additive, so the effective loss budget is bisected: a solution that misses the target
    is cut off and the budget shrinks; one that meets it lets the budget grow.

@@ -15,11 +15,11 @@ import dataclasses
 import json
 import platform
 import shutil
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Optional, Sequence
 
 import models
+from deploy.provenance import package_version
 from deploy.data import images
 from deploy.convert import per_layer as hybrid
 from deploy.evaluation.int8_route import quantize  # the one model per precision (int8: the better route)
@@ -51,10 +51,9 @@ class GatherOptions:
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("srdeploy", "tensorflow-cpu", "ai-edge-litert", "litert-quantizer"):
-        try:
-            out[pkg] = importlib_metadata.version(pkg)
-        except importlib_metadata.PackageNotFoundError:
-            pass
+        v = package_version(pkg)
+        if v is not None:
+            out[pkg] = v
     return out
 
 
@@ -88,7 +87,7 @@ def predictions(src: ModelSource, input_hw: tuple[int, int], policy: Policy,
     try:
         from deploy.latency import cost_model
     except ImportError:
-        return {"available": False, "why": "no cost model (deploy/latency.py is not in this srdeploy)"}
+        return {"available": False, "why": "no cost model (deploy/latency/cost_model.py is not in this srdeploy)"}
     specs = list(profiles) or cost_model.known_profiles()
     if not specs:
         return {"available": False, "why": "no cost model: no device profile"}

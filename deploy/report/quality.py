@@ -1,6 +1,6 @@
 """Quality tables from evaluate JSONs: PSNR_Y / SSIM_Y per image and mean, bicubic to policy.
 
-Pure: numbers are read from the JSONs (deploy/evaluate.py's contract), never recomputed.
+Pure: numbers are read from the JSONs (deploy/evaluation/evaluator.py's contract), never recomputed.
 """
 from __future__ import annotations
 

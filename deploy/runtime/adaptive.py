@@ -10,8 +10,8 @@ the same model their exact values agree, so the blend changes nothing; where the
 change is spread over the ramp instead of a hard edge.
 
 Everything here but `upscale` is pure numpy; `upscale` only calls the two tile runners
-(`deploy.runners.TFLiteRunner.invoke`-like callables: uint8 LR tile -> model-units output).
-Building and caching the two models lives in `deploy.adaptive_jobs`.
+(`deploy.evaluation.runners.TFLiteRunner.invoke`-like callables: uint8 LR tile -> model-units output).
+Building and caching the two models lives in `deploy.runtime.pair`.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import pytest
 
 import models
 from deploy.data import calibration
-from deploy.convert import uniform
+from deploy.convert import precisions, uniform
 from deploy.commands import jobs
 from deploy.convert.tflite_io import make_interpreter, summarize
 
@@ -22,7 +22,7 @@ def calib(hr_dir):
     return calibration.calibration_set(3, (24, 24), calib_dir=hr_dir, n_images=3, patches_per_image=2)
 
 
-@pytest.mark.parametrize("precision", uniform.PRECISIONS)
+@pytest.mark.parametrize("precision", precisions.UNIFORM)
 def test_each_precision_converts_runs_and_reports(xlsr_fixed, calib, precision):
     out = uniform.convert_uniform(xlsr_fixed, precision, calib=calib)
     summary = summarize(make_interpreter(out.tflite, delegates=False))
