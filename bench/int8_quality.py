@@ -39,7 +39,7 @@ from deploy.convert import per_layer, quantizer, sources
 from deploy.convert.policy import Policy
 from deploy.convert.ptq import PtqOptions
 from deploy.data import calibration
-from deploy.data import images as data
+from deploy.data import images
 from deploy.data.metrics import mse_y, psnr_from_mse
 from deploy.evaluation.evaluator import evaluate
 from deploy.evaluation.runners import TFLiteRunner
@@ -113,7 +113,7 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
     cal = calibration.calibration_set(scale, HW, convention=src.convention)
     qsv = quantizer.calibrate(prep.float_tflite, cal.patches)
     policy = Policy.for_layers(src.name, scale, "a8w8", prep.layers, "float32")
-    samples, val = data.eval_samples(scale), oracle.validation_set(scale, HW)
+    samples, val = images.eval_samples(scale), oracle.validation_set(scale, HW)
     for variant in todo:
         t = time.perf_counter()
         extra = {}
@@ -138,7 +138,7 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
         doc["rows"].append(row)
         doc.setdefault("provenance", provenance.with_provenance(
             {}, validation=val.to_json(), calibration=cal.to_json(),
-            evaluation=provenance.dataset_json("default", data.default_eval_images())))
+            evaluation=provenance.dataset_json("default", images.default_eval_images())))
         _save(out, doc)
         print(f"{name:>14} x{scale} {variant:<28} eval {row['eval']:7.3f}  val {row['val']:7.3f}  "
               f"smooth {row['val_smooth']:7.3f}  detailed {row['val_detailed']:7.3f}  ({row['seconds']} s)", flush=True)

@@ -114,8 +114,6 @@ def test_import_deploy_does_not_import_tensorflow():
 
 #: module names from before the stage layout: an alias to one of them hides which module it is.
 OLD_ALIASES = {"convert", "search", "candidates", "quantize", "data", "latency", "hybrid_jobs"}
-#: paths owned by QAT work in progress (they still say `images as data`); the check is on for the rest.
-ALIAS_PENDING = ("deploy/training/", "deploy/experimental/", "bench/int8_quality.py")
 
 
 def deploy_modules(root: Path) -> dict[str, Path]:
@@ -135,8 +133,6 @@ def alias_violations(root: Path, files=None) -> list[str]:
     bad = []
     for path in files or sorted(p for d in ("deploy", "tools", "bench", "tests") for p in root.glob(f"{d}/**/*.py")):
         rel = str(path.relative_to(root))
-        if rel.startswith(ALIAS_PENDING):
-            continue
         for node in ast.walk(ast.parse(path.read_text(), rel)):
             pairs = []
             if isinstance(node, ast.Import):

@@ -357,10 +357,10 @@ def training_patches(scale: int, hw: tuple[int, int], convention, *, batch: int,
     """`step -> LR batch` (model units, `hw` patches) from the training photos (the shipped ones
     by default: training + calibration splits; never validation or evaluation photos), drawn
     uniformly (smooth regions as often as detailed ones), flipped/rotated, seeded per step."""
-    from deploy.data import images as data
+    from deploy.data import images
     from deploy.training.sampler import sample_batch
     from deploy.training.trainer import _load_photos
-    train_files, _val, _label = data.training_photos(train_dir)
+    train_files, _val, _label = images.training_photos(train_dir)
     if hw[0] != hw[1]:
         raise QatError(f"QAT trains on square patches; the model's input is {hw[0]}x{hw[1]}")
     pairs = [p for p in _load_photos(train_files, scale) if min(p[1].shape[:2]) >= hw[0]]

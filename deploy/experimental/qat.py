@@ -26,7 +26,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 from tqdm import tqdm
 
-from deploy.data import images as data
+from deploy.data import images
 
 from deploy.data import metrics
 from deploy.experimental.qat_configs import CUSTOM_OBJECTS, PRECISIONS, LayerPlan, PolicyScheme, plan, tfq
@@ -143,12 +143,12 @@ def _base(var_name: str) -> str:
 
 def _photos(train_dir: Optional[str], scale: int, patch: int):
     """Training pairs and validation samples exactly as deploy/train.py builds them."""
-    train_files, val_files, _ = data.training_photos(train_dir)
+    train_files, val_files, _ = images.training_photos(train_dir)
     pairs = _load_photos(train_files, scale)
     small = [p for p, (_, lr) in zip(train_files, pairs) if min(lr.shape[:2]) < patch]
     if small:
-        raise data.DataError(f"{small[0]} is smaller than one LR patch ({patch}px at x{scale})")
-    val = data.make_samples([(p.stem, data.textured_crop(_shrink(data.load_image(p)), 240))
+        raise images.DataError(f"{small[0]} is smaller than one LR patch ({patch}px at x{scale})")
+    val = images.make_samples([(p.stem, images.textured_crop(_shrink(images.load_image(p)), 240))
                              for p in val_files], scale)
     return pairs, val
 

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 import models
-from deploy.data import images as data
+from deploy.data import images
 from deploy._files import atomic_write
 from deploy.data import metrics
 from deploy.data.imresize import bicubic_upscale, imresize
@@ -114,7 +114,7 @@ def _shrink(hr: np.ndarray) -> np.ndarray:
 def _load_photos(files: Sequence[Path], scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
     pairs = []
     for p in tqdm(files, desc="loading photos", leave=False):
-        s = data.make_samples([(p.stem, _shrink(data.load_image(p)))], scale)[0]
+        s = images.make_samples([(p.stem, _shrink(images.load_image(p)))], scale)[0]
         pairs.append((s.hr, s.lr))
     return pairs
 
@@ -124,7 +124,7 @@ def predict_uint8(model: keras.Model, lr: np.ndarray) -> np.ndarray:
     return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
 
 
-def validate(model: keras.Model, samples: Sequence[data.Sample], scale: int) -> float:
+def validate(model: keras.Model, samples: Sequence[images.Sample], scale: int) -> float:
     return float(np.mean([metrics.psnr(predict_uint8(model, s.lr), s.hr, crop_border=scale)
                           for s in samples]))
 
@@ -142,7 +142,7 @@ def training_photos(cfg: TrainConfig) -> tuple[list[Path], list[Path], str]:
             if bench:
                 raise UserInputError(f"{d} looks like the benchmark test set {bench[-1]}: never train on a "
                                      "test set (use T91, General-100, BSD200, DIV2K or your own photos)")
-        t, v, s = data.training_photos(d, full_size=cfg.full_size)
+        t, v, s = images.training_photos(d, full_size=cfg.full_size)
         train_files += t
         val_files += v
         sources.append(s)
@@ -176,13 +176,13 @@ def resolve_settings(cfg: TrainConfig, saved: Optional[dict]) -> dict[str, Any]:
 def _check(cfg: TrainConfig) -> None:
     for name, low in (("steps", 1), ("batch", 1), ("patch", 8), ("val_every", 1), ("ckpt_every", 1)):
         if getattr(cfg, name) < low:
-            raise data.DataError(f"{name} must be >= {low}, not {getattr(cfg, name)}")
+            raise images.DataError(f"{name} must be >= {low}, not {getattr(cfg, name)}")
     if cfg.ckpt_minutes <= 0:
         raise UserInputError(f"ckpt_minutes must be > 0, not {cfg.ckpt_minutes}")
     if cfg.stop_at is not None and not 1 <= cfg.stop_at <= cfg.steps:
         raise UserInputError(f"stop_at must be in 1..steps ({cfg.steps}), not {cfg.stop_at}")
     if cfg.run_path.exists() and not cfg.run_path.is_dir():
-        raise data.DataError(f"run dir {cfg.run_path} is a file; pass a folder (--run_dir) for checkpoints")
+        raise images.DataError(f"run dir {cfg.run_path} is a file; pass a folder (--run_dir) for checkpoints")
 
 
 def train(cfg: TrainConfig) -> TrainResult:
@@ -196,8 +196,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     pairs = _load_photos(train_files, cfg.scale)
     small = [p for p, (_, lr) in zip(train_files, pairs) if min(lr.shape[:2]) < cfg.patch]
     if small:
-        raise data.DataError(f"{small[0]} is smaller than one LR patch ({cfg.patch}px at x{cfg.scale})")
-    val = data.make_samples([(p.stem, data.textured_crop(_shrink(data.load_image(p)), 240))
+        raise images.DataError(f"{small[0]} is smaller than one LR patch ({cfg.patch}px at x{cfg.scale})")
+    val = images.make_samples([(p.stem, images.textured_crop(_shrink(images.load_image(p)), 240))
                              for p in val_files], cfg.scale)
 
     keras.utils.set_random_seed(cfg.seed)  # the same initial weights for the same command
@@ -321,7 +321,7 @@ def snapshot(cfg: TrainConfig, out: str | Path) -> int:
     return int(step_var.numpy())
 
 
-def _bicubic_psnr(samples: Sequence[data.Sample], scale: int) -> Optional[float]:
+def _bicubic_psnr(samples: Sequence[images.Sample], scale: int) -> Optional[float]:
     """The validation photos' bicubic PSNR_Y: the line a model must clear (None if unavailable)."""
     try:
         return float(np.mean([metrics.psnr(bicubic_upscale(s.lr, scale), s.hr, crop_border=scale) for s in samples]))
