@@ -243,8 +243,8 @@ def main(argv):
             order = {m: i for i, m in enumerate([*models.MODELS, *models.GRAPH_ONLY])}
             rows.sort(key=lambda r: (r["scale"], order.get(r["model"], 99), VARIANTS.index(r["variant"]), r["soc"]))
             write(rows, out)  # after every model, so a cut-off run keeps what it measured
-            if FLAGS.write_readme:
-                write_readme(rows, [s.name for s in socs])
+            if FLAGS.write_readme:   # every SoC measured so far, not only this run's --socs
+                write_readme(rows, sorted({r["soc"] for r in rows}))
     print(f"wrote {out}")
 
 
