@@ -60,6 +60,19 @@ def random_weights(tmp_path_factory):
     return make
 
 
+@pytest.fixture(scope="session")
+def conv_add_prep():
+    """The latency tests' hand-priced graph, prepared once: 8x8x3 -> conv 3x3 (16, "c1") -> conv 1x1 (16, "c2"),
+    then add(c1, c2) ("add"). Its op work is written out by hand in those tests."""
+    from deploy.convert import per_layer
+    from models._keras import keras
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((8, 8, 3), batch_size=1)
+    a = keras.layers.Conv2D(16, 3, padding="same", name="c1")(x_in)
+    b = keras.layers.Conv2D(16, 1, name="c2")(a)
+    return per_layer.prepare(keras.Model(x_in, keras.layers.Add(name="add")([a, b])))
+
+
 def run_tool(tool: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run a CLI exactly as a user would: `python tools/<tool>.py ...`."""
     return subprocess.run([sys.executable, str(REPO / "tools" / f"{tool}.py"), *args],

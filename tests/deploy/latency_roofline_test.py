@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.convert import per_layer
 from deploy.latency import cost_model, device_profiles
 from deploy.latency.op_pricing import combine, op_ms
-from models._keras import keras
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -29,17 +27,9 @@ OPS = [("c1", "conv_kxk", 8 * 8 * 9 * 3 * 16, 64 * 32 + 64 * 32, 16 * 9 * 3),
        ("add", "add_mul", 8 * 8 * 16, 3 * 64 * 32, 0)]
 
 
-def _model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    x_in = keras.Input((8, 8, 3), batch_size=1)
-    a = keras.layers.Conv2D(16, 3, padding="same", name="c1")(x_in)
-    b = keras.layers.Conv2D(16, 1, name="c2")(a)
-    return keras.Model(x_in, keras.layers.Add(name="add")([a, b]))
-
-
 @pytest.fixture(scope="module")
-def prep():
-    return per_layer.prepare(_model())
+def prep(conv_add_prep):
+    return conv_add_prep
 
 
 def _base() -> dict:

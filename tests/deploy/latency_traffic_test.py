@@ -5,10 +5,8 @@ import json
 
 import pytest
 
-from deploy.convert import per_layer
 from deploy.latency import cost_model, device_profiles
 from deploy.latency.htp_tiling import traffic_elements, weight_elements
-from models._keras import keras
 
 RATES = {"activation_traffic": 2.0, "weight_traffic": 0.5, "io_traffic": 0.25}   # Gelem/s, every precision
 
@@ -26,17 +24,9 @@ def test_traffic_counts_activations_tiled_and_weights_of_convs_only():
     assert weight_elements("ADD", [3, 3], t) == 0
 
 
-def _model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    x_in = keras.Input((8, 8, 3), batch_size=1)
-    a = keras.layers.Conv2D(16, 3, padding="same", name="c1")(x_in)
-    b = keras.layers.Conv2D(16, 1, name="c2")(a)
-    return keras.Model(x_in, keras.layers.Add(name="add")([a, b]))
-
-
 @pytest.fixture(scope="module")
-def prep():
-    return per_layer.prepare(_model())
+def prep(conv_add_prep):
+    return conv_add_prep
 
 
 def _profile(**keys):
