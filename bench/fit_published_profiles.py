@@ -1,6 +1,6 @@
-"""Fit the phone NPU device profiles on published latencies of standard CNNs; write them.
+"""Fit the phone NPU device profiles on published latencies of non-SR networks; write them.
 
-    python bench/fit_published_profiles.py      (~20 min on 2 cores, from the cached per-op work of
+    python bench/fit_published_profiles.py      (~10 min on 2 busy cores, from the cached per-op work of
                                                  bench/published/graph_work.py; --reuse_cv: seconds)
 
 What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.py roles):
@@ -8,7 +8,8 @@ What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.
     non-SR networks in bench/published/graphs.py (classifiers at 224-380 px; dense prediction with
     large activations and few channels: DnCNN 256x256, U-Net 640x1280, FCN-ResNet50 520x520,
     DeepLabV3+ MobileNet 513x513, FaceDetLite and FootTrackNet 480x640, PoseNet 513x257, NAFNet
-    deblurring 360x640), float and w8a8, per phone: Galaxy S24 / S25 / S26, from the qai-hub-models 0.65.0 wheel
+    deblurring 360x640, MediaPipe-Selfie 256x256 (106K: a tiny full-resolution net), AOT-GAN inpainting
+    512x512 (float only)), float and w8a8, per phone: Galaxy S24 / S25 / S26, from the qai-hub-models 0.65.0 wheel
     (bench/published/ai_hub_perf_0.65.0.json). NO SR network is in any fit or in the choice of
     the form: the SR rows are the test (bench/latency_published.py).
   - MODEL: bench/published/latency_fit.py, t = I + o_p ops + sum_k work_k / R_kp over conv,
@@ -21,13 +22,16 @@ What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.
     rows of all three phones (a rule on the fit rows alone), among the linear forms
     (bench/published/latency_fit.py: an op's compute and memory times SUMMED) and the roofline
     forms (bench/published/roofline_fit.py: per op max(compute, memory) or its smooth version,
-    nonlinear least squares; ~20 min on 2 cores, `--reuse_cv` takes their scores from the
+    nonlinear least squares; the 16 of roofline_fit.SCREENED, screened by this CV on the 24-network
+    fit rows of ec90d02; ~10 min on 2 busy cores, `--reuse_cv` takes their scores from the
     shipped bench/results/fit_published_profiles.json). A roofline form is written as a profile
     with a "roofline" block (deploy/latency/op_pricing.py prices it with the same algebra).
-  - a16w8: AI Hub publishes no int16 TFLite row. The same form is fitted on the QNN-runtime rows
-    (float, w8a8, w8a16) of the fit CNNs that have w8a16 (ConvNeXt-Tiny, DenseNet-121,
-    EfficientNet-B4, MobileNetV2); the profile's a16w8 rates are its TFLite a8w8 rates / that
-    fit's a8w8 / a16w8 conv-rate ratio (assumed: the HTP's int16 cost ratio is the runtime's).
+  - a16w8: AI Hub publishes no int16 TFLite row. The profile's a16w8 parameters are DERIVED from its
+    a8w8 and float ones by a rule with one number (bench/published/int16_fit.py: compute rates / k,
+    MAC rates / k, or geometric between int8 and fp16), the number fitted on the QNN-runtime w8a16 rows
+    of the fit networks that have them (the same form fitted on the phone's QNN float + w8a8 rows);
+    the rule chosen by leave-one-model-out CV on those w8a16 rows (assumed: the HTP's int16 costs are
+    the runtime's).
   - A rate the rows leave at zero cost (NNLS on its bound) is NOT IDENTIFIED: it is written as the
     same precision's conv rate (one element or depthwise MAC priced like one dense MAC), and the
     source says so.
@@ -50,6 +54,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
+from bench.published import int16_fit as i16  # noqa: E402
 from bench.published import latency_fit as lf  # noqa: E402
 from bench.published import roofline_fit as rf  # noqa: E402
 from deploy._files import atomic_write  # noqa: E402
@@ -90,7 +97,8 @@ def _cv_roofline(published: dict, graphs: dict, name: str) -> dict:
 def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tuple[str, dict]:
     """The form with the lowest median |relative error| of leave-one-model-out predictions over the
     fit rows of all phones (TFLite, float + w8a8), among the linear forms (latency_fit.FORMS) and the
-    roofline forms (roofline_fit.FORMS). Fit rows only: no SR row is read."""
+    screened roofline forms (roofline_fit.SCREENED: the 16 best by this CV on the 24-network fit rows of
+    ec90d02). Fit rows only: no SR row is read."""
     scores = {}
     for name, form in lf.FORMS.items():
         feats = {m: lf.features(g, form) for m, g in graphs.items() if g["role"] == "fit"}
@@ -99,10 +107,10 @@ def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tu
             errs += lf.leave_one_model_out(rows_for(published, graphs, "tflite", phone), feats, ("float", "a8w8"),
                                            lf.groups_of(form))
         scores[name] = lf.summary(errs)
-    todo = [n for n in rf.FORMS if n not in (cached or {})]   # a nonlinear fit per fold: minutes, on every core
+    todo = [n for n in rf.SCREENED if n not in (cached or {})]   # a nonlinear fit per fold: minutes, on every core
     with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
         done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo])))) if todo else {}
-    for name in rf.FORMS:
+    for name in rf.SCREENED:
         scores[name] = done[name] if name in done else cached[name]
     return min(scores, key=lambda k: scores[k]["median_abs"]), scores
 
@@ -112,71 +120,73 @@ def _sig(x: float, n: int = 3) -> float:
 
 
 def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: list[dict], cv: dict) -> dict:
-    """A device profile JSON from one phone's fitted rates (latency_fit.rates) and its QNN a16w8 ratio."""
+    """A device profile JSON from one phone's fitted rates (latency_fit.rates / roofline_fit.rates, a16w8
+    derived by its QNN-fitted rule: with_int16)."""
     roof = form_name in rf.FORMS
     form = rf.FORMS[form_name] if roof else lf.FORMS[form_name]
     models = sorted({r["model"] for r in fit_rows})
     how = (f"roofline least squares on {'relative' if form.get('objective') == 'rel' else 'log'} errors, "
            "bench/published/roofline_fit.py") if roof else "NNLS, relative errors"
     fit_src = (f"FITTED by bench/fit_published_profiles.py ({how}) on {len(fit_rows)} published TFLite-runtime "
-               f"latencies of {len(models)} standard CNNs on the {PHONE_NAME[phone]} ({', '.join(models)}; float and w8a8; "
+               f"latencies of {len(models)} non-SR networks on the {PHONE_NAME[phone]} ({', '.join(models)}; float and w8a8; "
                f"qai-hub-models 0.65.0 wheel, qai_hub_models/models/<m>/perf.yaml, rows in bench/published/"
                f"ai_hub_perf_0.65.0.json); model form '{form_name}' ({form['form']}), chosen by leave-one-model-out CV on the "
                f"fit rows (median error {100 * cv['median_abs']:.0f} %); no SR network in the fit")
-    ratio, ratio_src = qnn["ratio"], (
-        f"a8w8 rate / {qnn['ratio']:.3g}: the int16/int8 compute factor fitted on the QNN-runtime w8a16 rows of "
-        f"{', '.join(qnn['models'])} on this phone (the same form fitted on the phone's QNN float + w8a8 fit rows, w8a16 = "
-        "its overheads + factor x its a8w8 compute; AI Hub publishes no int16 TFLite row); assumed: the HTP's int16/int8 "
-        "cost ratio is the same under LiteRT")
+    rule = {"compute_x_k": f"every compute rate (conv, depthwise, elementwise) = the a8w8 rate / {qnn['theta']:.3g}",
+            "convs_x_k": f"the MAC rates (convs, depthwise) = the a8w8 rate / {qnn['theta']:.3g}, the rest as a8w8",
+            "toward_float": f"every parameter geometric between a8w8 and float, a8w8^(1-l) float^l with l = "
+                            f"{qnn['theta']:.3g}, int8 weights as a8w8"}[qnn["rule"]]
+    i16_src = (f"DERIVED from this profile's a8w8 and float values by the rule '{qnn['rule']}' ({rule}; I/O and activation "
+               "traffic at 2 bytes per int16 element), its number fitted on the QNN-runtime w8a16 rows of "
+               f"{', '.join(qnn['models'])} on this phone (the same form fitted on the phone's QNN float + w8a8 fit rows); "
+               "the rule chosen by leave-one-model-out CV on the w8a16 fit rows of all phones (bench/published/int16_fit.py); "
+               "AI Hub publishes no int16 TFLite row: assumed the HTP's int16 costs are the same under LiteRT")
+    P3 = ("a8w8", "a16w8", "float")
     traffic = {} if not form.get("traffic") else {"activation_traffic": {
         "channels": 32, **{p: (_sig(rates[p]["rate"]["traffic"]) if rates[p]["rate"].get("traffic") else None)
-                           for p in ("a8w8", "float")},
-        "a16w8": _sig(rates["a8w8"]["rate"]["traffic"] / 2) if rates["a8w8"]["rate"].get("traffic") else None,
+                           for p in P3},
         "unit": "Gelem/s of activation elements read + written by each elementwise (non-conv) op, channels rounded up to 32",
-        "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no traffic cost). a16w8: the a8w8 rate / 2 "
-                  "(ASSUMPTION: int16 activations move 2 bytes per element where int8 move 1)"}}
+        "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no traffic cost). a16w8: {i16_src}"}}
     if roof:
-        mem = {p: (_sig(rates[p]["mem_GBps"]) if rates[p].get("mem_GBps") else None) for p in ("a8w8", "float")}
+        mem = {p: (_sig(rates[p]["mem_GBps"]) if rates[p].get("mem_GBps") else None) for p in P3}
         traffic["roofline"] = {
-            "combine": "max" if form["k"] == math.inf else "k2", "channels": 32, "memory_GBps": {**mem, "a16w8": mem["a8w8"]},
+            "combine": "max" if form["k"] == math.inf else "k2", "channels": 32, "memory_GBps": mem,
             "activation_bytes": dict(rf.ACT_BYTES),
             **({"weight_bytes": dict(rf.WEIGHT_BYTES)} if form["weights"] == "in_max" else {}),
             "unit": "memory_GBps: GB/s of the bytes each op moves (its activation elements read + written, channels rounded "
                     "up to 32, x activation_bytes" + (" + its weight elements x weight_bytes" if form["weights"] == "in_max"
                                                        else "") + "); each op costs comb(work / rate, bytes / memory_GBps) "
                     "+ op overhead (deploy/latency/op_pricing.py)",
-            "source": f"memory_GBps a8w8, float: {fit_src} (null: not identified by the fit rows, no memory term). a16w8: the "
-                      "a8w8 rate (the same memory; int16 activations move 2 bytes per element: activation_bytes). Bytes per "
+            "source": f"memory_GBps a8w8, float: {fit_src} (null: not identified by the fit rows, no memory term). a16w8: "
+                      f"{i16_src}. Bytes per "
                       "element: fp16 activations and weights for float on the HTP, int8 for a8w8, int16 activations + int8 "
                       "weights for a16w8 (the precisions' definitions)"}
     if form.get("weights") in (True, "separate"):
-        w = {p: (_sig(rates[p]["rate"]["weights"]) if rates[p]["rate"].get("weights") else None) for p in ("a8w8", "float")}
+        w = {p: (_sig(rates[p]["rate"]["weights"]) if rates[p]["rate"].get("weights") else None) for p in P3}
         traffic["weight_traffic"] = {
-            **w, "a16w8": w["a8w8"], "unit": "Gelem/s of conv / FC weight elements (fetched once per inference)",
+            **w, "unit": "Gelem/s of conv / FC weight elements (fetched once per inference)",
             "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no weight cost). a16w8: the a8w8 rate "
-                      "(the same int8 weights)"}
+                      "(the same int8 weights; every rule keeps it)"}
     if form.get("io"):
-        d = {p: (_sig(rates[p]["rate"]["io"]) if rates[p]["rate"].get("io") else None) for p in ("a8w8", "float")}
+        d = {p: (_sig(rates[p]["rate"]["io"]) if rates[p]["rate"].get("io") else None) for p in P3}
         traffic["io_traffic"] = {
-            **d, "a16w8": _sig(d["a8w8"] / 2) if d["a8w8"] else None,
+            **d,
             "unit": "Gelem/s of model input + output elements, at the precision of the layer reading / writing them",
-            "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no I/O cost). a16w8: the a8w8 rate / 2 "
-                      "(ASSUMPTION: 2 bytes per element where int8 moves 1)"}
+            "source": f"a8w8, float: {fit_src} (null: not identified by the fit rows, no I/O cost). a16w8: {i16_src}"}
     ops = {}
     for klass, group in CLASS_GROUP.items():
         if roof and form["split"]:
             group = rf.SPLIT_GROUP.get(klass, "elementwise")
         entry, notes = {"unit": "GMAC/s" if klass in CONV_CLASSES else "Gelem/s"}, []
-        for p in ("a8w8", "float"):
+        for p in P3:
             r = rates[p]["rate"].get(group)
             if r is None:
                 r = rates[p]["rate"].get("conv") or rates[p]["rate"]["conv_kxk"]
                 notes.append(f"{p} NOT IDENTIFIED by the fit rows (zero cost at the fit's bound): priced like one {p} conv MAC")
             entry[p] = _sig(r)
-        entry["a16w8"] = _sig(entry["a8w8"] / ratio)
-        entry["source"] = f"a8w8, float: {fit_src}{'; ' + '; '.join(notes) if notes else ''}. a16w8: {ratio_src}"
+        entry["source"] = f"a8w8, float: {fit_src}{'; ' + '; '.join(notes) if notes else ''}. a16w8: {i16_src}"
         ops[klass] = entry
-    op8, opf = rates["a8w8"]["op_us"], rates["float"]["op_us"]
+    op8, op16, opf = rates["a8w8"]["op_us"], rates["a16w8"]["op_us"], rates["float"]["op_us"]
     tile = {} if form["convs"] == "none" and not form["elementwise_tiled"] else {"channel_tile": {
         "channels": 32, "convs": form["convs"], "elementwise": form["elementwise_tiled"], "source": TILE_SRC}}
     return {
@@ -184,43 +194,90 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
         **traffic,
         "name": phone,
         "description": f"LiteRT with the whole model on the Hexagon HTP of a {PHONE_NAME[phone]}; rates fitted on Qualcomm AI Hub's "
-                       "published whole-model TFLite latencies of standard CNNs (bench/fit_published_profiles.py), held to its "
+                       "published whole-model TFLite latencies of non-SR networks (bench/fit_published_profiles.py), held to its "
                        "SR networks by bench/latency_published.py.",
         "accelerator": {"name": "Hexagon HTP via LiteRT (QNN delegate / AOT compiled)", "precisions": ["a8w8", "a16w8", "float"],
                         "source": "AI Hub's fit rows run every layer on the NPU (perf.yaml layer_counts npu == total; rows "
                                   "with CPU layers are not used); int16 activations run on the HTP (DESIGN.md: 16-bit HTP "
                                   "kernels compile offline)"},
         "ops": ops,
-        "op_overhead_us": {"a8w8": _sig(op8, 2), "a16w8": _sig(op8, 2), "float": _sig(opf, 2),
-                           "source": f"{fit_src}; a16w8: the a8w8 value (the QNN fit does not separate them)"},
+        "op_overhead_us": {"a8w8": _sig(op8, 2), "a16w8": _sig(op16, 2), "float": _sig(opf, 2),
+                           "source": f"a8w8, float: {fit_src}; a16w8: {i16_src}"},
         "invoke_overhead_us": {"a8w8": _sig(rates["invoke_us"], 2), "source": fit_src},
         "requantize": {"ns_per_element": _sig(1.0 / ops["quantize"]["a8w8"], 2),
                        "source": "one int8<->int16 requantize pass = one element at the a8w8 quantize-class rate (1 / rate)"},
         "partition_switch": {"us": 0, "source": "0: a8w8, a16w8 and float all run on the HTP, so a precision boundary is no "
                                                 "delegate boundary"},
-        "int16_ratio": {"used": _sig(ratio), "source": ratio_src},
+        "int16": {"rule": qnn["rule"], "theta": _sig(qnn["theta"]), "source": i16_src},
     }
 
 
-def qnn_ratio(published: dict, graphs: dict, phone: str, form: dict) -> dict:
-    """k: how much more an int16-activation model's compute costs than its int8 one. The form is
-    fitted on every QNN-runtime float + w8a8 fit row of the phone; then the w8a16 rows (the fit CNNs
-    that have them) are priced as overheads + k x the a8w8 compute, k by least squares on relative
-    errors (one number from 4 rows, not 4 rates)."""
+def _int16_tools(form: dict, roof: bool, graphs: dict, models) -> tuple:
+    """(fit(rows) -> a8w8 + float params, predict16(derived parameters, model) -> ms, a16w8 layout names)
+    in the form's algebra (roofline_fit or latency_fit)."""
+    if roof:
+        work = {m: rf.op_arrays(graphs[m], form) for m in models}
+        lay16 = rf.Layout(form, ("float", "a8w8", "a16w8"))
+        return (lambda rows: rf.fit(rows, work, form, ("float", "a8w8")),
+                lambda d, m: rf.row_ms(work[m], "a16w8", np.array([d[n] for n in lay16.names]), lay16), lay16.names)
+    work = {m: lf.features(graphs[m], form) for m in models}
+    cols16 = lf.columns(("float", "a8w8", "a16w8"), lf.groups_of(form))
+    return (lambda rows: lf.fit(rows, work, ("float", "a8w8"), lf.groups_of(form)),
+            lambda d, m: lf.predict(work[m], "a16w8", {"cols": cols16, "x": [d[c] for c in cols16]}), cols16)
+
+
+def _theta(mode: str, params: dict, pred, r16: list[dict]) -> float:
+    return i16.fit_theta(mode, lambda t: [pred(i16.derive(params, mode, t), r["model"]) for r in r16],
+                         [r["ms"] for r in r16])
+
+
+def int16_cv(published: dict, graphs: dict, form: dict, roof: bool) -> dict:
+    """Leave-one-model-out score of every a16w8 rule (int16_fit.MODES) over the QNN w8a16 fit rows of all
+    phones: each held-out network out of the QNN float + w8a8 base fit and out of theta's fit."""
+    errs = {m: [] for m in i16.MODES}
+    for phone in PHONE_NAME:
+        rows = rows_for(published, graphs, "qnn_dlc", phone)
+        fit, pred, _ = _int16_tools(form, roof, graphs, {r["model"] for r in rows})
+        for held in sorted({r["model"] for r in rows if r["precision"] == "a16w8"}):
+            train = [r for r in rows if r["model"] != held]
+            params = fit([r for r in train if r["precision"] != "a16w8"])
+            r16 = [r for r in train if r["precision"] == "a16w8"]
+            for mode in i16.MODES:
+                d = i16.derive(params, mode, _theta(mode, params, pred, r16))
+                errs[mode] += [pred(d, r["model"]) / r["ms"] - 1 for r in rows
+                               if r["model"] == held and r["precision"] == "a16w8"]
+    return {m: i16.summary(e) for m, e in errs.items()}
+
+
+def qnn_int16(published: dict, graphs: dict, phone: str, form: dict, roof: bool, mode: str) -> dict:
+    """theta of the a16w8 rule: the form fitted on every QNN-runtime float + w8a8 fit row of the phone,
+    then theta by least squares on the log errors of its w8a16 rows (one number from ~10 rows)."""
     rows = rows_for(published, graphs, "qnn_dlc", phone)
-    feats = {m: lf.features(graphs[m], form) for m in {r["model"] for r in rows}}
-    params = lf.fit([r for r in rows if r["precision"] != "a16w8"], feats, ("float", "a8w8"), lf.groups_of(form))
+    fit, pred, _ = _int16_tools(form, roof, graphs, {r["model"] for r in rows})
+    params = fit([r for r in rows if r["precision"] != "a16w8"])
     r16 = [r for r in rows if r["precision"] == "a16w8"]
-    fixed, compute = [], []
-    for r in r16:
-        row = lf.design_row(feats[r["model"]], "a8w8", params["cols"]) * params["x"]
-        over = sum(v for c, v in zip(params["cols"], row) if not c.startswith("inv_rate"))
-        fixed.append(over / r["ms"])
-        compute.append((sum(row) - over) / r["ms"])
-    k = sum(c * (1 - f) for c, f in zip(compute, fixed)) / sum(c * c for c in compute)
-    errs = [f + k * c - 1 for f, c in zip(fixed, compute)]
-    return {"ratio": max(1.0, k), "fitted_k": k, "models": sorted({r["model"] for r in r16}), "rows": len(r16),
-            "w8a16_fit_errors": [round(e, 4) for e in errs]}
+    theta = _theta(mode, params, pred, r16)
+    d = i16.derive(params, mode, theta)
+    return {"rule": mode, "theta": theta, "models": sorted({r["model"] for r in r16}), "rows": len(r16),
+            "w8a16_fit_errors": [round(pred(d, r["model"]) / r["ms"] - 1, 4) for r in r16]}
+
+
+def with_int16(params: dict, roof: bool, mode: str, theta: float) -> dict:
+    """The phone's TFLite fit (a8w8 + float) with its a16w8 parameters derived by the rule; an a16w8
+    parameter at the fit's zero-cost bound (or derived from not-identified ones) is NOT IDENTIFIED."""
+    d = i16.derive(params, mode, theta)
+    ni = set(params["not_identified"])
+    if roof:
+        names = rf.Layout(params["form"], ("float", "a8w8", "a16w8")).names
+        floor = math.exp(rf.LOG_LO + 3.0)
+        ni |= {n for n in names if n.endswith(":a16w8") and (d[n] <= floor or (
+            n[:-5] + "a8w8" in ni and (mode != "toward_float" or n[:-5] + "float" in ni)))}
+        return {**params, "names": names, "x": [d[n] for n in names], "precisions": ["float", "a8w8", "a16w8"],
+                "not_identified": sorted(ni)}
+    cols = lf.columns(("float", "a8w8", "a16w8"), [c.split(":")[1] for c in params["cols"] if c.endswith(":float")
+                                                   and c.startswith("inv_rate")])
+    return {**params, "cols": cols, "x": [d[c] for c in cols],
+            "not_identified": sorted(ni | {c for c in cols if c.endswith(":a16w8") and d[c] <= 0})}
 
 
 def mdla_profile(base: dict) -> dict:
@@ -252,36 +309,6 @@ def mdla_profile(base: dict) -> dict:
     }
 
 
-def roofline_qnn_ratio(published: dict, graphs: dict, phone: str, form: dict) -> dict:
-    """qnn_ratio for a roofline form: the form fitted on the phone's QNN float + w8a8 fit rows, then the
-    w8a16 rows priced with the a8w8 parameters, compute x k and int16 activations (2 bytes, io at half
-    the a8w8 element rate); k by least squares on log errors (one number)."""
-    from scipy.optimize import minimize_scalar
-    rows = rows_for(published, graphs, "qnn_dlc", phone)
-    arrays = {m: rf.op_arrays(graphs[m], form) for m in {r["model"] for r in rows}}
-    params = rf.fit([r for r in rows if r["precision"] != "a16w8"], arrays, form, ("float", "a8w8"))
-    lay8, lay16 = rf.Layout(form, ("float", "a8w8")), rf.Layout(form, ("float", "a8w8", "a16w8"))
-    r16 = [r for r in rows if r["precision"] == "a16w8"]
-
-    def x16(k: float) -> list:
-        x = dict(zip(lay8.names, params["x"]))
-        for n in lay16.names:
-            if n.endswith(":a16w8"):
-                base = x[n[:-len("a16w8")] + "a8w8"]
-                x[n] = base * (k if n.startswith("inv_rate:") and ":io:" not in n and ":weights:" not in n
-                               else 2.0 if ":io:" in n else 1.0)
-        return [x[n] for n in lay16.names]
-
-    def errs(k: float) -> list[float]:
-        p16 = {"names": lay16.names, "x": x16(k), "form": form, "precisions": list(lay16.precisions)}
-        return rf.rel_errors(r16, arrays, p16)
-
-    k = float(minimize_scalar(lambda k: sum(math.log1p(e) ** 2 for e in errs(k)), bounds=(0.5, 10.0),
-                              method="bounded", options={"xatol": 1e-6}).x)
-    return {"ratio": max(1.0, k), "fitted_k": k, "models": sorted({r["model"] for r in r16}), "rows": len(r16),
-            "w8a16_fit_errors": [round(e, 4) for e in errs(k)]}
-
-
 def build(reuse_cv: bool = False) -> tuple[dict, dict]:
     """(result JSON, {profile name: profile JSON}) from the shipped published rows and graph work.
     reuse_cv: the roofline forms' CV scores from the shipped bench/results/fit_published_profiles.json
@@ -290,10 +317,13 @@ def build(reuse_cv: bool = False) -> tuple[dict, dict]:
     published = json.loads(PUBLISHED.read_text())
     graphs = json.loads(WORK.read_text())["graphs"]
     stored = ROOT / "bench/results/fit_published_profiles.json"
-    cached = json.loads(stored.read_text())["cv_by_form"] if reuse_cv and stored.is_file() else None
-    chosen, scores = choose_form(published, graphs, cached)
+    old = json.loads(stored.read_text()) if reuse_cv and stored.is_file() else {}
+    chosen, scores = choose_form(published, graphs, old.get("cv_by_form"))
     roof = chosen in rf.FORMS
     form = rf.FORMS[chosen] if roof else lf.FORMS[chosen]
+    i16_scores = (old["int16_cv"] if old.get("chosen_form") == chosen and old.get("int16_cv")
+                  else int16_cv(published, graphs, form, roof))
+    mode = min(i16.MODES, key=lambda m: i16_scores[m]["median_abs"])
     fit_graphs = {m: g for m, g in graphs.items() if g["role"] == "fit"}
     feats = {m: (rf.op_arrays(g, form) if roof else lf.features(g, form)) for m, g in fit_graphs.items()}
     profiles, per_phone = {}, {}
@@ -301,27 +331,31 @@ def build(reuse_cv: bool = False) -> tuple[dict, dict]:
         rows = rows_for(published, graphs, "tflite", phone)
         if roof:
             params = rf.fit(rows, feats, form, ("float", "a8w8"))
-            rates, qnn = rf.rates(params), roofline_qnn_ratio(published, graphs, phone, form)
             errs = rf.rel_errors(rows, feats, params)
         else:
             params = lf.fit(rows, feats, ("float", "a8w8"), lf.groups_of(form))
-            rates, qnn = lf.rates(params), qnn_ratio(published, graphs, phone, form)
             errs = lf.rel_errors(rows, feats, params)
+        qnn = qnn_int16(published, graphs, phone, form, roof, mode)
+        p16 = with_int16(params, roof, mode, qnn["theta"])
+        rates = rf.rates(p16) if roof else lf.rates(p16)
         profiles[phone] = make_profile(phone, chosen, rates, qnn, rows, scores[chosen])
-        per_phone[phone] = {"rates": rates, "not_identified": params["not_identified"], "qnn_a16w8": qnn,
+        per_phone[phone] = {"rates": rates, "not_identified": p16["not_identified"], "qnn_a16w8": qnn,
                             "fit_rows": [{"model": r["model"], "precision": r["precision"], "published_ms": r["ms"],
                                           "fitted_error": round(e, 4), "source": r["source"]}
                                          for r, e in zip(rows, errs)]}
-        conv = {p: rates[p]["rate"].get("conv") or rates[p]["rate"].get("conv_kxk") for p in ("a8w8", "float")}
-        print(f"{phone}: {len(rows)} fit rows; conv a8w8 {conv['a8w8']:.0f} / float "
-              f"{conv['float']:.0f} GMAC/s, a8w8/a16w8 {qnn['ratio']:.2f}; not identified: "
-              f"{', '.join(params['not_identified']) or 'none'}")
+        conv = {p: rates[p]["rate"].get("conv") or rates[p]["rate"].get("conv_kxk") for p in ("a8w8", "a16w8", "float")}
+        print(f"{phone}: {len(rows)} fit rows; conv a8w8 {conv['a8w8']:.0f} / a16w8 {conv['a16w8']:.0f} / float "
+              f"{conv['float']:.0f} GMAC/s (a16w8 rule {mode}, theta {qnn['theta']:.3g}); not identified: "
+              f"{', '.join(p16['not_identified']) or 'none'}")
     profiles["mediatek_mdla3"] = mdla_profile(profiles["snapdragon_8gen3"])
     for name, prof in profiles.items():
         from_json(prof, name)   # the loader's own checks: every number sourced, every class present
     print(f"form (leave-one-model-out CV on the fit rows): {chosen}; best ten: " + ", ".join(
         f"{k} {100 * scores[k]['median_abs']:.1f} %" for k in sorted(scores, key=lambda k: scores[k]["median_abs"])[:10]))
-    res = {"chosen_form": chosen, "choice_rule": choose_form.__doc__.strip(), "cv_by_form": scores, "per_phone": per_phone,
+    print("a16w8 rule (leave-one-model-out CV on the QNN w8a16 fit rows): " + ", ".join(
+        f"{m} {100 * i16_scores[m]['median_abs']:.1f} %" for m in i16.MODES) + f" -> {mode}")
+    res = {"chosen_form": chosen, "choice_rule": choose_form.__doc__.strip(), "cv_by_form": scores,
+           "int16_cv": i16_scores, "int16_rule": mode, "int16_choice_rule": int16_cv.__doc__.strip(), "per_phone": per_phone,
            "wheel_sha256": published["wheel_sha256"], "command": "python bench/fit_published_profiles.py",
            "seconds": round(time.time() - t0, 1)}
     return res, profiles

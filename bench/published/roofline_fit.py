@@ -277,3 +277,26 @@ def rates(params: dict) -> dict:
         else:
             p["rate"][rest[0]] = None if n in ni else 1e3 / v
     return out
+
+
+#: The roofline candidates of the CV since the fit set has 26 networks: the 16 best of the 192 FORMS by the same
+#: leave-one-model-out CV on the 24-network fit rows of commit ec90d02 (its bench/results/fit_published_profiles.json;
+#: fit rows only, no SR row): a screening that keeps the CV within minutes on 2 busy cores (all 192: ~2 h there).
+SCREENED = (
+    "roofline_max+convs_none+elementwise_raw+weights_separate+io+mem_shared+rel",
+    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_shared+rel",
+    "roofline_k2+convs_none+elementwise_raw+weights_separate+io+mem_shared+rel",
+    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_per_precision+split+rel",
+    "roofline_k2+convs_dense+elementwise_raw+weights_separate+io+mem_shared+rel",
+    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_shared+split+rel",
+    "roofline_k2+convs_none+elementwise_raw+weights_separate+io+mem_shared",
+    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_per_precision+rel",
+    "roofline_max+convs_dense+elementwise_tiled+weights_separate+io+mem_shared+rel",
+    "roofline_k2+convs_none+elementwise_tiled+weights_separate+io+mem_shared",
+    "roofline_k2+convs_dense+elementwise_tiled+weights_separate+io+mem_per_precision+split+rel",
+    "roofline_max+convs_none+elementwise_tiled+weights_separate+io+mem_shared",
+    "roofline_max+convs_dense+elementwise_tiled+weights_separate+io+mem_per_precision+rel",
+    "roofline_k2+convs_dense+elementwise_raw+weights_separate+io+mem_per_precision+rel",
+    "roofline_max+convs_none+elementwise_raw+weights_separate+io+mem_shared",
+    "roofline_k2+convs_dense+elementwise_raw+weights_separate+io+mem_shared+split+rel",
+)
