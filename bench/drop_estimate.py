@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+import deploy
 from deploy import provenance
 from deploy._files import replace_marked
 from deploy.policy_search import session
@@ -43,7 +44,7 @@ def _spearman(a, b) -> float:
 
 
 def run_one(name: str, scale: int) -> dict:
-    s = session.setup(sources.resolve(name, scale), HW, oracle="fast")
+    s = session.setup(sources.resolve(name, scale), deploy.SearchConfig(input_size=HW, oracle="fast"))
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     est, record = drop_estimate.estimate(s.oracle, s.groups, probes=FLAGS.probes, progress=False)

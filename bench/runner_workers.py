@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+import deploy
 from deploy import provenance
 from deploy.convert import uniform
 
@@ -49,7 +50,7 @@ def _median_s(fn, repeats: int) -> float:
 def main(argv):
     del argv
     src = sources.resolve(FLAGS.model, FLAGS.scale)
-    s = session.setup(src, uniform.DEFAULT_INPUT_HW)
+    s = session.setup(src, deploy.SearchConfig(input_size=uniform.DEFAULT_INPUT_HW))
     evals = [x.lr for x in image_io.eval_samples(FLAGS.scale)]
     cores = available_cores()
     row = {"model": FLAGS.model, "scale": FLAGS.scale, "cores": cores,

@@ -27,6 +27,7 @@ import numpy as np
 from absl import app, flags
 
 import models
+import deploy
 from deploy import provenance
 from deploy._files import replace_marked
 from deploy.policy_search import session
@@ -67,7 +68,7 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
     src = sources.resolve(name, scale)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    s = session.setup(src, HW, device_profile=PROFILE, oracle="fast")
+    s = session.setup(src, deploy.SearchConfig(input_size=HW, device_profile=PROFILE, oracle="fast"))
     setup_s = time.perf_counter() - t0
     samples = images.eval_samples(scale)
     overlap = tile_overlap(receptive_radius(s.prep.model), HW)
@@ -94,9 +95,11 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
     rows, first_s = [], None
     judge = s.oracle.judge
     for profile, budget_on, sp in runs:
-        s.oracle.budget_on = judge.budget_on = budget_on
+        s.oracle.budget_on = judge.budget_on = budget_on  # the measurements are reused: only the score differs
+        sp = dataclasses.replace(sp, config=sp.config.replace(budget_on=budget_on, budget_db=FLAGS.budget_db,
+                                                              max_evals=FLAGS.max_evals))
         t = time.perf_counter()
-        out = api.search_with_setup(sp, budget_db=FLAGS.budget_db, max_evals=FLAGS.max_evals, progress=FLAGS.progress)
+        out = api.search_with_setup(sp, progress=FLAGS.progress)
         search_s = time.perf_counter() - t
         first_s = first_s if first_s is not None else search_s
         rep = dict(out.report)

@@ -8,7 +8,7 @@ The public API, imported lazily (`import deploy` does not import TensorFlow):
     q = deploy.quantize(src, policy)          # frozen: .tflite_bytes, .report, .save(path)
     q.save("m.tflite")
     r = deploy.evaluate("m.tflite")           # frozen EvalResult, the CLI's JSON contract
-    best = deploy.search(src, budget_db=0.1, device_profile="htp_npu")   # .policy, .candidates
+    best = deploy.search(src, deploy.SearchConfig(device_profile="htp_npu"), budget_db=0.1)  # .policy
     ms = deploy.predict_latency(q, device_profile="snapdragon_8gen3").ms   # or (src, policy)
     compiled = deploy.npu_compile(q, "SM8650")  # [CompiledModel]: .report, .save(path)
 
@@ -33,6 +33,9 @@ _API = {
     "evaluate": ("deploy.evaluation.api", "evaluate"),
     "EvalResult": ("deploy.evaluation.evaluator", "EvalResult"),
     "search": ("deploy.policy_search.api", "search"),
+    "SearchConfig": ("deploy.policy_search.config", "SearchConfig"),
+    "measure_sensitivity": ("deploy.policy_search.workflows", "measure_sensitivity"),
+    "pareto_front": ("deploy.policy_search.workflows", "pareto_front"),
     "SearchOutcome": ("deploy.policy_search.api", "SearchOutcome"),
     "BudgetImpossible": ("deploy.policy_search.api", "BudgetImpossible"),
     "IOConvention": ("deploy.data.io_convention", "IOConvention"),

@@ -58,8 +58,11 @@ def test_evaluate_reads_the_embedded_metadata_when_the_report_is_gone(src, tmp_p
 
 
 def test_search_returns_a_policy_that_quantize_takes(src, hr_dir):
-    best = deploy.search(src, budget_db=0.1, device_profile="htp_npu", input_size=(16, 16),
-                         calib_dir=hr_dir, calib_images=3, val_dir=hr_dir, val_images=2)
+    config = deploy.SearchConfig(device_profile="htp_npu", input_size=(16, 16), calib_dir=hr_dir, calib_images=3,
+                                 val_dir=hr_dir, val_images=2)
+    best = deploy.search(src, config, budget_db=0.1)
+    assert best.report["config"] == {**config.to_json(), "budget_db": 0.1}  # the run's options, in its record
+    assert deploy.SearchConfig.from_json(best.report["config"]) == config.replace(budget_db=0.1)
     assert isinstance(best.policy, deploy.Policy) and best.candidates
     assert best.feasible == (best.psnr_y >= best.report["target_psnr_y"])
     q = deploy.quantize(src, best.policy, input_size=(16, 16), calib_dir=hr_dir, calib_images=3)

@@ -22,7 +22,6 @@ from deploy.commands import flag_checks, jobs
 from deploy.commands import search_jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 from deploy.convert.uniform import DEFAULT_INPUT_HW
-from deploy.convert.precisions import layer as layer_precision
 from deploy.policy_search.solver import REFERENCES
 
 FLAGS = flags.FLAGS
@@ -115,11 +114,20 @@ def main(argv):
             fail("--budget_db is required for a search (e.g. --budget_db 0.1), or pass --latency_budget_ms / "
                  "--sensitivity / --pareto")
         budget = run_cli(lambda: search_jobs.parse_budget(FLAGS.budget_db))
-    run_cli(lambda: search_jobs.check_parallel(FLAGS.workers, FLAGS.cluster))
     hw = run_cli(lambda: jobs.parse_hw(FLAGS.input_size))
     if hw is None:
         fail("the search needs a fixed --input_size (e.g. 64x64)")
     mode = "sensitivity" if FLAGS.sensitivity else "pareto" if FLAGS.pareto else "search"
+    config = run_cli(lambda: search_jobs.SearchConfig(
+        budget_db=budget, latency_budget_ms=FLAGS.latency_budget_ms, reference=FLAGS.reference,
+        budget_on=FLAGS.budget_on, device_profile=FLAGS.device_profile, op_profiles=FLAGS.op_profiles,
+        op_profile_models=FLAGS.op_profile_models, input_size=hw,
+        val_patch=jobs.parse_hw(FLAGS.val_patch) if FLAGS.val_patch else None, max_evals=FLAGS.max_evals,
+        calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
+        val_images=FLAGS.val_images, sensitivity_file=FLAGS.sensitivity_file, fuse=not FLAGS.per_layer,
+        npu=FLAGS.npu, npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
+        numerics=FLAGS.numerics, oracle=FLAGS.oracle, drops=FLAGS.drops, workers=FLAGS.workers,
+        cluster=FLAGS.cluster, pareto_points=FLAGS.pareto_points, sens_cache=search_jobs.sens_cache_path(FLAGS.out)))
     run_cli(lambda: search_jobs.check_before_setup(  # outputs, sensitivity file, photo counts: before any work
         mode, FLAGS.out, overwrite=FLAGS.overwrite, sens_file=FLAGS.sensitivity_file,
         inputs=(FLAGS.calib_dir, FLAGS.val_dir, FLAGS.keras_model, FLAGS.float_tflite, FLAGS.weights,
@@ -127,24 +135,14 @@ def main(argv):
     for flag, folder in (("calib_images", FLAGS.calib_dir), ("val_images", FLAGS.val_dir)):
         run_cli(lambda: jobs.check_image_count(flag, folder, FLAGS[flag].value, FLAGS[flag].present))
     src = source_from_flags()
-    s = run_cli(lambda: search_jobs.setup(
-        src, hw, device_profile=FLAGS.device_profile, op_profiles=FLAGS.op_profiles,
-        op_profile_models=FLAGS.op_profile_models,
-        calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, val_dir=FLAGS.val_dir,
-        val_images=FLAGS.val_images, fuse=not FLAGS.per_layer, npu=FLAGS.npu,
-        npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
-        oracle=FLAGS.oracle, budget_on=FLAGS.budget_on, workers=FLAGS.workers, cluster=FLAGS.cluster,
-        drops=FLAGS.drops, numerics=FLAGS.numerics,
-        val_patch=run_cli(lambda: jobs.parse_hw(FLAGS.val_patch)) if FLAGS.val_patch else None))
+    s = run_cli(lambda: search_jobs.setup(src, config))
     if FLAGS.sensitivity:
         r = run_cli(lambda: search_jobs.run_sensitivity(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(r["table"])
         print(f"wrote {FLAGS.out} and {r['png']} ({r['report']['evaluations']} models, "
               f"{r['report']['seconds']:.0f} s)")
     elif FLAGS.pareto:
-        front = run_cli(lambda: search_jobs.run_pareto(s, FLAGS.out, n_budgets=FLAGS.pareto_points,
-                                                       overwrite=FLAGS.overwrite,
-                                                       sens_file=FLAGS.sensitivity_file))
+        front = run_cli(lambda: search_jobs.run_pareto(s, FLAGS.out, overwrite=FLAGS.overwrite))
         on = [p for p in front["points"] if p["on_front"]]
         print(f"{'pred. ms':>9}{'PSNR_Y':>9}{'a16w8':>8}")
         for p in on:
@@ -152,18 +150,12 @@ def main(argv):
         print(f"wrote {FLAGS.out} and {Path(FLAGS.out).with_suffix('.png')} ({len(on)} of "
               f"{len(front['points'])} measured policies on the front)")
     elif FLAGS.latency_budget_ms is not None:
-        reference = layer_precision(FLAGS.reference)  # int16x8 = a16w8
-        r = run_cli(lambda: search_jobs.run_dual(s, FLAGS.out, latency_budget_ms=FLAGS.latency_budget_ms,
-                                                 reference=reference, max_evals=FLAGS.max_evals,
-                                                 overwrite=FLAGS.overwrite, sens_file=FLAGS.sensitivity_file))
+        r = run_cli(lambda: search_jobs.run_dual(s, FLAGS.out, overwrite=FLAGS.overwrite))
         print(search_jobs.dual_table(r))
         print(f"wrote {FLAGS.out} (policy) and {search_jobs.search_report_path(Path(FLAGS.out))}")
     else:
-        reference = layer_precision(FLAGS.reference)  # int16x8 = a16w8
         try:
-            r = run_cli(lambda: search_jobs.run_search(s, FLAGS.out, budget_db=budget, reference=reference,
-                                                       max_evals=FLAGS.max_evals, overwrite=FLAGS.overwrite,
-                                                       sens_file=FLAGS.sensitivity_file))
+            r = run_cli(lambda: search_jobs.run_search(s, FLAGS.out, overwrite=FLAGS.overwrite))
         except search_jobs.BudgetImpossible as e:
             fail(str(e), 3)
         print(search_jobs.search_table(r))

@@ -1,10 +1,10 @@
-"""What `tools/search_policy.py` does, as library calls: set up once, then sensitivity, search
-or Pareto front; every output written whole (JSON + PNG) or not at all."""
+"""`tools/search_policy.py`'s glue: outputs checked before any work, the library's workflow
+called (deploy/policy_search: api.search_with_setup, dual_with_setup, workflows), its frozen
+result written whole (JSON + PNG) or not at all, and the tables printed."""
 from __future__ import annotations
 
 from deploy.errors import UserInputError
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,11 +12,10 @@ from typing import Any, Optional, Sequence
 
 from deploy._files import atomic_write, check_outputs
 from deploy.provenance import with_provenance
-from deploy.policy_search import pareto, sensitivity
-from deploy.policy_search.parallel import check as check_parallel  # noqa: F401 - tools/search_policy.py
+from deploy.policy_search import workflows
 from deploy.policy_search.api import BudgetImpossible, dual_with_setup, search_with_setup
-from deploy.policy_search.session import (DEFAULT_PROFILE, Setup, measure_drops, measured_cache,
-                                          provenance as _provenance, read_sensitivity_file, setup)
+from deploy.policy_search.config import SearchConfig  # noqa: F401 - tools/search_policy.py
+from deploy.policy_search.session import DEFAULT_PROFILE, Setup, read_sensitivity_file, setup  # noqa: F401
 from deploy.policy_search.space import NARROW, WIDE
 
 
@@ -51,28 +50,14 @@ def check_before_setup(mode: str, out: str | Path, *, overwrite: bool = False,
         read_sensitivity_file(sens_file)
 
 
-def _png(path: Path, draw) -> None:
-    """Draw into a temp name beside `path`, then move it into place (never half a PNG)."""
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    try:
-        draw(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def run_sensitivity(s: Setup, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
+    """`workflows.sensitivity_with_setup`, written at `out` (+ .png); measurements kept in
+    `s.config.sens_cache` while it runs (the CLI sets it to `sens_cache_path(out)`)."""
     out = Path(out)
     _check_out(out, overwrite, out.with_suffix(".png"))
-    s.sens_cache = sens_cache_path(out)
-    cache = measured_cache(s)
-    sens = sensitivity.measure(s.oracle, s.groups, s.macs, progress=progress, cache=cache)
-    report = with_provenance({**sens.to_json(), **_provenance(s)}, calibration=s.oracle.calib.to_json(),
-                             validation=s.oracle.val.to_json())
-    atomic_write(out, json.dumps(report, indent=2) + "\n", overwrite=overwrite)
-    _png(out.with_suffix(".png"), lambda p: sensitivity.plot(sens, p))
-    cache.remove()  # everything is in the JSON now
-    return {"report": report, "table": sens.table(), "png": str(out.with_suffix(".png"))}
+    r = workflows.sensitivity_with_setup(s, progress=progress)
+    r.save(out, overwrite=overwrite)
+    return {"report": dict(r.report), "table": r.table(), "png": str(out.with_suffix(".png"))}
 
 
 def sens_cache_path(out: str | Path) -> Path:
@@ -85,42 +70,37 @@ def search_report_path(out: Path) -> Path:
     return out.with_name(out.stem + ".search.json")
 
 
-def run_search(s: Setup, out: str | Path, *, budget_db: float, reference: str = "a16w8",
-               max_evals: int = 60, overwrite: bool = False, progress: bool = True,
-               sens_file: Optional[str | Path] = None) -> dict:
+def run_search(s: Setup, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
     """Writes the policy at `out` (tools/convert.py --policy takes it unchanged) and the search
     record beside it; raises BudgetImpossible after writing the best found when none meets it."""
     out = Path(out)
-    _check_out(out, overwrite, search_report_path(out), inputs=(sens_file,))
-    s.sens_cache = sens_cache_path(out)
-    outcome = search_with_setup(s, budget_db=budget_db, reference=reference, max_evals=max_evals,
-                                progress=progress, sensitivity_file=sens_file)
+    c = s.config
+    _check_out(out, overwrite, search_report_path(out), inputs=(c.sensitivity_file,))
+    outcome = search_with_setup(s, progress=progress)
     policy, report, result = outcome.policy, dict(outcome.report), outcome
     atomic_write(out, policy.dumps(), overwrite=overwrite)
     report = with_provenance(report)  # its calibration and validation entries
     atomic_write(search_report_path(out), json.dumps(report, indent=2) + "\n")
-    sens_cache_path(out).unlink(missing_ok=True)
+    if s.sens_cache is not None:
+        s.sens_cache.unlink(missing_ok=True)
     if not result.feasible:
         raise BudgetImpossible(
             f"budget impossible: even all-a16w8 reaches {report['psnr_y']:.3f} dB < target "
-            f"{report['target_psnr_y']:.3f} dB ({reference} {report['reference_psnr_y']:.3f} − {budget_db} dB); "
-            f"wrote the best found (all a16w8) to {out}", file=out, value=budget_db)
+            f"{report['target_psnr_y']:.3f} dB ({c.reference} {report['reference_psnr_y']:.3f} − {c.budget_db} dB); "
+            f"wrote the best found (all a16w8) to {out}", file=out, value=c.budget_db)
     return report
 
 
-def run_dual(s: Setup, out: str | Path, *, latency_budget_ms: float, reference: str = "a16w8",
-             max_evals: int = 60, overwrite: bool = False, progress: bool = True,
-             sens_file: Optional[str | Path] = None) -> dict:
+def run_dual(s: Setup, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
     """`--latency_budget_ms`: the best PSNR_Y within the budget; policy at `out`, record beside it."""
     out = Path(out)
-    _check_out(out, overwrite, search_report_path(out), inputs=(sens_file,))
-    s.sens_cache = sens_cache_path(out)
-    outcome = dual_with_setup(s, latency_budget_ms=latency_budget_ms, reference=reference, max_evals=max_evals,
-                              progress=progress, sensitivity_file=sens_file)
+    _check_out(out, overwrite, search_report_path(out), inputs=(s.config.sensitivity_file,))
+    outcome = dual_with_setup(s, progress=progress)
     atomic_write(out, outcome.policy.dumps(), overwrite=overwrite)
     report = with_provenance(dict(outcome.report))
     atomic_write(search_report_path(out), json.dumps(report, indent=2) + "\n")
-    sens_cache_path(out).unlink(missing_ok=True)
+    if s.sens_cache is not None:
+        s.sens_cache.unlink(missing_ok=True)
     return report
 
 
@@ -150,23 +130,13 @@ def dual_table(r: dict) -> str:
     return "\n".join(rows)
 
 
-def run_pareto(s: Setup, out: str | Path, *, n_budgets: int = 12, overwrite: bool = False,
-               progress: bool = True, sens_file: Optional[str | Path] = None) -> dict:
+def run_pareto(s: Setup, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
+    """`workflows.pareto_with_setup`, written at `out` (+ .png)."""
     out = Path(out)
-    _check_out(out, overwrite, out.with_suffix(".png"), inputs=(sens_file,))
-    s.sens_cache = sens_cache_path(out)
-    sens = measure_drops(s, progress, sens_file)
-    prob = s.problem(sens.drop_db)
-    cands = pareto.sweep(s.oracle, prob, n_budgets=n_budgets, progress=progress)
-    float_ms = s.cost.predict_ms({l: "float" for l in s.prep.layers})
-    front = pareto.front_json(s.oracle, prob, cands, float_ms=float_ms, device_profile=s.profile_label)
-    front = pareto.confirm_on_litert(front, s.oracle, prob, cands, progress=progress)
-    front = with_provenance({**front, **_provenance(s)},
-                            calibration=s.oracle.calib.to_json(), validation=s.oracle.val.to_json())
-    atomic_write(out, json.dumps(front, indent=2) + "\n", overwrite=overwrite)
-    _png(out.with_suffix(".png"), lambda p: pareto.plot(front, p))
-    sens_cache_path(out).unlink(missing_ok=True)
-    return front
+    _check_out(out, overwrite, out.with_suffix(".png"), inputs=(s.config.sensitivity_file,))
+    front = workflows.pareto_with_setup(s, progress=progress)
+    front.save(out, overwrite=overwrite)
+    return dict(front.report)
 
 
 def search_table(r: dict) -> str:

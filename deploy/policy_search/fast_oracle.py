@@ -26,7 +26,7 @@ from deploy.policy_search.npu_judge import EmulatedJudge, numerics_label
 from deploy.policy_search.oracle import Assignment, QualityOracle, assignment_key
 from deploy.policy_search.space import NARROW, WIDE
 
-ORACLES = ("fast", "litert")
+from deploy.policy_search.config import ORACLES  # noqa: E402,F401 - declared with the config
 #: In a search, a candidate whose simulated PSNR is this close to the target (dB) is measured on
 #: LiteRT, which decides it (fast vs LiteRT differ by <= 0.015 dB on the zoo's validation means).
 BAND_DB = 0.03
@@ -69,9 +69,8 @@ class FastOracle(QualityOracle):
                   budget_on=budget_on, reference=reference)
         self.judge = (QualityOracle(prep, **kw) if npu_soc is None else
                       EmulatedJudge(prep, soc=npu_soc, cache_dir=npu_cache_dir, **kw))
-        #: per image, judge minus simulation for uniform a8w8 and a16w8 (armed on an NPU judge)
-        self.offsets: Optional[dict[str, np.ndarray]] = None
-        self.measured_offsets: Optional[dict[str, np.ndarray]] = None  # the last armed run's
+        #: per image, judge minus simulation for uniform a8w8 and a16w8: the last run's (a record)
+        self.measured_offsets: Optional[dict[str, np.ndarray]] = None
         t = time.perf_counter()
         # the simulation follows the judge's arithmetic (fake_quant.ARITHMETICS)
         self.sim = fake_quant.Simulator(prep.float_tflite, arithmetic="litert" if npu_soc is None else "htp")
@@ -79,10 +78,8 @@ class FastOracle(QualityOracle):
         self.composed = ComposedArgs(self.sim, prep.ops, self._export)
         self._x = np.stack([convention.model_input(lr.astype(np.float32) / 255.0) for lr in val.lr])
         self.agreement: list[dict] = []
-        self.target: Optional[float] = None  # search mode (arm): LiteRT's target
-        self.decided_on_litert = 0  # candidates near the target measured on LiteRT
+        self.decided_on_litert = 0  # candidates near the target measured on LiteRT (a count)
         self.litert_model_s: Optional[float] = None  # one LiteRT measurement of uniform a16w8
-        self.band = True  # LiteRT decides candidates near the target (else: confirm and tighten)
         #: drop_estimate.py's per-patch terms by (groups, probes, seed, batch): rescored, not rerun
         self.drop_estimates: dict[tuple, tuple] = {}
 
@@ -127,41 +124,73 @@ class FastOracle(QualityOracle):
         if key not in self._cache:
             self._cache[key] = self._images_from_output(y)
 
-    # -- search mode: LiteRT decides whatever the simulation cannot ---------------------------
-    def arm(self, reference: str, budget_db: float) -> float:
-        """Search mode. Where LiteRT is cheap (`LITERT_DECIDES_MAX_S`) the reference is
-        LiteRT's (so the target is LiteRT's), and a candidate whose fast value lies within
-        `BAND_DB` of the target is measured on LiteRT, which then decides: every accept/reject
-        the search makes is LiteRT's whenever the simulation is within the band of LiteRT
-        (measured: <= 0.015 dB on means). Elsewhere the search runs on the simulation alone
-        (`band` False; `search_with_setup` confirms and tightens). Returns LiteRT's target."""
-        self.reference = self.judge.reference = reference
+    # -- a run's view: LiteRT decides whatever the simulation cannot ----------------------------
+    def for_search(self, budget_db: float) -> "Searching":
+        """This oracle as one search sees it (its `psnr` and reference; this object unchanged).
+
+        Where LiteRT is cheap (`LITERT_DECIDES_MAX_S`) the reference is LiteRT's (so the target
+        is LiteRT's), and a candidate whose fast value lies within `BAND_DB` of the target is
+        measured on LiteRT, which then decides: every accept/reject the search makes is LiteRT's
+        whenever the simulation is within the band of LiteRT (measured: <= 0.015 dB on means).
+        Elsewhere (`band` False) the search runs on the simulation alone and
+        `search_with_setup` confirms and tightens."""
         wide = self.uniform(WIDE)
         fresh = assignment_key(wide, self.layers) not in self.judge._cache  # noqa: SLF001
         t = time.perf_counter()
         self.judge.image_psnrs(wide)  # the a16w8 reference (and LiteRT's cost per candidate)
         if fresh:
             self.litert_model_s = time.perf_counter() - t
-        self.band = self.litert_model_s is None or self.litert_model_s <= LITERT_DECIDES_MAX_S
-        self.align()
-        ref = self.judge.psnr(wide) if reference == WIDE else self.judge.float_psnr()
-        self.target = ref - budget_db if self.band else None
-        return ref - budget_db
+        band = self.litert_model_s is None or self.litert_model_s <= LITERT_DECIDES_MAX_S
+        offsets = self._judge_offsets()
+        ref = self.judge.psnr(wide) if self.reference == WIDE else self.judge.float_psnr()
+        return Searching(self, target=ref - budget_db if band else None, offsets=offsets, band=band)
 
-    def align(self) -> None:
-        """With an NPU judge: measure uniform a8w8 and a16w8 on both and move every later
-        simulated value onto the judge's numerics (`toward_judge`) until `disarm`."""
-        if isinstance(self.judge, EmulatedJudge):
-            self.offsets = {p: self.judge.image_psnrs(u) - self.image_psnrs(u)
-                            for p, u in ((NARROW, self.uniform(NARROW)), (WIDE, self.uniform(WIDE)))}
+    def aligned(self) -> "Searching":
+        """This oracle with every simulated value moved onto an NPU judge's numerics
+        (`Searching.toward_judge`), no target: what the dual search asks."""
+        return Searching(self, target=None, offsets=self._judge_offsets(), band=True)
 
-    def disarm(self) -> None:
-        self.measured_offsets = self.offsets or self.measured_offsets
-        self.target, self.offsets = None, None
+    def _judge_offsets(self) -> Optional[dict[str, np.ndarray]]:
+        """With an NPU judge: per image, judge minus simulation on uniform a8w8 and a16w8 (kept
+        in `measured_offsets` for the report); None with LiteRT as the judge."""
+        if not isinstance(self.judge, EmulatedJudge):
+            return None
+        offsets = {p: self.judge.image_psnrs(u) - self.image_psnrs(u)
+                   for p, u in ((NARROW, self.uniform(NARROW)), (WIDE, self.uniform(WIDE)))}
+        self.measured_offsets = offsets
+        return offsets
+
+    def compare(self, a: Assignment, label: str) -> dict:
+        """Fast and LiteRT PSNR_Y of one assignment (mean and per image), recorded."""
+        fast, real = self.image_psnrs(a), self.judge.image_psnrs(a)
+        row = {"model": label, "fast_psnr_y": round(float(np.mean(fast)), 4),
+               "litert_psnr_y": round(float(np.mean(real)), 4),
+               "diff_db": round(float(np.mean(fast) - np.mean(real)), 4),
+               "max_image_diff_db": round(float(np.max(np.abs(fast - real))), 4)}
+        self.agreement.append(row)
+        return row
+
+
+class Searching:
+    """One run's view of a `FastOracle`: the target (LiteRT's reference minus the budget, or None)
+    and the NPU judge's offsets fixed when made; everything else (caches, the judge, the
+    simulator) is the oracle's. Why a view: the same oracle serves sensitivity, searches with
+    other budgets and fronts, and none of them may change what the others' `psnr` means."""
+
+    def __init__(self, oracle: FastOracle, *, target: Optional[float],
+                 offsets: Optional[dict[str, np.ndarray]], band: bool):
+        self.oracle, self.target, self.offsets, self.band = oracle, target, offsets, band
+
+    def __getattr__(self, name: str):
+        return getattr(self.oracle, name)
 
     def _reference_images(self) -> np.ndarray:
-        # armed on an NPU judge, candidates are scored on the judge's numerics: so is the reference
-        return self.judge._reference_images() if self.offsets is not None else super()._reference_images()  # noqa: SLF001
+        # on an NPU judge, candidates are scored on the judge's numerics: so is the reference
+        o = self.oracle
+        return o.judge._reference_images() if self.offsets is not None else o._reference_images()  # noqa: SLF001
+
+    def score(self, images: np.ndarray) -> float:
+        return QualityOracle.score(self, images)
 
     def toward_judge(self, a: Assignment, images: np.ndarray) -> np.ndarray:
         """The simulation's per-image PSNRs of `a` moved onto the judge's numerics.
@@ -173,38 +202,29 @@ class FastOracle(QualityOracle):
         The candidates this decides near the target are measured on the judge anyway."""
         if self.offsets is None:
             return images
-        s16, s8 = (float(np.mean(self.image_psnrs(self.uniform(p)))) for p in (WIDE, NARROW))
+        o = self.oracle
+        s16, s8 = (float(np.mean(o.image_psnrs(o.uniform(p)))) for p in (WIDE, NARROW))
         w = 0.0 if s16 - s8 <= 1e-9 else float(np.clip((s16 - float(np.mean(images))) / (s16 - s8), 0.0, 1.0))
-        if dict(a) == self.uniform(NARROW):
+        if dict(a) == o.uniform(NARROW):
             w = 1.0
         return images + self.offsets[WIDE] + (self.offsets[NARROW] - self.offsets[WIDE]) * w
 
     def psnr(self, a: Assignment, decide: bool = True) -> float:
         """`decide=False`: the search says this candidate cannot become its answer (it is not
         faster than the best so far), so the simulation's value is enough even near the target."""
-        target = getattr(self, "target", None)
-        if target is None or not decide:
-            return super().psnr(a) if self.offsets is None else self.score(self.toward_judge(a, self.image_psnrs(a)))
-        if dict(a) == self.uniform(WIDE) and self.reference == WIDE:
-            return self.judge.psnr(a)
-        fast = self.score(self.toward_judge(a, self.image_psnrs(a)))
-        if abs(fast - target) <= BAND_DB:
-            self.decided_on_litert += 1
-            return self.judge.psnr(a)
+        o = self.oracle
+        if self.target is None or not decide:
+            return o.psnr(a) if self.offsets is None else self.score(self.toward_judge(a, o.image_psnrs(a)))
+        if dict(a) == o.uniform(WIDE) and o.reference == WIDE:
+            return o.judge.psnr(a)
+        fast = self.score(self.toward_judge(a, o.image_psnrs(a)))
+        if abs(fast - self.target) <= BAND_DB:
+            o.decided_on_litert += 1
+            return o.judge.psnr(a)
         return fast
 
     def float_psnr(self) -> float:
-        return self.judge.float_psnr() if getattr(self, "target", None) is not None else super().float_psnr()
-
-    def compare(self, a: Assignment, label: str) -> dict:
-        """Fast and LiteRT PSNR_Y of one assignment (mean and per image), recorded."""
-        fast, real = self.image_psnrs(a), self.judge.image_psnrs(a)
-        row = {"model": label, "fast_psnr_y": round(float(np.mean(fast)), 4),
-               "litert_psnr_y": round(float(np.mean(real)), 4),
-               "diff_db": round(float(np.mean(fast) - np.mean(real)), 4),
-               "max_image_diff_db": round(float(np.max(np.abs(fast - real))), 4)}
-        self.agreement.append(row)
-        return row
+        return self.oracle.judge.float_psnr() if self.target is not None else self.oracle.float_psnr()
 
 
 def make(kind: str, prep, *, npu_soc=None, npu_cache_dir=None, **kw) -> QualityOracle:
@@ -229,9 +249,10 @@ def numerics_of(oracle: QualityOracle) -> str:
     return judge.numerics if isinstance(judge, EmulatedJudge) else numerics_label("cpu")
 
 
-def confirm(oracle: QualityOracle, result, *, budget_db: float, reference: str) -> Optional[dict]:
+def confirm(oracle: QualityOracle, result, *, budget_db: float, reference: str, band: bool = True) -> Optional[dict]:
     """The search's answer judged on LiteRT: reference and answer measured on real integer
-    models, fast vs LiteRT agreement recorded. None for a LiteRT oracle (already real)."""
+    models, fast vs LiteRT agreement recorded. None for a LiteRT oracle (already real).
+    `band`: the run's `Searching.band` (LiteRT decided candidates near the target)."""
     if not isinstance(oracle, FastOracle):
         return None
     j = oracle.judge
@@ -243,7 +264,7 @@ def confirm(oracle: QualityOracle, result, *, budget_db: float, reference: str) 
     target = ref - budget_db
     judge = "the emulated NPU" if isinstance(j, EmulatedJudge) else "litert"
     return {"oracle": "fast", "numerics": numerics_of(oracle), "tolerance_db": TOLERANCE_DB, "band_db": BAND_DB,
-            "mode": (f"{judge} decides candidates near the target" if oracle.band else
+            "mode": (f"{judge} decides candidates near the target" if band else
                      f"simulation searches, {judge} confirms the answer (tightened on a miss)"),
             **({"simulation_offsets_db": {p: round(float(np.mean(v)), 4) for p, v in oracle.measured_offsets.items()}}
                if oracle.measured_offsets else {}),

@@ -32,7 +32,7 @@ def assignment_key(a: Assignment, layers: Sequence[str]) -> tuple[str, ...]:
     return tuple(a[n] for n in layers)
 
 
-BUDGET_ON = ("mean", "worst")
+from deploy.policy_search.config import BUDGET_ON  # noqa: E402 - declared with the config
 
 
 class QualityOracle:
@@ -101,13 +101,14 @@ class QualityOracle:
                 self.on_eval(a, self.score(self._cache[key]))
         return self._cache[key]
 
-    def image_psnrs_many(self, assignments: Sequence[Assignment]) -> list[np.ndarray]:
+    def image_psnrs_many(self, assignments: Sequence[Assignment], evaluator=None) -> list[np.ndarray]:
         """PSNR_Y per validation image of each assignment, in order (cached like `image_psnrs`).
 
         The batch entry point for passes whose candidates do not depend on each other (the
         sensitivity drops and gains): an oracle may share work between them (the fast oracle
-        reuses the activations the candidates have in common), and `measure_uncached` may run
-        them elsewhere (deploy/policy_search/parallel.py)."""
+        reuses the activations the candidates have in common), and `evaluator` (a
+        deploy/policy_search/parallel.py `Evaluator`: a process pool or a Dask cluster) may run
+        the uncached ones elsewhere; without it they are measured here."""
         todo, seen = [], set()
         for a in assignments:
             key = assignment_key(a, self.layers)
@@ -116,7 +117,7 @@ class QualityOracle:
                 todo.append(a)
         if todo:
             t = time.perf_counter()
-            measured = self.measure_uncached(todo)
+            measured = evaluator.measure(todo) if evaluator is not None else self.measure_uncached(todo)
             self.eval_seconds += time.perf_counter() - t
             for a, images in zip(todo, measured):
                 self._cache[assignment_key(a, self.layers)] = images

@@ -6,8 +6,8 @@ one candidate is mostly single-threaded Python (the quantizer's export) plus Lit
 reference kernels, so one process leaves cores idle, and a big model outgrows one machine.
 
 How: `plan(workers, cluster)` checks the request (and reaches the scheduler) before any model
-work; `attach(oracle, plan)` replaces that oracle's `measure_uncached`, so its cache, `on_eval`
-and `image_psnrs_many` stay where they are. Each worker process builds its own oracle once from
+work; `evaluator(oracle, plan)` makes the `Evaluator` that `oracle.image_psnrs_many` is handed, so
+its cache stays where it is and nothing of the oracle is replaced. Each worker process builds its own oracle once from
 an `OracleSpec` (the prepared float TFLite without its Keras model, the calibration's min/max,
 validation set, I/O convention, model, scale, oracle class) and runs the same code on the same
 bytes as this process, so the values are identical to a single-process run (tested).
@@ -106,16 +106,9 @@ def plan(workers: int = 1, cluster: Optional[str] = None) -> Plan:
 
 
 def check(workers: int = 1, cluster: Optional[str] = None) -> Optional[str]:
-    """The request's values alone (no connection); returns the address or None."""
-    if cluster is not None and str(cluster).strip() == "":
-        cluster = None
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
-        raise UserInputError(f"workers must be a whole number >= 0 (0 = one per core), not '{workers}'",
-                             option="workers", value=workers)
-    if cluster is not None and workers != 1:
-        raise UserInputError("pass workers (processes on this machine) or cluster (a Dask scheduler), "
-                             "not both", option="workers")
-    return None if cluster is None else str(cluster).strip()
+    """The request's values alone (no connection; SearchConfig's rules); returns the address or None."""
+    from deploy.policy_search.config import SearchConfig
+    return SearchConfig(workers=workers, cluster=cluster).cluster
 
 
 def _connect(address: str) -> Plan:
@@ -164,28 +157,18 @@ def _worker_ready() -> bool:
     return True
 
 
-def attach(oracle: QualityOracle, p: Plan) -> Optional["Evaluator"]:
-    """Measure `oracle`'s uncached candidates as `p` says (nothing changes for "none")."""
+def evaluator(oracle: QualityOracle, p: Plan) -> Optional["Evaluator"]:
+    """Where `oracle`'s independent candidates are measured under `p`: an `Evaluator` handed to
+    `oracle.image_psnrs_many` (None for "none": this process). The oracle itself is not changed."""
     if p.backend == "none":
         return None
     ev = Evaluator(OracleSpec.of(oracle), p)
-    oracle.measure_uncached = ev.measure  # instance attribute: this oracle only
-    oracle.parallel = ev
-    weakref.finalize(oracle, ev.close)
+    weakref.finalize(ev, ev.close)
     return ev
 
 
-def detach(oracle: QualityOracle) -> None:
-    """Stop `oracle`'s workers; it measures in this process again."""
-    ev = oracle.__dict__.pop("parallel", None)
-    oracle.__dict__.pop("measure_uncached", None)
-    if ev is not None:
-        ev.close()
-
-
-def chunk_size(oracle: QualityOracle) -> int:
+def chunk_size(ev: Optional["Evaluator"]) -> int:
     """How many independent candidates to hand `image_psnrs_many` at once: one per worker."""
-    ev = getattr(oracle, "parallel", None)
     return ev.workers if ev is not None else 1
 
 

@@ -104,12 +104,12 @@ class MeasuredCache:
 
 def measure(oracle: QualityOracle, groups: tuple[Group, ...], macs: dict[str, int], *,
             both_directions: bool = True, progress: bool = True,
-            cache: Optional[MeasuredCache] = None) -> Sensitivity:
+            cache: Optional[MeasuredCache] = None, evaluator: Optional[parallel.Evaluator] = None) -> Sensitivity:
     """Every group's drop (and gain); with `cache`, what an earlier interrupted run measured is
     taken from it and each new measurement lands in it as soon as its chunk returns.
 
     The candidates are independent, so they go to `oracle.image_psnrs_many` a chunk at a time,
-    one per worker when the oracle runs them in parallel (deploy/policy_search/parallel.py);
+    one per worker when `evaluator` runs them in parallel (deploy/policy_search/parallel.py);
     all drops come before all gains, so a chunk holds candidates of similar cost (mostly a16w8,
     whose int16 kernels are slow, or mostly a8w8). The values do not depend on the chunking."""
     t0, e0 = time.perf_counter(), oracle.evaluations
@@ -122,12 +122,12 @@ def measure(oracle: QualityOracle, groups: tuple[Group, ...], macs: dict[str, in
         tqdm.write(f"sensitivity: {cache.reused} measurement(s) of an interrupted run reused from {cache.path}")
     values: dict[str, float] = {t: cache.values[t] for t, _ in todo if cache is not None and t in cache.values}
     missing = [(t, a) for t, a in todo if t not in values]
-    chunk = max(1, parallel.chunk_size(oracle))
+    chunk = max(1, parallel.chunk_size(evaluator))
     bar = tqdm(total=len(todo), initial=len(todo) - len(missing), desc="sensitivity", unit="model",
                disable=not progress)
     for i in range(0, len(missing), chunk):
         part = missing[i:i + chunk]
-        for (tag, a), images in zip(part, oracle.image_psnrs_many([a for _, a in part])):
+        for (tag, a), images in zip(part, oracle.image_psnrs_many([a for _, a in part], evaluator)):
             values[tag] = cache.put(tag, oracle.score(images)) if cache is not None else oracle.score(images)
         bar.set_postfix(last=part[-1][0][:28], psnr=f"{values[part[-1][0]]:.3f}")
         bar.update(len(part))

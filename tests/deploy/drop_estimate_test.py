@@ -13,12 +13,13 @@ from deploy.policy_search import sensitivity
 from deploy.policy_search import session
 from deploy.policy_search import fast_oracle
 from deploy.convert import sources
+from deploy.policy_search.config import SearchConfig
 
 
 @pytest.fixture(scope="module")
 def fast(hr_dir):
-    s = session.setup(sources.resolve("fsrcnn", 3), (16, 16), calib_dir=hr_dir, calib_images=2,
-                      val_dir=hr_dir, val_images=3)
+    s = session.setup(sources.resolve("fsrcnn", 3), SearchConfig(input_size=(16, 16), calib_dir=hr_dir,
+                                                                 calib_images=2, val_dir=hr_dir, val_images=3))
     yield s
     s.close()
 
@@ -47,26 +48,26 @@ def test_estimate_is_deterministic_and_kept(fast):
 
 
 def test_auto_estimates_only_where_exact_drops_are_expensive(fast, monkeypatch):
-    s = dataclasses.replace(fast, drops="auto")
+    s = dataclasses.replace(fast, config=fast.config.replace(drops="auto"))
     assert session.drops_method(s) == "exact"  # a tiny model: exact drops are cheap
     monkeypatch.setattr(session, "ESTIMATE_ABOVE_MACS", 0)
     assert session.drops_method(s) == "estimated"
-    assert session.drops_method(dataclasses.replace(fast, drops="exact")) == "exact"
+    assert session.drops_method(dataclasses.replace(fast, config=fast.config.replace(drops="exact"))) == "exact"
 
 
 @pytest.mark.parametrize("kw, msg", [({"drops": "guess"}, "drops must be one of"),
                                      ({"drops": "estimated", "oracle": "litert"}, "needs the simulation")])
 def test_bad_drops_flags_are_refused_before_any_work(kw, msg):
     with pytest.raises(UserInputError, match=msg):
-        session.setup(None, (16, 16), **kw)
+        session.setup(None, SearchConfig(input_size=(16, 16), **kw))
 
 
 def test_search_on_estimated_drops_holds_the_budget_on_litert(fast):
-    s = dataclasses.replace(fast, drops="estimated")
+    s = dataclasses.replace(fast, config=fast.config.replace(drops="estimated", budget_db=0.0))
     o = s.oracle
     wide, narrow = (o.judge.psnr(o.uniform(p)) for p in ("a16w8", "a8w8"))
     budget = 0.5 * (wide - narrow)
-    out = api.search_with_setup(s, budget_db=budget, progress=False)
+    out = api.search_with_setup(s.with_run(budget_db=budget), progress=False)
     assert out.report["drops"]["method"] == "estimated"
     assert out.feasible and out.report["litert_check"]["within_budget_on_litert"]
     assert o.judge.psnr(dict(out.report["policy"]["layers"])) >= wide - budget - fast_oracle.TOLERANCE_DB - 1e-9

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from deploy.commands import search_jobs
+from deploy.policy_search import session
 from deploy.convert import fake_quant
 from deploy.convert import per_layer as hybrid
 from deploy.convert.sources import ModelSource
@@ -13,6 +14,7 @@ from deploy.evaluation.runners import TFLiteRunner
 from deploy.latency import cost_model
 from deploy.policy_search import api
 from deploy.policy_search import fast_oracle
+from deploy.policy_search.config import SearchConfig
 from deploy.policy_search import oracle as quality_oracle
 from deploy.policy_search import sensitivity
 from deploy.policy_search import solver
@@ -32,7 +34,8 @@ def _setup(hr_dir, budget_on="mean"):
                                     convention=src.convention, budget_on=budget_on)
     cost = cost_model.from_device_profile(prep, "htp_npu", model="tiny", scale=2)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
-    return search_jobs.Setup(src, prep, tuple(make_groups(prep.model, prep.layers)), oracle, cost, macs, "htp_npu")
+    return session.Setup(src, prep, tuple(make_groups(prep.model, prep.layers)), oracle, cost, macs, "htp_npu",
+                             config=SearchConfig(budget_on=budget_on))
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +92,11 @@ def test_drops_match_litert(fast):
 def test_fast_search_reaches_the_litert_optimum(fast, fraction):
     """Candidates on the simulation, answer judged on LiteRT: the enumerated LiteRT optimum."""
     o = fast.oracle
-    prob = fast.problem(search_jobs.measure_drops(fast, progress=False).drop_db)
+    prob = fast.problem(session.measure_drops(fast, progress=False).drop_db)
     truth = solver.exhaustive(o.judge, prob, progress=False)
     wide, narrow = (o.judge.psnr(o.uniform(p)) for p in ("a16w8", "a8w8"))
     budget = fraction * (wide - narrow)
-    out = api.search_with_setup(fast, budget_db=budget, progress=False)
+    out = api.search_with_setup(fast.with_run(budget_db=budget), progress=False)
     opt = solver.optimum(truth, wide - budget)
     assert out.feasible and out.report["oracle"] == "fast"
     chosen = dict(out.report["policy"]["layers"])
@@ -104,7 +107,7 @@ def test_fast_search_reaches_the_litert_optimum(fast, fraction):
 
 def test_worst_image_budget_holds_on_litert(hr_dir):
     s = _setup(hr_dir, budget_on="worst")
-    out = api.search_with_setup(s, budget_db=0.05, progress=False)
+    out = api.search_with_setup(s.with_run(budget_db=0.05), progress=False)
     w = out.report["worst_image"]
     assert out.report["budget_on"] == "worst" and w["image"] in s.oracle.val.images
     assert w["loss_db"] <= 0.05 + fast_oracle.TOLERANCE_DB
@@ -128,7 +131,7 @@ def test_validation_patches_span_smooth_to_detailed(hr_dir):
 def test_fast_pareto_front_is_confirmed_on_litert(fast, tmp_path):
     """A front found on the simulation carries every front point's and both uniform policies'
     LiteRT PSNR, and they agree with the simulation."""
-    front = search_jobs.run_pareto(fast, tmp_path / "front.json", n_budgets=3, progress=False)
+    front = search_jobs.run_pareto(fast.with_run(pareto_points=3), tmp_path / "front.json", progress=False)
     on = [p for p in front["points"] if p["on_front"]]
     assert on and all("litert_psnr_y" in p for p in on)
     assert all("litert_psnr_y" in front["uniform"][k] for k in ("a8w8", "a16w8"))
@@ -143,7 +146,7 @@ def test_where_litert_is_slow_the_simulation_searches_and_litert_confirms(hr_dir
     the answer holds the budget on LiteRT."""
     monkeypatch.setattr(fast_oracle, "LITERT_DECIDES_MAX_S", 0.0)
     s = _setup(hr_dir)
-    out = api.search_with_setup(s, budget_db=0.05)
+    out = api.search_with_setup(s.with_run(budget_db=0.05))
     chk = out.report["litert_check"]
     assert chk["mode"].startswith("simulation") and s.oracle.decided_on_litert == 0
     assert chk["within_budget_on_litert"] and "fallback" not in chk

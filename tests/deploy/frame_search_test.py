@@ -7,6 +7,7 @@ from deploy.data.io_convention import IOConvention
 from deploy.latency import cost_model
 from deploy.policy_search import session
 from deploy.policy_search.api import search_with_setup
+from deploy.policy_search.config import SearchConfig
 from tests.deploy.search_test import _tiny
 
 
@@ -19,8 +20,8 @@ def test_default_patch_keeps_small_inputs_and_cuts_frames():
 @pytest.fixture(scope="module")
 def framed(hr_dir):
     src = ModelSource("tiny", 2, _tiny(), IOConvention(), False, None)
-    s = session.setup(src, (32, 48), val_patch=(16, 16), calib_dir=hr_dir, calib_images=2, val_dir=hr_dir,
-                      val_images=2)
+    s = session.setup(src, SearchConfig(input_size=(32, 48), val_patch=(16, 16), calib_dir=hr_dir, calib_images=2,
+                                        val_dir=hr_dir, val_images=2))
     yield s
     s.close()
 
@@ -44,7 +45,7 @@ def test_the_deployed_model_is_built_at_the_frame_size(framed):
 
 
 def test_search_answer_is_priced_at_the_frame(framed):
-    out = search_with_setup(framed, budget_db=0.2)
+    out = search_with_setup(framed.with_run(budget_db=0.2))
     prob_ms = framed.cost.predict_ms(dict(out.policy.layers) if out.policy.layers else
                                      {l: out.policy.default for l in framed.prep.layers})
     assert out.predicted_ms == pytest.approx(prob_ms, rel=1e-6)

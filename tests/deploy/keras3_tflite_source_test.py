@@ -124,9 +124,10 @@ def test_list_write_policy_convert_evaluate_search(case, files, hr_dir, tmp_path
     assert conv_dtypes == {"int16", "int8"}
     res = jobs.evaluate_tflite(str(out), data_dir=str(hr_dir))  # scale + convention from its metadata
     assert res.scale == 3 and np.isfinite(res.to_json()["mean"]["psnr_y"])
-    s = search_jobs.setup(src, HW, calib_dir=str(hr_dir), calib_images=2, val_dir=str(hr_dir), val_images=2)
+    s = search_jobs.setup(src, search_jobs.SearchConfig(input_size=HW, calib_dir=str(hr_dir), calib_images=2,
+                                                        val_dir=str(hr_dir), val_images=2, budget_db=3.0, max_evals=8))
     assert [l for g in s.groups for l in g.layers] == prep.layers
-    r = search_jobs.run_search(s, tmp_path / "found.json", budget_db=3.0, max_evals=8, progress=False)
+    r = search_jobs.run_search(s, tmp_path / "found.json", progress=False)
     found = Policy.load(tmp_path / "found.json")
     assert set(found.resolved(prep.layers)) == set(prep.layers) and r is not None
 

@@ -15,6 +15,7 @@ from deploy.npu import NpuEmulator  # noqa: E402
 from deploy.evaluation.runners import TFLiteRunner  # noqa: E402
 from deploy.policy_search import fast_oracle, session  # noqa: E402
 from deploy.policy_search.api import search_with_setup  # noqa: E402
+from deploy.policy_search.config import SearchConfig  # noqa: E402
 from deploy.policy_search.npu_judge import EmulatedJudge, resolve_numerics  # noqa: E402
 from tests.deploy.npu_search_test import HW, TARGET, _setup  # noqa: E402
 
@@ -59,18 +60,16 @@ def test_emulated_psnrs_are_kept_on_disk_and_reused(on_npu):
 
 def test_simulation_moved_onto_the_judge_is_exact_for_the_uniform_models(on_npu):
     o = on_npu.oracle
-    o.arm("a16w8", 0.1)
-    try:
-        for p in ("a8w8", "a16w8"):
-            u = o.uniform(p)
-            moved = o.toward_judge(u, o.image_psnrs(u))
-            np.testing.assert_allclose(moved, o.judge.image_psnrs(u), rtol=0, atol=1e-9)
-    finally:
-        o.disarm()
+    run = o.for_search(0.1)  # a view for one run: the oracle's own psnr() is unchanged
+    for p in ("a8w8", "a16w8"):
+        u = o.uniform(p)
+        moved = run.toward_judge(u, o.image_psnrs(u))
+        np.testing.assert_allclose(moved, o.judge.image_psnrs(u), rtol=0, atol=1e-9)
+    assert o.psnr(o.uniform("a8w8")) == pytest.approx(float(np.mean(o.image_psnrs(o.uniform("a8w8")))))
 
 
 def test_search_budget_holds_on_the_emulated_npu(on_npu):
-    out = search_with_setup(on_npu, budget_db=0.05)
+    out = search_with_setup(on_npu.with_run(budget_db=0.05))
     r = out.report
     assert r["numerics"].startswith("SM8650 NPU") and r["litert_check"]["numerics"] == r["numerics"]
     judge = on_npu.oracle.judge
@@ -120,8 +119,8 @@ def test_simulation_follows_htp_where_litert_rounds_twice(hr_dir, tmp_path):
     from deploy.convert.sources import ModelSource
     from deploy.data.io_convention import IOConvention
     src = ModelSource("tinyprelu", 2, _prelu_net(), IOConvention(), False, None)
-    s = session.setup(src, HW, npu=TARGET, npu_cache_dir=tmp_path, calib_dir=hr_dir, calib_images=3,
-                      val_dir=hr_dir, val_images=3)
+    s = session.setup(src, SearchConfig(input_size=HW, npu=TARGET, npu_cache_dir=tmp_path, calib_dir=hr_dir,
+                                        calib_images=3, val_dir=hr_dir, val_images=3))
     try:
         o = s.oracle
         assert o.sim.arithmetic == "htp" and any(o.sim.fused_inputs)

@@ -18,6 +18,7 @@ from deploy.latency import cost_model  # noqa: E402
 from deploy.latency import npu_cost  # noqa: E402
 from deploy.latency.device_profiles import load_profile  # noqa: E402
 from deploy.policy_search import session  # noqa: E402
+from deploy.policy_search.config import SearchConfig  # noqa: E402
 from models._keras import keras, tf  # noqa: E402
 
 HW, R, C = (16, 16), 2, 3
@@ -48,8 +49,8 @@ def _tiny(rank6: bool) -> keras.Model:
 
 def _setup(rank6: bool, hr_dir, cache_dir=None) -> session.Setup:
     src = ModelSource("tiny6" if rank6 else "tiny4", 2, _tiny(rank6), IOConvention(), False, None)
-    return session.setup(src, HW, npu=TARGET, npu_cache_dir=cache_dir, calib_dir=hr_dir, calib_images=3,
-                         val_dir=hr_dir, val_images=3)
+    return session.setup(src, SearchConfig(input_size=HW, npu=TARGET, npu_cache_dir=cache_dir, calib_dir=hr_dir,
+                                           calib_images=3, val_dir=hr_dir, val_images=3))
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_rank4_shuffle_is_all_npu_and_priced_as_the_profile(rank4):
 
 
 def test_search_report_carries_the_real_placement(rank6, tmp_path):
-    r = search_jobs.run_search(rank6, tmp_path / "p.json", budget_db=0.5, progress=False)
+    r = search_jobs.run_search(rank6.with_run(budget_db=0.5), tmp_path / "p.json", progress=False)
     on_disk = json.loads(search_jobs.search_report_path(tmp_path / "p.json").read_text())
     n = on_disk["npu"]
     assert n["target"] == TARGET and n["placement"]["soc"] == "SM8650"
@@ -152,7 +153,7 @@ def test_without_the_npu_extra_one_line_says_how_to_install(monkeypatch, hr_dir)
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "onnxruntime_qnn" else real(n, *a))
     src = ModelSource("tiny6", 2, _tiny(True), IOConvention(), False, None)
     with pytest.raises(SrdeployError, match=r'pip install -e "\.\[npu\]"') as e:
-        session.setup(src, HW, npu=TARGET, calib_dir=hr_dir, val_dir=hr_dir)
+        session.setup(src, SearchConfig(input_size=HW, npu=TARGET, calib_dir=hr_dir, val_dir=hr_dir))
     assert "\n" not in str(e.value)
 
 
@@ -162,7 +163,7 @@ def test_without_the_npu_extra_one_line_says_how_to_install(monkeypatch, hr_dir)
 def test_bad_npu_requests_fail_before_any_work(kw, match):
     src = ModelSource("tiny6", 2, _tiny(True), IOConvention(), False, None)
     with pytest.raises(SrdeployError, match=match):
-        session.setup(src, HW, **kw)
+        session.setup(src, SearchConfig(input_size=HW, **kw))
 
 
 def test_switches_follow_execution_order():

@@ -9,6 +9,7 @@ import pytest
 import deploy
 from deploy.errors import UserInputError
 from deploy.policy_search import parallel, sensitivity, session
+from deploy.policy_search.config import SearchConfig
 from tests.conftest import run_tool
 
 HW = (12, 12)
@@ -16,13 +17,14 @@ HW = (12, 12)
 
 def _setup(hr_dir, oracle: str, **kw) -> session.Setup:
     src = deploy.load_model("espcn", scale=3)
-    return session.setup(src, HW, calib_dir=str(hr_dir), calib_images=2, val_dir=str(hr_dir), val_images=2,
-                         oracle=oracle, **kw)
+    return session.setup(src, SearchConfig(input_size=HW, calib_dir=str(hr_dir), calib_images=2,
+                                           val_dir=str(hr_dir), val_images=2, oracle=oracle, **kw))
 
 
 def _drops(s: session.Setup) -> tuple[sensitivity.Sensitivity, list[np.ndarray]]:
     """The drops (rest a16w8) and every measured candidate's per-image PSNRs, in order."""
-    sens = sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=False)
+    sens = sensitivity.measure(s.oracle, s.groups, s.macs, both_directions=False, progress=False,
+                               evaluator=s.evaluator)
     wide = s.oracle.uniform("a16w8")
     cands = [wide, s.oracle.uniform("a8w8")] + [{**wide, **{l: "a8w8" for l in g.layers}} for g in s.groups]
     return sens, s.oracle.image_psnrs_many(cands)  # all cached by now: what was measured
@@ -49,15 +51,15 @@ def test_workers_and_cluster_measure_what_one_process_measures(hr_dir, pool, clu
     seconds = {}
     t = time.perf_counter()
     one = _setup(hr_dir, oracle)  # the single-process run
-    assert one.parallel.backend == "none" and parallel.chunk_size(one.oracle) == 1
+    assert one.parallel.backend == "none" and one.evaluator is None and parallel.chunk_size(one.evaluator) == 1
     sens0, images0 = _drops(one)
     seconds["none"] = time.perf_counter() - t
     assert len(images0) == len(sens0.groups) + 2
 
     t = time.perf_counter()  # --workers 2: the same oracle rebuilt in the pool's processes
-    local = dataclasses.replace(one, oracle=parallel.OracleSpec.of(one.oracle).build())
-    parallel.attach(local.oracle, pool)
-    assert parallel.chunk_size(local.oracle) == 2
+    rebuilt = parallel.OracleSpec.of(one.oracle).build()  # an evaluator passed in: the oracle is not patched
+    local = dataclasses.replace(one, oracle=rebuilt, evaluator=parallel.evaluator(rebuilt, pool))
+    assert parallel.chunk_size(local.evaluator) == 2 and "measure_uncached" not in vars(rebuilt)
     runs = {"local": _drops(local)}
     seconds["local"] = time.perf_counter() - t
 

@@ -16,7 +16,7 @@ from deploy.convert.sources import ModelSource
 from deploy.data import calibration, shipped
 from deploy.data.io_convention import IOConvention
 from deploy.latency import cost_model
-from deploy.policy_search import oracle
+from deploy.policy_search import oracle, session
 from deploy.policy_search.space import make_groups
 from models._keras import keras
 from tests.conftest import run_tool
@@ -107,7 +107,7 @@ def setup(src):
     cost = cost_model.from_device_profile(prep, "htp_npu", model="tiny", scale=2)
     groups = tuple(make_groups(prep.model, prep.layers))
     macs = {i.name: i.macs for i in per_layer.list_layers(prep)}
-    return search_jobs.Setup(src, prep, groups, orc, cost, macs, "htp_npu")
+    return session.Setup(src, prep, groups, orc, cost, macs, "htp_npu")
 
 
 def test_sensitivity_search_and_pareto_json_carry_it(setup, tmp_path):
@@ -116,10 +116,10 @@ def test_sensitivity_search_and_pareto_json_carry_it(setup, tmp_path):
     sens = search_jobs.run_sensitivity(setup, tmp_path / "s.json", progress=False)
     check_block(json.loads((tmp_path / "s.json").read_text())["provenance"], roles)
     assert sens["report"]["provenance"]["data"]["validation"]["sha256"] == setup.oracle.val.sha256
-    search_jobs.run_search(setup, tmp_path / "p.json", budget_db=0.05, max_evals=4, progress=False)
+    search_jobs.run_search(setup.with_run(budget_db=0.05, max_evals=4), tmp_path / "p.json", progress=False)
     check_block(json.loads((tmp_path / "p.search.json").read_text())["provenance"], roles)
     assert "provenance" not in json.loads((tmp_path / "p.json").read_text())  # the policy stays a policy
-    search_jobs.run_pareto(setup, tmp_path / "f.json", n_budgets=2, progress=False)
+    search_jobs.run_pareto(setup.with_run(pareto_points=2), tmp_path / "f.json", progress=False)
     check_block(json.loads((tmp_path / "f.json").read_text())["provenance"], roles)
 
 

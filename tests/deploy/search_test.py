@@ -1,4 +1,5 @@
 """Sensitivity, search and Pareto on a tiny real model, judged against exhaustive enumeration."""
+import dataclasses
 import json
 import math
 
@@ -12,9 +13,11 @@ from deploy.convert import per_layer as hybrid
 from deploy.latency import cost_model
 from deploy.policy_search import solver
 from deploy.commands import search_jobs
+from deploy.policy_search import session
 from deploy.policy_search import sensitivity
 from deploy.commands.policy_jobs import convert_with_policy
 from deploy.data.io_convention import IOConvention
+from deploy.policy_search.config import SearchConfig
 from deploy.policy_search.space import make_groups
 from deploy.convert.sources import ModelSource
 from models._keras import keras
@@ -48,7 +51,7 @@ def setup(hr_dir):
     cost = cost_model.from_device_profile(prep, "htp_npu", model="tiny", scale=2)
     groups = tuple(make_groups(prep.model, prep.layers))
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
-    return search_jobs.Setup(src, prep, groups, oracle, cost, macs, "htp_npu")
+    return session.Setup(src, prep, groups, oracle, cost, macs, "htp_npu")
 
 
 def test_validation_patches_are_real_and_held_out(setup):
@@ -75,7 +78,7 @@ def test_sensitivity_measures_every_group_both_ways(setup, tmp_path):
 
 
 def test_problem_latency_equals_cost_model(setup):
-    sens = search_jobs.measure_drops(setup, progress=False)
+    sens = session.measure_drops(setup, progress=False)
     prob = setup.problem(sens.drop_db)
     rng = np.random.default_rng(0)
     for _ in range(8):
@@ -86,7 +89,7 @@ def test_problem_latency_equals_cost_model(setup):
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.75, 1.0])
 def test_search_finds_the_enumerated_optimum(setup, fraction):
     """Budgets spread between 'as good as all-a16w8' and 'all-a8w8 is fine'."""
-    prob = setup.problem(search_jobs.measure_drops(setup, progress=False).drop_db)
+    prob = setup.problem(session.measure_drops(setup, progress=False).drop_db)
     truth = solver.exhaustive(setup.oracle, prob, progress=False)
     wide, narrow = (setup.oracle.psnr(setup.oracle.uniform(p)) for p in ("a16w8", "a8w8"))
     result = solver.search(setup.oracle, prob, budget_db=fraction * (wide - narrow), progress=False)
@@ -98,7 +101,7 @@ def test_search_finds_the_enumerated_optimum(setup, fraction):
 
 def test_searched_policy_converts_and_verifies(setup, tmp_path):
     out = tmp_path / "hybrid.json"
-    report = search_jobs.run_search(setup, out, budget_db=0.02, progress=False)
+    report = search_jobs.run_search(setup.with_run(budget_db=0.02), out, progress=False)
     assert (tmp_path / "hybrid.search.json").is_file() and report["feasible"]
     conv = convert_with_policy(setup.src, str(out), tmp_path / "m.tflite", input_hw=HW,
                                calib_dir=str(setup.oracle.calib.source), calib_images=3)
@@ -111,13 +114,17 @@ def test_impossible_budget_writes_best_found_and_says_so(setup, tmp_path):
     out = tmp_path / "p.json"
     with pytest.raises(search_jobs.BudgetImpossible, match="budget impossible"):
         # float reference, zero budget: the quantized models all fall short of float
-        search_jobs.run_search(setup, out, budget_db=0.0, reference="float", progress=False)
+        o = setup.oracle
+        on_float = quality_oracle.QualityOracle(o.prep, model=o.model, scale=o.scale, calib=o.calib, val=o.val,
+                                                qsv=o.qsv, reference="float")
+        floated = dataclasses.replace(setup, oracle=on_float, config=SearchConfig(budget_db=0.0, reference="float"))
+        search_jobs.run_search(floated, out, progress=False)
     policy = json.loads(out.read_text())
     assert set(policy["layers"].values()) == {"a16w8"}
 
 
 def test_pareto_front_is_non_dominated_and_plotted(setup, tmp_path):
-    front = search_jobs.run_pareto(setup, tmp_path / "front.json", n_budgets=5, progress=False)
+    front = search_jobs.run_pareto(setup.with_run(pareto_points=5), tmp_path / "front.json", progress=False)
     pts = front["points"]
     on = [p for p in pts if p["on_front"]]
     for p in on:
@@ -149,26 +156,26 @@ def test_existing_outputs_are_not_overwritten(setup, tmp_path):
 def test_sensitivity_file_is_reused_only_for_the_same_run(setup, tmp_path):
     sens_path = tmp_path / "sens.json"
     search_jobs.run_sensitivity(setup, sens_path, progress=False)
-    reused = search_jobs.measure_drops(setup, False, sens_path)
-    fresh = search_jobs.measure_drops(setup, False)
+    reused = session.measure_drops(setup, False, sens_path)
+    fresh = session.measure_drops(setup, False)
     assert reused.drop_db == pytest.approx(fresh.drop_db, abs=1e-4) and reused.evaluations == 0
     other = json.loads(sens_path.read_text())
     other["model"] = "espcn"
     (tmp_path / "other.json").write_text(json.dumps(other))
     with pytest.raises(ValueError, match="does not match this run \\(model differ"):
-        search_jobs.measure_drops(setup, False, tmp_path / "other.json")
+        session.measure_drops(setup, False, tmp_path / "other.json")
     with pytest.raises(ValueError, match="does not exist"):
-        search_jobs.measure_drops(setup, False, tmp_path / "missing.json")
+        session.measure_drops(setup, False, tmp_path / "missing.json")
     retrained = json.loads(sens_path.read_text())
     retrained["model_source"]["weights"] = "other_weights.h5"  # same layers, other weights
     (tmp_path / "retrained.json").write_text(json.dumps(retrained))
     with pytest.raises(ValueError, match="does not match this run \\(weights differ"):
-        search_jobs.measure_drops(setup, False, tmp_path / "retrained.json")
+        session.measure_drops(setup, False, tmp_path / "retrained.json")
 
 
 def test_refinement_skips_flips_below_the_minimum_gain(setup):
     """Flips worth less than `min_gain` of latency are counted, not measured; 0 tries them all."""
-    prob = setup.problem(search_jobs.measure_drops(setup, progress=False).drop_db)
+    prob = setup.problem(session.measure_drops(setup, progress=False).drop_db)
     wide, narrow = (setup.oracle.psnr(setup.oracle.uniform(p)) for p in ("a16w8", "a8w8"))
     budget = 0.5 * (wide - narrow)
     full = solver.search(setup.oracle, prob, budget_db=budget, progress=False)
