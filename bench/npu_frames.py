@@ -54,7 +54,8 @@ def run(name: str, scale: int, socs) -> list[dict]:
     failed = None
     if name not in FLAGS.twin_models:
         try:
-            q = deploy.quantize(deploy.load_model(name, scale), "int8", input_size=hw, calib_images=FLAGS.calib_images)
+            q = deploy.quantize(deploy.load_model(name, scale), "int8", deploy.QuantizeConfig(calib_images=FLAGS.calib_images),
+                                input_size=hw)
             tflite, calib, route = q.tflite_bytes, q.report.get("calibration"), "deploy.quantize int8 at the frame"
         except deploy.SrdeployError as e:
             failed = f"deploy.quantize at the frame failed ({' '.join(str(e).split())[:160]})"

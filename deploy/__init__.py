@@ -29,7 +29,9 @@ _API = {
     "Policy": ("deploy.convert.policy", "Policy"),
     "PolicyError": ("deploy.convert.policy", "PolicyError"),
     "quantize": ("deploy.evaluation.int8_route", "quantize"),  # one model per precision; int8: the better route
+    "QuantizeConfig": ("deploy.evaluation.config", "QuantizeConfig"),
     "QuantizedModel": ("deploy.convert.api", "QuantizedModel"),
+    "EvalConfig": ("deploy.evaluation.config", "EvalConfig"),
     "evaluate": ("deploy.evaluation.api", "evaluate"),
     "EvalResult": ("deploy.evaluation.evaluator", "EvalResult"),
     "search": ("deploy.policy_search.api", "search"),

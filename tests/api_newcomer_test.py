@@ -18,7 +18,7 @@ def src():
 
 @pytest.fixture(scope="module")
 def quantized(src, hr_dir):
-    return deploy.quantize(src, "int8", input_size=HW, calib_dir=hr_dir, calib_images=2)
+    return deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2), input_size=HW, calib_dir=hr_dir)
 
 
 def _is_result(obj, tmp_path, name):

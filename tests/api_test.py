@@ -17,7 +17,7 @@ def src():
 @pytest.fixture(scope="module")
 def quantized(src, hr_dir):
     policy = deploy.Policy.uniform(src, "a8w8").with_layers({"conv3": "a16w8"})
-    return deploy.quantize(src, policy, input_size=(16, 16), calib_dir=hr_dir, calib_images=3)
+    return deploy.quantize(src, policy, deploy.QuantizeConfig(calib_images=3), input_size=(16, 16), calib_dir=hr_dir)
 
 
 def test_quantize_returns_a_frozen_verified_per_layer_model(quantized):
@@ -42,11 +42,11 @@ def test_save_then_evaluate_by_path_equals_evaluate_in_memory(src, quantized, tm
 
 
 def test_uniform_precisions_and_a_contradicting_scale(src, tmp_path, hr_dir):
-    q = deploy.quantize(src, "int8", input_size=(16, 16), calib_dir=hr_dir, calib_images=3)
+    q = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=3), input_size=(16, 16), calib_dir=hr_dir)
     assert q.report["precision"] == "int8"
     path = q.save(tmp_path / "u.tflite")
     with pytest.raises(deploy.SrdeployError, match="contradicts the model, which upscales x3"):
-        deploy.evaluate(path, data=hr_dir, scale=2)
+        deploy.evaluate(path, data=hr_dir, config=deploy.EvalConfig(scale=2))
 
 
 def test_evaluate_reads_the_embedded_metadata_when_the_report_is_gone(src, tmp_path, hr_dir):
@@ -65,7 +65,7 @@ def test_search_returns_a_policy_that_quantize_takes(src, hr_dir):
     assert deploy.SearchConfig.from_json(best.report["config"]) == config.replace(budget_db=0.1)
     assert isinstance(best.policy, deploy.Policy) and best.candidates
     assert best.feasible == (best.psnr_y >= best.report["target_psnr_y"])
-    q = deploy.quantize(src, best.policy, input_size=(16, 16), calib_dir=hr_dir, calib_images=3)
+    q = deploy.quantize(src, best.policy, deploy.QuantizeConfig(calib_images=3), input_size=(16, 16), calib_dir=hr_dir)
     assert q.report["policy"] == best.policy.to_json()
     assert len(repr(best)) < 1000 and json.loads(json.dumps(best.to_json())) == best.to_json()
 
@@ -78,3 +78,21 @@ def test_bad_input_is_a_library_error_in_library_terms(src):
     with pytest.raises(deploy.PolicyError, match="does not have"):
         deploy.quantize(src, deploy.Policy.uniform(src, "a8w8").with_layers({"tail": "a16w8"}),
                         input_size=(16, 16))
+
+
+def test_the_three_calls_take_few_parameters_besides_a_config():
+    """Issue 30: options travel as one frozen, checked config; the calls keep at most four
+    other parameters (the rest is `deploy.SearchConfig` / `QuantizeConfig` / `EvalConfig`)."""
+    import dataclasses
+    import inspect
+    for call, config in ((deploy.search, deploy.SearchConfig), (deploy.quantize, deploy.QuantizeConfig),
+                         (deploy.evaluate, deploy.EvalConfig)):
+        params = [p for p in inspect.signature(call).parameters if p != "config"]
+        assert len(params) <= 4, (call.__name__, params)
+        assert dataclasses.is_dataclass(config) and config.__dataclass_params__.frozen
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(config(), dataclasses.fields(config)[0].name, None)
+    with pytest.raises(deploy.UserInputError, match="oracle must be one of"):
+        deploy.SearchConfig(oracle="guess")
+    c = deploy.SearchConfig(budget_db=0.1, reference="int16x8", budget_on="worst")
+    assert c.reference == "a16w8" and deploy.SearchConfig.from_json(c.to_json()) == c

@@ -85,8 +85,9 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
     # the one quantization of every entry point (deploy/evaluation/int8_route.py): int8 is the better of
     # the converter's int8 and the per-layer all-a8w8 model on the validation patches (report: int8_route)
     from deploy.evaluation import int8_route
-    q = int8_route.quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images,
-                            io_type=io_type, ptq=ptq)
+    from deploy.evaluation.config import QuantizeConfig
+    q = int8_route.quantize(src, precision, QuantizeConfig(calib_images=calib_images, io_type=io_type, ptq=ptq),
+                            input_size=input_hw, calib_dir=calib_dir)
     q = dataclasses.replace(q, report=with_provenance(q.report))
     q.save(out, overwrite=overwrite)  # without it: linked into place atomically, never over a racing run's file
     return dict(q.report)

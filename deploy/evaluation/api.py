@@ -22,27 +22,25 @@ from deploy.convert.sources import ModelSource
 from deploy.data import images
 from deploy.data.io_convention import IOConvention
 from deploy.errors import UserInputError
+from deploy.evaluation.config import EvalConfig, QuantizeConfig
 from deploy.evaluation.evaluator import EvalResult, evaluate as _score
 
 from deploy.data.io_convention import DEFAULT_INPUT_HW  # noqa: E402 - the default LR input size
 
 
-def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[str | Path] = None, *,
-             precision: str = "float", scale: Optional[int] = None,
-             convention: Optional[IOConvention] = None, num_threads: int = 2,
-             input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
+def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[str | Path] = None,
+             config: Optional[EvalConfig] = None, *, precision: str = "float",
              npu_emulate: Optional[str] = None) -> EvalResult:
     """PSNR_Y / SSIM_Y (and bicubic's) on whole images, tiled with overlap for fixed-shape models.
 
     Args:
         model: a .tflite path, a `QuantizedModel`, or a `ModelSource` (then `precision` applies).
         data: a folder of HR images (default: the bundled evaluation photos).
+        config: a `deploy.EvalConfig` (default: all defaults): the scale and I/O convention when
+            the model does not record them, interpreter threads, and for a `ModelSource` the fixed
+            LR size it is converted at (deploy/evaluation/config.py).
         precision: for a `ModelSource` only: `float`, `fp16`, `int8` (= `a8w8`) or `a16w8` (= `int16x8`);
             the model `deploy.quantize` and `convert.py` make (deploy/evaluation/int8_route.py).
-        scale: the upscaling factor; by default the model's own (report, metadata or shapes).
-        convention: the model's I/O channels and value range; by default its recorded one.
-        num_threads: interpreter threads.
-        input_size: for a `ModelSource`: the fixed LR size it is converted at.
         npu_emulate: an NPU target (`qualcomm:SM8650`): the model is compiled for it and run as
             the phone would (NPU partitions in QNN HTP emulation, CPU ops on LiteRT); the result
             is the NPU's quality, not the CPU interpreter's (see `compare_npu` for both).
@@ -53,15 +51,15 @@ def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[st
             model, a model without a recorded I/O convention when none is given, an unknown NPU
             target, the NPU extra not installed, or a model the NPU compiler rejects.
     """
-    from deploy.convert import args
     if not isinstance(model, (str, Path, QuantizedModel, ModelSource)):
         raise UserInputError(f"model must be a .tflite path, a QuantizedModel or a deploy.load_model(...) result, "
                              f"not {type(model).__name__}")
-    num_threads = args.count("num_threads", num_threads)
-    if scale is not None:
-        scale = args.count("scale", scale)
+    if config is None:
+        config = EvalConfig()
+    elif not isinstance(config, EvalConfig):
+        raise UserInputError(f"config must be a deploy.EvalConfig, not {type(config).__name__}", option="config")
+    scale, convention, num_threads, input_size = config.scale, config.convention, config.num_threads, config.input_size
     if isinstance(model, ModelSource):
-        input_size = args.input_size(input_size)
         if npu_emulate is None:
             return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads)
         model = _quantize_for_npu(model, precision, input_size, npu_emulate)
@@ -272,7 +270,7 @@ def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str 
         return _score(runner, samples, model=label, dataset=dataset)
     if precision == "float" and src.framework == "keras3":  # a Keras 3 model runs whole images at float
         return _score(KerasRunner(src.model, src.scale, src.convention), samples, model=label, dataset=dataset)
-    q = quantize(src, precision, input_size=input_hw, calib_dir=calib_dir, calib_images=calib_images)
+    q = quantize(src, precision, QuantizeConfig(calib_images=calib_images), input_size=input_hw, calib_dir=calib_dir)
     hw = tuple(q.report["input_shape"][1:3]) if src.graph_route else input_hw  # a float TFLite keeps its size
     runner = TFLiteRunner(q.tflite_bytes, src.scale, num_threads=num_threads, convention=src.convention,
                           overlap=tile_overlap(q.report.get("receptive_radius_lr"), hw))

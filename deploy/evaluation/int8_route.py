@@ -43,6 +43,7 @@ from deploy.convert.api import QuantizedModel
 from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource, require_source
 from deploy.data import validation
+from deploy.evaluation.config import QuantizeConfig
 from deploy.data.images import CACHE_DIR as DATA_CACHE
 from deploy.evaluation.runners import TFLiteRunner
 
@@ -177,33 +178,26 @@ def quantize_int8(src, **kw):
                                                                  "int8_route": info}))
 
 
-def quantize(source: ModelSource, policy: Policy | str, *,
+def quantize(source: ModelSource, policy: Policy | str, config: Optional[QuantizeConfig] = None, *,
              input_size: Optional[tuple[int, int]] = convert_api.DEFAULT_INPUT_HW,
-             calib_dir: Optional[str | Path] = None, calib_images: int = 8, io_type: Optional[str] = None,
-             int8_route: str = "best", val_dir: Optional[str | Path] = None, val_images: int = 5,
-             ptq: Any = None) -> QuantizedModel:
+             calib_dir: Optional[str | Path] = None) -> QuantizedModel:
     """`deploy.quantize`: `deploy.convert.api.quantize`, except that uniform int8 is the best
     int8 we can make (as `convert.py --precision int8`), not only the converter's.
 
     Args:
         source: from `deploy.load_model`.
         policy: a `Policy`, or one of `float`, `fp16`, `int8` (= `a8w8`), `a16w8` (= `int16x8`).
+        config: a `deploy.QuantizeConfig` (default: all defaults): calibration image count, I/O
+            type, the int8 route (`best` or `converter`), the validation photos `best` measures
+            on, post-training quantization options (deploy/evaluation/config.py).
         input_size: fixed LR input (H, W); None = dynamic (float/fp16 only).
         calib_dir: HR photos for calibration (default: the shipped calibration photos).
-        calib_images: how many calibration photos to use.
-        io_type: uniform only: `float32`, `uint8`, `int8`, `int16`; a policy carries its own.
-        int8_route: for uniform int8: `best` (the converter's model and the per-layer all-a8w8
-            model both built, the better on the validation patches kept; the report's
-            `int8_route` says which and why) or `converter` (the TFLiteConverter's only).
-        val_dir, val_images: the validation photos `best` measures on (default: shipped ones).
-        ptq: post-training quantization options (`deploy.convert.ptq.PtqOptions` or a label such
-            as `mse+clip+cle+bc`): the per-layer route with them (convert.api.quantize); None = as above.
     Returns:
         A frozen `QuantizedModel` (`.tflite_bytes`, `.report`, `.save(path)`).
     Raises:
         deploy.errors.UserInputError: a wrong argument (not a `deploy.load_model` source, an
-            input size or count out of range, an unknown `int8_route`, precision
-            (`PrecisionError`) or I/O type).
+            input size out of range, a count out of range or an unknown `int8_route` (raised by
+            `QuantizeConfig`), an unknown precision (`PrecisionError`) or I/O type).
         deploy.PolicyError: a policy for another model or scale, or naming layers the model
             does not have (the message lists near names).
         deploy.errors.SrdeployError: the conversion failed (`ConversionError`) or the quantizer
@@ -213,10 +207,12 @@ def quantize(source: ModelSource, policy: Policy | str, *,
     from deploy.errors import UserInputError
     require_source(source)  # checked here: the int8 route reads the source before convert.api does
     input_size = args.input_size(input_size)
-    calib_images = args.count("calib_images", calib_images)
-    val_images = args.count("val_images", val_images)
-    if int8_route not in ("best", "converter"):
-        raise UserInputError(f"int8_route must be 'best' or 'converter', not '{int8_route}'")
+    if config is None:
+        config = QuantizeConfig()
+    elif not isinstance(config, QuantizeConfig):
+        raise UserInputError(f"config must be a deploy.QuantizeConfig, not {type(config).__name__}", option="config")
+    calib_images, io_type, int8_route = config.calib_images, config.io_type, config.int8_route
+    val_dir, val_images, ptq = config.val_dir, config.val_images, config.ptq
     from deploy.convert.ptq import PtqOptions
     if not PtqOptions.parse(ptq).is_default:  # PTQ options exist on the per-layer route only
         return convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,

@@ -22,6 +22,7 @@ import models
 from deploy.provenance import package_version
 from deploy.data import images
 from deploy.convert import per_layer as hybrid
+from deploy.evaluation.config import QuantizeConfig
 from deploy.evaluation.int8_route import quantize  # the one model per precision (int8: the better route)
 from deploy.evaluation import api as evaluation_api
 from deploy.evaluation.evaluator import write_json
@@ -155,13 +156,13 @@ def gather(src: ModelSource, inputs_dir: Path, opts: GatherOptions, log=print) -
     steps = [("float", "float"), ("int8", "int8"), ("a16w8", "a16w8")]
     for variant, precision in steps:
         log(f"[report] converting {variant}")
-        quantize(src, precision, input_size=hw, calib_dir=opts.calib_dir,
-                 calib_images=opts.calib_images).save(inputs_dir / model_name(variant), overwrite=True)
+        quantize(src, precision, QuantizeConfig(calib_images=opts.calib_images), input_size=hw,
+                 calib_dir=opts.calib_dir).save(inputs_dir / model_name(variant), overwrite=True)
         manifest["commands"].append(f"python tools/convert.py {zoo} --precision {precision} --input_size {size}"
                                     f"{calib} --out inputs/{model_name(variant)}")
     log("[report] converting the policy's model")
-    quantize(src, Policy.load(inputs_dir / POLICY), input_size=hw, calib_dir=opts.calib_dir,
-             calib_images=opts.calib_images).save(inputs_dir / model_name("policy"), overwrite=True)
+    quantize(src, Policy.load(inputs_dir / POLICY), QuantizeConfig(calib_images=opts.calib_images), input_size=hw,
+             calib_dir=opts.calib_dir).save(inputs_dir / model_name("policy"), overwrite=True)
     manifest["commands"].append(f"python tools/convert.py {zoo} --policy inputs/{POLICY} --input_size {size}"
                                 f"{calib} --out inputs/{model_name('policy')}")
 

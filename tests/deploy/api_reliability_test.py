@@ -167,15 +167,15 @@ def test_api_door_checks(random_weights):
              (lambda: deploy.search(src, budget_db=-1), "budget_db must be a finite number >= 0"),
              (lambda: deploy.quantize(src, "int8", input_size=(0, 0)), "sides must be whole numbers >= 8"),
              (lambda: deploy.quantize(src, "float", input_size="64x64"), "input_size must be .height, width."),
-             (lambda: deploy.quantize(src, "a16w8", calib_images=0), "calib_images must be a whole number >= 1"),
-             (lambda: deploy.quantize(src, "int8", val_images=0), "val_images must be a whole number >= 1"),
+             (lambda: deploy.quantize(src, "a16w8", deploy.QuantizeConfig(calib_images=0)), "calib_images must be a whole number >= 1"),
+             (lambda: deploy.quantize(src, "int8", deploy.QuantizeConfig(val_images=0)), "val_images must be a whole number >= 1"),
              (lambda: deploy.search(src, deploy.SearchConfig(input_size=None), budget_db=0.1), "input_size must be"),
              (lambda: deploy.SearchConfig(oracle="slow"), "oracle must be one of fast, litert"),
              (lambda: deploy.search(src), "pass budget_db"),
              (lambda: deploy.load_model("espcn", scale=0), "scale must be a whole number >= 1"),
              (lambda: deploy.evaluate(None), "model must be a .tflite path"),
-             (lambda: deploy.evaluate(src, num_threads=0), "num_threads must be a whole number >= 1"),
-             (lambda: deploy.evaluate(src, input_size=(4, 4)), "sides must be whole numbers >= 8")]
+             (lambda: deploy.evaluate(src, config=deploy.EvalConfig(num_threads=0)), "num_threads must be a whole number >= 1"),
+             (lambda: deploy.evaluate(src, config=deploy.EvalConfig(input_size=(4, 4))), "sides must be whole numbers >= 8")]
     for call, why in cases:
         with pytest.raises(UserInputError, match=why):
             call()

@@ -30,10 +30,11 @@ def test_public_quantize_int8_is_the_best_route(hr_dir):
     """`deploy.quantize(src, "int8")` is what `convert.py --precision int8` gives: the better
     route, said in the report; `int8_route="converter"` keeps the converter's model."""
     src = deploy.load_model("espcn", 2)
-    best = deploy.quantize(src, "int8", input_size=HW, calib_dir=hr_dir, calib_images=2, val_dir=hr_dir,
-                           val_images=2)
+    best = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_dir=hr_dir, val_images=2),
+                           input_size=HW, calib_dir=hr_dir)
     assert best.report["int8_route"]["chosen"] in ("converter", "per_layer_a8w8")
-    conv = deploy.quantize(src, "int8", input_size=HW, calib_dir=hr_dir, calib_images=2, int8_route="converter")
+    conv = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, int8_route="converter"),
+                           input_size=HW, calib_dir=hr_dir)
     assert "int8_route" not in conv.report
     with pytest.raises(deploy.UserInputError, match="int8_route"):
-        deploy.quantize(src, "int8", int8_route="fastest")
+        deploy.quantize(src, "int8", deploy.QuantizeConfig(int8_route="fastest"))

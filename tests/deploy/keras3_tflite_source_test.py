@@ -135,7 +135,7 @@ def test_list_write_policy_convert_evaluate_search(case, files, hr_dir, tmp_path
 def test_float_tflite_uniform_and_python_api(files, hr_dir):
     import deploy
     src = deploy.load_model(str(files / "fsrcnn_float.tflite"), scale=3, value_range="0-255")
-    q = deploy.quantize(src, "int8", calib_dir=str(hr_dir), calib_images=2)
+    q = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2), calib_dir=str(hr_dir))
     assert q.report["precision"] == "int8" and q.report["uniform_via"] == "per-layer policy"
     assert q.report["input_shape"] == [1, *HW, 3]
     assert deploy.quantize(src, "float").report["source"] == "float_tflite"
@@ -145,7 +145,7 @@ def test_float_tflite_uniform_and_python_api(files, hr_dir):
     opts, rep = qat.finetune_source(k3, Policy("fsrcnn", 3, "a8w8"), HW, steps=1, train_dir=str(hr_dir),
                                     calib_images=2)
     assert opts.label == "qat" and rep["steps"] == 1 and rep["learned_ranges"] > 0, rep
-    q = deploy.quantize(k3, Policy("fsrcnn", 3, "a8w8"), input_size=HW, calib_images=2, ptq=opts)
+    q = deploy.quantize(k3, Policy("fsrcnn", 3, "a8w8"), deploy.QuantizeConfig(calib_images=2, ptq=opts), input_size=HW)
     assert q.report["ptq"]["qat"]["steps"] == 1
 
 
@@ -168,7 +168,7 @@ def test_bad_inputs_one_line(files, tmp_path, capsys):
     q = tmp_path / "q.tflite"
     q.write_bytes(__import__("deploy").quantize(sources.resolve(None, 3, float_tflite=str(files / "fsrcnn_float.tflite"),
                                                                 value_range="0-255"), "int8",
-                                                calib_images=1).tflite_bytes)
+                                                __import__("deploy").QuantizeConfig(calib_images=1)).tflite_bytes)
     err = _one_line_exit_2(capsys, lambda: sources.resolve(None, 3, float_tflite=str(q)))
     assert "already quantized" in err and "float" in err
     # output not scale x input

@@ -29,7 +29,7 @@ def test_every_entry_point_makes_the_same_int8(tmp_path, hr_dir):
     cli = run_tool("convert", "--model", "espcn", "--scale", "2", "--precision", "int8", "--input_size", "16x16",
                    "--out", str(tmp_path / "cli.tflite"))
     assert cli.returncode == 0, cli.stderr[-2000:]
-    via_source = deploy.evaluate(src, hr_dir, precision="int8", input_size=HW)
+    via_source = deploy.evaluate(src, hr_dir, deploy.EvalConfig(input_size=HW), precision="int8")
     npu = evaluation_api._quantize_for_npu(src, "a8w8", HW, "qualcomm:SM8650")
     shas = {"deploy.quantize": _sha(q.tflite_bytes), "convert job": job["sha256"],
             "convert.py": _sha((tmp_path / "cli.tflite").read_bytes()),
@@ -45,7 +45,7 @@ def test_every_entry_point_makes_the_same_int8(tmp_path, hr_dir):
 def test_a16w8_is_one_model_too(hr_dir):
     src = deploy.load_model("fsrcnn", 2)
     q = deploy.quantize(src, "int16x8", input_size=HW)
-    ev = deploy.evaluate(src, hr_dir, precision="a16w8", input_size=HW)
+    ev = deploy.evaluate(src, hr_dir, deploy.EvalConfig(input_size=HW), precision="a16w8")
     assert ev.conversion["sha256"] == _sha(q.tflite_bytes) and q.report["precision"] == "a16w8"
     assert ev.mean == deploy.evaluate(q, hr_dir).mean
 
@@ -57,15 +57,15 @@ def test_the_route_decision_is_cached_by_sha(tmp_path, monkeypatch):
     calls = []
     real = int8_route.routes
     monkeypatch.setattr(int8_route, "routes", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first = deploy.quantize(src, "int8", input_size=HW, calib_images=2, val_images=2)
+    first = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
     assert len(calls) == 1 and len(list(tmp_path.glob("*.json"))) == 1
-    second = deploy.quantize(src, "int8", input_size=HW, calib_images=2, val_images=2)
+    second = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
     monkeypatch.setattr(int8_route, "_DECISIONS", {})  # another process: read from disk
-    third = deploy.quantize(src, "int8", input_size=HW, calib_images=2, val_images=2)
+    third = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
     assert len(calls) == 1
     assert first.tflite_bytes == second.tflite_bytes == third.tflite_bytes
     assert first.report["int8_route"] == third.report["int8_route"]
-    other = deploy.quantize(src, "int8", input_size=HW, calib_images=3, val_images=2)  # other inputs: decided anew
+    other = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=3, val_images=2), input_size=HW)  # other inputs: decided anew
     assert len(calls) == 2 and len(list(tmp_path.glob("*.json"))) == 2
     assert other.report["int8_route"]["chosen"] in ("converter", "per_layer_a8w8")
 
@@ -75,7 +75,7 @@ def test_a_cached_decision_about_other_bytes_is_decided_again(tmp_path, monkeypa
     src = deploy.load_model("espcn", 2)
     monkeypatch.setattr(int8_route, "CACHE_DIR", tmp_path)
     monkeypatch.setattr(int8_route, "_DECISIONS", {})
-    deploy.quantize(src, "int8", input_size=HW, calib_images=2, val_images=2)
+    deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
     (entry,) = tmp_path.glob("*.json")
     stale = json.loads(entry.read_text())
     entry.write_text(json.dumps({**stale, "sha256": "0" * 64}))
@@ -83,7 +83,7 @@ def test_a_cached_decision_about_other_bytes_is_decided_again(tmp_path, monkeypa
     calls = []
     real = int8_route.routes
     monkeypatch.setattr(int8_route, "routes", lambda *a, **k: calls.append(1) or real(*a, **k))
-    q = deploy.quantize(src, "int8", input_size=HW, calib_images=2, val_images=2)
+    q = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
     assert calls == [1] and json.loads(entry.read_text())["sha256"] == _sha(q.tflite_bytes)
 
 

@@ -105,7 +105,7 @@ def test_saved_model_with_prelu(keras3_prelu, tmp_path):
     src = deploy.load_model(str(tmp_path / "sm"), 2)
     assert src.framework == "saved_model"
     for precision in ("int8", "int16x8"):
-        q = deploy.quantize(src, precision, input_size=HW, calib_images=2)
+        q = deploy.quantize(src, precision, deploy.QuantizeConfig(calib_images=2), input_size=HW)
         assert q.report["rewritten_activations"] and q.report["float_ops"] == []
         _no_float_op(q.tflite_bytes)
 
@@ -117,8 +117,9 @@ ZOO = [(name, spec.scales[0]) for name, spec in models.MODELS.items()]
 def test_no_float_op_in_any_zoo_model(name, scale, random_weights):
     """int8 (the chosen route), a16w8 and a hybrid (the hand policy: input layers and tail a16w8)."""
     src = sources.resolve(name, scale, weights=str(random_weights(name, scale)))
-    kw = {"input_size": HW, "calib_images": 2}
-    q8 = deploy.quantize(src, "int8", val_images=2, **kw)
+    kw = {"input_size": HW}
+    q8 = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), **kw)
+    kw["config"] = deploy.QuantizeConfig(calib_images=2)
     _no_float_op(q8.tflite_bytes)
     _no_float_op(deploy.quantize(src, "a16w8", **kw).tflite_bytes)
     prep = per_layer.prepare_source(src, HW)
