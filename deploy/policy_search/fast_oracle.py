@@ -17,7 +17,6 @@ from typing import Optional
 import numpy as np
 
 from deploy.convert import fake_quant
-from deploy.errors import choice_error
 from deploy.convert import per_layer as hybrid
 from deploy.convert import quantizer
 from deploy.evaluation.runners import _to_uint8  # noqa: PLC2701 - the runner's own rounding
@@ -230,8 +229,6 @@ class Searching:
 def make(kind: str, prep, *, npu_soc=None, npu_cache_dir=None, **kw) -> QualityOracle:
     """`--oracle fast|litert`; a graph the simulator cannot run falls back to measuring every
     candidate on the judge (said so). `npu_soc`: the judge is that NPU's emulated arithmetic."""
-    if kind not in ORACLES:
-        raise choice_error("oracle", kind, ORACLES)
     if kind == "fast":
         try:
             return FastOracle(prep, npu_soc=npu_soc, npu_cache_dir=npu_cache_dir, **kw)

@@ -28,22 +28,15 @@ from deploy._files import atomic_write, sha256_bytes
 from deploy.evaluation.runners import TFLiteRunner, available_cores
 from deploy.policy_search.oracle import QualityOracle
 
-#: what judges the budget: "cpu" (LiteRT's kernels) or "npu" (the target's HTP, emulated);
-#: "auto" = "npu" when the search has an NPU target, else "cpu"
-NUMERICS = ("auto", "cpu", "npu")
+from deploy.policy_search.config import NUMERICS  # noqa: E402,F401 - declared (and checked) with the config
 _VERSIONS = ("onnxruntime-qnn", "ai-edge-litert")
 
 
 def resolve_numerics(numerics: str, npu_target: Optional[str]) -> str:
-    """"cpu" or "npu" for a search: "npu" needs an NPU target (one line otherwise)."""
-    from deploy.errors import UserInputError
-    if numerics not in NUMERICS:
-        raise UserInputError(f"--numerics must be one of {', '.join(NUMERICS)}, not '{numerics}'")
+    """"cpu" or "npu" for a search ("auto": "npu" when it has an NPU target). The value and the
+    combination were checked by `SearchConfig`."""
     if numerics == "auto":
         return "npu" if npu_target else "cpu"
-    if numerics == "npu" and not npu_target:
-        raise UserInputError("--numerics npu judges on an NPU's emulated arithmetic: name the NPU with "
-                             "--npu (e.g. --npu qualcomm:SM8650)")
     return numerics
 
 

@@ -82,10 +82,10 @@ def test_search_budget_holds_on_the_emulated_npu(on_npu):
 def test_numerics_npu_needs_an_npu_target():
     assert resolve_numerics("auto", None) == "cpu" and resolve_numerics("auto", TARGET) == "npu"
     assert resolve_numerics("cpu", TARGET) == "cpu"
-    with pytest.raises(SrdeployError, match="--npu"):
-        resolve_numerics("npu", None)
-    with pytest.raises(SrdeployError, match="--numerics must be one of"):
-        resolve_numerics("htp", TARGET)
+    with pytest.raises(SrdeployError, match="--npu"):  # the value and the combination: checked by the config
+        SearchConfig(numerics="npu")
+    with pytest.raises(SrdeployError, match="numerics must be one of"):
+        SearchConfig(numerics="htp", npu=TARGET)
 
 
 def _prelu_net():
