@@ -96,3 +96,23 @@ def test_the_three_calls_take_few_parameters_besides_a_config():
         deploy.SearchConfig(oracle="guess")
     c = deploy.SearchConfig(budget_db=0.1, reference="int16x8", budget_on="worst")
     assert c.reference == "a16w8" and deploy.SearchConfig.from_json(c.to_json()) == c
+
+
+def test_sensitivity_and_front_are_library_calls_with_frozen_results(src, hr_dir, tmp_path):
+    """Issue 30: the `--sensitivity` / `--pareto` workflows as `(source, config) -> frozen result`,
+    saved whole (JSON + PNG), the config in the record."""
+    import dataclasses
+    config = deploy.SearchConfig(input_size=(16, 16), calib_dir=hr_dir, calib_images=2, val_dir=hr_dir,
+                                 val_images=2, pareto_points=2)
+    sens = deploy.measure_sensitivity(src, config)
+    assert len(repr(sens)) < 1000 and sens.report["config"] == config.to_json()
+    assert len(sens.sensitivity.drop_db) == len(sens.report["layers"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sens.report = {}
+    sens.save(tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text())["kind"] == "sensitivity"
+    assert (tmp_path / "s.png").stat().st_size > 0
+    front = deploy.pareto_front(src, config.replace(sensitivity_file=str(tmp_path / "s.json")))
+    assert len(repr(front)) < 1000 and any(p["on_front"] for p in front.report["points"])
+    front.save(tmp_path / "f.json")
+    assert (tmp_path / "f.png").is_file() and json.loads((tmp_path / "f.json").read_text())["kind"] == "pareto"
