@@ -54,6 +54,8 @@ class Setup:
     config: SearchConfig = SearchConfig()
     #: the evaluator `parallel` made for `oracle` (None: candidates measured in this process)
     evaluator: Optional[parallel.Evaluator] = None
+    #: False when the caller passed `parallel` in (`setup(..., plan=)`): the caller closes it
+    owns_parallel: bool = True
 
     @property
     def drops(self) -> str:
@@ -91,7 +93,7 @@ class Setup:
         in this process afterwards)."""
         if self.evaluator is not None:
             self.evaluator.close()
-        if self.parallel is not None:
+        if self.parallel is not None and self.owns_parallel:
             self.parallel.close()
 
 
@@ -125,12 +127,15 @@ def setup(src: ModelSource, config: SearchConfig, *, plan: Optional[parallel.Pla
             raise UserInputError(f"--npu needs an NPU device profile with an npu_cpu_switch cost "
                                  f"('{prof.name}' has none); use --device_profile htp_npu")
         soc = npu_cost.check_npu_tools(config.npu)  # unknown SoC / extra not installed: one line, now
-    plan = plan if plan is not None else parallel.plan(config.workers, config.cluster)  # a wrong address fails now
+    own = plan is None
+    plan = parallel.plan(config.workers, config.cluster) if own else plan  # a wrong address fails now
     try:
-        return _setup(src, config, plan, prof=prof, soc=soc, on_npu=numerics == "npu")
+        s = _setup(src, config, plan, prof=prof, soc=soc, on_npu=numerics == "npu")
     except BaseException:
-        plan.close()
+        if own:
+            plan.close()
         raise
+    return s if own else dataclasses.replace(s, owns_parallel=False)
 
 
 def _setup(src: ModelSource, c: SearchConfig, plan: parallel.Plan, *, prof, soc, on_npu: bool) -> Setup:

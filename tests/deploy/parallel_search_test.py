@@ -1,6 +1,5 @@
 """Sensitivity drops measured in this process, on a local process pool (--workers 2) and on a
 Dask LocalCluster started here (--cluster): identical per-image values, LiteRT and fast oracles."""
-import dataclasses
 import time
 
 import numpy as np
@@ -15,10 +14,10 @@ from tests.conftest import run_tool
 HW = (12, 12)
 
 
-def _setup(hr_dir, oracle: str, **kw) -> session.Setup:
+def _setup(hr_dir, oracle: str, plan=None, **kw) -> session.Setup:
     src = deploy.load_model("espcn", scale=3)
     return session.setup(src, SearchConfig(input_size=HW, calib_dir=str(hr_dir), calib_images=2,
-                                           val_dir=str(hr_dir), val_images=2, oracle=oracle, **kw))
+                                           val_dir=str(hr_dir), val_images=2, oracle=oracle, **kw), plan=plan)
 
 
 def _drops(s: session.Setup) -> tuple[sensitivity.Sensitivity, list[np.ndarray]]:
@@ -57,10 +56,11 @@ def test_workers_and_cluster_measure_what_one_process_measures(hr_dir, pool, clu
     assert len(images0) == len(sens0.groups) + 2
 
     t = time.perf_counter()  # --workers 2: the same oracle rebuilt in the pool's processes
-    rebuilt = parallel.OracleSpec.of(one.oracle).build()  # an evaluator passed in: the oracle is not patched
-    local = dataclasses.replace(one, oracle=rebuilt, evaluator=parallel.evaluator(rebuilt, pool))
-    assert parallel.chunk_size(local.evaluator) == 2 and "measure_uncached" not in vars(rebuilt)
+    local = _setup(hr_dir, oracle, plan=pool)  # the pool passed in: an Evaluator, the oracle not patched
+    assert parallel.chunk_size(local.evaluator) == 2 and "measure_uncached" not in vars(local.oracle)
     runs = {"local": _drops(local)}
+    local.close()
+    assert pool.pool is not None  # the caller's pool stays open for the caller
     seconds["local"] = time.perf_counter() - t
 
     t = time.perf_counter()  # --cluster: through the session, as the CLI and deploy.search do
