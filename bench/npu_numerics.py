@@ -58,7 +58,9 @@ def measure(name: str, scale: int, cache: Path) -> dict:
     from deploy.policy_search.api import search_with_setup
     src = deploy.load_model(name, scale)
     t0 = time.perf_counter()
-    on_npu = session.setup(src, HW, device_profile=PROFILE, npu=TARGET, npu_cache_dir=cache, numerics="npu")
+    config = deploy.SearchConfig(input_size=HW, device_profile=PROFILE, npu=TARGET, npu_cache_dir=cache,
+                                 numerics="npu", budget_db=BUDGET_DB)
+    on_npu = session.setup(src, config)
     row: dict = {"model": name, "scale": scale, "weights": src.weights, "input_hw": list(HW),
                  "validation": on_npu.oracle.val.to_json()}
     try:
@@ -72,13 +74,9 @@ def measure(name: str, scale: int, cache: Path) -> dict:
                       "max_image_sim_minus_npu_db": round(float(np.max(np.abs(sim - npu_))), 4)}
         ref = float(np.mean(o.judge.image_psnrs(o.uniform("a16w8"))))
         answers = {}
-        npu_out = search_with_setup(on_npu, budget_db=BUDGET_DB)
+        npu_out = search_with_setup(on_npu)
         answers["npu"] = npu_out
-        on_cpu = session.setup(src, HW, device_profile=PROFILE, npu=TARGET, npu_cache_dir=cache, numerics="cpu")
-        try:
-            answers["cpu"] = search_with_setup(on_cpu, budget_db=BUDGET_DB)
-        finally:
-            on_cpu.close()
+        answers["cpu"] = deploy.search(src, config.replace(numerics="cpu"))
         for judged, out in answers.items():
             layers = dict(out.policy.layers)
             got = float(np.mean(o.judge.image_psnrs({n: layers.get(n, out.policy.default) for n in o.layers})))

@@ -390,8 +390,8 @@ def learn(prep, policy: Policy, calib_patches: np.ndarray, patches: Callable[[in
 def qat_options(src, policy: Policy, input_hw: tuple[int, int], settings: QatSettings = QatSettings(), *,
                 calib_dir: Optional[str] = None, calib_images: int = 8, train_dir: Optional[str] = None,
                 progress: bool = False):
-    """PtqOptions carrying QAT's result for `deploy.quantize(src, policy, ptq=...)` (same input
-    size and calibration), and the report entry."""
+    """PtqOptions carrying QAT's result for `deploy.quantize(src, policy,
+    deploy.QuantizeConfig(ptq=...))` (same input size and calibration), and the report entry."""
     from deploy.convert import per_layer
     from deploy.convert.ptq import PtqOptions
     from deploy.data import calibration

@@ -235,7 +235,7 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
 def finetune_source(src: "ModelSource", policy: "Policy", input_hw: tuple[int, int], *, steps: int,
                     train_dir: Optional[str] = None, calib_dir: Optional[str] = None, calib_images: int = 8,
                     ptq=None, progress: bool = False) -> tuple[Any, dict]:
-    """QAT for `deploy.quantize(src, policy, ptq=<returned options>)`, and its report entry.
+    """QAT for `deploy.quantize(src, policy, deploy.QuantizeConfig(ptq=<returned options>))`, and its report entry.
 
     The QAT that reaches the exported model (deploy/experimental/lsq.py: learned ranges and
     weights on the quantized graph, distilled from the float model), for every source the
