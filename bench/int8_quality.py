@@ -19,7 +19,8 @@ smoothest of each photo's 6 patches) and the detailed half. Calibration: the shi
 photos (8, 4 patches each), never the evaluation or validation photos.
 
 Resumable: every finished row is written to --out at once, and rows already there (same model,
-scale, variant) are skipped, so a killed run continues where it stopped. The README's int8 PTQ
+scale, variant) are skipped, so a killed run continues where it stopped (a `qat` row of another
+`--qat_steps` is measured again and replaced). The README's int8 PTQ
 table is regenerated from --out.
 """
 from __future__ import annotations
@@ -104,7 +105,8 @@ def _save(out: Path, doc: dict) -> None:
 
 
 def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) -> None:
-    done = {r["variant"] for r in doc["rows"] if r["model"] == name and r["scale"] == scale}
+    done = {r["variant"] for r in doc["rows"] if r["model"] == name and r["scale"] == scale
+            and not (r["variant"] == "qat" and r.get("qat", {}).get("steps") != FLAGS.qat_steps)}
     todo = [v for v in variants if v not in done]
     if not todo:
         return
@@ -135,7 +137,8 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
             extra = {"ptq": rep["ptq"]} if "ptq" in rep else {}
         row = {"model": name, "scale": scale, "variant": variant, **_measure(tfl, src, samples, val, scale),
                "seconds": round(time.perf_counter() - t, 1), **extra}
-        doc["rows"].append(row)
+        doc["rows"] = [r for r in doc["rows"] if (r["model"], r["scale"], r["variant"]) != (name, scale, variant)]
+        doc["rows"].append(row)  # a QAT row of another length is replaced
         doc.setdefault("provenance", provenance.with_provenance(
             {}, validation=val.to_json(), calibration=cal.to_json(),
             evaluation=provenance.dataset_json("default", images.default_eval_images())))
