@@ -42,8 +42,11 @@ def test_save_then_evaluate_by_path_equals_evaluate_in_memory(src, quantized, tm
 
 
 def test_uniform_precisions_and_a_contradicting_scale(src, tmp_path, hr_dir):
-    q = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=3), input_size=(16, 16), calib_dir=hr_dir)
+    config = deploy.QuantizeConfig(calib_images=3)
+    q = deploy.quantize(src, "int8", config, input_size=(16, 16), calib_dir=hr_dir)
     assert q.report["precision"] == "int8"
+    assert q.report["config"] == config.to_json() and q.report["config"]["calib_images"] == 3  # in its record
+    assert deploy.quantize(src, "float", input_size=(16, 16)).report["config"] == deploy.QuantizeConfig().to_json()
     path = q.save(tmp_path / "u.tflite")
     with pytest.raises(deploy.SrdeployError, match="contradicts the model, which upscales x3"):
         deploy.evaluate(path, data=hr_dir, config=deploy.EvalConfig(scale=2))

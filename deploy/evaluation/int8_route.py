@@ -214,17 +214,18 @@ def quantize(source: ModelSource, policy: Policy | str, config: Optional[Quantiz
     calib_images, io_type, int8_route = config.calib_images, config.io_type, config.int8_route
     val_dir, val_images, ptq = config.val_dir, config.val_images, config.ptq
     from deploy.convert.ptq import PtqOptions
-    if not PtqOptions.parse(ptq).is_default:  # PTQ options exist on the per-layer route only
-        return convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,
-                                    calib_images=calib_images, io_type=io_type, ptq=ptq)
-    if not isinstance(policy, Policy):
+    with_ptq = not PtqOptions.parse(ptq).is_default  # PTQ options exist on the per-layer route only
+    if not isinstance(policy, Policy) and not with_ptq:
         policy = precisions.uniform(policy)  # one vocabulary: a8w8 = int8, int16x8 = a16w8
-    best = (int8_route == "best" and policy == "int8" and input_size is not None
+    best = (not with_ptq and int8_route == "best" and policy == "int8" and input_size is not None
             and (io_type or "float32") in ("float32", "uint8") and not source.graph_route)
     if not best:
-        return convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,
-                                    calib_images=calib_images, io_type=io_type)
-    convert_api.check_scale(source)
-    return quantize_int8(source, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
-                         io_type=io_type or "float32", val_dir=val_dir, val_images=val_images)
+        q = convert_api.quantize(source, policy, input_size=input_size, calib_dir=calib_dir,
+                                 calib_images=calib_images, io_type=io_type, **({"ptq": ptq} if with_ptq else {}))
+    else:
+        convert_api.check_scale(source)
+        q = quantize_int8(source, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
+                          io_type=io_type or "float32", val_dir=val_dir, val_images=val_images)
+    # the options the model was made with, in its record (the flatbuffer's bytes do not change)
+    return dataclasses.replace(q, report=types.MappingProxyType({**dict(q.report), "config": config.to_json()}))
 
