@@ -47,7 +47,8 @@ class QuantizeConfig:
                                  option="int8_route", value=self.int8_route)
 
     def to_json(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        # not dataclasses.asdict: it would deep-copy a PtqOptions' learned QAT weights only to drop them
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["val_dir"] = None if self.val_dir is None else str(self.val_dir)
         out["ptq"] = None if self.ptq is None else str(getattr(self.ptq, "label", self.ptq))
         return out
