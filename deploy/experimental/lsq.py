@@ -41,14 +41,10 @@ from deploy.convert.fake_quant_ops import apply as _apply
 from deploy.convert.policy import Policy
 from deploy.convert.ptq.act_ranges import SAME_AS_INPUT
 from deploy.convert.ptq.learned import Learned
-from deploy.errors import UserInputError
+from deploy.experimental.qat_data import QatError, patch_psnr, training_patches
 
 #: defaults measured on validation patches (bench/int8_quality.py --qat_steps)
 STEPS, BATCH, LR_WEIGHTS, LR_RANGES = 200, 8, 1e-3, 1e-3
-
-
-class QatError(UserInputError):
-    """QAT cannot run on this model or these arguments."""
 
 
 def _tname(t) -> str:
@@ -341,37 +337,6 @@ def train(graph: QatGraph, patches: Callable[[int], np.ndarray], settings: QatSe
             "psnr_to_float_last20": None if tail is None else round(tail, 3),
             "learned_ranges": len(graph.range0), "fixed_grids": graph.fixed_grids,
             "learned_weights": len(graph.w0)}
-
-
-def patch_psnr(y, t, peak: float):
-    """Per patch PSNR (dB) of `y` against the float output `t`: the loss is its mean over the batch,
-    so a smooth patch's small error counts as much as a detailed patch's large one (the metric is a
-    mean of per-image PSNRs; an L1 or MSE loss would be ruled by the detailed patches)."""
-    import tensorflow as tf
-    mse = tf.reduce_mean(tf.square(y - t), axis=[1, 2, 3])
-    return 10.0 * tf.math.log(peak * peak / (mse + (1e-4 * peak) ** 2)) / tf.math.log(10.0)
-
-
-def training_patches(scale: int, hw: tuple[int, int], convention, *, batch: int, seed: int = 0,
-                     train_dir: Optional[str] = None) -> Callable[[int], np.ndarray]:
-    """`step -> LR batch` (model units, `hw` patches) from the training photos (the shipped ones
-    by default: training + calibration splits; never validation or evaluation photos), drawn
-    uniformly (smooth regions as often as detailed ones), flipped/rotated, seeded per step."""
-    from deploy.data import images
-    from deploy.training.sampler import sample_batch
-    from deploy.training.trainer import _load_photos
-    train_files, _val, _label = images.training_photos(train_dir)
-    if hw[0] != hw[1]:
-        raise QatError(f"QAT trains on square patches; the model's input is {hw[0]}x{hw[1]}")
-    pairs = [p for p in _load_photos(train_files, scale) if min(p[1].shape[:2]) >= hw[0]]
-    if not pairs:
-        raise QatError(f"no training photo has an LR side of {hw[0]} px at x{scale}")
-
-    def draw(step: int) -> np.ndarray:
-        rng = np.random.default_rng([seed, 7, step])
-        lr_b, _hr = sample_batch(pairs, batch, hw[0], scale, rng, sampler="uniform")
-        return convention.model_input(lr_b)
-    return draw
 
 
 def learn(prep, policy: Policy, calib_patches: np.ndarray, patches: Callable[[int], np.ndarray],
