@@ -2,16 +2,13 @@
 whole suite runs on 2 cores in minutes."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,12 +44,12 @@ def train_dir(tmp_path_factory) -> Path:
 def random_weights(tmp_path_factory):
     """Factory: a .h5 of random (seeded) weights for a zoo model, so tests need no training."""
     import models
-    from models._keras import tf
+    from models._keras import keras
     cache = {}
 
     def make(name: str, scale: int) -> Path:
         if (name, scale) not in cache:
-            tf.keras.utils.set_random_seed(0)
+            keras.utils.set_random_seed(0)
             path = tmp_path_factory.mktemp("w") / f"{name}_x{scale}_random.h5"
             models.build(name, scale).save_weights(str(path))
             cache[(name, scale)] = path

@@ -21,7 +21,6 @@ import numbers
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-PRECISIONS = precisions.LAYER
 IO_TYPES = ("float32", "uint8", "int8")
 VERSION = 1
 #: Every key a policy file may have (`comment`: free text for people, ignored): any other (a

@@ -29,7 +29,8 @@ from tqdm import tqdm
 from deploy.data import images
 
 from deploy.data import metrics
-from deploy.experimental.qat_configs import CUSTOM_OBJECTS, PRECISIONS, LayerPlan, PolicyScheme, plan, tfq
+from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
+from deploy.experimental.qat_configs import CUSTOM_OBJECTS, LayerPlan, PolicyScheme, plan, tfq
 from deploy.data.io_convention import IOConvention
 from deploy.training.trainer import _load_photos, _shrink, sample_batch
 from models._keras import keras, require_tf_keras_model, tf
@@ -62,9 +63,9 @@ class QATResult:
 def check_precision(model: keras.Model, layer_precision: Mapping[str, str]) -> None:
     """Fail before any work: bad precision strings and names that are not layers of `model`."""
     for name, p in layer_precision.items():
-        if p not in PRECISIONS:
+        if p not in LAYER_PRECISIONS:
             raise UserInputError(f"layer '{name}': unknown precision {p!r}; expected one of "
-                             f"{', '.join(PRECISIONS)}")
+                             f"{', '.join(LAYER_PRECISIONS)}")
     names = [ly.name for ly in model.layers]
     unknown = sorted(set(layer_precision) - set(names))
     if unknown:

@@ -22,16 +22,15 @@ import dataclasses
 import math
 from typing import Mapping, Optional
 
-import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+from models._keras import import_tfmot, keras, tf
 
-from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
-from models._keras import keras, tf
+tfmot = import_tfmot()  # without TF-MOT's process-wide TF_USE_LEGACY_KERAS (models/_keras.py)
+from tensorflow_model_optimization.python.core.quantization.keras import quant_ops  # noqa: E402 - after it
+
 from models.layers import AddConstant, ChannelSlice, PixelShuffle, SubPixelConv2DTranspose
 
 tfq = tfmot.quantization.keras
 L = keras.layers
-PRECISIONS = LAYER_PRECISIONS
 ACT_BITS = {"a8w8": 8, "a16w8": 16, "float": None}
 WEIGHT_BITS = 8
 

@@ -44,7 +44,6 @@ from deploy.convert.tflite_io import make_interpreter
 __all__ = ["Edge", "CostModel", "LatencyError", "known_profiles", "load_profile",
            "from_device_profile", "from_op_profiles", "graph_ops", "graph_edges"]
 
-PRECISIONS = LAYER_PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +77,10 @@ class CostModel:
             raise LatencyError(f"no precision given for layer(s) {', '.join(missing[:5])}"
                                f"{' ...' if len(missing) > 5 else ''}; pass every layer "
                                "(Policy.resolved(prep.layers))")
-        bad = {p for l, p in precisions.items() if l in self.layer_ms and p not in PRECISIONS}
+        bad = {p for l, p in precisions.items() if l in self.layer_ms and p not in LAYER_PRECISIONS}
         if bad:
             raise LatencyError(f"unknown precision(s) {', '.join(sorted(bad))}; use one of "
-                               f"{', '.join(PRECISIONS)}")
+                               f"{', '.join(LAYER_PRECISIONS)}")
         return {l: precisions[l] for l in self.layer_ms}
 
     def predict_ms(self, precisions: Mapping[str, str]) -> float:
@@ -214,11 +213,11 @@ def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale
     """Price every op of the float graph with the profile's throughput at each precision (one op:
     op_pricing.op_ms, the profile's linear or roofline algebra)."""
     prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
-    layer_ms = {l: {p: 0.0 for p in PRECISIONS} for l in prep.layers}
+    layer_ms = {l: {p: 0.0 for p in LAYER_PRECISIONS} for l in prep.layers}
     fixed = float(prof.invoke_overhead_us["a8w8"]) / 1e3
     for o in graph_ops(prep, **prof.tiling, traffic_tile=prof.traffic_tile):
         if o.layer in layer_ms:
-            for p in PRECISIONS:
+            for p in LAYER_PRECISIONS:
                 layer_ms[o.layer][p] += op_ms(prof, o.klass, p, o.work, o.traffic, o.weights)
         else:   # no Keras layer: runs at the policy default; priced at a8w8
             fixed += op_ms(prof, o.klass, "a8w8", o.work, o.traffic, o.weights)
@@ -226,7 +225,7 @@ def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale
         interp, ops, _ = _details(prep)
         for layer, n in io_layers(interp, ops, prep.ops):
             if layer in layer_ms:
-                for p in PRECISIONS:
+                for p in LAYER_PRECISIONS:
                     layer_ms[layer][p] += prof.io_ms(p, n)
             else:
                 fixed += prof.io_ms("a8w8", n)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from deploy.convert.policy import PRECISIONS
+from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
 from deploy.latency.htp_tiling import CONV_TILING
 from deploy.latency.op_pricing import check_roofline
 
@@ -168,7 +168,7 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
         entry = obj["ops"].get(klass)
         if entry is None:
             raise LatencyError(f"device profile '{name}' has no entry for op class '{klass}'")
-        missing = [p for p in PRECISIONS if not isinstance(entry.get(p), (int, float)) or entry[p] <= 0]
+        missing = [p for p in LAYER_PRECISIONS if not isinstance(entry.get(p), (int, float)) or entry[p] <= 0]
         if missing:
             raise LatencyError(f"device profile '{name}' op class '{klass}' lacks a positive "
                                f"rate for {', '.join(missing)}")
@@ -191,12 +191,12 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
         raise LatencyError(f"device profile '{name}': 'channel_tile' convs must be one of {', '.join(CONV_TILING)} "
                            "and elementwise true or false")
     for key in ("activation_traffic", "weight_traffic", "io_traffic"):
-        bad = [p for p in PRECISIONS if key in obj and obj[key].get(p) is not None
+        bad = [p for p in LAYER_PRECISIONS if key in obj and obj[key].get(p) is not None
                and not (isinstance(obj[key][p], (int, float)) and obj[key][p] > 0)]
         if bad:
             raise LatencyError(f"device profile '{name}': '{key}' needs a positive rate (Gelem/s) or null "
                                f"for {', '.join(bad)}")
-    check_roofline(name, obj, PRECISIONS, LatencyError)
+    check_roofline(name, obj, LAYER_PRECISIONS, LatencyError)
     for klass, entry in obj["ops"].items():
         if not str(entry.get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': op class '{klass}' has no source")

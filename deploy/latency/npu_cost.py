@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from deploy._files import atomic_write, sha256_bytes
-from deploy.latency.cost_model import (PRECISIONS, CostModel, OpWork, _input_hw, _io_elements,
+from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
+from deploy.latency.cost_model import (CostModel, OpWork, _input_hw, _io_elements,
                                        graph_edges, graph_ops)
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
@@ -299,7 +300,7 @@ def from_npu_placement(prep, profile: DeviceProfile | str, soc, uniform_models: 
     elements = _tensor_elements(prep)
     uniform = {q: placement_from_report(cache.report(uniform_models[q]), ops, elements) for q in SEARCHED}
 
-    layer_ms = {l: {p: 0.0 for p in PRECISIONS} for l in prep.layers}
+    layer_ms = {l: {p: 0.0 for p in LAYER_PRECISIONS} for l in prep.layers}
     n_in, n_out = _io_elements(prep)
     base_fixed = (float(npu.invoke_overhead_us["a8w8"]) / 1e3 + npu.op_ms("quantize", "a8w8", n_in)
                   + npu.op_ms("quantize", "a8w8", n_out))

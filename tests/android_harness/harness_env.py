@@ -70,7 +70,6 @@ class AdbServer:
 
 def build_tflite(path: Path, size: int = 16, seed: int = 0) -> Path:
     """A 2-conv ESPCN-like x2 net, float TFLite (tf_keras: Keras 2, as DESIGN.md requires)."""
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tensorflow as tf
     import tf_keras
 

@@ -22,7 +22,7 @@ HW = 16
 
 
 def _net() -> keras.Model:
-    tf.keras.utils.set_random_seed(1)
+    keras.utils.set_random_seed(1)
     x = keras.Input((HW, HW, 3), batch_size=1, name="lr")
     h = keras.layers.Conv2D(12, 3, padding="same", activation="relu", name="c1")(x)
     h = keras.layers.Conv2D(12, 3, padding="same", name="c2")(h)

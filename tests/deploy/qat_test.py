@@ -24,7 +24,7 @@ def _wrappers(qmodel: keras.Model) -> dict:
 
 @pytest.fixture(scope="module")
 def xlsr_run(train_dir):
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model = models.build("xlsr", 2)
     before = {ly.name: [w.copy() for w in ly.get_weights()] for ly in model.layers}
     result = qat.qat_finetune(model, XLSR_POLICY, train_dir=str(train_dir), scale=2, **FAST)
@@ -69,7 +69,7 @@ def test_fine_tuned_weights_come_back_in_a_plain_float_model(xlsr_run):
 
 def test_quantizer_bits_follow_the_policy_and_the_readers():
     """a16w8 tail reads and writes 16 bits; an a16w8 conv read by an a8w8 add drops to 8."""
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     x_in = keras.Input((None, None, 3))
     a = keras.layers.Conv2D(4, 3, padding="same", name="a")(x_in)
     b = keras.layers.Conv2D(4, 3, padding="same", name="b")(x_in)
@@ -84,7 +84,7 @@ def test_quantizer_bits_follow_the_policy_and_the_readers():
 
 def test_16_bit_outputs_are_symmetric_and_finer_than_8_bit():
     """Twin convs with one kernel on one input: a16w8 has far more levels than a8w8."""
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     x_in = keras.Input((None, None, 3))
     a = keras.layers.Conv2D(4, 3, padding="same", name="a8")(x_in)
     b = keras.layers.Conv2D(4, 3, padding="same", name="a16")(x_in)
@@ -147,7 +147,7 @@ def test_abpn_anchor_add_is_simulated():
 @pytest.mark.parametrize("convention", [None, IOConvention("y", "0-255")])
 def test_user_y_channel_espcn_with_tf_ops(train_dir, convention):
     """A user's ESPCN on Y with tf.nn.depth_to_space and tf.clip_by_value (TF-op layers)."""
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     x_in = keras.Input((None, None, 1))
     x = keras.layers.Conv2D(16, 5, padding="same", activation="tanh", name="c1")(x_in)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="tanh", name="c2")(x)

@@ -158,7 +158,7 @@ def test_paper_sizes():
     assert 20_000 < models.build("xlsr", 3).count_params() < 23_000
     assert 1.45e6 < models.build("edsr_baseline", 4).count_params() < 1.6e6
     fsrcnn = models.build("fsrcnn", 3)
-    assert sum(isinstance(l, tf.keras.layers.Layer) and "prelu" in l.name for l in fsrcnn.layers) == 7
+    assert sum(isinstance(l, keras.layers.Layer) and "prelu" in l.name for l in fsrcnn.layers) == 7
 
 
 def test_unknown_model_and_scale():

@@ -57,7 +57,6 @@ from tests.conftest import REPO
 _DRIVER = """
 import contextlib, io, json, os, runpy, sys, traceback
 sys.path.insert(0, {repo!r})
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 from absl import flags
 from deploy.commands import flag_checks
 out = {{}}
