@@ -17,7 +17,7 @@ tiles (FORMS). Optional terms, each in or out of a form:
     (Wide-ResNet-50: 69M parameters) and no MAC count shows;
   - "io": the model's input + output elements at a rate D_p: the runtime's conversion and copy
     of the I/O buffers, which a 512x512x3 SR output or a 520x520 mask makes large.
-I (per invoke) is shared by the precisions. Exactly the algebra of a device profile
+I (per invoke) is shared by the precisions, or ("+invoke_per_precision" forms) one I_p per precision. Exactly the algebra of a device profile
 (deploy.latency.cost_model.from_device_profile), so a fit is written as one. Rows are weighted by
 1 / published ms (relative error). A coefficient the fit drives to 0 is NOT IDENTIFIED by the rows
 (reported, and never written as an infinite rate).
@@ -40,11 +40,14 @@ GROUPS = ("conv", "depthwise", "elementwise")
 #: ones per group); elementwise ops on raw or channel-tiled output elements.
 OPTIONAL = ("traffic", "weights", "io")
 _TERM = {"traffic": " + traffic / B_p", "weights": " + weights / W_p", "io": " + io / D_p"}
-FORMS = {f"convs_{c}+elementwise_{e}" + "".join(f"+{k}" for k, on in zip(OPTIONAL, opt) if on): {
+INVOKE_PP = "+invoke_per_precision"   # the suffix of a form with one start-up (per-invoke) cost per precision
+FORMS = {f"convs_{c}+elementwise_{e}" + "".join(f"+{k}" for k, on in zip(OPTIONAL, opt) if on) + (INVOKE_PP if pp else ""): {
     "convs": c, "elementwise_tiled": e == "tiled", **dict(zip(OPTIONAL, opt)),
-    "form": (f"t = I + o_p ops + sum_k work_k / R_kp" + "".join(_TERM[k] for k, on in zip(OPTIONAL, opt) if on)
+    **({"invoke": "per_precision"} if pp else {}),
+    "form": (f"t = I{'_p' if pp else ''} + o_p ops + sum_k work_k / R_kp" + "".join(_TERM[k] for k, on in zip(OPTIONAL, opt) if on)
              + f"; convs {c}, elementwise {e}")}
-    for opt in itertools.product((False, True), repeat=3) for c in ("none", "dense", "all") for e in ("raw", "tiled")}
+    for opt in itertools.product((False, True), repeat=3) for c in ("none", "dense", "all") for e in ("raw", "tiled")
+    for pp in (False, True)}
 
 
 def op_work(o: Sequence, convs: str, elementwise_tiled: bool) -> float:
@@ -75,13 +78,15 @@ def features(graph: dict, form: dict) -> dict:
 
 
 def groups_of(form: dict) -> tuple[str, ...]:
-    return GROUPS + tuple(g for g in OPTIONAL if form.get(g))
+    """The rate groups of a form; "invoke" in them: one start-up cost per precision (not a rate)."""
+    return GROUPS + tuple(g for g in OPTIONAL if form.get(g)) + (("invoke",) if form.get("invoke") == "per_precision" else ())
 
 
 def columns(precisions: Sequence[str], groups: Sequence[str] = GROUPS) -> list[str]:
-    cols = ["invoke_ms"]
+    per = "invoke" in groups
+    cols = [] if per else ["invoke_ms"]
     for p in precisions:
-        cols += [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in groups]
+        cols += ([f"invoke_ms:{p}"] if per else []) + [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in groups if g != "invoke"]
     return cols
 
 
@@ -90,10 +95,12 @@ def design_row(f: dict, precision: str, cols: Sequence[str]) -> np.ndarray:
     row = np.zeros(len(cols))
     for j, c in enumerate(cols):
         kind, *rest = c.split(":")
-        if kind == "invoke_ms":
+        if kind == "invoke_ms" and not rest:
             row[j] = 1.0
         elif rest[-1] != precision:
             continue
+        elif kind == "invoke_ms":
+            row[j] = 1.0
         elif kind == "op_ms":
             row[j] = f["ops"]
         elif kind == "inv_rate":
@@ -136,16 +143,18 @@ def summary(errs: Sequence[float]) -> dict:
 
 
 def rates(params: dict) -> dict:
-    """{"invoke_us": us, precision: {"op_us", "rate": {group: G/s or None (not identified)}}}."""
+    """{"invoke_us": us (shared I), precision: {"invoke_us" (I_p), "op_us", "rate": {group: G/s or None (not identified)}}}."""
     out: dict = {}
     for c, v in zip(params["cols"], params["x"]):
         kind, *rest = c.split(":")
-        if kind == "invoke_ms":
+        if kind == "invoke_ms" and not rest:
             out["invoke_us"] = v * 1e3
             continue
         p = out.setdefault(rest[-1], {"rate": {}})
         if kind == "op_ms":
             p["op_us"] = v * 1e3
+        elif kind == "invoke_ms":
+            p["invoke_us"] = v * 1e3
         elif kind == "inv_rate":
             p["rate"][rest[0]] = (1e3 / v) if v > 0 else None   # G-units/ms^-1 -> G/s
     return out

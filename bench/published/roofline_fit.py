@@ -13,6 +13,9 @@ fixed dispatch cost (a roofline). Per phone, precision p (float, a8w8), op j:
              x bytes per activation element (float: 2, fp16 on the HTP; a8w8: 1; a16w8: 2)
              [+ its weight elements x bytes per weight (float 2, int8 1) with "weights_in_max"]
     "weights_separate": + weight elements / W_p summed outside the max (the linear forms' term)
+    "invoke_per_precision": I_p, a start-up (per-invoke) cost per precision instead of one I shared
+             by the precisions (a float graph's fp16 set-up, an int8 graph's; a16w8 as a8w8 by every
+             int16 rule but toward_float)
     B_p      one memory rate in GB/s shared by the precisions ("shared") or one per precision
 
 Groups g: conv / depthwise / elementwise, or with "split" conv_1x1 (and FC, transpose conv) apart
@@ -44,13 +47,16 @@ LOG_LO, LOG_HI = math.log(1e-7), math.log(1e4)     # bounds of every log-paramet
 
 def _form_text(f: dict) -> str:
     comb = {1: "c + m", 2: "sqrt(c^2 + m^2)", math.inf: "max(c, m)"}[f["k"]]
-    return (f"t = I + o_p ops + sum_op {comb}{' + weights / W_p' if f['weights'] == 'separate' else ''}"
+    return (f"t = I{'_p' if f.get('invoke') == 'per_precision' else ''} + o_p ops + sum_op {comb}{' + weights / W_p' if f['weights'] == 'separate' else ''}"
             f"{' + io / D_p' if f['io'] else ''}; c = work / R_gp, m = (activation"
             f"{' + weight' if f['weights'] == 'in_max' else ''} bytes) / B_{'shared' if f['memory'] == 'shared' else 'p'}; "
             f"convs {f['convs']}, elementwise {'tiled' if f['elementwise_tiled'] else 'raw'}"
             f"{', conv 1x1 and kxk apart' if f['split'] else ''}; fitted on "
             f"{'relative' if f.get('objective') == 'rel' else 'log'} errors")
 
+
+#: the suffix of a form with one start-up cost per precision (I_p)
+INVOKE_PP = "+invoke_per_precision"
 
 #: the candidates: every combination, with the io term always in (every one of the best linear forms by the
 #: same CV on the fit rows has it: the runtime's I/O conversion of a 520x520 mask or a 512x512 SR output)
@@ -64,6 +70,8 @@ for _k, _c, _e, _w, _io, _mem, _split, _obj in itertools.product(
              f"{'+weights_' + _w if _w != 'none' else ''}{'+io' if _io else ''}{'+mem_' + _mem}{'+split' if _split else ''}"
              f"{'+rel' if _obj == 'rel' else ''}")
     FORMS[_name] = {**_f, "form": _form_text(_f)}
+    _f = {**_f, "invoke": "per_precision"}
+    FORMS[_name + INVOKE_PP] = {**_f, "form": _form_text(_f)}
 
 
 def groups(form: dict) -> tuple[str, ...]:
@@ -88,9 +96,10 @@ class Layout:
 
     def __init__(self, form: dict, precisions: Sequence[str]):
         self.form, self.precisions, self.groups = form, tuple(precisions), groups(form)
-        names = ["invoke_ms"]
+        per = form.get("invoke") == "per_precision"
+        names = [] if per else ["invoke_ms"]
         for p in self.precisions:
-            names += [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in self.groups]
+            names += ([f"invoke_ms:{p}"] if per else []) + [f"op_ms:{p}"] + [f"inv_rate:{g}:{p}" for g in self.groups]
             if form["memory"] != "shared":
                 names.append(f"inv_mem:{p}")
             if form["weights"] == "separate":
@@ -101,6 +110,9 @@ class Layout:
             names.append("inv_mem:shared")
         self.names = names
         self.at = {n: i for i, n in enumerate(names)}
+
+    def invoke(self, p: str) -> int:
+        return self.at.get(f"invoke_ms:{p}", 0)
 
     def mem(self, p: str) -> int:
         return self.at["inv_mem:shared" if self.form["memory"] == "shared" else f"inv_mem:{p}"]
@@ -122,7 +134,7 @@ def row_ms(a: dict, precision: str, x: np.ndarray, lay: Layout, k: float | None 
     inv = np.array([x[lay.at[f"inv_rate:{g}:{p}"]] for g in lay.groups])
     c = a["work"] * inv[a["g"]]
     byts = a["act"] * ACT_BYTES[p] + (a["wts"] * WEIGHT_BYTES[p] if lay.form["weights"] == "in_max" else 0.0)
-    t = x[0] + x[lay.at[f"op_ms:{p}"]] * a["ops"] + float(combine(c, byts * x[lay.mem(p)], k).sum())
+    t = x[lay.invoke(p)] + x[lay.at[f"op_ms:{p}"]] * a["ops"] + float(combine(c, byts * x[lay.mem(p)], k).sum())
     if lay.form["weights"] == "separate":
         t += a["wts"].sum() * x[lay.at[f"inv_rate:weights:{p}"]]
     if lay.form["io"]:
@@ -145,20 +157,21 @@ class _Stack:
             gi.append(np.array([lay.at[f"inv_rate:{g}:{p}"] for g in lay.groups])[a["g"]])
             work.append(a["work"])
             byts.append(a["act"] * ACT_BYTES[p] + (a["wts"] * WEIGHT_BYTES[p] if lay.form["weights"] == "in_max" else 0.0))
-            fixed_i.append((lay.at[f"op_ms:{p}"], lay.mem(p)))
+            fixed_i.append((lay.at[f"op_ms:{p}"], lay.mem(p), lay.invoke(p)))
             wts_i.append(lay.at.get(f"inv_rate:weights:{p}", 0))
             io_i.append(lay.at.get(f"inv_rate:io:{p}", 0))
             ops.append(a["ops"]), io.append(a["io"]), wsum.append(a["wts"].sum())
         self.row, self.gi = np.concatenate(row), np.concatenate(gi)
         self.work, self.byts = np.concatenate(work), np.concatenate(byts)
         self.op_i, self.mem_i = np.array([f[0] for f in fixed_i]), np.array([f[1] for f in fixed_i])
+        self.inv_i = np.array([f[2] for f in fixed_i])
         self.mem_op = self.mem_i[self.row]
         self.wts_i, self.io_i = np.array(wts_i), np.array(io_i)
         self.ops, self.io, self.wsum = np.array(ops, float), np.array(io), np.array(wsum)
 
     def ms_of(self, x: np.ndarray) -> np.ndarray:
         per_op = combine(self.work * x[self.gi], self.byts * x[self.mem_op], self.k)
-        t = x[0] + x[self.op_i] * self.ops + np.bincount(self.row, per_op, minlength=len(self.ms))
+        t = x[self.inv_i] + x[self.op_i] * self.ops + np.bincount(self.row, per_op, minlength=len(self.ms))
         if self.lay.form["weights"] == "separate":
             t = t + self.wsum * x[self.wts_i]
         if self.lay.form["io"]:
@@ -181,7 +194,7 @@ class _Stack:
         jac += np.bincount(self.row * q + self.mem_op, wm * m, minlength=n * q)
         jac = jac.reshape(n, q)
         rows = np.arange(n)
-        jac[:, 0] += x[0]
+        jac[rows, self.inv_i] += x[self.inv_i]
         jac[rows, self.op_i] += x[self.op_i] * self.ops
         if self.lay.form["weights"] == "separate":
             jac[rows, self.wts_i] += self.wsum * x[self.wts_i]
@@ -200,7 +213,7 @@ def _nnls_start(rows, arrays, lay: Layout) -> np.ndarray:
     a = np.zeros((len(rows), len(lay.names)))
     for i, r in enumerate(rows):
         ar, p = arrays[r["model"]], r["precision"]
-        a[i, 0] = 1.0
+        a[i, lay.invoke(p)] = 1.0
         a[i, lay.at[f"op_ms:{p}"]] = ar["ops"]
         for gi, g in enumerate(lay.groups):
             a[i, lay.at[f"inv_rate:{g}:{p}"]] = ar["work"][ar["g"] == gi].sum()
@@ -259,12 +272,12 @@ def leave_one_model_out(rows: Sequence[dict], arrays: dict, form: dict, precisio
 
 
 def rates(params: dict) -> dict:
-    """{"invoke_us", precision: {"op_us", "rate": {group: G/s or None}, "mem_GBps": GB/s or None, "io": Gelem/s}}."""
+    """{"invoke_us" (shared I), precision: {"invoke_us" (I_p), "op_us", "rate": {group: G/s or None}, "mem_GBps": GB/s or None, "io": Gelem/s}}."""
     out: dict = {}
     ni = set(params["not_identified"])
     for n, v in zip(params["names"], params["x"]):
         kind, *rest = n.split(":")
-        if kind == "invoke_ms":
+        if kind == "invoke_ms" and not rest:
             out["invoke_us"] = v * 1e3
             continue
         if kind == "inv_mem":
@@ -274,6 +287,8 @@ def rates(params: dict) -> dict:
         p = out.setdefault(rest[-1], {"rate": {}})
         if kind == "op_ms":
             p["op_us"] = v * 1e3
+        elif kind == "invoke_ms":
+            p["invoke_us"] = v * 1e3
         else:
             p["rate"][rest[0]] = None if n in ni else 1e3 / v
     return out

@@ -18,13 +18,20 @@ Two algebras, chosen by the profile:
     convs included.
 Model I/O (`io_traffic`): the input and output elements at the precision of the layer reading /
 writing them (`io_layers`), once per model.
+Start-up (`invoke_overhead_us`), once per invoke: one value ("a8w8" only) whatever the precisions, or
+one per precision (the fit's "+invoke_per_precision" forms). A mixed-precision graph then pays the
+mean of its precisions' start-up costs weighted by their shares of its ops (`invoke_ms`): a uniform
+graph, all the fit ever saw, pays exactly its precision's; and the cost stays linear in each layer's
+precision (`invoke_per_op`: each op carries 1/n of it), so the search's MILP prices a hybrid exactly.
+(The alternative, the widest precision present, is a max over layers: not linear, and no published
+hybrid row tells the two apart.)
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Mapping
 
-__all__ = ["COMBINE", "combine", "op_ms", "check_roofline", "io_layers"]
+__all__ = ["COMBINE", "combine", "op_ms", "invoke_ms", "invoke_per_op", "check_roofline", "io_layers"]
 
 #: the "combine" values a profile's roofline block may take, and their exponent k in (c^k + m^k)^(1/k)
 COMBINE = {"max": math.inf, "k2": 2.0}
@@ -60,6 +67,26 @@ def op_ms(prof, klass: str, precision: str, work: float, traffic: float = 0.0, w
     compute = 1e3 * work / (float(prof.ops[klass][precision]) * 1e9)
     t = combine(compute, _memory_ms(roof, precision, traffic, weights), COMBINE[roof["combine"]])
     return t + float(prof.op_overhead_us[precision]) / 1e3 + prof.weights_ms(precision, weights)
+
+
+def invoke_ms(prof, ops_at: Mapping[str, float]) -> float:
+    """Start-up ms of one invoke of a graph with ops_at[p] ops at precision p: the profile's start-up
+    costs weighted by those shares (a precision the profile does not name costs its "a8w8" value)."""
+    inv = prof.invoke_overhead_us
+    total = float(sum(ops_at.values()))
+    if total <= 0:
+        return float(inv["a8w8"]) / 1e3
+    return sum(float(inv.get(p, inv["a8w8"])) * n for p, n in ops_at.items()) / total / 1e3
+
+
+def invoke_per_op(prof, n_ops: int, precisions) -> Mapping[str, float] | None:
+    """{precision: ms} each of a graph's `n_ops` ops carries of the start-up cost at that precision
+    (summed over a graph's ops: invoke_ms of its precision mix); None when the profile has one
+    start-up cost for every precision (it is then a fixed cost)."""
+    per = {p: invoke_ms(prof, {p: 1}) for p in precisions}
+    if len(set(per.values())) <= 1 or n_ops <= 0:
+        return None
+    return {p: v / n_ops for p, v in per.items()}
 
 
 def check_roofline(name: str, obj: Mapping[str, Any], precisions, error) -> None:

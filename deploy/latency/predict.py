@@ -15,7 +15,7 @@ import numpy as np
 from deploy.convert.precisions import PrecisionError, layer as layer_precision
 from deploy.latency.cost_model import from_device_profile, op_work
 from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
-from deploy.latency.op_pricing import op_ms
+from deploy.latency.op_pricing import invoke_ms, op_ms
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
 
 __all__ = ["predict", "predict_frame", "predict_keras", "predict_prepared", "predict_tflite"]
@@ -62,12 +62,12 @@ _DTYPE_PRECISION = {np.int8: "a8w8", np.uint8: "a8w8", np.int16: "a16w8", np.flo
 def predict_tflite(path: str | Path | bytes, profile: DeviceProfile | str, *, name: Optional[str] = None) -> dict:
     """Price a .tflite's own ops (a file, or its bytes with a `name`): each op at the precision of
     its first output tensor's dtype (QUANTIZE/DEQUANTIZE as requantize passes), + the profile's
-    invoke overhead."""
+    start-up cost (per precision: weighted by the ops' precisions, op_pricing.invoke_ms)."""
     from deploy.convert.tflite_io import make_interpreter
     prof = _profile(profile)
     interp = make_interpreter(path if isinstance(path, bytes) else str(path))
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
-    rows, total = [], float(prof.invoke_overhead_us["a8w8"]) / 1e3
+    rows, total, n_at = [], 0.0, {}
     ops = interp._get_ops_details()  # noqa: SLF001 - op inputs/outputs
     acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
     io_ids = {int(d["index"]) for d in interp.get_input_details() + interp.get_output_details()}
@@ -89,13 +89,15 @@ def predict_tflite(path: str | Path | bytes, profile: DeviceProfile | str, *, na
         ms = op_ms(prof, klass, prec, work, traffic_elements(ins, outs, tensors, acts, prof.traffic_tile),
                    weight_elements(op, ins, tensors))
         total += ms
+        n_at[prec] = n_at.get(prec, 0) + 1
         for i in ins + outs:
             if int(i) in io_ids:
                 io_prec.setdefault(int(i), prec)
         rows.append({"kind": "op", "layer": out["name"], "op": op, "class": klass, "precision": prec,
                      "work": int(work), "ms": ms})
-    rows.append({"kind": "fixed", "layer": "(invoke)", "precision": "-",
-                 "ms": float(prof.invoke_overhead_us["a8w8"]) / 1e3})
+    start = invoke_ms(prof, n_at)   # per precision: weighted by the ops' precisions (op_pricing)
+    total += start
+    rows.append({"kind": "fixed", "layer": "(invoke)", "precision": "-", "ms": start})
     io_ms = sum(prof.io_ms(io_prec.get(int(d["index"]), "a8w8"), int(np.prod(d["shape"])))
                 for d in interp.get_input_details() + interp.get_output_details())
     if io_ms:
