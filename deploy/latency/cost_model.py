@@ -33,10 +33,10 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from deploy.latency.device_profiles import (DeviceProfile, LatencyError, known_profiles, load_profile,
-                                    op_class)
-from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
-from deploy.latency.op_pricing import io_layers, op_ms
+from deploy.latency.device_profiles import DeviceProfile, LatencyError, known_profiles, load_profile
+from deploy.latency.float_graph import (Edge, OpWork, _details, _elements, _input_hw, _io_elements,  # noqa: F401
+                                        graph_edges, graph_ops, op_work)   # (re-exported: their old home)
+from deploy.latency.op_pricing import invoke_ms, invoke_per_op, io_layers, op_ms
 from deploy.convert.layer_map import layer_of
 from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
 from deploy.convert.tflite_io import make_interpreter
@@ -44,14 +44,6 @@ from deploy.convert.tflite_io import make_interpreter
 __all__ = ["Edge", "CostModel", "LatencyError", "known_profiles", "load_profile",
            "from_device_profile", "from_op_profiles", "graph_ops", "graph_edges"]
 
-
-
-@dataclasses.dataclass(frozen=True)
-class Edge:
-    """A tensor produced by one policy layer and consumed by another."""
-    producer: str
-    consumer: str
-    elements: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,120 +99,24 @@ class CostModel:
                 "edges": [{**dataclasses.asdict(e), "ms": self.edge_ms(e)} for e in self.edges]}
 
 
-# ---------------------------------------------------------------- the float graph's work
-
-
-@dataclasses.dataclass(frozen=True)
-class OpWork:
-    index: int
-    op: str
-    layer: Optional[str]
-    klass: str
-    work: int            # MACs for conv classes, output elements otherwise
-    tensor: str          # first output tensor name
-    traffic: int = 0     # activation elements read + written, channels tiled (htp_tiling.traffic_elements)
-    weights: int = 0     # weight elements of a conv / FC (htp_tiling.weight_elements)
-
-
-def _elements(shape) -> int:
-    return int(np.prod([int(d) for d in shape])) if len(shape) else 1
-
-
-def _details(prep):
-    interp = make_interpreter(prep.float_tflite, delegates=False)
-    tensors = {t["index"]: t for t in interp.get_tensor_details()}
-    return interp, interp._get_ops_details(), tensors  # noqa: SLF001 - op inputs/outputs
-
-
-def graph_ops(prep, tile: int = 1, convs: str = "all", elementwise: bool = True,
-              traffic_tile: int = 32) -> list[OpWork]:
-    """Every op of the float model with its Keras layer, op class and work (channel dims rounded
-    up to `tile` when > 1, for the convs / elementwise ops a profile tiles: htp_tiling), and its
-    activation traffic (channels rounded up to `traffic_tile`)."""
-    interp, ops, tensors = _details(prep)
-    acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
-    out = []
-    for od, mo in zip(ops, prep.ops):
-        ins = [i for i in od["inputs"] if i >= 0]
-        outs = [i for i in od["outputs"] if i >= 0]
-        op = mo.op  # the same name as od["op_name"]: both come from this interpreter
-        out_el = _elements(tensors[outs[0]]["shape"]) if outs else 0
-        klass, work = op_work(op, ins, out_el, tensors)
-        work = tiled_work(op, ins, outs, tensors, tile, convs, elementwise) if tile > 1 else work
-        out.append(OpWork(mo.index, op, mo.layer, klass, int(work), mo.tensor,
-                          traffic_elements(ins, outs, tensors, acts, traffic_tile), weight_elements(op, ins, tensors)))
-    return out
-
-
-def op_work(op: str, ins: list[int], out_el: int, tensors: dict) -> tuple[str, int]:
-    """(op class, work) of one TFLite op: MACs for convs and FC, output elements otherwise."""
-    kernel = None
-    if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(ins) >= 2:
-        w = tensors[ins[1]]["shape"]           # [O, kh, kw, I] (depthwise: [1, kh, kw, C])
-        kernel = (int(w[1]), int(w[2]))
-    klass = op_class(op, kernel)
-    if op == "CONV_2D":
-        w = tensors[ins[1]]["shape"]
-        work = out_el * int(w[1]) * int(w[2]) * int(w[3])
-    elif op == "DEPTHWISE_CONV_2D":
-        work = out_el * int(tensors[ins[1]]["shape"][1]) * int(tensors[ins[1]]["shape"][2])
-    elif op == "TRANSPOSE_CONV":   # inputs: output_shape, weights [O,kh,kw,I], input
-        w, x = tensors[ins[1]]["shape"], tensors[ins[2]]["shape"]
-        work = _elements(x[:-1]) * int(w[0]) * int(w[1]) * int(w[2]) * int(w[3])
-    elif op == "FULLY_CONNECTED":
-        work = out_el * int(tensors[ins[1]]["shape"][-1])
-    else:
-        work = out_el
-    return klass, int(work)
-
-
-def graph_edges(prep) -> tuple[Edge, ...]:
-    """(producer layer, consumer layer, elements) for every tensor crossing two policy layers,
-    each tensor counted once per consumer layer; ops without a layer and model I/O excluded."""
-    _, ops, tensors = _details(prep)
-    producer = {}
-    for od, mo in zip(ops, prep.ops):
-        for i in od["outputs"]:
-            producer[int(i)] = mo.layer
-    acc: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for od, mo in zip(ops, prep.ops):
-        for i in od["inputs"]:
-            i = int(i)
-            src = producer.get(i)
-            if i < 0 or src is None or mo.layer is None or src == mo.layer:
-                continue
-            acc[(src, mo.layer)][i] = _elements(tensors[i]["shape"])
-    order = {n: k for k, n in enumerate(prep.layers)}
-    keys = sorted(acc, key=lambda k: (order.get(k[1], 1 << 30), order.get(k[0], 1 << 30)))
-    return tuple(Edge(a, b, sum(acc[(a, b)].values())) for a, b in keys)
-
-
-def _io_elements(prep) -> tuple[int, int]:
-    interp, _, _ = _details(prep)
-    return (sum(_elements(d["shape"]) for d in interp.get_input_details()),
-            sum(_elements(d["shape"]) for d in interp.get_output_details()))
-
-
-def _input_hw(prep) -> tuple[int, int]:
-    shape = prep.input_shape
-    return int(shape[1]), int(shape[2])
-
-
 # ---------------------------------------------------------------- from a device profile
 
 
 def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale: int) -> CostModel:
     """Price every op of the float graph with the profile's throughput at each precision (one op:
-    op_pricing.op_ms, the profile's linear or roofline algebra)."""
+    op_pricing.op_ms, the profile's linear or roofline algebra); a per-precision start-up cost shared
+    out over the ops (op_pricing.invoke_per_op)."""
     prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
     layer_ms = {l: {p: 0.0 for p in LAYER_PRECISIONS} for l in prep.layers}
-    fixed = float(prof.invoke_overhead_us["a8w8"]) / 1e3
-    for o in graph_ops(prep, **prof.tiling, traffic_tile=prof.traffic_tile):
+    ops = graph_ops(prep, **prof.tiling, traffic_tile=prof.traffic_tile)
+    share = invoke_per_op(prof, len(ops), LAYER_PRECISIONS)   # None: one start-up cost, fixed
+    fixed = invoke_ms(prof, {"a8w8": 1}) if share is None else 0.0
+    for o in ops:
         if o.layer in layer_ms:
             for p in LAYER_PRECISIONS:
-                layer_ms[o.layer][p] += op_ms(prof, o.klass, p, o.work, o.traffic, o.weights)
+                layer_ms[o.layer][p] += op_ms(prof, o.klass, p, o.work, o.traffic, o.weights) + (share or {}).get(p, 0.0)
         else:   # no Keras layer: runs at the policy default; priced at a8w8
-            fixed += op_ms(prof, o.klass, "a8w8", o.work, o.traffic, o.weights)
+            fixed += op_ms(prof, o.klass, "a8w8", o.work, o.traffic, o.weights) + (share or {}).get("a8w8", 0.0)
     if prof.io_traffic:   # I/O passed at the precision of the layer that reads / writes it
         interp, ops, _ = _details(prep)
         for layer, n in io_layers(interp, ops, prep.ops):
