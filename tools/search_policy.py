@@ -7,6 +7,7 @@
   python tools/search_policy.py --model xlsr --scale 3 --sensitivity --out sens.json   (+ sens.png)
   python tools/search_policy.py --model xlsr --scale 3 --pareto --out front.json       (+ front.png)
   python tools/search_policy.py --model xlsr --scale 3 --sensitivity --workers 0 --out sens.json
+  python tools/search_policy.py --model fsrcnn --scale 3 --budget_db 0.1 --act_ranges mse --cle --out hybrid.json
   python tools/search_policy.py --model xlsr --scale 3 --budget_db 0.1 --cluster tcp://10.0.0.5:8786 --out hybrid.json
 Quality is measured on validation photos (never the evaluation images); latency is predicted by
 a device profile (--device_profile, see deploy/latency/profiles/README.md) or by measured op profiles
@@ -19,13 +20,16 @@ from absl import flags
 
 from deploy.commands import flag_checks, jobs
 
-from deploy.commands import search_jobs
+from deploy.commands import ptq_flags, search_jobs
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 from deploy.convert.uniform import DEFAULT_INPUT_HW
 from deploy.policy_search.solver import REFERENCES
 
 FLAGS = flags.FLAGS
 define_source_flags()
+# every candidate built with these post-training quantization options (recorded in the policy:
+# convert.py --policy applies them again); bias correction depends on the policy: convert-only
+ptq_flags.define(bias_correction=False)
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)), "fixed LR input HxW of the deployed model")
 flags.DEFINE_string("val_patch", None, "LR patch HxW quality is judged on (default: --input_size up to "
                     "128x128 pixels, else 64x64: a frame-size model is judged on patches of its weights)")
@@ -127,7 +131,8 @@ def main(argv):
         val_images=FLAGS.val_images, sensitivity_file=FLAGS.sensitivity_file, fuse=not FLAGS.per_layer,
         npu=FLAGS.npu, npu_cache_dir=search_jobs.npu_cache_dir(FLAGS.out) if FLAGS.npu else None,
         numerics=FLAGS.numerics, oracle=FLAGS.oracle, drops=FLAGS.drops, workers=FLAGS.workers,
-        cluster=FLAGS.cluster, pareto_points=FLAGS.pareto_points, sens_cache=search_jobs.sens_cache_path(FLAGS.out)))
+        cluster=FLAGS.cluster, pareto_points=FLAGS.pareto_points, sens_cache=search_jobs.sens_cache_path(FLAGS.out),
+        ptq=ptq_flags.from_flags()))
     run_cli(lambda: search_jobs.check_before_setup(  # outputs, sensitivity file, photo counts: before any work
         mode, FLAGS.out, overwrite=FLAGS.overwrite, sens_file=FLAGS.sensitivity_file,
         inputs=(FLAGS.calib_dir, FLAGS.val_dir, FLAGS.keras_model, FLAGS.float_tflite, FLAGS.weights,

@@ -147,6 +147,7 @@ def quantize(source: ModelSource, policy: Policy | str, *,
     input_size = args.input_size(input_size)
     calib_images = args.count("calib_images", calib_images)
     check_scale(source)
+    ptq = _policy_ptq(policy, ptq)
     if ptq is not None and not _ptq_options(ptq).is_default:  # per-layer route only
         if not isinstance(policy, Policy):
             return _ptq_uniform(source, str(policy), input_size, calib_dir, calib_images, io_type or "float32", ptq)
@@ -235,6 +236,22 @@ def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, cali
               "receptive_radius_lr": round(prep.receptive_radius, 2)}
     tflite, report = metadata.stamp(tflite, report)  # scale, I/O convention, quantization, policy sha
     return QuantizedModel(tflite, types.MappingProxyType(report))
+
+
+def _policy_ptq(policy, ptq):
+    """The PTQ a policy is converted with: the one it was searched with (`Policy.ptq`), so the
+    model is the one the search measured; QAT's learned values replace it; other options that
+    contradict it are refused (the searched PSNR would not hold)."""
+    if not isinstance(policy, Policy) or policy.ptq is None:
+        return ptq
+    if ptq is None:
+        return policy.ptq
+    opts = _ptq_options(ptq)
+    if opts.learned is None and opts.label != policy.ptq:
+        raise UserInputError(f"the policy was searched with ptq '{policy.ptq}', not '{opts.label}': convert it "
+                             f"without PTQ options (its own apply), or search again with them", option="ptq",
+                             value=opts.label)
+    return ptq
 
 
 def _ptq_options(ptq):

@@ -3,6 +3,8 @@
 A policy file (`hybrid.json`, version 1):
     {"version": 1, "model": "xlsr", "scale": 3, "default": "a8w8", "io_type": "float32",
      "layers": {"head_g0": "a16w8", "tail": "a16w8", "clipped_relu": "float"}}
+A searched policy may add `"ptq": "mse+clip"`: the post-training quantization it was searched
+with (deploy/convert/ptq), which converting it applies again so the model is the one measured.
 `default` applies to every quantizable layer the map does not name. Precisions: `a8w8` (int8
 activations and weights), `a16w8` (int16 activations, int8 weights: TFLite's 16x8), `float`;
 `int8` and `int16x8` are read as `a8w8` and `a16w8` (deploy/convert/precisions.py).
@@ -25,7 +27,7 @@ IO_TYPES = ("float32", "uint8", "int8")
 VERSION = 1
 #: Every key a policy file may have (`comment`: free text for people, ignored): any other (a
 #: misspelt "layer") is an error, never silently ignored.
-KEYS = ("version", "model", "scale", "default", "io_type", "layers", "comment")
+KEYS = ("version", "model", "scale", "default", "io_type", "layers", "comment", "ptq")
 
 
 class PolicyError(UserInputError):
@@ -45,6 +47,8 @@ class Policy:
             entries win. Names are checked against the model when it is applied (`validate`).
         io_type: the model's input/output type: `float32`, `uint8` or `int8`.
         version: the file format version.
+        ptq: the post-training quantization the policy was searched with (a deploy.convert.ptq
+            label such as `mse+clip`), applied again when it is converted; None: min/max.
 
     Make one with `Policy.uniform(source, "a8w8").with_layers({...})`, `Policy.load(path)` or
     the search; `save(path)` / `dumps()` write it; `deploy.quantize(source, policy)` applies it.
@@ -55,6 +59,7 @@ class Policy:
     layers: tuple[tuple[str, str], ...] = ()
     io_type: str = "float32"
     version: int = VERSION
+    ptq: Optional[str] = None
 
     def __post_init__(self):
         names = ", ".join(precisions.LAYER_NAMES)
@@ -82,6 +87,13 @@ class Policy:
         object.__setattr__(self, "layers", tuple(layers))
         if self.io_type not in IO_TYPES:
             raise PolicyError(f"policy io_type '{self.io_type}' is not one of {', '.join(IO_TYPES)}")
+        if self.ptq is not None:
+            from deploy.convert.ptq import PtqOptions
+            try:
+                opts = PtqOptions.parse(self.ptq)
+            except UserInputError as e:
+                raise PolicyError(f"policy ptq: {e}", option="ptq", value=self.ptq) from None
+            object.__setattr__(self, "ptq", None if opts.is_default else opts.label)
         if self.version > VERSION:
             raise PolicyError(f"policy version {self.version} is newer than this srdeploy "
                               f"understands ({VERSION}); upgrade srdeploy")
@@ -124,8 +136,9 @@ class Policy:
         return dataclasses.replace(self, layers=tuple(merged.items()))
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "model": self.model, "scale": self.scale,
-                "default": self.default, "io_type": self.io_type, "layers": self.layer_map}
+        out = {"version": self.version, "model": self.model, "scale": self.scale,
+               "default": self.default, "io_type": self.io_type, "layers": self.layer_map}
+        return out if self.ptq is None else {**out, "ptq": self.ptq}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
@@ -142,8 +155,9 @@ class Policy:
 
     def __repr__(self) -> str:
         from deploy._results import brief_repr
+        extra = {} if self.ptq is None else {"ptq": self.ptq}
         return brief_repr(self, model=self.model, scale=self.scale, default=self.default,
-                          layers=self.layer_map, io_type=self.io_type)
+                          layers=self.layer_map, io_type=self.io_type, **extra)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> "Policy":
@@ -167,7 +181,8 @@ class Policy:
                 raise PolicyError(f"policy {key} {value!r} is not an integer >= 1")
         return cls(model=str(obj["model"]), scale=scale, default=str(obj.get("default", "a8w8")),
                    layers=tuple((str(k), str(v)) for k, v in layers.items()),
-                   io_type=str(obj.get("io_type", "float32")), version=version)
+                   io_type=str(obj.get("io_type", "float32")), version=version,
+                   ptq=None if obj.get("ptq") is None else str(obj["ptq"]))
 
     @classmethod
     def load(cls, path: str | Path) -> "Policy":

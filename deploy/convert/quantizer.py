@@ -114,10 +114,31 @@ def apply_ptq(prep, ptq, patches: np.ndarray, qsv: Optional[dict], recipe: list[
     if opts.clip_output and peak is None:
         raise QuantizationError("clipping the output's range needs the model's value range (value_peak: 1 or 255)")
     # range search is for int8 grids: tensors of a16w8 ops keep their min/max
-    int8 = None if policy is None else frozenset(
-        o.tensor for o in prep.ops if (policy.precision_of(o.layer) if o.layer else policy.default) == "a8w8")
+    int8 = None if policy is None else int8_tensors(prep, policy)
     return ptq_mod.apply(prep, opts, patches, qsv, recipe, peak=float(peak or 1.0),
                          calibrate=calibrate, quantize=quantize, int8_tensors=int8)
+
+
+def int8_tensors(prep, policy: Policy) -> frozenset:
+    """The activations `policy` puts on int8 grids (the only ones a range search changes)."""
+    return frozenset(o.tensor for o in prep.ops
+                     if (policy.precision_of(o.layer) if o.layer else policy.default) == "a8w8")
+
+
+def ptq_for_search(prep, ptq, patches: np.ndarray, peak: float) -> tuple[Any, dict, dict, dict]:
+    """(prepared model, wide grids, narrow grids, report entry): PTQ done once for a whole search
+    (deploy.convert.ptq.search_grids); a candidate takes `merge_grids` of the two."""
+    from deploy.convert import ptq as ptq_mod
+    return ptq_mod.search_grids(prep, ptq_mod.PtqOptions.parse(ptq), patches, peak=float(peak), calibrate=calibrate)
+
+
+def merge_grids(prep, policy: Policy, wide: dict, narrow: Optional[dict]) -> dict:
+    """The calibration `policy` is quantized with: `narrow` ranges for its int8 activations,
+    `wide` for the others (`narrow` None: `wide` itself, the plain min/max route)."""
+    if narrow is None:
+        return wide
+    int8 = int8_tensors(prep, policy)
+    return {k: (narrow[k] if k in int8 else v) for k, v in wide.items()}
 
 
 def quantize(float_tflite: bytes, recipe: list[dict], qsv: dict) -> bytes:

@@ -67,6 +67,9 @@ class SearchConfig:
     pareto_points: int = 12
     #: where measured sensitivity PSNRs are kept as they come (an interrupted run resumes), or None
     sens_cache: Optional[str] = None
+    #: post-training quantization every candidate is built with (a deploy.convert.ptq label such
+    #: as `mse+clip+cle`, or PtqOptions); stored as its label, None = min/max (the default)
+    ptq: Optional[str] = None
 
     def __post_init__(self) -> None:
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - normalising a frozen value
@@ -115,6 +118,7 @@ class SearchConfig:
         for name in ("calib_dir", "val_dir", "sensitivity_file", "npu_cache_dir", "sens_cache"):
             put(name, _path(getattr(self, name)))
         put("fuse", bool(self.fuse))
+        put("ptq", _search_ptq(self.ptq))
 
     def replace(self, **changes: Any) -> "SearchConfig":
         """A new config with `changes` (checked again)."""
@@ -137,6 +141,23 @@ class SearchConfig:
         """The fields a measured PSNR depends on (run, parallelism and pricing fields left out):
         what the resumable sensitivity cache keys on."""
         return {k: v for k, v in self.to_json().items() if k not in RUN_FIELDS + _NOT_MEASURED}
+
+
+def _search_ptq(value: Any) -> Optional[str]:
+    """The label of PTQ options a search can share across candidates (None for the default)."""
+    from deploy.convert.ptq import RECIPE_FREE, PtqOptions
+    try:
+        opts = PtqOptions.parse(value)
+    except UserInputError as e:
+        raise UserInputError(str(e), option="ptq", value=value) from None
+    if opts.is_default:
+        return None
+    if opts.learned is not None or opts.bias_correction:
+        raise UserInputError(f"ptq '{opts.label}': a search builds every candidate on shared grids, so only "
+                             f"options that do not depend on which layers are int8 apply "
+                             f"({', '.join(RECIPE_FREE)}); search without bias correction or QAT and convert "
+                             "the answer with them", option="ptq", value=opts.label)
+    return opts.label
 
 
 def _workers(value: Any) -> int:

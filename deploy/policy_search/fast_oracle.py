@@ -59,13 +59,15 @@ class FastOracle(QualityOracle):
     kind = "fast"
 
     def __init__(self, prep, *, model: str, scale: int, calib, val, convention, budget_on: str = "mean",
-                 reference: str = "a16w8", on_eval=None, qsv=None, npu_soc=None, npu_cache_dir=None):
+                 reference: str = "a16w8", on_eval=None, qsv=None, npu_soc=None, npu_cache_dir=None,
+                 qsv_narrow=None, ptq=None):
         """`npu_soc`: judge on that NPU's emulated arithmetic (npu_judge.EmulatedJudge) instead
         of LiteRT's CPU kernels; emulated PSNRs are kept in `npu_cache_dir`."""
         super().__init__(prep, model=model, scale=scale, calib=calib, val=val, convention=convention,
-                         budget_on=budget_on, reference=reference, on_eval=on_eval, qsv=qsv)
+                         budget_on=budget_on, reference=reference, on_eval=on_eval, qsv=qsv, qsv_narrow=qsv_narrow,
+                         ptq=ptq)
         kw = dict(model=model, scale=scale, calib=calib, val=val, convention=convention, qsv=self.qsv,
-                  budget_on=budget_on, reference=reference)
+                  budget_on=budget_on, reference=reference, qsv_narrow=qsv_narrow, ptq=ptq)
         self.judge = (QualityOracle(prep, **kw) if npu_soc is None else
                       EmulatedJudge(prep, soc=npu_soc, cache_dir=npu_cache_dir, **kw))
         #: per image, judge minus simulation for uniform a8w8 and a16w8: the last run's (a record)
@@ -89,7 +91,7 @@ class FastOracle(QualityOracle):
     def _export(self, pol) -> bytes:
         return quantizer.quantize(self.prep.float_tflite,
                                  quantizer.build_recipe(pol, self.prep.ops) + hybrid._io_rules(pol.io_type),  # noqa: SLF001
-                                 self.qsv)
+                                 self.qsv_for(pol))
 
     def _mixed(self) -> list:
         """Policies that put a precision boundary next to every layer, and next to every other

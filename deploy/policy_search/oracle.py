@@ -48,12 +48,18 @@ class QualityOracle:
                  calib: calibration.CalibrationSet, val: ValidationSet,
                  convention: IOConvention = IOConvention(),
                  on_eval: Optional[Callable[[Assignment, float], None]] = None,
-                 qsv: Optional[dict] = None, budget_on: str = "mean", reference: str = "a16w8"):
+                 qsv: Optional[dict] = None, budget_on: str = "mean", reference: str = "a16w8",
+                 qsv_narrow: Optional[dict] = None, ptq: Optional[str] = None):
+        """`qsv`: the calibration (min/max over `calib` when None); `qsv_narrow`: with search PTQ
+        (quantizer.ptq_for_search), the ranges of activations on int8 grids, `qsv` then holding
+        the others' (`qsv_for`); `ptq`: their label, recorded in every policy this oracle makes
+        (converting it applies the same PTQ)."""
         self.prep, self.model, self.scale = prep, model, scale
         self.calib, self.val, self.convention, self.on_eval = calib, val, convention, on_eval
         self.layers = tuple(prep.layers)
         t = time.perf_counter()
         self.qsv = qsv if qsv is not None else quantizer.calibrate(prep.float_tflite, calib.patches)
+        self.qsv_narrow, self.ptq = qsv_narrow, ptq
         self.calibration_seconds = time.perf_counter() - t
         self._cache: dict[tuple[str, ...], np.ndarray] = {}
         self._float_images: Optional[np.ndarray] = None
@@ -69,10 +75,16 @@ class QualityOracle:
     def policy(self, a: Assignment, io_type: str = "float32") -> Policy:
         counts = {p: list(a.values()).count(p) for p in set(a.values())}
         default = max(sorted(counts), key=counts.get) if counts else "a8w8"
-        return Policy(self.model, self.scale, default, tuple((n, a[n]) for n in self.layers), io_type)
+        return Policy(self.model, self.scale, default, tuple((n, a[n]) for n in self.layers), io_type,
+                      ptq=self.ptq)
+
+    def qsv_for(self, policy: Policy) -> dict:
+        """The calibration `policy`'s model is quantized with (see `__init__`)."""
+        return quantizer.merge_grids(self.prep, policy, self.qsv, self.qsv_narrow)
 
     def build(self, a: Assignment, *, smoke: bool = True) -> tuple[bytes, dict]:
-        return hybrid.quantize_policy(self.prep, self.policy(a), self.calib, qsv=self.qsv, smoke=smoke)
+        pol = self.policy(a)
+        return hybrid.quantize_policy(self.prep, pol, self.calib, qsv=self.qsv_for(pol), smoke=smoke)
 
     def measure_images(self, tflite: bytes) -> np.ndarray:
         runner = TFLiteRunner(tflite, self.scale, convention=self.convention)

@@ -57,6 +57,8 @@ class OracleSpec:
               "convention": oracle.convention, "budget_on": oracle.budget_on, "reference": oracle.reference}
         if "qsv" in inspect.signature(type(oracle).__init__).parameters:
             kw["qsv"] = oracle.qsv  # calibrated once, here (an oracle without the argument recalibrates)
+            kw["qsv_narrow"] = oracle.qsv_narrow  # search PTQ's int8 ranges (None: plain min/max)
+            kw["ptq"] = oracle.ptq
         kw.update(getattr(oracle, "spec_extra", {}))  # e.g. an emulated judge's SoC and cache
         return cls(uuid.uuid4().hex, type(oracle), dataclasses.replace(oracle.prep, model=None), kw)
 

@@ -56,6 +56,8 @@ class Setup:
     evaluator: Optional[parallel.Evaluator] = None
     #: False when the caller passed `parallel` in (`setup(..., plan=)`): the caller closes it
     owns_parallel: bool = True
+    #: what `config.ptq` did to the model (CLE pairs, ranges changed...), or None
+    ptq_report: Optional[dict] = None
 
     @property
     def drops(self) -> str:
@@ -100,7 +102,8 @@ class Setup:
 def _build_deployed(oracle, deployed: Optional[hybrid.Prepared], a) -> bytes:
     if deployed is None:
         return oracle.build(a)[0]
-    return hybrid.quantize_policy(deployed, oracle.policy(a), oracle.calib, qsv=oracle.qsv, smoke=False)[0]
+    pol = oracle.policy(a)
+    return hybrid.quantize_policy(deployed, pol, oracle.calib, qsv=oracle.qsv_for(pol), smoke=False)[0]
 
 
 def setup(src: ModelSource, config: SearchConfig, *, plan: Optional[parallel.Plan] = None) -> Setup:
@@ -164,11 +167,17 @@ def _setup(src: ModelSource, c: SearchConfig, plan: parallel.Plan, *, prof, soc,
     calib = calibration.calibration_set(src.scale, val_patch, calib_dir=c.calib_dir, n_images=c.calib_images,
                                         convention=src.convention)
     val = quality_oracle.validation_set(src.scale, val_patch, val_dir=c.val_dir, n_images=c.val_images)
+    qsv = qsv_narrow = ptq_report = None
+    if c.ptq is not None:  # once for every candidate: CLE/AdaRound weights, wide and int8 grids
+        from deploy.convert import quantizer
+        prep, qsv, qsv_narrow, ptq_report = quantizer.ptq_for_search(prep, c.ptq, calib.patches,
+                                                                     src.convention.peak)
     # oracle: candidates on simulated quantization (LiteRT judges the answer) or all on LiteRT;
     # numerics npu: the judge is the target NPU's emulated arithmetic (its PSNRs kept beside the compile cache)
     oracle = fast_oracle.make(c.oracle, prep, model=src.name, scale=src.scale, calib=calib, val=val,
                               convention=src.convention, budget_on=c.budget_on, reference=c.reference,
-                              npu_soc=soc if on_npu else None, npu_cache_dir=c.npu_cache_dir if on_npu else None)
+                              npu_soc=soc if on_npu else None, npu_cache_dir=c.npu_cache_dir if on_npu else None,
+                              qsv=qsv, qsv_narrow=qsv_narrow, ptq=c.ptq)
     macs = {i.name: i.macs for i in hybrid.list_layers(prep)}
     npu = None
     if soc is not None:
@@ -177,7 +186,8 @@ def _setup(src: ModelSource, c: SearchConfig, plan: parallel.Plan, *, prof, soc,
                                           cache_dir=c.npu_cache_dir)
         cost, label = npu.cost, f"{label} + {soc.target} placement"
     return Setup(src, prep, tuple(make_groups(prep.graph, prep.layers, c.fuse)), oracle, cost, macs, label,
-                 npu, parallel=plan, deployed=deployed, config=c, evaluator=parallel.evaluator(oracle, plan))
+                 npu, parallel=plan, deployed=deployed, config=c, evaluator=parallel.evaluator(oracle, plan),
+                 ptq_report=ptq_report)
 
 
 #: quality is judged on LR patches of the deployed input size up to this many pixels; a larger
@@ -217,8 +227,9 @@ def measure_drops(s: Setup, progress: bool, sens_file: Optional[str | Path] = No
             "validation": s.oracle.val.to_json(), "groups": [g.name for g in s.groups]}
     want["weights"] = s.src.weights  # the same layers with other weights have other drops
     want["budget_on"] = s.oracle.budget_on  # worst-image drops are not mean drops
+    want["ptq"] = s.config.ptq  # other grids, other drops
     got = {**{k: obj.get(k) for k in want}, "groups": [l.get("layer") for l in obj.get("layers", [])],
-           "budget_on": obj.get("budget_on", "mean"),
+           "budget_on": obj.get("budget_on", "mean"), "ptq": (obj.get("config") or {}).get("ptq"),
            "weights": (obj.get("model_source") or {}).get("weights")}
     diff = [k for k in want if got[k] != want[k]]
     if diff:
@@ -277,6 +288,7 @@ def provenance(s: Setup) -> dict:
             "group_names": [g.name for g in s.groups], "cost_model": s.cost.source,
             "oracle": s.oracle.kind, "numerics": fast_oracle.numerics_of(s.oracle), "budget_on": s.oracle.budget_on,
             "calibration_seconds": round(s.oracle.calibration_seconds, 1),
-            "parallel": (s.parallel or parallel.Plan("none", 1)).to_json(), "config": s.config.to_json()}
+            "parallel": (s.parallel or parallel.Plan("none", 1)).to_json(), "config": s.config.to_json(),
+            **({"ptq": s.ptq_report} if s.ptq_report is not None else {})}
 
 

@@ -111,6 +111,11 @@ class PtqOptions:
         return cls(**kw)
 
 
+#: options whose result does not depend on which layers are int8 (a search can share them across
+#: candidates): bias correction measures the quantized model, so each policy needs its own
+RECIPE_FREE = ("act_ranges", "percentile", "clip_output", "cle", "adaround")
+
+
 def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], recipe: list,
           *, peak: float, calibrate: Callable[[bytes, np.ndarray], dict],
           quantize: Callable[[bytes, list, dict], bytes],
@@ -124,6 +129,40 @@ def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], reci
         tfl = opts.learned.weights_into(prep.float_tflite)
         prep = dataclasses.replace(prep, float_tflite=tfl)
         return prep, opts.learned.ranges_into(calibrate(tfl, patches)), report
+    prep, qsv = _weights(prep, opts, patches, qsv, report, calibrate)
+    qsv = _ranges(prep, opts, patches, qsv, report, peak, int8_tensors)
+    if opts.bias_correction:
+        from deploy.convert.ptq import bias_correction
+        fixed_qsv = qsv
+        tfl, report["bias_correction_summary"] = bias_correction.correct(
+            prep.float_tflite, patches, lambda fb: quantize(fb, recipe, fixed_qsv))
+        prep = dataclasses.replace(prep, float_tflite=tfl)
+    return prep, qsv, report
+
+
+def search_grids(prep, opts: PtqOptions, patches: np.ndarray, *, peak: float,
+                 calibrate: Callable[[bytes, np.ndarray], dict]) -> tuple[Any, dict, dict, dict]:
+    """(prepared model, wide grids, narrow grids, report entry) for a policy search.
+
+    A candidate policy's calibration is `narrow[t]` for its int8 activations and `wide[t]` for
+    the rest: exactly what `apply(..., int8_tensors=<that policy's>)` gives, because CLE and
+    AdaRound change weights whatever the policy, each activation's range is chosen alone, and
+    the output's clip does not depend on its precision. Bias correction and QAT's learned values
+    do depend on the policy: refused here (UserInputError)."""
+    if opts.learned is not None or opts.bias_correction:
+        raise UserInputError(f"ptq '{opts.label}': a search shares its grids across candidates, so only "
+                             f"options that do not depend on which layers are int8 apply "
+                             f"({', '.join(RECIPE_FREE)}); bias correction and QAT need the final policy: "
+                             "search without them, then convert the answer with them")
+    report: dict[str, Any] = opts.to_json()
+    prep, qsv = _weights(prep, opts, patches, None, report, calibrate)
+    wide = _ranges(prep, dataclasses.replace(opts, act_ranges="minmax"), patches, qsv, {}, peak, None)
+    narrow = _ranges(prep, opts, patches, qsv, report, peak, None)
+    return prep, wide, narrow, report
+
+
+def _weights(prep, opts: PtqOptions, patches, qsv, report: dict, calibrate) -> tuple[Any, dict]:
+    """Steps 1: CLE (then min/max again), min/max calibration, AdaRound (ranges kept)."""
     if opts.cle:
         if prep.model is None:
             report["cle_skipped"] = "not a tf_keras model (Keras 3 / SavedModel / float TFLite source)"
@@ -138,15 +177,14 @@ def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], reci
         from deploy.convert.ptq import adaround
         tfl, report["adaround_summary"] = adaround.round_weights(prep.float_tflite, patches)
         prep = dataclasses.replace(prep, float_tflite=tfl)
+    return prep, qsv
+
+
+def _ranges(prep, opts: PtqOptions, patches, qsv: dict, report: dict, peak: float, only) -> dict:
+    """Step 2: activation ranges by MSE/percentile (`only` those tensors; None: all), output clip."""
     if opts.act_ranges != "minmax" or opts.clip_output:
         from deploy.convert.ptq import act_ranges
         qsv, report["act_ranges_summary"] = act_ranges.choose_ranges(
             prep.float_tflite, patches, qsv, opts.act_ranges, percentile=opts.percentile,
-            clip_output=peak if opts.clip_output else None, only=int8_tensors)
-    if opts.bias_correction:
-        from deploy.convert.ptq import bias_correction
-        fixed_qsv = qsv
-        tfl, report["bias_correction_summary"] = bias_correction.correct(
-            prep.float_tflite, patches, lambda fb: quantize(fb, recipe, fixed_qsv))
-        prep = dataclasses.replace(prep, float_tflite=tfl)
-    return prep, qsv, report
+            clip_output=peak if opts.clip_output else None, only=only)
+    return qsv
