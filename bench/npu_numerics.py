@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags
 
 import models
-from deploy import provenance
+from deploy import cache_dirs, provenance
 from deploy._files import atomic_write, replace_marked
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ flags.DEFINE_list("scales", ["3"], "scales (a model without weights at a scale r
 flags.DEFINE_bool("rerun", False, "measure models already in the results again")
 flags.DEFINE_string("out", str(OUT), "results JSON")
 flags.DEFINE_bool("write_readme", True, "regenerate the README table")
-flags.DEFINE_string("cache_dir", str(REPO / "data_cache" / "npu_numerics"),
+flags.DEFINE_string("cache_dir", str(cache_dirs.cache_dir("npu_numerics")),
                     "compiled models and per-image emulated PSNRs (reused by a rerun that was cut off)")
 
 

@@ -15,7 +15,7 @@ STAGES = ("data", "convert", "npu", "evaluation", "latency", "policy_search", "r
 #: side stages and what they may import.
 SIDE = {"experimental": {"data", "convert", "evaluation", "training"}, "training": {"data", "convert", "evaluation"}}
 #: modules every stage may import.
-COMMON = {"errors", "_files", "_results", "provenance", "__init__"}
+COMMON = {"errors", "_files", "_results", "provenance", "cache_dirs", "__init__"}
 
 
 def _imports(path: Path) -> list[str]:

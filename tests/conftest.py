@@ -2,8 +2,12 @@
 whole suite runs on 2 cores in minutes."""
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,13 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: Tests never read or write a user's cache (deploy/cache_dirs.py): every test process (and the
+#: tools it runs) gets its own empty one, removed at exit, so a fresh clone and a machine with a
+#: warm ~/.cache/srdeploy run the same tests.
+_CACHE = tempfile.mkdtemp(prefix="srdeploy-test-cache-")
+os.environ["SRDEPLOY_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 
 def _skimage_rgb(name: str) -> np.ndarray:

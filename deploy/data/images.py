@@ -24,6 +24,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from deploy import cache_dirs
 from deploy.data.imresize import bicubic_lr, modcrop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -35,7 +36,6 @@ DEBIAN_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds")
 #: Held out of training in a user's folder when present (else its last image); the shipped set's
 #: validation split starts with these two.
 VAL_NAMES = ("free_by_Peter_Nerlich", "Dune")
-CACHE_DIR = Path(__file__).resolve().parents[2] / "data_cache"
 
 
 from deploy.errors import DataError, MissingDataError  # noqa: E402 - re-exported (defined in the one tree)
@@ -202,7 +202,7 @@ def require_folder(folder: str | Path, what: str) -> Path:
 def full_size_photos(dirs: Optional[Sequence[Path]] = None) -> tuple[list[Path], list[Path]]:
     """(train, validation) full-size originals of the shipped photos, split as the shipped set.
 
-    MissingDataError (with the install command) when the Debian packages are not installed or
+    MissingDataError (naming the packages to install) when the Debian packages are not installed or
     any original is missing: a partial set would silently train on something else."""
     from deploy.data import shipped
     dirs = DEBIAN_PHOTO_DIRS if dirs is None else dirs
@@ -213,8 +213,9 @@ def full_size_photos(dirs: Optional[Sequence[Path]] = None) -> tuple[list[Path],
     if missing:
         raise MissingDataError(
             f"the full-size Debian photos are not installed ({len(missing)} missing, e.g. "
-            f"{missing[0]} in {', '.join(map(str, dirs))}); install them (`{' '.join(install_command())}`, "
-            f"or `python tools/prepare_data.py`), or train on the shipped photos (the default)", file=dirs[0])
+            f"{missing[0]} in {', '.join(map(str, dirs))}); install the Debian packages "
+            f"{' and '.join(DEBIAN_PACKAGES)} (or run `python tools/prepare_data.py`), or train on the "
+            "shipped photos (the default)", file=dirs[0], value=DEBIAN_PACKAGES)
     train = [found[n] for split in shipped.TRAIN_SPLITS for n in want[split]]
     return train, [found[n] for n in want["validation"]]
 
@@ -247,8 +248,11 @@ def split_train_val(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return train, val
 
 
-def cached_pair(path: Path, scale: int, cache_dir: Path = CACHE_DIR) -> tuple[np.ndarray, np.ndarray]:
-    """(HR modcropped, LR) for a training photo; LR cached as .npy keyed by content hash."""
+def cached_pair(path: Path, scale: int, cache_dir: Optional[Path] = None) -> tuple[np.ndarray, np.ndarray]:
+    """(HR modcropped, LR) for a training photo; LR cached as .npy keyed by content hash, under
+    `cache_dir` (default: the user cache, deploy/cache_dirs.py)."""
+    if cache_dir is None:
+        cache_dir = cache_dirs.user_cache_dir()
     hr = modcrop(load_image(path), scale)
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     cache = cache_dir / f"lr_x{scale}" / f"{path.stem}-{key}.npy"
@@ -260,11 +264,3 @@ def cached_pair(path: Path, scale: int, cache_dir: Path = CACHE_DIR) -> tuple[np
         np.save(cache, lr)
     return hr, lr
 
-
-
-def install_command() -> list[str]:
-    """The command that installs the full-size Debian photos (`sudo` where not root). The library
-    never runs it: `tools/prepare_data.py` does, or the user."""
-    import os
-    root = hasattr(os, "geteuid") and os.geteuid() == 0
-    return [*([] if root else ["sudo"]), "apt-get", "install", "-y", *DEBIAN_PACKAGES]

@@ -24,7 +24,7 @@ the evaluation images), and returns the better; the report's `int8_route` says w
 both PSNRs. The decision is deterministic (ties keep the converter) and cached by a sha256 of
 everything it depends on (the model's architecture and weights, input size, I/O type, the
 calibration and validation photos' hashes, library versions, `ROUTE_VERSION`), in memory and
-under `data_cache/int8_route/`: a second entry point builds only the chosen route, and checks
+under the user cache's `int8_route/` (deploy/cache_dirs.py): a second entry point builds only the chosen route, and checks
 that it made the very bytes the decision measured (else it decides again). The per-layer route
 only exists for float32/uint8 I/O; int8 I/O keeps the converter. Keras 3, SavedModel and float
 TFLite sources have only the per-layer route.
@@ -44,7 +44,7 @@ from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource, require_source
 from deploy.data import validation
 from deploy.evaluation.config import QuantizeConfig
-from deploy.data.images import CACHE_DIR as DATA_CACHE
+from deploy import cache_dirs
 from deploy.evaluation.runners import TFLiteRunner
 
 #: Only the per-layer route can beat the converter by changing the model, so it must win by
@@ -54,8 +54,9 @@ MARGIN_DB = 0.0
 #: Bumped whenever either route makes other bytes for the same inputs (a rewrite changes), so a
 #: cached decision about the old models is never applied to the new ones.
 ROUTE_VERSION = 2
-#: Where decisions are kept between processes (None: in memory only).
-CACHE_DIR: Optional[Path] = DATA_CACHE / "int8_route"
+#: Where decisions are kept between processes (None: in memory only): the user cache's
+#: `int8_route/` (deploy/cache_dirs.py; SRDEPLOY_CACHE_DIR is read when this module is imported).
+CACHE_DIR: Optional[Path] = cache_dirs.cache_dir("int8_route")
 _DECISIONS: dict[str, dict[str, Any]] = {}
 
 

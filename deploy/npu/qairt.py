@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import cache_dirs
 from deploy.errors import SrdeployError
 
 INSTALL_HINT = 'the NPU tools need the npu extra: pip install -e ".[npu]"'
@@ -64,9 +65,9 @@ def qnn_lib_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Per-user cache for what we build at first use, keyed by the QAIRT wheel's version."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "srdeploy" / f"qairt-{_version('onnxruntime-qnn')}"
+    """Per-user cache for what we build at first use, keyed by the QAIRT wheel's version
+    (under the one user cache, deploy/cache_dirs.py)."""
+    return cache_dirs.cache_dir(f"qairt-{_version('onnxruntime-qnn')}")
 
 
 def _build_stub(target: Path) -> bool:

@@ -19,6 +19,7 @@ from typing import Optional
 
 import numpy as np
 
+from deploy import cache_dirs
 from deploy._files import atomic_write
 from deploy.convert import per_layer
 from deploy.convert import quantizer
@@ -27,7 +28,8 @@ from deploy.convert.sources import ModelSource
 from deploy.data import calibration
 
 CACHE_VERSION = 1
-DEFAULT_CACHE = Path.home() / ".cache" / "srdeploy" / "upscale"
+#: The user cache's `upscale/` (deploy/cache_dirs.py; SRDEPLOY_CACHE_DIR read at import).
+DEFAULT_CACHE = cache_dirs.cache_dir("upscale")
 
 
 @dataclasses.dataclass(frozen=True)

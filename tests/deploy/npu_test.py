@@ -1,15 +1,12 @@
 """deploy.npu with the real Qualcomm compiler and HTP emulator, on tiny models built here."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from deploy.errors import SrdeployError  # noqa: E402
+from deploy.errors import SrdeployError
 
 pytest.importorskip("onnxruntime_qnn")
 
@@ -150,10 +147,10 @@ def test_bad_inputs_raise_one_line_errors(tiny, compiled, tmp_path):
 
 
 def test_stub_is_built_on_a_fresh_machine(tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("SRDEPLOY_CACHE_DIR", str(tmp_path / "cache"))  # the one user cache (deploy/cache_dirs.py)
     from deploy.npu import compile_tflite
     assert compile_tflite(tiny["r4_int8"], "SM8650").report.whole
-    assert list((tmp_path / "cache" / "srdeploy").glob("qairt-*/stub/libQnnLpai.so"))
+    assert list((tmp_path / "cache").glob("qairt-*/stub/libQnnLpai.so"))
 
 
 # The pure log parser, on captured real logs.

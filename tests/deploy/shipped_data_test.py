@@ -134,8 +134,11 @@ def test_missing_sources_are_one_line_errors(tmp_path, monkeypatch):
         assert msg.startswith(f"{what} {missing} does not exist") and "\n" not in msg
     monkeypatch.setattr(images, "DEBIAN_PHOTO_DIRS", (missing,))
     with pytest.raises(images.MissingDataError, match="full-size Debian photos are not installed.*"
-                                                     "tools/prepare_data.py"):
+                                                     "tools/prepare_data.py") as e:
         images.training_photos(full_size=True)
+    # the library names what to install; only tools/prepare_data.py words (and runs) a command
+    assert e.value.value == images.DEBIAN_PACKAGES and "sudo" not in str(e.value)
+    assert all(p in str(e.value) for p in images.DEBIAN_PACKAGES)
 
 
 def test_data_errors_are_library_errors():
