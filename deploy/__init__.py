@@ -11,6 +11,7 @@ The public API, imported lazily (`import deploy` does not import TensorFlow):
     best = deploy.search(src, deploy.SearchConfig(device_profile="htp_npu"), budget_db=0.1)  # .policy
     ms = deploy.predict_latency(q, device_profile="snapdragon_8gen3").ms   # or (src, policy)
     compiled = deploy.npu_compile(q, "SM8650")  # [CompiledModel]: .report, .save(path)
+    big = deploy.upscale(src, policy, "photo.png", deploy.UpscaleConfig(wide_fraction=0.25))  # .sr, .save(path)
 
 Stages live in subpackages (data, convert, evaluation, npu, latency, policy_search, runtime,
 experimental, training, report); `commands/` is the CLI glue.
@@ -44,6 +45,10 @@ _API = {
     "npu_compile": ("deploy.npu", "compile_for_socs"),
     "CompiledModel": ("deploy.npu.compiler", "CompiledModel"),
     "predict_latency": ("deploy.latency.api", "predict_latency"),
+    "convert_file": ("deploy.evaluation.workflows", "convert_file"),  # quantize + write .tflite and report
+    "upscale": ("deploy.runtime.upscale", "upscale"),
+    "UpscaleConfig": ("deploy.runtime.upscale", "UpscaleConfig"),
+    "UpscaleResult": ("deploy.runtime.upscale", "UpscaleResult"),
     "LatencyPrediction": ("deploy.latency.api", "LatencyPrediction"),
 }
 

@@ -39,6 +39,11 @@ def test_save_then_evaluate_by_path_equals_evaluate_in_memory(src, quantized, tm
     assert on_disk.to_json()["mean"] == in_memory.to_json()["mean"]
     reference = deploy.evaluate(src, data=hr_dir)  # the float Keras model, whole images
     assert 0 < reference.mean["psnr_y"] - on_disk.mean["psnr_y"] < 3.0  # int8 costs, but not the image
+    # every result records the EvalConfig it was made with, and the config reads back from it
+    config = deploy.EvalConfig(num_threads=1)
+    saved = json.loads(deploy.evaluate(path, data=hr_dir, config=config).save(tmp_path / "e.json").read_text())
+    assert saved["config"] == config.to_json() and deploy.EvalConfig.from_json(saved["config"]) == config
+    assert in_memory.to_json()["config"] == reference.to_json()["config"] == deploy.EvalConfig().to_json()
 
 
 def test_uniform_precisions_and_a_contradicting_scale(src, tmp_path, hr_dir):
@@ -119,3 +124,20 @@ def test_sensitivity_and_front_are_library_calls_with_frozen_results(src, hr_dir
     assert len(repr(front)) < 1000 and any(p["on_front"] for p in front.report["points"])
     front.save(tmp_path / "f.json")
     assert (tmp_path / "f.png").is_file() and json.loads((tmp_path / "f.json").read_text())["kind"] == "pareto"
+
+
+def test_convert_file_is_convert_py_as_a_call(src, tmp_path):
+    """deploy.convert_file: quantize + the model and its report written, outputs checked first."""
+    config = deploy.QuantizeConfig(calib_images=3)
+    q = deploy.convert_file(src, "float", tmp_path / "m.tflite", config, input_size=(16, 16))
+    assert (tmp_path / "m.tflite").read_bytes() == q.tflite_bytes
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written["config"] == config.to_json() and "provenance" in written and written == q.to_json()
+    with pytest.raises(FileExistsError):
+        deploy.convert_file(src, "float", tmp_path / "m.tflite", input_size=(16, 16))
+    policy_file = tmp_path / "p.json"
+    policy_file.write_text("{}")  # an input: the report goes to p.tflite.json, never over it
+    deploy.convert_file(src, "float", tmp_path / "p.tflite", input_size=(16, 16), inputs=(policy_file,))
+    assert policy_file.read_text() == "{}" and (tmp_path / "p.tflite.json").is_file()
+    with pytest.raises(deploy.SrdeployError):  # never over an input
+        deploy.convert_file(src, "float", policy_file, input_size=(16, 16), inputs=(policy_file,), overwrite=True)

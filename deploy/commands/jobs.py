@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from deploy.errors import UserInputError
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -26,13 +25,14 @@ from deploy.convert import sources
 from deploy.evaluation.evaluator import EvalResult, evaluate, write_json
 from deploy.data.io_convention import IOConvention
 from deploy._files import atomic_write, check_outputs
-from deploy.provenance import with_provenance
 from deploy.convert.api import find_report, quantize, report_path
 from deploy.convert.sources import ModelSource
 from deploy.evaluation.api import (evaluate_source, evaluate_tflite, infer_scale, read_report,
                                    tile_overlap)
 from deploy.evaluation.runners import KerasRunner, TFLiteRunner
 from deploy.evaluation.emulated import NpuComparison, compare_npu, write_comparison_json
+from deploy.evaluation.config import QuantizeConfig
+from deploy.evaluation.workflows import convert_file, source_files  # noqa: F401 - policy_jobs, tests
 from deploy.convert.tflite_io import TFLiteError, make_interpreter
 from models.complexity import receptive_radius
 
@@ -79,23 +79,11 @@ def convert_model(src: ModelSource, precision: str, out: str | Path, *,
                   input_hw: Optional[tuple[int, int]] = uniform.DEFAULT_INPUT_HW,
                   calib_dir: Optional[str] = None, calib_images: int = 8,
                   io_type: str = "float32", overwrite: bool = False, ptq=None) -> dict:
-    """Convert at one precision; writes `out` and `out.json`, returns the report."""
-    out = Path(out)
-    check_outputs((out, report_path(out)), (*source_files(src), calib_dir), overwrite=overwrite)  # before calibrating
-    # the one quantization of every entry point (deploy/evaluation/int8_route.py): int8 is the better of
-    # the converter's int8 and the per-layer all-a8w8 model on the validation patches (report: int8_route)
-    from deploy.evaluation import int8_route
-    from deploy.evaluation.config import QuantizeConfig
-    q = int8_route.quantize(src, precision, QuantizeConfig(calib_images=calib_images, io_type=io_type, ptq=ptq),
-                            input_size=input_hw, calib_dir=calib_dir)
-    q = dataclasses.replace(q, report=with_provenance(q.report))
-    q.save(out, overwrite=overwrite)  # without it: linked into place atomically, never over a racing run's file
+    """`convert.py --precision`: flags -> QuantizeConfig -> `convert_file` (deploy/evaluation/
+    workflows.py); writes `out` and `out.json`, returns the report."""
+    config = QuantizeConfig(calib_images=calib_images, io_type=io_type, ptq=ptq)
+    q = convert_file(src, precision, out, config, input_size=input_hw, calib_dir=calib_dir, overwrite=overwrite)
     return dict(q.report)
-
-
-def source_files(src: ModelSource) -> list[Path]:
-    """The files a model source was read from (a user's model, a weight file): never outputs."""
-    return [Path(src.weights)] if src.weights and Path(src.weights).exists() else []  # a SavedModel is a folder
 
 
 def convert_zoo_model(name: str, scale: int, precision: str, out: str | Path, *,

@@ -15,17 +15,17 @@ from deploy.errors import UserInputError
 def number(name: str, value: Any, *, minimum: Optional[float] = None) -> float:
     """A finite real number (not a string, not a bool), >= minimum when given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise UserInputError(f"{name} must be a number, not {type(value).__name__} {value!r}")
+        raise UserInputError(f"{name} must be a number, not {type(value).__name__} {value!r}", option=name, value=value)
     if not math.isfinite(value) or (minimum is not None and value < minimum):
         limit = f" >= {minimum:g}" if minimum is not None else ""
-        raise UserInputError(f"{name} must be a finite number{limit}, not {value!r}")
+        raise UserInputError(f"{name} must be a finite number{limit}, not {value!r}", option=name, value=value)
     return float(value)
 
 
 def count(name: str, value: Any, *, minimum: int = 1) -> int:
     """A whole number >= minimum (not a float, not a bool)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise UserInputError(f"{name} must be a whole number >= {minimum}, not {value!r}")
+        raise UserInputError(f"{name} must be a whole number >= {minimum}, not {value!r}", option=name, value=value)
     return int(value)
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import types
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -58,6 +59,11 @@ def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[st
         config = EvalConfig()
     elif not isinstance(config, EvalConfig):
         raise UserInputError(f"config must be a deploy.EvalConfig, not {type(config).__name__}", option="config")
+    result = _evaluate(model, data, config, precision, npu_emulate)
+    return dataclasses.replace(result, config=types.MappingProxyType(config.to_json()))  # in its JSON
+
+
+def _evaluate(model, data, config: EvalConfig, precision: str, npu_emulate: Optional[str]) -> EvalResult:
     scale, convention, num_threads, input_size = config.scale, config.convention, config.num_threads, config.input_size
     if isinstance(model, ModelSource):
         if npu_emulate is None:

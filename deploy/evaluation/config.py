@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from deploy.convert import args
 from deploy.data.io_convention import DEFAULT_INPUT_HW, IOConvention
@@ -77,3 +77,11 @@ class EvalConfig:
         return {"scale": self.scale, "convention": None if self.convention is None else dataclasses.asdict(self.convention),
                 "num_threads": self.num_threads,
                 "input_size": None if self.input_size is None else list(self.input_size)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> "EvalConfig":
+        """The config `to_json` wrote (a result's `config`), checked again."""
+        conv = obj.get("convention")
+        size = obj.get("input_size")
+        return cls(scale=obj.get("scale"), convention=None if conv is None else IOConvention(**conv),
+                   num_threads=obj.get("num_threads", 2), input_size=None if size is None else tuple(size))

@@ -52,6 +52,8 @@ class EvalResult:
     provenance: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False)
     #: a model converted in memory: its sha256, precision and int8 route (api.conversion_summary)
     conversion: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False)
+    #: the `deploy.EvalConfig` it was made with (`EvalConfig.to_json`), as `deploy.quantize`'s report
+    config: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False)
 
     @property
     def mean(self) -> dict[str, float]:
@@ -73,6 +75,7 @@ class EvalResult:
             "output_megapixels_per_s": round(self.output_pixels / 1e6 / max(self.seconds, 1e-9), 3),
             **({"provenance": dict(self.provenance)} if self.provenance is not None else {}),
             **({"conversion": dict(self.conversion)} if self.conversion is not None else {}),
+            **({"config": dict(self.config)} if self.config is not None else {}),
         }
 
     def __repr__(self) -> str:

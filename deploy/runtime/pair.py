@@ -4,8 +4,8 @@ Both models are quantized from ONE calibration (min/max do not depend on bit wid
 fixed LR tile size, so the only difference between the two paths is precision. Building takes
 a minute; the two .tflite files are cached under `cache_dir/<key>/`, the key hashing the
 model's weights and architecture, the policy, the tile size and the calibration settings, so a
-second run with the same inputs starts in seconds. `tools/upscale.py` (deploy/commands/
-upscale_jobs.py) and `bench/adaptive.py` use it; routing tiles between the two is
+second run with the same inputs starts in seconds. `deploy.upscale` (deploy/runtime/upscale.py,
+behind `tools/upscale.py`) and `bench/adaptive.py` use it; routing tiles between the two is
 deploy/runtime/adaptive.py.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 
 import models
 from deploy.runtime import adaptive
-from deploy.commands import upscale_jobs as adaptive_jobs
+from deploy.runtime.pair import build_pair
 from deploy.data import calibration
 from deploy.convert import per_layer as hybrid
 from deploy.convert import quantizer
@@ -148,11 +148,11 @@ def test_models_are_built_once_then_cached(hr_dir, tmp_path):
     src = ModelSource("custom", 2, _tiny_model(), IOConvention(), False, None)
     policy = Policy("custom", 2, "a8w8", (("tail", "a16w8"),))
     kw = dict(calib_dir=str(hr_dir), calib_images=3, cache_dir=tmp_path)
-    first = adaptive_jobs.build_pair(src, policy, TILE, **kw)
-    again = adaptive_jobs.build_pair(src, policy, TILE, **kw)
+    first = build_pair(src, policy, TILE, **kw)
+    again = build_pair(src, policy, TILE, **kw)
     assert not first.cached and again.cached and (first.fast, first.wide) == (again.fast, again.wide)
     assert again.margin == first.margin == 3
-    other = adaptive_jobs.build_pair(src, Policy("custom", 2, "a8w8"), TILE, **{**kw, "cache_dir": None})
+    other = build_pair(src, Policy("custom", 2, "a8w8"), TILE, **{**kw, "cache_dir": None})
     assert other.key != first.key
     with pytest.raises(PolicyError, match="not 'custom'"):
-        adaptive_jobs.build_pair(src, Policy("xlsr", 2, "a8w8"), TILE, **kw)
+        build_pair(src, Policy("xlsr", 2, "a8w8"), TILE, **kw)

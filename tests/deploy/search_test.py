@@ -17,6 +17,7 @@ from deploy.policy_search import session
 from deploy.policy_search import sensitivity
 from deploy.commands.policy_jobs import convert_with_policy
 from deploy.data.io_convention import IOConvention
+from deploy.errors import UserInputError
 from deploy.policy_search.config import SearchConfig
 from deploy.policy_search.space import make_groups
 from deploy.convert.sources import ModelSource
@@ -136,8 +137,11 @@ def test_pareto_front_is_non_dominated_and_plotted(setup, tmp_path):
 
 @pytest.mark.parametrize("text", ["-0.1", "abc", "nan", "inf"])
 def test_bad_budgets_are_refused(text):
-    with pytest.raises(ValueError, match="--budget_db must be"):
-        search_jobs.parse_budget(text)
+    """One check, the config's; the CLI's wording comes from the error's field."""
+    from deploy.commands.cli import wording
+    with pytest.raises(UserInputError) as e:
+        search_jobs.SearchConfig(budget_db=search_jobs.parse_budget(text))
+    assert e.value.option == "budget_db" and wording(e.value).startswith("--budget_db must be")
 
 
 def test_unknown_profile_lists_known_ones():

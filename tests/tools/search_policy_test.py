@@ -6,7 +6,9 @@ import pytest
 from tests.conftest import run_tool
 
 
-@pytest.mark.parametrize("budget, why", [("abc", "must be a number"), ("-0.1", "non-negative")])
+@pytest.mark.parametrize("budget, why", [("abc", "--budget_db must be a number, not str 'abc'"),
+                                         ("-0.1", "--budget_db must be a finite number >= 0, not -0.1"),
+                                         ("nan", "--budget_db must be a finite number")])
 def test_bad_budget_is_one_line(tmp_path, budget, why):
     r = run_tool("search_policy", "--budget_db", budget, "--out", str(tmp_path / "p.json"))
     assert r.returncode == 2 and why in r.stderr
