@@ -57,6 +57,7 @@ flags.DEFINE_integer("qat_batch", 8, "QAT patches per step")
 flags.DEFINE_string("out", "bench/results/int8_quality.json", "results JSON (also the resume cache)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README's int8 PTQ table")
 flags.DEFINE_bool("write_readme_only", False, "only regenerate the README table from --out")
+flags.DEFINE_bool("rerun", False, "measure the selected variants again even where rows exist")
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -105,8 +106,13 @@ def _save(out: Path, doc: dict) -> None:
 
 
 def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) -> None:
+    weights = models.weights_path(name, scale).name
+    # a row of other weights (retrained, issue 32) is stale: all of that model's rows go
+    doc["rows"] = [r for r in doc["rows"] if not (r["model"] == name and r["scale"] == scale
+                                                   and r.get("weights", weights) != weights)]
     done = {r["variant"] for r in doc["rows"] if r["model"] == name and r["scale"] == scale
-            and not (r["variant"] == "qat" and r.get("qat", {}).get("steps") != FLAGS.qat_steps)}
+            and not (r["variant"] == "qat" and r.get("qat", {}).get("steps") != FLAGS.qat_steps)
+            and not FLAGS.rerun}
     todo = [v for v in variants if v not in done]
     if not todo:
         return
@@ -135,7 +141,8 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
             ptq = variant.split(":", 1)[1] if variant.startswith("ptq:") else None
             tfl, rep = per_layer.quantize_policy(prep, policy, cal, qsv, value_peak=src.convention.peak, ptq=ptq)
             extra = {"ptq": rep["ptq"]} if "ptq" in rep else {}
-        row = {"model": name, "scale": scale, "variant": variant, **_measure(tfl, src, samples, val, scale),
+        row = {"model": name, "scale": scale, "variant": variant, "weights": weights,
+               **_measure(tfl, src, samples, val, scale),
                "seconds": round(time.perf_counter() - t, 1), **extra}
         doc["rows"] = [r for r in doc["rows"] if (r["model"], r["scale"], r["variant"]) != (name, scale, variant)]
         doc["rows"].append(row)  # a QAT row of another length is replaced

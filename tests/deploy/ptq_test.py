@@ -59,6 +59,25 @@ def test_mse_range_beats_min_max_on_a_heavy_tailed_tensor():
     assert np.allclose(est, exact, rtol=0.25)
 
 
+def test_a_tensor_read_by_tanh_is_ranged_for_what_tanh_outputs():
+    """Pre-activations spread over [-8, 8] by a few saturated values: plain MSE keeps most of the
+    range; judged through tanh the saturated tail costs nothing, so the grid tightens around the
+    knee and the error after tanh drops."""
+    x = np.concatenate([_RNG.normal(0.0, 0.7, 200_000), _RNG.uniform(-8, 8, 4_000)])
+    h = act_ranges.Histogram.over(x.min(), x.max())
+    h.add(x)
+    plain = act_ranges.mse_range(h)
+    lo, hi = act_ranges.mse_range(h, through=act_ranges.SATURATING["TANH"])
+    assert 1.5 < -lo < -plain[0] and 1.5 < hi < plain[1]
+
+    def after_tanh(lo, hi):
+        scale = (hi - lo) / 255
+        zp = np.rint(-128 - lo / scale)
+        q = (np.clip(np.rint(x / scale) + zp, -128, 127) - zp) * scale
+        return float(np.mean((np.tanh(x) - np.tanh(q)) ** 2))
+    assert after_tanh(lo, hi) < 0.5 * after_tanh(*plain)
+
+
 def test_relu_output_keeps_zero_as_its_lower_bound():
     x = np.maximum(_RNG.normal(0, 1, 50_000), 0)
     h = act_ranges.Histogram.over(0.0, x.max())
