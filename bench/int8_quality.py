@@ -54,6 +54,7 @@ flags.DEFINE_list("ptq", ["mse", "p99.99", "minmax+clip", "cle", "bc", "ar", "cl
                   "PTQ option labels to measure (deploy.convert.ptq.PtqOptions)")
 flags.DEFINE_integer("qat_steps", 0, "QAT steps for the `qat` variant (0: no QAT variant)")
 flags.DEFINE_integer("qat_batch", 8, "QAT patches per step")
+flags.DEFINE_string("qat_init", "minmax", "where QAT's int8 ranges start: minmax, mse or p<percent>")
 flags.DEFINE_string("out", "bench/results/int8_quality.json", "results JSON (also the resume cache)")
 flags.DEFINE_bool("write_readme", True, "regenerate the README's int8 PTQ table")
 flags.DEFINE_bool("write_readme_only", False, "only regenerate the README table from --out")
@@ -111,7 +112,8 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
     doc["rows"] = [r for r in doc["rows"] if not (r["model"] == name and r["scale"] == scale
                                                    and r.get("weights", weights) != weights)]
     done = {r["variant"] for r in doc["rows"] if r["model"] == name and r["scale"] == scale
-            and not (r["variant"] == "qat" and r.get("qat", {}).get("steps") != FLAGS.qat_steps)
+            and not (r["variant"] == "qat" and (r.get("qat", {}).get("steps"), r.get("qat", {}).get("init", "minmax"))
+                     != (FLAGS.qat_steps, FLAGS.qat_init))
             and not FLAGS.rerun}
     todo = [v for v in variants if v not in done]
     if not todo:
@@ -131,7 +133,7 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
             tfl = convert_api.quantize(src, "int8", input_size=HW).tflite_bytes
         elif variant == "qat":
             from deploy.experimental import lsq
-            settings = lsq.QatSettings(steps=FLAGS.qat_steps, batch=FLAGS.qat_batch)
+            settings = lsq.QatSettings(steps=FLAGS.qat_steps, batch=FLAGS.qat_batch, init=FLAGS.qat_init)
             draw = lsq.training_patches(scale, HW, src.convention, batch=settings.batch, seed=settings.seed)
             learned = lsq.learn(prep, policy, cal.patches, draw, settings, peak=src.convention.peak)
             tfl, rep = per_layer.quantize_policy(prep, policy, cal, value_peak=src.convention.peak,

@@ -282,12 +282,19 @@ class QatSettings:
     lr_ranges: float = LR_RANGES
     seed: int = 0
     jit: bool = True  # XLA-compile the training step (off: no compile time, for tiny models)
+    #: where the int8 ranges start: min/max, or the PTQ range search (`mse`, `p99.99`: the
+    #: best post-training ranges, deploy/convert/ptq/act_ranges.py), a shorter way to the optimum
+    init: str = "minmax"
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
             raise QatError(f"QAT steps must be an integer >= 0, not {self.steps!r}")
         if not isinstance(self.batch, int) or self.batch < 1:
             raise QatError(f"QAT batch must be an integer >= 1, not {self.batch!r}")
+        from deploy.convert.ptq import PtqOptions
+        opts = PtqOptions.parse(self.init)
+        if opts.label != opts.label.split("+")[0] or opts.label == "qat":
+            raise QatError(f"QAT init must be an activation-range label (minmax, mse, p99.99), not {self.init!r}")
         for f in ("lr_weights", "lr_ranges"):
             v = getattr(self, f)
             if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
@@ -331,7 +338,8 @@ def train(graph: QatGraph, patches: Callable[[int], np.ndarray], settings: QatSe
     head = float(np.mean(psnrs[:20])) if psnrs else None
     tail = float(np.mean(psnrs[-20:])) if psnrs else None
     return {"steps": settings.steps, "batch": settings.batch, "lr_weights": settings.lr_weights,
-            "lr_ranges": settings.lr_ranges, "seed": settings.seed, "seconds": round(time.time() - t0, 1),
+            "lr_ranges": settings.lr_ranges, "seed": settings.seed, "init": settings.init,
+            "seconds": round(time.time() - t0, 1),
             "loss": "mean over patches of PSNR(int8 output, float output)",
             "psnr_to_float_first20": None if head is None else round(head, 3),
             "psnr_to_float_last20": None if tail is None else round(tail, 3),
@@ -346,6 +354,11 @@ def learn(prep, policy: Policy, calib_patches: np.ndarray, patches: Callable[[in
     policy.validate(prep.layers)
     recipe = quantizer.build_recipe(policy, prep.ops) + _io_rules("float32")
     qsv = quantizer.calibrate(prep.float_tflite, calib_patches)
+    if settings.init != "minmax":  # start from the searched int8 ranges (a16w8 tensors keep min/max)
+        from deploy.convert.ptq import PtqOptions, act_ranges
+        opts = PtqOptions.parse(settings.init)
+        qsv, _ = act_ranges.choose_ranges(prep.float_tflite, calib_patches, qsv, opts.act_ranges,
+                                          percentile=opts.percentile, only=quantizer.int8_tensors(prep, policy))
     graph = QatGraph(prep.float_tflite, quantizer.quantize(prep.float_tflite, recipe, qsv), qsv)
     report = train(graph, patches, settings, peak=peak, progress=progress)
     return Learned(hashlib.sha256(prep.float_tflite).hexdigest(), graph.learned_weights(),

@@ -144,6 +144,19 @@ def test_zero_steps_export_is_the_min_max_model(setup):
     np.testing.assert_array_equal(_run(_export(prep, policy, cal, learned), held), _run(_export(prep, policy, cal), held))
 
 
+def test_zero_steps_from_mse_init_export_the_mse_ranges(setup):
+    """QAT may start from the PTQ range search: with no step, its export is the mse model."""
+    prep, cal, held, draw = setup
+    policy = _policy(prep)
+    learned = lsq.learn(prep, policy, cal.patches, draw, lsq.QatSettings(steps=0, jit=False, init="mse"))
+    assert learned.report["init"] == "mse"
+    mse = per_layer.quantize_policy(prep, policy, cal, value_peak=1.0, ptq="mse")[0]
+    np.testing.assert_array_equal(_run(_export(prep, policy, cal, learned), held), _run(mse, held))
+    for bad in ("mse+clip", "bc", "nonsense"):
+        with pytest.raises(UserInputError):
+            lsq.QatSettings(init=bad)
+
+
 def test_refusals(setup, trained):
     prep, cal, _, _ = setup
     _, learned = trained
