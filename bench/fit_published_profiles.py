@@ -5,7 +5,8 @@
 
 What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.py roles):
   - FIT ROWS: every published TFLite-runtime latency (LiteRT, whole model on the HTP) of the
-    non-SR networks in bench/published/graphs.py (classifiers at 224-380 px; dense prediction with
+    non-SR networks in bench/published/graphs.py (classifiers at 224-384 px, ShuffleNetV2 x0.5 and MNASNet 0.5
+    among them; dense prediction with
     large activations and few channels: DnCNN 256x256, U-Net 640x1280, FCN-ResNet50 520x520,
     DeepLabV3+ MobileNet 513x513, FaceDetLite and FootTrackNet 480x640, PoseNet 513x257, NAFNet
     deblurring 360x640, MediaPipe-Selfie 256x256 (106K: a tiny full-resolution net), AOT-GAN inpainting
@@ -22,10 +23,12 @@ What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.
     rows of all three phones (a rule on the fit rows alone), among the linear forms
     (bench/published/latency_fit.py: an op's compute and memory times SUMMED) and the roofline
     forms (bench/published/roofline_fit.py: per op max(compute, memory) or its smooth version,
-    nonlinear least squares; the 16 of roofline_fit.SCREENED, screened by this CV on the 24-network
-    fit rows of ec90d02; ~10 min on 2 busy cores, `--reuse_cv` takes their scores from the
-    shipped bench/results/fit_published_profiles.json). A roofline form is written as a profile
-    with a "roofline" block (deploy/latency/op_pricing.py prices it with the same algebra).
+    nonlinear least squares; all 384 of roofline_fit.FORMS; ~15 min on 2 busy cores, `--reuse_cv` takes
+    their scores from the shipped bench/results/fit_published_profiles.json), each with one start-up
+    (per-invoke) cost shared by the precisions or one per precision ("+invoke_per_precision"). A
+    roofline form is written as a profile with a "roofline" block (deploy/latency/op_pricing.py prices
+    it with the same algebra); a per-precision start-up cost as invoke_overhead_us per precision
+    (op_pricing.invoke_ms prices a mixed-precision graph by its ops' precision shares).
   - a16w8: AI Hub publishes no int16 TFLite row. The profile's a16w8 parameters are DERIVED from its
     a8w8 and float ones by a rule with one number (bench/published/int16_fit.py: compute rates / k,
     MAC rates / k, or geometric between int8 and fp16), the number fitted on the QNN-runtime w8a16 rows
@@ -97,8 +100,8 @@ def _cv_roofline(published: dict, graphs: dict, name: str) -> dict:
 def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tuple[str, dict]:
     """The form with the lowest median |relative error| of leave-one-model-out predictions over the
     fit rows of all phones (TFLite, float + w8a8), among the linear forms (latency_fit.FORMS) and the
-    screened roofline forms (roofline_fit.SCREENED: the 16 best by this CV on the 24-network fit rows of
-    ec90d02). Fit rows only: no SR row is read."""
+    roofline forms (roofline_fit.FORMS), each with a shared or a per-precision start-up cost. Fit rows
+    only: no SR row is read."""
     scores = {}
     for name, form in lf.FORMS.items():
         feats = {m: lf.features(g, form) for m, g in graphs.items() if g["role"] == "fit"}
@@ -107,10 +110,11 @@ def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tu
             errs += lf.leave_one_model_out(rows_for(published, graphs, "tflite", phone), feats, ("float", "a8w8"),
                                            lf.groups_of(form))
         scores[name] = lf.summary(errs)
-    todo = [n for n in rf.SCREENED if n not in (cached or {})]   # a nonlinear fit per fold: minutes, on every core
+    todo = [n for n in rf.FORMS if n not in (cached or {})]   # a nonlinear fit per fold: minutes, on every core
     with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-        done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo])))) if todo else {}
-    for name in rf.SCREENED:
+        done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo]), chunksize=8))) \
+            if todo else {}
+    for name in rf.FORMS:
         scores[name] = done[name] if name in done else cached[name]
     return min(scores, key=lambda k: scores[k]["median_abs"]), scores
 
@@ -203,7 +207,10 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
         "ops": ops,
         "op_overhead_us": {"a8w8": _sig(op8, 2), "a16w8": _sig(op16, 2), "float": _sig(opf, 2),
                            "source": f"a8w8, float: {fit_src}; a16w8: {i16_src}"},
-        "invoke_overhead_us": {"a8w8": _sig(rates["invoke_us"], 2), "source": fit_src},
+        "invoke_overhead_us": ({"a8w8": _sig(rates["invoke_us"], 2), "source": fit_src} if "invoke_us" in rates else {
+            **{p: _sig(rates[p]["invoke_us"]) for p in P3},
+            "source": f"a8w8, float: {fit_src} (one start-up cost per precision; a mixed-precision graph pays the mean "
+                      f"weighted by its ops' precisions: deploy/latency/op_pricing.invoke_ms). a16w8: {i16_src}"}),
         "requantize": {"ns_per_element": _sig(1.0 / ops["quantize"]["a8w8"], 2),
                        "source": "one int8<->int16 requantize pass = one element at the a8w8 quantize-class rate (1 / rate)"},
         "partition_switch": {"us": 0, "source": "0: a8w8, a16w8 and float all run on the HTP, so a precision boundary is no "
@@ -275,7 +282,8 @@ def with_int16(params: dict, roof: bool, mode: str, theta: float) -> dict:
         return {**params, "names": names, "x": [d[n] for n in names], "precisions": ["float", "a8w8", "a16w8"],
                 "not_identified": sorted(ni)}
     cols = lf.columns(("float", "a8w8", "a16w8"), [c.split(":")[1] for c in params["cols"] if c.endswith(":float")
-                                                   and c.startswith("inv_rate")])
+                                                   and c.startswith("inv_rate")]
+                      + (["invoke"] if "invoke_ms:float" in params["cols"] else []))
     return {**params, "cols": cols, "x": [d[c] for c in cols],
             "not_identified": sorted(ni | {c for c in cols if c.endswith(":a16w8") and d[c] <= 0})}
 
@@ -303,7 +311,7 @@ def mdla_profile(base: dict) -> dict:
                         "source": f"{MDLA}; data type matrix: FP16, INT8 and SYM INT16 are native ('HW') on MDLA 3.0"},
         "ops": ops,
         "op_overhead_us": {**{k: base["op_overhead_us"][k] for k in ("a8w8", "a16w8", "float")}, "source": same},
-        "invoke_overhead_us": {"a8w8": base["invoke_overhead_us"]["a8w8"], "source": same},
+        "invoke_overhead_us": {**{k: v for k, v in base["invoke_overhead_us"].items() if k != "source"}, "source": same},
         "requantize": {"ns_per_element": base["requantize"]["ns_per_element"], "source": same},
         "partition_switch": {"us": 0, "source": "0: all three precisions run on the MDLA (no delegate boundary)"},
     }

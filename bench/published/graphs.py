@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from bench.published.graphs_classifiers import googlenet, mnasnet0_5, shufflenet_v2_x0_5
 from bench.published.graphs_image2image import aotgan, mediapipe_selfie, nafnet
 from models._keras import keras
 
@@ -304,6 +305,12 @@ GRAPHS: dict[str, Graph] = {g.ai_hub_id: g for g in [
     Graph("efficientnet_b4", "fit", (380, 380), _app(APPS.EfficientNetB4), KA),
     Graph("convnext_tiny", "fit", (224, 224), _app(APPS.ConvNeXtTiny), KA),
     Graph("regnet_y_800mf", "fit", (224, 224), _app(APPS.RegNetY008), KA),
+    # small graphs, branchy small convs, more QNN w8a16 rows (bench/published/graphs_classifiers.py)
+    Graph("regnet", "fit", (224, 224), _app(APPS.RegNetX032), KA + "; torchvision regnet_x_3_2gf"),
+    Graph("efficientnet_v2_s", "fit", (384, 384), _app(APPS.EfficientNetV2S), KA + "; torchvision efficientnet_v2_s"),
+    Graph("shufflenet_v2", "fit", (224, 224), shufflenet_v2_x0_5, TV + "; shufflenet_v2_x0_5"),
+    Graph("googlenet", "fit", (224, 224), googlenet, TV + "; googlenet"),
+    Graph("mnasnet05", "fit", (224, 224), mnasnet0_5, TV + "; mnasnet0_5"),
     Graph("dncnn", "fit", (256, 256), dncnn, "DnCNN-S (Zhang et al., TIP 2017), AI Hub's dncnn"),
     Graph("unet_segmentation", "fit", (640, 1280), unet, "milesial/Pytorch-UNet, AI Hub's unet_segmentation"),
     # input 520x520: AI Hub's export uses templates/deeplab/model.py get_input_spec (height=width=520);

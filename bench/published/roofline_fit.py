@@ -294,27 +294,5 @@ def rates(params: dict) -> dict:
     return out
 
 
-#: The roofline candidates of the CV since the fit set has 26 networks: the 16 best of the 192 FORMS by the same
-#: leave-one-model-out CV on the 24-network fit rows of commit ec90d02 (its bench/results/fit_published_profiles.json;
-#: fit rows only, no SR row): a screening that keeps the CV within minutes on 2 busy cores. Checked afterwards on the
-#: 26-network fit rows (the other 176 forms, 18 min there): the best of them scores 14.0 % (roofline_max+convs_dense+
-#: elementwise_tiled+weights_separate+io+mem_shared+split+rel), above the chosen form's 13.2 %: the screening did not
-#: change the choice.
-SCREENED = (
-    "roofline_max+convs_none+elementwise_raw+weights_separate+io+mem_shared+rel",
-    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_shared+rel",
-    "roofline_k2+convs_none+elementwise_raw+weights_separate+io+mem_shared+rel",
-    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_per_precision+split+rel",
-    "roofline_k2+convs_dense+elementwise_raw+weights_separate+io+mem_shared+rel",
-    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_shared+split+rel",
-    "roofline_k2+convs_none+elementwise_raw+weights_separate+io+mem_shared",
-    "roofline_max+convs_dense+elementwise_raw+weights_separate+io+mem_per_precision+rel",
-    "roofline_max+convs_dense+elementwise_tiled+weights_separate+io+mem_shared+rel",
-    "roofline_k2+convs_none+elementwise_tiled+weights_separate+io+mem_shared",
-    "roofline_k2+convs_dense+elementwise_tiled+weights_separate+io+mem_per_precision+split+rel",
-    "roofline_max+convs_none+elementwise_tiled+weights_separate+io+mem_shared",
-    "roofline_max+convs_dense+elementwise_tiled+weights_separate+io+mem_per_precision+rel",
-    "roofline_k2+convs_dense+elementwise_raw+weights_separate+io+mem_per_precision+rel",
-    "roofline_max+convs_none+elementwise_raw+weights_separate+io+mem_shared",
-    "roofline_k2+convs_dense+elementwise_raw+weights_separate+io+mem_shared+split+rel",
-)
+#: Every form in FORMS is a candidate of bench/fit_published_profiles.py's CV (since the 31-network fit set; before,
+#: 16 forms screened by the same CV on 24 networks were: the git history of this file has them).

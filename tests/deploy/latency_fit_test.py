@@ -23,11 +23,12 @@ def built():
 
 def test_a_shipped_roofline_cv_score_is_what_the_cv_gives():
     """One roofline form's leave-one-model-out score recomputed from the fit rows equals the shipped table's
-    (the table the form choice read; `python bench/fit_published_profiles.py` recomputes them all)."""
+    (the table the form choice read, every roofline form in it; `python bench/fit_published_profiles.py`
+    recomputes them all)."""
     from bench.published import roofline_fit as rf
     res = json.loads((ROOT / "bench/results/fit_published_profiles.json").read_text())
     roof = sorted((k for k in res["cv_by_form"] if k in rf.FORMS), key=lambda k: res["cv_by_form"][k]["median_abs"])
-    assert set(roof) == set(rf.SCREENED)
+    assert set(roof) == set(rf.FORMS)
     published = json.loads(fit.PUBLISHED.read_text())
     graphs = json.loads(fit.WORK.read_text())["graphs"]
     assert fit._cv_roofline(published, graphs, roof[0]) == pytest.approx(res["cv_by_form"][roof[0]], abs=2e-4)
@@ -93,7 +94,7 @@ def test_the_shipped_phone_profiles_price_the_fit_graphs_as_the_fit_predicts():
     """The product's per-op algebra (deploy/latency/op_pricing.op_ms) on a shipped profile, summed over a fit
     graph's ops + invoke + the 2 I/O ops' overhead + model I/O, equals the fit's own prediction of that row
     (3-significant-figure rates in the profile: within 1 %)."""
-    from deploy.latency.op_pricing import op_ms
+    from deploy.latency.op_pricing import invoke_ms, op_ms
     res = json.loads((ROOT / "bench/results/fit_published_profiles.json").read_text())
     graphs = json.loads(fit.WORK.read_text())["graphs"]
     for phone, v in res["per_phone"].items():
@@ -101,7 +102,7 @@ def test_the_shipped_phone_profiles_price_the_fit_graphs_as_the_fit_predicts():
         convs, tiled = (prof.tiling["convs"], prof.tiling["elementwise"]) if prof.tile > 1 else ("none", False)
         for row in v["fit_rows"]:
             g, p = graphs[row["model"]], row["precision"]
-            t = prof.invoke_overhead_us["a8w8"] / 1e3 + 2 * prof.op_overhead_us[p] / 1e3 + prof.io_ms(p, sum(g["io"]))
+            t = invoke_ms(prof, {p: 1}) + 2 * prof.op_overhead_us[p] / 1e3 + prof.io_ms(p, sum(g["io"]))
             for o in g["ops"]:
                 t += op_ms(prof, o[1], p, lf.op_work(o, convs, tiled), o[4], o[5] * o[6] * o[8])
             want = row["published_ms"] * (1 + row["fitted_error"])
@@ -141,7 +142,7 @@ def test_the_a16w8_rule_is_the_cv_choice_and_the_profiles_price_it_as_the_fit(bu
     """The a16w8 rule is the lowest leave-one-model-out score on the QNN w8a16 fit rows; each shipped
     phone profile prices a fit graph at a16w8 as the TFLite fit with that rule's derived parameters does."""
     from bench.published import roofline_fit as rf
-    from deploy.latency.op_pricing import op_ms
+    from deploy.latency.op_pricing import invoke_ms, op_ms
     res, profiles = built
     assert res["int16_rule"] == min(res["int16_cv"], key=lambda m: res["int16_cv"][m]["median_abs"])
     assert json.loads((ROOT / "bench/results/fit_published_profiles.json").read_text())["int16_rule"] == res["int16_rule"]
@@ -162,10 +163,19 @@ def test_the_a16w8_rule_is_the_cv_choice_and_the_profiles_price_it_as_the_fit(bu
         assert profiles[phone]["int16"]["rule"] == res["int16_rule"]
         convs, tiled = (prof.tiling["convs"], prof.tiling["elementwise"]) if prof.tile > 1 else ("none", False)
         g = graphs[model]
-        t = prof.invoke_overhead_us["a8w8"] / 1e3 + 2 * prof.op_overhead_us["a16w8"] / 1e3 + prof.io_ms("a16w8", sum(g["io"]))
+        t = invoke_ms(prof, {"a16w8": 1}) + 2 * prof.op_overhead_us["a16w8"] / 1e3 + prof.io_ms("a16w8", sum(g["io"]))
         for o in g["ops"]:
             t += op_ms(prof, o[1], "a16w8", lf.op_work(o, convs, tiled), o[4], o[5] * o[6] * o[8])
         assert t == pytest.approx(want, rel=2e-2), phone
+
+
+def test_the_added_classifier_fit_graphs_have_torchvisions_parameter_counts():
+    """ShuffleNetV2 x0.5, GoogLeNet, MNASNet 0.5 written by hand (bench/published/graphs_classifiers.py): their
+    trainable parameters (BatchNorm's moving statistics are buffers in torch) = torchvision's exactly."""
+    for name, want in (("shufflenet_v2", 1_366_792), ("googlenet", 6_624_904), ("mnasnet05", 2_218_512)):
+        g = GRAPHS[name]
+        m = g.build(g.input_hw)
+        assert g.role == "fit" and sum(int(np.prod(w.shape)) for w in m.trainable_weights) == want, name
 
 
 def test_the_image_to_image_fit_graphs_have_ai_hubs_parameter_counts():
