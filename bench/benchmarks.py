@@ -93,11 +93,14 @@ def _row(model: str, scale: int, precision: str, bset: bm.BenchmarkSet, weights:
 def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Sequence[str],
         make_runner: MakeRunner, *, set_names: Sequence[str] = bm.SETS, max_minutes: Optional[float] = None,
         macs: Optional[dict[tuple[str, int], float]] = None, results_dir: Path = RESULTS_DIR,
-        summary: Path = SUMMARY, card: Optional[Path] = CARD) -> dict:
+        summary: Path = SUMMARY, card: Optional[Path] = CARD,
+        measure_only: Optional[set[tuple[str, int]]] = None) -> dict:
     """Measure every uncached cell of `pairs` ((model, scale, weight file name)) x `precisions` x
     sets, until done or `max_minutes`, cheapest first by `macs` (per output pixel) x the set's pixels
     x the precision's desktop slowness, so a time-limited run covers the most cells; write each cell,
-    the summary JSON and the card as it goes."""
+    the summary JSON and the card as it goes. `measure_only`: (model, scale) pairs whose cells may
+    be measured; the others' are read from the cache (pending if absent), so the summary and the
+    card keep every model (`bench/zoo.py --models M --benchmarks ...`)."""
     sets = bm.read_sets(root, set_names)
     started = time.time()
     measured, runners, errors = 0, {}, {}
@@ -129,7 +132,8 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
     for key, weights in cells:
         model, scale, precision, set_name = key
         if rows[key] is not None or (model != "bicubic" and max_minutes is not None
-                                     and time.time() - started > max_minutes * 60):
+                                     and time.time() - started > max_minutes * 60) or (
+                model != "bicubic" and measure_only is not None and (model, scale) not in measure_only):
             continue  # cached, or pending: the next run measures it
         bset = by_name[set_name]
         if (set_name, scale) not in samples:  # all kept: cells of one set come in cost order (< 1 GB)
@@ -230,8 +234,8 @@ def card_body(out: dict) -> str:
             "bench/results/benchmarks/. Set manifests (sha256 of `sha256  file` lines): "
             f"{manifests}. Set14 reads about 0.09 dB above the literature for every model and bicubic alike: "
             "one of its images (`bridge`) is greyscale, which our metric scores as the Y of (g, g, g) and MATLAB "
-            "scripts as raw grey (models/DATA.md). The weights are the shipped ones (the table above: short CPU "
-            "runs on 25 photos), not the papers' training.\n\n" + "\n\n".join(parts) + f"\n\nPaper figures (their training data and "
+            "scripts as raw grey (models/DATA.md). The weights are the shipped ones: the table above's training "
+            "column says how each was trained (most are short CPU runs on 25 photos, not the papers' training).\n\n" + "\n\n".join(parts) + f"\n\nPaper figures (their training data and "
             f"schedules; figures as quoted in issue #32 and the earlier card, table numbers not re-read in "
             f"the PDFs):\n{sources}\n\n"
             + (f"{n_pending} cells are pending (not yet measured on this machine's 2 shared cores): "

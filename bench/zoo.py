@@ -230,12 +230,16 @@ def benchmark_runner(name: str, scale: int, precision: str):
     return TFLiteRunner(tfl, scale, overlap=overlap), {**extra, "overlap": overlap}
 
 
-def run_benchmarks(selected: list[tuple[str, int]]) -> None:
-    """--benchmarks: the standard sets for the selected shipped weights, cheapest cells first."""
+def run_benchmarks(selected: list[tuple[str, int]], shipped: list[tuple[str, int]]) -> None:
+    """--benchmarks: the standard sets for the selected shipped weights, cheapest cells first; the
+    card and summary list every shipped weight (the others from their cached cells)."""
+    every = sorted(shipped)
     macs = {(n, s): macs_per_lr_pixel(models.build(n, s, input_shape=(32, 32))) / s ** 2 for n, s in selected}
-    pairs = [(n, s, models.weights_path(n, s).name) for n, s in selected]
+    macs.update({pair: 0.0 for pair in every if pair not in macs})  # never measured here
+    pairs = [(n, s, models.weights_path(n, s).name) for n, s in every]
     benchmarks.run(FLAGS.benchmarks, pairs, FLAGS.precisions, benchmark_runner, set_names=FLAGS.benchmark_sets,
-                   max_minutes=FLAGS.max_minutes, macs=macs, card=CARD if FLAGS.write_card else None)
+                   max_minutes=FLAGS.max_minutes, macs=macs, card=CARD if FLAGS.write_card else None,
+                   measure_only=set(selected))
 
 
 def main(argv):
@@ -247,7 +251,7 @@ def main(argv):
         raise SystemExit("error: no shipped weights match; train some with tools/train.py")
     if FLAGS.benchmarks:
         try:
-            return run_benchmarks(sorted(selected))
+            return run_benchmarks(sorted(selected), shipped)
         except images.DataError as e:
             raise SystemExit(f"error: {e}") from None
     rows = kept_rows(selected)
