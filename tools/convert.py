@@ -10,7 +10,7 @@ from absl import flags
 
 from deploy.commands import policy_jobs
 
-from deploy.commands import flag_checks, jobs
+from deploy.commands import flag_checks, jobs, ptq_flags
 from deploy.commands.cli import define_source_flags, fail, run_cli, source_from_flags
 from deploy.convert.precisions import LAYER_NAMES, UNIFORM_NAMES
 from deploy.convert.uniform import DEFAULT_INPUT_HW, IO_TYPES
@@ -33,13 +33,7 @@ flags.DEFINE_integer("calib_images", 8, "number of calibration images (4 patches
 flags.DEFINE_enum("io_type", "float32", IO_TYPES, "model input/output dtype (--precision)")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
 # post-training quantization options (deploy/convert/ptq; per-layer route, recorded in the report)
-flags.DEFINE_enum("act_ranges", "minmax", ["minmax", "mse", "percentile"],
-                  "activation ranges per tensor: global min/max, least quantization MSE, or --percentile")
-flags.DEFINE_float("percentile", 99.99, "share of values kept per side with --act_ranges percentile")
-flags.DEFINE_bool("clip_output", False, "output grid limited to the image's value range")
-flags.DEFINE_bool("cle", False, "cross-layer equalization of conv -> (P)ReLU -> conv weights before conversion")
-flags.DEFINE_bool("bias_correction", False, "each conv's mean output shift under quantization taken out of its bias")
-flags.DEFINE_bool("adaround", False, "CONV_2D weight rounding learned on the calibration patches (AdaRound)")
+ptq_flags.define()
 flag_checks.at_least("qat_steps", 0)
 flag_checks.positive("calib_images")
 flag_checks.hw_text("input_size", allow_dynamic=True, maximum=jobs.MAX_INPUT_SIDE)
@@ -79,9 +73,7 @@ def main(argv):
     run_cli(lambda: jobs.check_image_count("calib_images", FLAGS.calib_dir, FLAGS.calib_images,
                                            FLAGS["calib_images"].present))
     run_cli(lambda: jobs.check_npu_targets(FLAGS.npu))
-    ptq = dict(act_ranges=FLAGS.act_ranges, percentile=FLAGS.percentile, clip_output=FLAGS.clip_output,
-               cle=FLAGS.cle, bias_correction=FLAGS.bias_correction, adaround=FLAGS.adaround)
-    ptq = None if not any(FLAGS[n].present for n in ptq) else ptq  # None: the default route, as before
+    ptq = ptq_flags.from_flags()  # None: the default route, as before
     common = dict(input_hw=hw, calib_dir=FLAGS.calib_dir, calib_images=FLAGS.calib_images, overwrite=FLAGS.overwrite,
                   ptq=ptq)
     if FLAGS.policy:

@@ -16,6 +16,7 @@ NAMES = ("act_ranges", "percentile", "clip_output", "cle", "bias_correction", "a
 
 def define(*, bias_correction: bool = True) -> None:
     """Define the flags (`bias_correction=False` leaves out the one a search cannot share)."""
+    flags.disclaim_key_flags()  # the calling tool's own flags: its --help lists them
     flags.DEFINE_enum("act_ranges", "minmax", ["minmax", "mse", "percentile"],
                       "activation ranges per tensor: global min/max, least quantization MSE, or --percentile")
     flags.DEFINE_float("percentile", 99.99, "share of values kept per side with --act_ranges percentile")

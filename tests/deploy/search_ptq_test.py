@@ -73,3 +73,25 @@ def test_searched_policy_converts_to_the_model_the_search_measured(hr_dir, rando
     with pytest.raises(SrdeployError, match="searched with ptq 'mse\\+clip'"):
         deploy.quantize(src, best.policy, deploy.QuantizeConfig(calib_images=3, ptq="p99.9"), input_size=(16, 16),
                         calib_dir=hr_dir)
+
+
+@pytest.mark.slow
+def test_cli_search_records_the_recipe_and_convert_applies_it(tmp_path, hr_dir, random_weights):
+    import json
+    from tests.conftest import run_tool
+    common = ["--model", "espcn", "--scale", "2", "--weights", str(random_weights("espcn", 2)), "--input_size", "16x16",
+              "--calib_dir", str(hr_dir), "--calib_images", "2"]
+    out = tmp_path / "hybrid.json"
+    r = run_tool("search_policy", *common, "--budget_db", "0.1", "--val_dir", str(hr_dir), "--val_images", "2",
+                 "--max_evals", "4", "--act_ranges", "mse", "--clip_output", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.read_text())["ptq"] == "mse+clip"
+    r = run_tool("convert", *common, "--policy", str(out), "--out", str(tmp_path / "m.tflite"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["ptq"]["label"] == "mse+clip"
+    bad = run_tool("convert", *common, "--policy", str(out), "--act_ranges", "percentile",
+                   "--out", str(tmp_path / "b.tflite"))
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "searched with ptq" in bad.stderr
+    assert not (tmp_path / "b.tflite").exists()
+    refused = run_tool("search_policy", *common, "--budget_db", "0.1", "--bias_correction", "--out", str(tmp_path / "x.json"))
+    assert refused.returncode != 0 and "bias_correction" in refused.stderr
