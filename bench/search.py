@@ -120,7 +120,7 @@ def run_model(name: str, scale: int) -> tuple[dict, list[dict]]:
             "within_budget_on_litert": chk.get("within_budget_on_litert"),
             "fallback_to_litert": "fallback" in chk, "decided_on_litert": chk.get("decided_on_litert"),
             "litert_rounds": chk.get("rounds"), "litert_model_s": chk.get("litert_model_s"),
-            "search_s": round(search_s, 1),
+            "search_s": round(search_s, 1), "profile_sha256": _profile_sha(profile),
             "a16w8_groups": [g for g, p in out.policy.layers if p == WIDE]})
     base = {"float": round(float(np.mean(eval_images(s.prep.float_tflite))), 3),
             "int8": round(float(np.mean(eval_assignment(s.oracle.uniform(NARROW)))), 3),
@@ -223,6 +223,7 @@ def write_readme(speed: list[dict], rows: list[dict]) -> None:
           f"evaluation loss mean / worst | latency / int8 (htp_npu) | a16w8 groups | "
           f"{FLAGS.phone_profile} hybrid ms (/int8) |\n" + "|---" * 11 + "|\n")
     by = {(r["model"], r["scale"], r["profile"], r["budget_on"]): r for r in rows}
+    stale = False
     for sp in order:
         for on in ("mean", "worst"):
             r = by.get((sp["model"], sp["scale"], PROFILE, on))
@@ -230,6 +231,8 @@ def write_readme(speed: list[dict], rows: list[dict]) -> None:
                 continue
             ph = by.get((sp["model"], sp["scale"], FLAGS.phone_profile, "mean")) if on == "mean" else None
             ph_s = f"{ph['predicted_ms']:.3f} ({ph['ratio_to_int8']:.2f})" if ph else "–"
+            if ph and ph.get("profile_sha256") != _profile_sha(FLAGS.phone_profile):
+                ph_s, stale = ph_s + " †", True
             v, e = r["validation_litert"], r["evaluation"]
             t2 += (f"| {r['model']} x{r['scale']} | {on} | {r['float']:.2f} | {r['int8']:.2f} | {r['a16w8']:.2f} | "
                    f"{e['hybrid']:.2f} | {v['mean_loss_db']:.3f} / {v['worst_loss_db']:.3f} | "
@@ -242,8 +245,17 @@ def write_readme(speed: list[dict], rows: list[dict]) -> None:
             "\nQuality (PSNR_Y, dB): float, int8 (per-layer all-a8w8), a16w8 and the hybrid on the default "
             "evaluation set, which the search never sees; losses are against a16w8, on the validation "
             "patches (LiteRT, what the budget bounds) and on the evaluation set (how it transfers). "
-            f"The last column is a search priced with the `{FLAGS.phone_profile}` profile instead.\n\n" + t2 + END)
+            f"The last column is a search priced with the `{FLAGS.phone_profile}` profile instead" +
+            ("; † = priced with an earlier version of that profile (its file has changed since: rerun the "
+             "model to refresh)" if stale else "") + ".\n\n" + t2 + END)
     replace_marked(REPO / "README.md", BEGIN, END, body)
+
+
+def _profile_sha(name: str) -> str:
+    """The profile file's sha256 (12 hex): a row records which version priced it."""
+    import hashlib
+    path = REPO / "deploy" / "latency" / "profiles" / f"{name}.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "?"
 
 
 if __name__ == "__main__":
