@@ -30,7 +30,7 @@ from absl import app, flags
 
 import models
 from deploy import cache_dirs, provenance
-from deploy._files import atomic_write, replace_marked
+from deploy._files import atomic_write, replace_section
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "results" / "npu_numerics.json"
@@ -133,8 +133,7 @@ def main(argv: list[str]) -> None:
             print(table([row]).splitlines()[-1], f"({row['seconds']:.0f} s)", flush=True)
     print(table(doc["rows"]))
     if FLAGS.write_readme:
-        replace_marked(REPO / "README.md", "<!-- npu_numerics:begin -->", "<!-- npu_numerics:end -->",
-                       "<!-- npu_numerics:begin -->\n" + table(doc["rows"]) + "\n<!-- npu_numerics:end -->")
+        replace_section(REPO / "README.md", "npu_numerics", table(doc["rows"]))
 
 
 if __name__ == "__main__":

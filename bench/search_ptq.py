@@ -24,7 +24,7 @@ from absl import app, flags
 
 import models
 from deploy import provenance
-from deploy._files import atomic_write, replace_marked
+from deploy._files import atomic_write, replace_section
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "results" / "search_ptq.json"
@@ -78,11 +78,16 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _measured(out: Path) -> tuple[dict, dict]:
+    """The results file (or an empty one) and its rows by (model, scale, recipe)."""
+    doc = json.loads(out.read_text()) if out.is_file() else {"rows": []}
+    return doc, {(r["model"], r["scale"], r["ptq"]): r for r in doc["rows"]}
+
+
 def main(argv: list[str]) -> None:
     del argv
     out = Path(FLAGS.out)
-    doc = json.loads(out.read_text()) if out.is_file() else {"rows": []}
-    rows = {(r["model"], r["scale"], r["ptq"]): r for r in doc["rows"]}
+    doc, rows = _measured(out)
     order = list(models.MODELS)
     for name in FLAGS.models:
         for scale in (int(s) for s in FLAGS.scales):
@@ -102,8 +107,7 @@ def main(argv: list[str]) -> None:
                       f"({rows[(name, scale, label)]['seconds']:.0f} s)", flush=True)
     print(table(doc["rows"]))
     if FLAGS.write_readme:
-        replace_marked(REPO / "README.md", "<!-- search_ptq:begin -->", "<!-- search_ptq:end -->",
-                       "<!-- search_ptq:begin -->\n" + table(doc["rows"]) + "\n<!-- search_ptq:end -->")
+        replace_section(REPO / "README.md", "search_ptq", table(doc["rows"]))
 
 
 if __name__ == "__main__":

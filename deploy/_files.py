@@ -170,6 +170,13 @@ def replace_marked(path: str | Path, begin: str, end: str, body: str) -> None:
     path.write_text(text[:start] + body + text[stop:])
 
 
+def replace_section(path: str | Path, name: str, table: str) -> None:
+    """`replace_marked` for the usual case: `table` between `<!-- name:begin -->` and
+    `<!-- name:end -->`, each marker on its own line."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    replace_marked(path, begin, end, f"{begin}\n{table}\n{end}")
+
+
 def read_json(path: str | Path, what: str, hint: str = "") -> Any:
     """The one reader for every JSON a user passes (policy, sensitivity file, device profile).
 
