@@ -293,7 +293,7 @@ class QatSettings:
             raise QatError(f"QAT batch must be an integer >= 1, not {self.batch!r}")
         from deploy.convert.ptq import PtqOptions
         opts = PtqOptions.parse(self.init)
-        if opts.label != opts.label.split("+")[0] or opts.label == "qat":
+        if dataclasses.replace(opts, act_ranges="minmax", percentile=99.99) != PtqOptions():  # ranges only
             raise QatError(f"QAT init must be an activation-range label (minmax, mse, p99.99), not {self.init!r}")
         for f in ("lr_weights", "lr_ranges"):
             v = getattr(self, f)

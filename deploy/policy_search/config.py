@@ -145,18 +145,14 @@ class SearchConfig:
 
 def _search_ptq(value: Any) -> Optional[str]:
     """The label of PTQ options a search can share across candidates (None for the default)."""
-    from deploy.convert.ptq import RECIPE_FREE, PtqOptions
+    from deploy.convert.ptq import PtqOptions, require_recipe_free
     try:
         opts = PtqOptions.parse(value)
     except UserInputError as e:
         raise UserInputError(str(e), option="ptq", value=value) from None
     if opts.is_default:
         return None
-    if opts.learned is not None or opts.bias_correction:
-        raise UserInputError(f"ptq '{opts.label}': a search builds every candidate on shared grids, so only "
-                             f"options that do not depend on which layers are int8 apply "
-                             f"({', '.join(RECIPE_FREE)}); search without bias correction or QAT and convert "
-                             "the answer with them", option="ptq", value=opts.label)
+    require_recipe_free(opts)
     return opts.label
 
 

@@ -140,6 +140,15 @@ def apply(prep, opts: PtqOptions, patches: np.ndarray, qsv: Optional[dict], reci
     return prep, qsv, report
 
 
+def require_recipe_free(opts: PtqOptions) -> None:
+    """Refuse options a search cannot share across its candidates (UserInputError, option `ptq`)."""
+    if opts.learned is not None or opts.bias_correction:
+        raise UserInputError(f"ptq '{opts.label}': a search builds every candidate on shared grids, so only "
+                             f"options that do not depend on which layers are int8 apply "
+                             f"({', '.join(RECIPE_FREE)}); search without bias correction or QAT and convert "
+                             "the answer with them", option="ptq", value=opts.label)
+
+
 def search_grids(prep, opts: PtqOptions, patches: np.ndarray, *, peak: float,
                  calibrate: Callable[[bytes, np.ndarray], dict]) -> tuple[Any, dict, dict, dict]:
     """(prepared model, wide grids, narrow grids, report entry) for a policy search.
@@ -149,11 +158,7 @@ def search_grids(prep, opts: PtqOptions, patches: np.ndarray, *, peak: float,
     AdaRound change weights whatever the policy, each activation's range is chosen alone, and
     the output's clip does not depend on its precision. Bias correction and QAT's learned values
     do depend on the policy: refused here (UserInputError)."""
-    if opts.learned is not None or opts.bias_correction:
-        raise UserInputError(f"ptq '{opts.label}': a search shares its grids across candidates, so only "
-                             f"options that do not depend on which layers are int8 apply "
-                             f"({', '.join(RECIPE_FREE)}); bias correction and QAT need the final policy: "
-                             "search without them, then convert the answer with them")
+    require_recipe_free(opts)
     report: dict[str, Any] = opts.to_json()
     prep, qsv = _weights(prep, opts, patches, None, report, calibrate)
     wide = _ranges(prep, dataclasses.replace(opts, act_ranges="minmax"), patches, qsv, {}, peak, None)
