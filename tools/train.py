@@ -11,7 +11,7 @@ from deploy.commands import flag_checks
 from deploy.commands.cli import run_cli
 from deploy.training.sampler import SAMPLERS
 from deploy.training.schedule import SCHEDULES
-from deploy.training.trainer import TrainConfig, set_threads, snapshot, train
+from deploy.training.trainer import TrainConfig, export_checkpoint, set_threads, snapshot, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "xlsr", "zoo model name (see tools/convert.py --list_models)")
@@ -43,6 +43,9 @@ flags.DEFINE_string("init_from", None, "start from these weights (.h5), e.g. to 
 flags.DEFINE_bool("export", True, "write hash-named weights + recipe to models/weights when done")
 flags.DEFINE_string("snapshot", None, "write the run's latest checkpoint (EMA weights if kept) to this .h5 and "
                     "exit without training: judge a long run mid-way (tools/evaluate.py --weights)")
+flags.DEFINE_bool("export_checkpoint", False, "write the run's latest checkpoint (EMA weights if kept) as the zoo's "
+                  "weight + recipe in models/weights without training: ship a long run before it ends (the recipe "
+                  "records the step and the schedule's length)")
 flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default, all cores); "
                      "1 keeps a background run on a shared machine to one core")
 flag_checks.positive("scale", "steps", "batch", "val_every", "ckpt_every", "stop_at")
@@ -69,6 +72,10 @@ def main(argv):
     if FLAGS.snapshot:
         step = run_cli(lambda: snapshot(cfg, FLAGS.snapshot))
         print(f"{cfg.run_path} at step {step}: weights in {FLAGS.snapshot}")
+        return
+    if FLAGS.export_checkpoint:
+        step, weights = run_cli(lambda: export_checkpoint(cfg))
+        print(f"{cfg.run_path} at step {step} of {cfg.steps}: weights {weights} (+ recipe)")
         return
     result = run_cli(lambda: train(cfg))
     if not result.finished:

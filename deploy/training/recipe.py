@@ -66,8 +66,9 @@ def save_seconds(run: Path, seconds: float) -> None:
 def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psnr: float,
                    n_images: int, directory: Path = models.registry.WEIGHTS_DIR,
                    stages: Sequence[dict] = (), data_source: Optional[dict] = None,
-                   settings: Optional[dict] = None) -> str:
-    """Write `<name>_x<scale>-<sha8>.h5` (replacing older ones) plus its training recipe."""
+                   settings: Optional[dict] = None, stopped_at: Optional[int] = None) -> str:
+    """Write `<name>_x<scale>-<sha8>.h5` (replacing older ones) plus its training recipe
+    (`stopped_at`: the run's checkpoint at that step, before the end of its --steps schedule)."""
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{cfg.model}_x{cfg.scale}.tmp.h5"
     model.save_weights(str(tmp))
@@ -84,10 +85,16 @@ def export_weights(model: keras.Model, cfg: TrainConfig, seconds: float, val_psn
         "weights": final.name, "model": cfg.model, "scale": cfg.scale,
         "command": " && ".join(s["command"] for s in stages) if stages else command_line(),
         "stages": list(stages),
-        "config": config, "train_images": n_images, "steps": cfg.steps,
+        "config": config, "train_images": n_images, "steps": cfg.steps if stopped_at is None else stopped_at,
         "train_seconds": round(seconds, 1), "val_psnr_y": round(val_psnr, 3),
         "val_images": list(data_source["validation"]) if data_source else [],
         "data": data_source, "hardware": "2-core CPU" if not tf.config.list_physical_devices("GPU") else "GPU",
     }
+    if stopped_at is not None and stopped_at < cfg.steps:
+        recipe["stopped_early"] = {
+            "at_step": stopped_at, "schedule_steps": cfg.steps,
+            "note": f"exported from the run's checkpoint at step {stopped_at} of its {cfg.steps}-step schedule "
+                    f"(tools/train.py --export_checkpoint); to remake: the command with --stop_at {stopped_at}, "
+                    "then the same command with --export_checkpoint"}
     atomic_write(models.recipe_path(cfg.model, cfg.scale, directory), json.dumps(recipe, indent=2) + "\n")
     return str(final)

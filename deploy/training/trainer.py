@@ -38,7 +38,8 @@ from deploy.training.schedule import SCHEDULES, make_schedule
 from models._keras import keras, tf
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingStopped", "train", "sample_batch", "init_body_from",
-           "record_stage", "export_weights", "resolve_settings", "validate", "set_threads", "snapshot"]
+           "record_stage", "export_weights", "resolve_settings", "validate", "set_threads", "snapshot",
+           "export_checkpoint"]
 
 #: Longer side of training photos is brought down to this (DIV2K's 2K); 5K wallpapers are soft
 #: at the pixel level and would teach the nets to blur.
@@ -124,6 +125,11 @@ def predict_uint8(model: keras.Model, lr: np.ndarray) -> np.ndarray:
     return np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
 
 
+def _validation_samples(files: Sequence[Path], scale: int) -> list[images.Sample]:
+    return images.make_samples([(p.stem, images.textured_crop(_shrink(images.load_image(p)), 240))
+                                for p in files], scale)
+
+
 def validate(model: keras.Model, samples: Sequence[images.Sample], scale: int) -> float:
     return float(np.mean([metrics.psnr(predict_uint8(model, s.lr), s.hr, crop_border=scale)
                           for s in samples]))
@@ -197,8 +203,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     small = [p for p, (_, lr) in zip(train_files, pairs) if min(lr.shape[:2]) < cfg.patch]
     if small:
         raise images.DataError(f"{small[0]} is smaller than one LR patch ({cfg.patch}px at x{cfg.scale})")
-    val = images.make_samples([(p.stem, images.textured_crop(_shrink(images.load_image(p)), 240))
-                             for p in val_files], cfg.scale)
+    val = _validation_samples(val_files, cfg.scale)
 
     keras.utils.set_random_seed(cfg.seed)  # the same initial weights for the same command
     model = models.build(cfg.model, cfg.scale)
@@ -299,9 +304,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
 
 
-def snapshot(cfg: TrainConfig, out: str | Path) -> int:
-    """Write a run's latest checkpoint (its EMA average, if the run keeps one: what export would
-    write) to `out` (.h5) without training, so a long run can be judged mid-way; returns its step."""
+def _restore_latest(cfg: TrainConfig) -> tuple[keras.Model, Optional[Ema], int, dict, dict]:
+    """A run's latest checkpoint without training: (model, its EMA or None, step, settings, state)."""
     checkpoints = RunCheckpoints(cfg.run_path)
     found = checkpoints.latest()
     if found is None:
@@ -313,12 +317,39 @@ def snapshot(cfg: TrainConfig, out: str | Path) -> int:
     opt.build(model.trainable_variables)
     ema = Ema(model, settings["ema"]) if settings["ema"] else None
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    checkpoints.restore(tf.train.Checkpoint(model=model, optimizer=opt, step=step_var,
-                                            **({"ema": ema.module} if ema else {})))
+    state = checkpoints.restore(tf.train.Checkpoint(model=model, optimizer=opt, step=step_var,
+                                                    **({"ema": ema.module} if ema else {})))
+    return model, ema, int(step_var.numpy()), settings, state or {}
+
+
+def snapshot(cfg: TrainConfig, out: str | Path) -> int:
+    """Write a run's latest checkpoint (its EMA average, if the run keeps one: what export would
+    write) to `out` (.h5) without training, so a long run can be judged mid-way; returns its step."""
+    model, ema, step, _, _ = _restore_latest(cfg)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with ema.swapped_in() if ema else contextlib.nullcontext():
         model.save_weights(str(out))
-    return int(step_var.numpy())
+    return step
+
+
+def export_checkpoint(cfg: TrainConfig) -> tuple[int, str]:
+    """Ship a run's latest checkpoint as the zoo's weight + recipe, without training: a long run
+    that already beats the shipped weight need not finish first. The recipe says at which step of
+    which schedule it stopped, and how to remake it (`--stop_at` that step, then this). Returns
+    (step, weights path)."""
+    model, ema, step, settings, state = _restore_latest(cfg)
+    run = cfg.run_path
+    train_files, val_files, source = training_photos(cfg)
+    history = json.loads((run / "stages.json").read_text()) if (run / "stages.json").is_file() else []
+    stages = [{**s, "to_step": min(s["to_step"], step)} for s in history if s["from_step"] < step or not s["from_step"]]
+    directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
+    with ema.swapped_in() if ema else contextlib.nullcontext():
+        val_psnr = validate(model, _validation_samples(val_files, cfg.scale), cfg.scale)
+        weights = export_weights(model, cfg, float(state.get("seconds", previous_seconds(run))), val_psnr,
+                                 len(train_files), directory, stages, settings=settings, stopped_at=step,
+                                 data_source={"source": source, "train": [p.stem for p in train_files],
+                                              "validation": [p.stem for p in val_files]})
+    return step, weights
 
 
 def _bicubic_psnr(samples: Sequence[images.Sample], scale: int) -> Optional[float]:

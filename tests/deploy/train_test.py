@@ -161,6 +161,25 @@ def test_snapshot_writes_the_checkpoints_ema_weights_without_training(tmp_path, 
         snapshot(TrainConfig(run_dir=str(tmp_path / "new"), **LONG), tmp_path / "x.h5")
 
 
+def test_export_checkpoint_ships_a_run_before_its_end(tmp_path, train_dir):
+    """tools/train.py --export_checkpoint: the checkpoint's EMA weights become the zoo's file, and
+    the recipe says at which step of which schedule the run stopped and how to remake it."""
+    from deploy.training.trainer import export_checkpoint, snapshot
+    cfg = TrainConfig(run_dir=str(tmp_path / "run"), weights_dir=str(tmp_path / "w"), train_dir=str(train_dir),
+                      **LONG)
+    import dataclasses
+    assert not train(dataclasses.replace(cfg, stop_at=13)).finished
+    step, weights = export_checkpoint(cfg)
+    assert step == 13 and Path(weights).parent == tmp_path / "w"
+    assert snapshot(cfg, tmp_path / "snap.h5") == 13
+    assert _same(weights, str(tmp_path / "snap.h5"))
+    models.verify_weights(Path(weights))
+    recipe = json.loads((tmp_path / "w" / "espcn_x2.json").read_text())
+    assert recipe["steps"] == 13 and recipe["stages"][-1]["to_step"] == 13
+    assert recipe["stopped_early"]["at_step"] == 13 and recipe["stopped_early"]["schedule_steps"] == 30
+    assert "--stop_at 13" in recipe["stopped_early"]["note"] and np.isfinite(recipe["val_psnr_y"])
+
+
 def _start(run, train_dir):
     """tools/train.py with LONG's flags, checkpointing every step, in the background."""
     args = [sys.executable, str(REPO / "tools" / "train.py"), "--run_dir", str(run)]
