@@ -24,6 +24,8 @@ flags.DEFINE_string("policy", None, "per-layer precision policy (JSON); override
 flags.DEFINE_bool("list_layers", False, "print every layer a policy can address, with MACs, and exit")
 flags.DEFINE_enum("write_policy", None, LAYER_NAMES, "print a uniform policy and exit")
 flags.DEFINE_integer("qat_steps", 0, "policy-aware quantization-aware fine-tuning steps (with --policy)")
+flags.DEFINE_string("qat_init", "minmax", "where --qat_steps' int8 ranges start: minmax, mse or p<percent> (the "
+                    "post-training range search's best ranges: a shorter way to the optimum)")
 flags.DEFINE_string("train_dir", None, "photos for --qat_steps (default: the training photos)")
 flags.DEFINE_string("out", None, "output .tflite path (a .json report is written beside it)")
 flags.DEFINE_string("input_size", "x".join(map(str, DEFAULT_INPUT_HW)),
@@ -50,10 +52,12 @@ def _ignored_flags():
                     "precision and its io_type (edit the policy instead)")
     elif FLAGS.qat_steps or FLAGS.train_dir:
         return "--qat_steps/--train_dir fine-tune for a per-layer policy: they need --policy"
+    if FLAGS["qat_init"].present and not FLAGS.qat_steps:
+        return "--qat_init says where --qat_steps' ranges start: it needs --qat_steps (and --policy)"
     return None
 
 
-flag_checks.conflicts(["policy", "precision", "io_type", "qat_steps", "train_dir"], _ignored_flags)
+flag_checks.conflicts(["policy", "precision", "io_type", "qat_steps", "qat_init", "train_dir"], _ignored_flags)
 
 
 def main(argv):
@@ -78,7 +82,8 @@ def main(argv):
                   ptq=ptq)
     if FLAGS.policy:
         r = run_cli(lambda: policy_jobs.convert_with_policy(src, FLAGS.policy, FLAGS.out, qat_steps=FLAGS.qat_steps,
-                                                            train_dir=FLAGS.train_dir, **common))
+                                                            qat_init=FLAGS.qat_init, train_dir=FLAGS.train_dir,
+                                                            **common))
         print(f"wrote {FLAGS.out} ({r['size_bytes'] / 1024:.1f} KiB; ops per precision {r['ops_by_precision']}; "
               f"{r['requantize_ops']} requantize ops; {len(r['float_ops'])} float ops; verified)")
     else:

@@ -29,7 +29,7 @@ def write_policy(src: ModelSource, precision: str, input_hw: tuple[int, int],
 def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
                         input_hw: tuple[int, int], calib_dir: Optional[str] = None,
                         calib_images: int = 8, overwrite: bool = False, qat_steps: int = 0,
-                        train_dir: Optional[str] = None, ptq=None) -> dict:
+                        qat_init: str = "minmax", train_dir: Optional[str] = None, ptq=None) -> dict:
     """`convert.py --policy`: policy file (+ the QAT step before it) -> `convert_file`
     (deploy/evaluation/workflows.py); nothing written on failure. Returns the report."""
     inputs = (policy_path, train_dir)  # never over the policy file or the training photos
@@ -38,8 +38,9 @@ def convert_with_policy(src: ModelSource, policy_path: str, out: str | Path, *,
     qat_report = None
     if qat_steps > 0:
         from deploy.experimental import qat
-        ptq, qat_report = qat.finetune_source(src, policy, input_hw, steps=qat_steps, train_dir=train_dir,
-                                              calib_dir=calib_dir, calib_images=calib_images, ptq=ptq)
+        ptq, qat_report = qat.finetune_source(src, policy, input_hw, steps=qat_steps, init=qat_init,
+                                              train_dir=train_dir, calib_dir=calib_dir, calib_images=calib_images,
+                                              ptq=ptq)
     q = workflows.convert_file(src, policy, out, QuantizeConfig(calib_images=calib_images, ptq=ptq), input_size=input_hw,
                                calib_dir=calib_dir, overwrite=overwrite, inputs=inputs, qat=qat_report)
     return {**q.report, "report_path": str(side)}

@@ -235,13 +235,14 @@ def qat_finetune(model: keras.Model, layer_precision: Mapping[str, str], *, step
 
 def finetune_source(src: "ModelSource", policy: "Policy", input_hw: tuple[int, int], *, steps: int,
                     train_dir: Optional[str] = None, calib_dir: Optional[str] = None, calib_images: int = 8,
-                    ptq=None, progress: bool = False) -> tuple[Any, dict]:
+                    ptq=None, progress: bool = False, init: str = "minmax") -> tuple[Any, dict]:
     """QAT for `deploy.quantize(src, policy, deploy.QuantizeConfig(ptq=<returned options>))`, and its report entry.
 
     The QAT that reaches the exported model (deploy/experimental/lsq.py: learned ranges and
     weights on the quantized graph, distilled from the float model), for every source the
     per-layer route takes (tf_keras, Keras 3, SavedModel, float TFLite). `calib_dir` /
     `calib_images` must be those the export uses; `ptq` options cannot be combined with it.
+    `init`: where the int8 ranges start (lsq.QatSettings.init: minmax, mse, p<percent>).
     """
     from deploy.convert.ptq import PtqOptions
     from deploy.experimental import lsq
@@ -249,7 +250,7 @@ def finetune_source(src: "ModelSource", policy: "Policy", input_hw: tuple[int, i
         raise lsq.QatError("QAT learns the ranges and weights the PTQ options would set: give --qat_steps or --ptq, not both")
     if not isinstance(steps, int) or steps < 1:
         raise lsq.QatError(f"QAT needs steps >= 1, got {steps!r}")
-    opts, report = lsq.qat_options(src, policy, input_hw, lsq.QatSettings(steps=steps), calib_dir=calib_dir,
+    opts, report = lsq.qat_options(src, policy, input_hw, lsq.QatSettings(steps=steps, init=init), calib_dir=calib_dir,
                                    calib_images=calib_images, train_dir=train_dir, progress=progress)
     return opts, {**report, "method": "learned ranges + weights on the quantized graph, distilled from float "
                   "(deploy/experimental/lsq.py)", "simulated_layers": report["learned_ranges"],

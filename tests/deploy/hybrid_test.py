@@ -169,8 +169,8 @@ def test_policy_with_qat_writes_a_verified_model(tmp_path, random_weights, hr_di
     policy.write_text(Policy("xlsr", 2, "a8w8", (("tail", "a16w8"), ("head_g0", "a16w8"))).dumps())
     out = tmp_path / "m.tflite"
     rep = policy_jobs.convert_with_policy(src, str(policy), out, input_hw=(16, 16), calib_dir=str(hr_dir),
-                                          calib_images=3, qat_steps=3, train_dir=str(train_dir))
-    assert out.is_file() and rep["verified"] and rep["qat"]["steps"] == 3
+                                          calib_images=3, qat_steps=3, qat_init="mse", train_dir=str(train_dir))
+    assert out.is_file() and rep["verified"] and rep["qat"]["steps"] == 3 and rep["qat"]["init"] == "mse"
     assert rep["qat"]["simulated_layers"] > 10
     assert json.loads(out.with_suffix(".json").read_text())["policy"]["layers"]["tail"] == "a16w8"
 

@@ -55,6 +55,7 @@ FLAG_CASES = {
               (["--batch", "0"], "--batch must be >= 1"), (["--scale", "-3"], "--scale must be >= 1"),
               (["--steps", "abc"], "invalid literal")],
     "convert": [(["--qat_steps", "-3"], "--qat_steps must be >= 0"),
+                (["--qat_init", "mse"], "--qat_init says where --qat_steps' ranges start"),
                 (["--calib_images", "0"], "--calib_images must be >= 1"),
                 (["--input_size", "4096x4096"], "--input_size must be HxW with sides 8..1024")],
     "evaluate": [(["--num_threads", "0"], "--num_threads must be >= 1"), (["--scale", "-3"], "--scale must be >= 1")],
