@@ -63,12 +63,16 @@ def cell_path(model: str, scale: int, precision: str, set_name: str, results_dir
     return results_dir / f"{model}_x{scale}" / f"{precision}-{set_name}.json"
 
 
-def cached(path: Path, weights: Optional[str], manifest: str) -> Optional[dict]:
-    """The cell measured earlier on the same weight file and the same images, else None."""
+def cached(path: Path, weights: Optional[str], manifest: str,
+           made_by: Optional[Callable[[], dict]] = None) -> Optional[dict]:
+    """The cell measured earlier on the same weight file, the same images and (`made_by()`: fields
+    the row must carry, e.g. int8's chosen route) the same way of making the model, else None."""
     if not path.is_file():
         return None
     row = json.loads(path.read_text())
-    return row if row.get("weights") == weights and row.get("set_manifest_sha256") == manifest else None
+    if row.get("weights") != weights or row.get("set_manifest_sha256") != manifest:
+        return None
+    return row if made_by is None or all(row.get(k) == v for k, v in made_by().items()) else None
 
 
 def _bicubic_row(bset: bm.BenchmarkSet, scale: int, samples) -> dict:
@@ -94,13 +98,16 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
         make_runner: MakeRunner, *, set_names: Sequence[str] = bm.SETS, max_minutes: Optional[float] = None,
         macs: Optional[dict[tuple[str, int], float]] = None, results_dir: Path = RESULTS_DIR,
         summary: Path = SUMMARY, card: Optional[Path] = CARD,
-        measure_only: Optional[set[tuple[str, int]]] = None) -> dict:
+        measure_only: Optional[set[tuple[str, int]]] = None,
+        made_by: Optional[Callable[[str, int, str], dict]] = None) -> dict:
     """Measure every uncached cell of `pairs` ((model, scale, weight file name)) x `precisions` x
     sets, until done or `max_minutes`, cheapest first by `macs` (per output pixel) x the set's pixels
     x the precision's desktop slowness, so a time-limited run covers the most cells; write each cell,
     the summary JSON and the card as it goes. `measure_only`: (model, scale) pairs whose cells may
     be measured; the others' are read from the cache (pending if absent), so the summary and the
-    card keep every model (`bench/zoo.py --models M --benchmarks ...`)."""
+    card keep every model (`bench/zoo.py --models M --benchmarks ...`). `made_by(model, scale,
+    precision)`: the fields a cached cell of a measurable pair must match (int8's chosen route: a
+    route that changed re-measures the cells it changed), asked once per triple."""
     sets = bm.read_sets(root, set_names)
     started = time.time()
     measured, runners, errors = 0, {}, {}
@@ -127,7 +134,13 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
     pixels = {s.name: float(sum(np.prod(Image.open(p).size) for p in s.files)) for s in sets}
     order = {k: i for i, (k, _) in enumerate(cells)}
     cells.sort(key=lambda c: (c[0][0] != "bicubic", _cost(c[0], pixels, macs), order[c[0]]))
-    rows.update({k: cached(cell_path(*k, results_dir), w, by_name[k[3]].manifest_sha256) for k, w in cells})
+    tags: dict[tuple, dict] = {}
+
+    def tag_of(key: tuple) -> Optional[Callable[[], dict]]:
+        if made_by is None or key[0] == "bicubic" or (measure_only is not None and key[:2] not in measure_only):
+            return None  # a pair not measured this run keeps its cells as they are
+        return lambda: tags[key[:3]] if key[:3] in tags else tags.setdefault(key[:3], made_by(*key[:3]))
+    rows.update({k: cached(cell_path(*k, results_dir), w, by_name[k[3]].manifest_sha256, tag_of(k)) for k, w in cells})
     samples: dict[tuple[str, int], list] = {}
     for key, weights in cells:
         model, scale, precision, set_name = key

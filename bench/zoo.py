@@ -119,7 +119,10 @@ def training_of(name: str, scale: int) -> dict:
     """The recipe recorded beside the weights by tools/train.py."""
     path = models.recipe_path(name, scale)
     recipe = json.loads(path.read_text()) if path.is_file() else {}
-    return {k: recipe.get(k) for k in ("steps", "train_seconds", "train_images", "hardware")}
+    out = {k: recipe.get(k) for k in ("steps", "train_seconds", "train_images", "hardware")}
+    if recipe.get("stopped_early"):  # shipped mid-run (tools/train.py --export_checkpoint)
+        out["schedule_steps"] = recipe["stopped_early"]["schedule_steps"]
+    return out
 
 
 #: Papers' own Set5 / Set14 PSNR_Y (dB) at each scale: other data and longer training, shown
@@ -178,7 +181,8 @@ def card_table(results: list[dict]) -> str:
         q = {row["precision"]: row for row in r["quality"]}
         cell = lambda p: f"{q[p]['psnr_y']:.2f} / {q[p]['ssim_y']:.4f}" if p in q else "-"  # noqa: E731
         t = r.get("training", {})
-        train = (f"{t['steps']} steps, {t['train_seconds'] / 60:.0f} min, {t['train_images']} photos, {t['hardware']}"
+        of = f" (of a {t['schedule_steps']}-step schedule)" if t.get("schedule_steps") else ""
+        train = (f"{t['steps']} steps{of}, {t['train_seconds'] / 60:.0f} min, {t['train_images']} photos, {t['hardware']}"
                  if t.get("steps") else "-")
         lines.append(f"| {r['model']} | x{r['scale']} | {r['params']:,} | {r['macs_per_output_px']:,} | "
                      f"{cell('bicubic')} | {cell('float')} | {cell('int8')} | {cell('a16w8')} | {train} | "
@@ -230,6 +234,12 @@ def benchmark_runner(name: str, scale: int, precision: str):
     return TFLiteRunner(tfl, scale, overlap=overlap), {**extra, "overlap": overlap}
 
 
+def benchmark_made_by(name: str, scale: int, precision: str) -> dict:
+    """What a cached benchmark cell's model must have been made by: int8's chosen route (so a route
+    that changes, e.g. a new int8 candidate winning, re-measures that model's int8 cells)."""
+    return {"int8_route": best_int8(name, scale)[1]["int8_route"]} if precision == "int8" else {}
+
+
 def run_benchmarks(selected: list[tuple[str, int]], shipped: list[tuple[str, int]]) -> None:
     """--benchmarks: the standard sets for the selected shipped weights, cheapest cells first; the
     card and summary list every shipped weight (the others from their cached cells)."""
@@ -239,7 +249,7 @@ def run_benchmarks(selected: list[tuple[str, int]], shipped: list[tuple[str, int
     pairs = [(n, s, models.weights_path(n, s).name) for n, s in every]
     benchmarks.run(FLAGS.benchmarks, pairs, FLAGS.precisions, benchmark_runner, set_names=FLAGS.benchmark_sets,
                    max_minutes=FLAGS.max_minutes, macs=macs, card=CARD if FLAGS.write_card else None,
-                   measure_only=set(selected))
+                   measure_only=set(selected), made_by=benchmark_made_by)
 
 
 def main(argv):

@@ -16,7 +16,7 @@ from deploy.convert import args
 from deploy.data.io_convention import DEFAULT_INPUT_HW, IOConvention
 from deploy.errors import UserInputError
 
-#: uniform int8: the better of the converter's and the per-layer all-a8w8 model, or the converter's only
+#: uniform int8: the best of the candidates (int8_route.ROUTES), or the converter's only
 INT8_ROUTES = ("best", "converter")
 
 
@@ -26,9 +26,10 @@ class QuantizeConfig:
 
     calib_images: how many calibration photos to use.
     io_type: uniform only: `float32`, `uint8`, `int8`, `int16`; a policy carries its own.
-    int8_route: for uniform int8: `best` (the converter's model and the per-layer all-a8w8
-        model both built, the better on the validation patches kept; the report's `int8_route`
-        says which and why) or `converter` (the TFLiteConverter's only).
+    int8_route: for uniform int8: `best` (every candidate of deploy/evaluation/int8_route.ROUTES
+        built: the converter's, per-layer all-a8w8 with min/max and with MSE-chosen activation
+        ranges; the best on the validation patches kept; the report's `int8_route` says which and
+        why) or `converter` (the TFLiteConverter's only).
     val_dir, val_images: the validation photos `best` measures on (default: shipped ones).
     ptq: post-training quantization options (`deploy.convert.ptq.PtqOptions` or a label such as
         `mse+clip+cle+bc`): the per-layer route with them; None = as above."""

@@ -3,9 +3,10 @@
 `convert.py`, `evaluate.py --model M --precision P`, `deploy.quantize`, `deploy.evaluate(src,
 precision=P)`, NPU emulation of a source and the report all call `quantize` here, so one source
 gives one model (same bytes, same PSNR) whichever door it came in by. float, fp16 and a16w8 have
-one route each (`deploy.convert.api.quantize`); int8 has two and takes the better-measured one.
+one route each (`deploy.convert.api.quantize`); int8 has three candidates (ROUTES) and takes the
+best-measured one.
 
-Two routes make a uniform int8 model: the TFLite converter (`deploy.convert.uniform`) and the
+Two quantizers make a uniform int8 model: the TFLite converter (`deploy.convert.uniform`) and the
 per-layer quantizer at all-a8w8 (`deploy.convert.per_layer`, litert-quantizer). They differ in
 one rule that matters for SR graphs that split and re-join channels (IMDN-RTC's information
 distillation: STRIDED_SLICE -> ... -> CONCATENATION): the converter forces every
@@ -17,9 +18,11 @@ both (global min/max: `quantizer.calibrate` asks for it explicitly). Measured (b
 bench/results/int8_routes.json): IMDN-RTC x3 converter 29.86 dB vs per-layer 33.05 dB on the
 validation patches; rewriting LeakyReLU as MUL+MAXIMUM before the converter does not help
 (28.70 dB), so it is the shared scales, not the activation kernel. Models without slices and
-concatenations come out within ~0.2 dB either way.
+concatenations come out within ~0.2 dB either way. The third candidate is the per-layer model with
+activation ranges chosen by least quantization error (`act_ranges` `mse`) instead of min/max: it
+wins where an outlier stretches a range (retrained ESPCN x3: tanh inputs; bench/int8_quality.py).
 
-`best_int8` builds both, measures PSNR_Y on the search's validation patches (the same ones, never
+`best_int8` builds every candidate, measures PSNR_Y on the search's validation patches (the same ones, never
 the evaluation images), and returns the better; the report's `int8_route` says which, why, and
 both PSNRs. The decision is deterministic (ties keep the converter) and cached by a sha256 of
 everything it depends on (the model's architecture and weights, input size, I/O type, the
@@ -53,7 +56,7 @@ from deploy.evaluation.runners import TFLiteRunner
 MARGIN_DB = 0.0
 #: Bumped whenever either route makes other bytes for the same inputs (a rewrite changes), so a
 #: cached decision about the old models is never applied to the new ones.
-ROUTE_VERSION = 2
+ROUTE_VERSION = 3
 #: Where decisions are kept between processes (None: in memory only): the user cache's
 #: `int8_route/` (deploy/cache_dirs.py; SRDEPLOY_CACHE_DIR is read when this module is imported).
 CACHE_DIR: Optional[Path] = cache_dirs.cache_dir("int8_route")
@@ -65,38 +68,53 @@ def measure(tflite: bytes, src, val: validation.ValidationSet) -> float:
     return val.psnr_y(runner.map(val.lr), src.scale)
 
 
+#: The int8 candidates, in tie-break order (a later one must beat every earlier one by more than
+#: MARGIN_DB): the converter, the per-layer quantizer with global min/max ranges, and the
+#: per-layer quantizer with each activation's range chosen by least quantization error
+#: (deploy/convert/ptq/act_ranges.py `mse`: a tanh/sigmoid input ranged for what the activation
+#: outputs; retrained ESPCN x3 33.47 -> 34.54 dB on the validation patches, bench/int8_quality.py).
+ROUTES = ("converter", "per_layer_a8w8", "per_layer_a8w8_mse")
+_PTQ = {"per_layer_a8w8": None, "per_layer_a8w8_mse": "mse"}
+_REASONS = {
+    "converter": "the converter's int8 measured at least as good",
+    "per_layer_a8w8": "the converter shares one scale across STRIDED_SLICE outputs and CONCATENATION inputs; "
+                      "the per-layer quantizer keeps each tensor's range (rescale ops)",
+    "per_layer_a8w8_mse": "activation ranges chosen by least int8 error (act_ranges mse) measured better than "
+                          "min/max ranges on either route"}
+
+
 def routes(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
-           calib_images: int = 8, io_type: str = "float32"):
-    """Both int8 models: (converter's, per-layer all-a8w8 or None where only the converter applies)."""
-    return _converter(src, input_size, calib_dir, calib_images, io_type), (
-        None if io_type not in ("float32", "uint8") or input_size is None
-        else _per_layer(src, input_size, calib_dir, calib_images, io_type))
+           calib_images: int = 8, io_type: str = "float32") -> dict[str, QuantizedModel]:
+    """Every int8 candidate that applies, by route name (ROUTES order): the converter's only where
+    the per-layer route cannot make the I/O type or the input is dynamic."""
+    if io_type not in ("float32", "uint8") or input_size is None:
+        return {"converter": _build("converter", src, input_size, calib_dir, calib_images, io_type)}
+    return {r: _build(r, src, input_size, calib_dir, calib_images, io_type) for r in ROUTES}
 
 
-def _converter(src, input_size, calib_dir, calib_images, io_type):
-    return convert_api.quantize(src, "int8", input_size=input_size, calib_dir=calib_dir,
-                                calib_images=calib_images, io_type=io_type)
-
-
-def _per_layer(src, input_size, calib_dir, calib_images, io_type):
+def _build(route: str, src, input_size, calib_dir, calib_images, io_type) -> QuantizedModel:
+    if route == "converter":
+        return convert_api.quantize(src, "int8", input_size=input_size, calib_dir=calib_dir,
+                                    calib_images=calib_images, io_type=io_type)
     return convert_api.quantize(src, Policy(src.name, src.scale, "a8w8", (), io_type), input_size=input_size,
-                                calib_dir=calib_dir, calib_images=calib_images)
+                                calib_dir=calib_dir, calib_images=calib_images, ptq=_PTQ[route])
 
 
-def choose(src, conv, per, *, input_size=convert_api.DEFAULT_INPUT_HW, val_dir: Optional[str | Path] = None,
-           val_images: int = 5):
-    """(the better model, the report's `int8_route` entry)."""
-    if per is None:
-        return conv, {"chosen": "converter", "reason": "only the converter route makes this I/O type"}
+def choose(src, candidates: dict[str, QuantizedModel], *, input_size=convert_api.DEFAULT_INPUT_HW,
+           val_dir: Optional[str | Path] = None, val_images: int = 5):
+    """(the better model, the report's `int8_route` entry) among `routes`' candidates."""
+    if len(candidates) == 1:
+        (name, q), = candidates.items()
+        return q, {"chosen": name, "reason": "only the converter route makes this I/O type or a dynamic input"}
     val = validation.validation_set(src.scale, input_size, val_dir=val_dir, n_images=val_images)
-    p_conv, p_per = measure(conv.tflite_bytes, src, val), measure(per.tflite_bytes, src, val)
-    chosen = "per_layer_a8w8" if p_per > p_conv + MARGIN_DB else "converter"
-    info = {"chosen": chosen, "validation_psnr_y": {"converter": round(p_conv, 4), "per_layer_a8w8": round(p_per, 4)},
-            "validation": val.to_json(),
-            "reason": ("the converter shares one scale across STRIDED_SLICE outputs and CONCATENATION inputs; "
-                       "the per-layer quantizer keeps each tensor's range (rescale ops)"
-                       if chosen == "per_layer_a8w8" else "the converter's int8 measured at least as good")}
-    return (per if chosen == "per_layer_a8w8" else conv), info
+    psnr = {name: measure(q.tflite_bytes, src, val) for name, q in candidates.items()}
+    chosen = next(iter(candidates))
+    for name in candidates:
+        if psnr[name] > psnr[chosen] + MARGIN_DB:
+            chosen = name
+    info = {"chosen": chosen, "validation_psnr_y": {k: round(v, 4) for k, v in psnr.items()},
+            "validation": val.to_json(), "reason": _REASONS[chosen]}
+    return candidates[chosen], info
 
 
 def decision_key(src, *, input_size, calib_dir, calib_images: int, io_type: str, val_dir, val_images: int) -> str:
@@ -153,21 +171,21 @@ def _store(key: str, info: dict[str, Any], sha256: str) -> None:
 def best_int8(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
               calib_images: int = 8, io_type: str = "float32", val_dir: Optional[str | Path] = None,
               val_images: int = 5):
-    """The better-measured of the converter's int8 and the per-layer all-a8w8 model, and why;
-    a decision made before for the same inputs is reused and only the chosen route is built."""
+    """The best-measured of the int8 candidates (ROUTES), and why; a decision made before for the
+    same inputs is reused and only the chosen route is built."""
     if io_type not in ("float32", "uint8") or input_size is None:
-        return choose(src, _converter(src, input_size, calib_dir, calib_images, io_type), None)
+        return choose(src, routes(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
+                                  io_type=io_type))
     key = decision_key(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
                        io_type=io_type, val_dir=val_dir, val_images=val_images)
     cached = _lookup(key)
-    if cached is not None:
-        build = _per_layer if cached["info"].get("chosen") == "per_layer_a8w8" else _converter
-        q = build(src, input_size, calib_dir, calib_images, io_type)
+    if cached is not None and cached["info"].get("chosen") in ROUTES:
+        q = _build(cached["info"]["chosen"], src, input_size, calib_dir, calib_images, io_type)
         if hashlib.sha256(q.tflite_bytes).hexdigest() == cached["sha256"]:
             _DECISIONS[key] = cached
             return q, dict(cached["info"])
-    conv, per = routes(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images, io_type=io_type)
-    q, info = choose(src, conv, per, input_size=input_size, val_dir=val_dir, val_images=val_images)
+    candidates = routes(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images, io_type=io_type)
+    q, info = choose(src, candidates, input_size=input_size, val_dir=val_dir, val_images=val_images)
     _store(key, info, hashlib.sha256(q.tflite_bytes).hexdigest())
     return q, info
 

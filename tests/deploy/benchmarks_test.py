@@ -97,6 +97,32 @@ def test_run_caches_cells_resumes_and_marks_pending(stand_in, tmp_path):
     assert len(made) == 4
 
 
+def test_a_cell_made_another_way_is_measured_again(stand_in, tmp_path):
+    """`made_by`: an int8 cell whose model came from another route (a new int8 candidate won) is
+    measured again; cells whose route is unchanged, and other precisions, come from the cache."""
+    route = {"now": "converter"}
+    made, asked = [], []
+
+    def make_runner(model, scale, precision):
+        made.append(precision)
+        return BicubicRunner(scale), ({"int8_route": route["now"]} if precision == "int8" else {})
+
+    def made_by(model, scale, precision):
+        asked.append(precision)
+        return {"int8_route": route["now"]} if precision == "int8" else {}
+
+    kw = dict(results_dir=tmp_path / "cells", summary=tmp_path / "s.json", card=None, made_by=made_by,
+              set_names=["Set5"])
+    pairs = [("xlsr", 3, "w.h5")]
+    benchmarks.run(stand_in, pairs, ["float", "int8"], make_runner, **kw)
+    benchmarks.run(stand_in, pairs, ["float", "int8"], make_runner, **kw)
+    assert made == ["float", "int8"] and asked.count("int8") == 1  # asked for a cached cell, once per run
+    route["now"] = "per_layer_a8w8_mse"
+    out = benchmarks.run(stand_in, pairs, ["float", "int8"], make_runner, **kw)
+    assert made == ["float", "int8", "int8"]
+    assert {r["int8_route"] for r in out["rows"] if r["precision"] == "int8"} == {"per_layer_a8w8_mse"}
+
+
 def test_card_section_shows_ours_beside_the_paper_and_pending_cells(stand_in, tmp_path):
     card = tmp_path / "README.md"
     card.write_text("# Model zoo\n")

@@ -1,4 +1,5 @@
-"""`--precision int8` is the better-measured of the converter's int8 and per-layer all-a8w8."""
+"""`--precision int8` is the best-measured of the converter's int8, per-layer all-a8w8 with min/max
+ranges and per-layer all-a8w8 with MSE-chosen ranges."""
 import pytest
 
 import deploy
@@ -9,11 +10,15 @@ HW = (16, 16)
 
 def test_int8_is_the_better_route(hr_dir):
     src = deploy.load_model("espcn", 2)
-    conv, per = int8_route.routes(src, input_size=HW, calib_dir=hr_dir, calib_images=2)
-    chosen, info = int8_route.choose(src, conv, per, input_size=HW, val_dir=hr_dir, val_images=2)
+    candidates = int8_route.routes(src, input_size=HW, calib_dir=hr_dir, calib_images=2)
+    assert tuple(candidates) == int8_route.ROUTES
+    assert candidates["per_layer_a8w8_mse"].report["ptq"]["label"] == "mse"  # the options, in the record
+    assert candidates["per_layer_a8w8"].tflite_bytes != candidates["per_layer_a8w8_mse"].tflite_bytes
+    chosen, info = int8_route.choose(src, candidates, input_size=HW, val_dir=hr_dir, val_images=2)
     psnr = info["validation_psnr_y"]
-    assert info["chosen"] == max(psnr, key=lambda k: (psnr[k], k == "converter"))
-    assert chosen is (per if info["chosen"] == "per_layer_a8w8" else conv)
+    order = {r: i for i, r in enumerate(int8_route.ROUTES)}
+    assert info["chosen"] == max(psnr, key=lambda k: (psnr[k], -order[k]))  # ties: the earlier route
+    assert chosen is candidates[info["chosen"]]
     q = int8_route.quantize_int8(src, input_size=HW, calib_dir=hr_dir, calib_images=2, val_dir=hr_dir,
                                  val_images=2)
     assert q.report["precision"] == "int8" and q.report["int8_route"]["chosen"] == info["chosen"]
@@ -21,9 +26,9 @@ def test_int8_is_the_better_route(hr_dir):
 
 def test_int8_io_keeps_the_converter(hr_dir):
     src = deploy.load_model("espcn", 2)
-    conv, per = int8_route.routes(src, input_size=HW, calib_dir=hr_dir, calib_images=2, io_type="int8")
-    assert per is None
-    assert int8_route.choose(src, conv, per)[1]["chosen"] == "converter"
+    candidates = int8_route.routes(src, input_size=HW, calib_dir=hr_dir, calib_images=2, io_type="int8")
+    assert list(candidates) == ["converter"]
+    assert int8_route.choose(src, candidates)[1]["chosen"] == "converter"
 
 
 def test_public_quantize_int8_is_the_best_route(hr_dir):
@@ -32,7 +37,7 @@ def test_public_quantize_int8_is_the_best_route(hr_dir):
     src = deploy.load_model("espcn", 2)
     best = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_dir=hr_dir, val_images=2),
                            input_size=HW, calib_dir=hr_dir)
-    assert best.report["int8_route"]["chosen"] in ("converter", "per_layer_a8w8")
+    assert best.report["int8_route"]["chosen"] in int8_route.ROUTES
     conv = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, int8_route="converter"),
                            input_size=HW, calib_dir=hr_dir)
     assert "int8_route" not in conv.report

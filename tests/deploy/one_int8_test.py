@@ -24,7 +24,7 @@ def test_every_entry_point_makes_the_same_int8(tmp_path, hr_dir):
     src = deploy.load_model("espcn", 2)
     q = deploy.quantize(src, "int8", input_size=HW)
     info = q.report["int8_route"]
-    assert set(info["validation_psnr_y"]) == {"converter", "per_layer_a8w8"}
+    assert set(info["validation_psnr_y"]) == set(int8_route.ROUTES)
     job = jobs.convert_model(src, "a8w8", tmp_path / "job.tflite", input_hw=HW)  # the alias, same model
     cli = run_tool("convert", "--model", "espcn", "--scale", "2", "--precision", "int8", "--input_size", "16x16",
                    "--out", str(tmp_path / "cli.tflite"))
@@ -67,7 +67,7 @@ def test_the_route_decision_is_cached_by_sha(tmp_path, monkeypatch):
     assert first.report["int8_route"] == third.report["int8_route"]
     other = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=3, val_images=2), input_size=HW)  # other inputs: decided anew
     assert len(calls) == 2 and len(list(tmp_path.glob("*.json"))) == 2
-    assert other.report["int8_route"]["chosen"] in ("converter", "per_layer_a8w8")
+    assert other.report["int8_route"]["chosen"] in int8_route.ROUTES
 
 
 def test_a_cached_decision_about_other_bytes_is_decided_again(tmp_path, monkeypatch):

@@ -127,4 +127,4 @@ def test_no_float_op_in_any_zoo_model(name, scale, random_weights):
     assert {p for _, p in hybrid.layers} == {"a16w8"} and hybrid.default == "a8w8"
     _no_float_op(deploy.quantize(src, hybrid, **kw).tflite_bytes)
     if any(isinstance(l, keras.layers.PReLU) for l in src.model.layers):
-        assert q8.report.get("rewritten_activations") or q8.report["int8_route"]["chosen"] == "per_layer_a8w8"
+        assert q8.report.get("rewritten_activations") or q8.report["int8_route"]["chosen"].startswith("per_layer")
