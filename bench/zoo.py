@@ -207,7 +207,14 @@ def int8_route_changed(row: dict) -> bool:
     """A kept row whose int8 cell came from another route than `--precision int8` takes today
     (e.g. a new int8 candidate wins): its int8 cell and int8 speed are stale."""
     q = {x["precision"]: x for x in row["quality"]}
-    return "int8" in q and q["int8"].get("int8_route") != best_int8(row["model"], row["scale"])[1]["int8_route"]
+    return "int8" in q and q["int8"].get("int8_route") != int8_route_of(row["model"], row["scale"])
+
+
+def int8_route_of(name: str, scale: int) -> str:
+    """`--precision int8`'s route: the cached decision's name, else decided now (builds the candidates)."""
+    src = sources.resolve(name, scale)
+    return (int8_route.decided_route(src, input_size=uniform.DEFAULT_INPUT_HW)
+            or best_int8(name, scale)[1]["int8_route"])
 
 
 def refresh_int8(row: dict) -> dict:
@@ -255,7 +262,7 @@ def benchmark_runner(name: str, scale: int, precision: str):
 def benchmark_made_by(name: str, scale: int, precision: str) -> dict:
     """What a cached benchmark cell's model must have been made by: int8's chosen route (so a route
     that changes, e.g. a new int8 candidate winning, re-measures that model's int8 cells)."""
-    return {"int8_route": best_int8(name, scale)[1]["int8_route"]} if precision == "int8" else {}
+    return {"int8_route": int8_route_of(name, scale)} if precision == "int8" else {}
 
 
 def run_benchmarks(selected: list[tuple[str, int]], shipped: list[tuple[str, int]]) -> None:

@@ -190,6 +190,18 @@ def best_int8(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Option
     return q, info
 
 
+def decided_route(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
+                  calib_images: int = 8, io_type: str = "float32", val_dir: Optional[str | Path] = None,
+                  val_images: int = 5) -> Optional[str]:
+    """The route an earlier `best_int8` chose for these very inputs (None: not decided yet), without
+    building a model: for reports that only need the name (bench/zoo.py's stale-row check)."""
+    if io_type not in ("float32", "uint8") or input_size is None:
+        return "converter"
+    cached = _lookup(decision_key(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
+                                  io_type=io_type, val_dir=val_dir, val_images=val_images))
+    return cached["info"].get("chosen") if cached is not None else None
+
+
 def quantize_int8(src, **kw):
     """`best_int8` as one QuantizedModel whose report carries `int8_route`."""
     q, info = best_int8(src, **kw)

@@ -57,8 +57,11 @@ def test_the_route_decision_is_cached_by_sha(tmp_path, monkeypatch):
     calls = []
     real = int8_route.routes
     monkeypatch.setattr(int8_route, "routes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    kw = dict(input_size=HW, calib_images=2, val_images=2)
+    assert int8_route.decided_route(src, **kw) is None  # nothing decided yet: nothing built either
     first = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
     assert len(calls) == 1 and len(list(tmp_path.glob("*.json"))) == 1
+    assert int8_route.decided_route(src, **kw) == first.report["int8_route"]["chosen"] and len(calls) == 1
     second = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
     monkeypatch.setattr(int8_route, "_DECISIONS", {})  # another process: read from disk
     third = deploy.quantize(src, "int8", deploy.QuantizeConfig(calib_images=2, val_images=2), input_size=HW)
