@@ -10,6 +10,7 @@ every model before B100, Urban100 last; small models before large; float, int8, 
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -134,12 +135,12 @@ def run(root: str | Path, pairs: Sequence[tuple[str, int, str]], precisions: Seq
     pixels = {s.name: float(sum(np.prod(Image.open(p).size) for p in s.files)) for s in sets}
     order = {k: i for i, (k, _) in enumerate(cells)}
     cells.sort(key=lambda c: (c[0][0] != "bicubic", _cost(c[0], pixels, macs), order[c[0]]))
-    tags: dict[tuple, dict] = {}
+    made_by_once = functools.cache(made_by) if made_by is not None else None
 
     def tag_of(key: tuple) -> Optional[Callable[[], dict]]:
-        if made_by is None or key[0] == "bicubic" or (measure_only is not None and key[:2] not in measure_only):
+        if made_by_once is None or key[0] == "bicubic" or (measure_only is not None and key[:2] not in measure_only):
             return None  # a pair not measured this run keeps its cells as they are
-        return lambda: tags[key[:3]] if key[:3] in tags else tags.setdefault(key[:3], made_by(*key[:3]))
+        return lambda: made_by_once(*key[:3])
     rows.update({k: cached(cell_path(*k, results_dir), w, by_name[k[3]].manifest_sha256, tag_of(k)) for k, w in cells})
     samples: dict[tuple[str, int], list] = {}
     for key, weights in cells:

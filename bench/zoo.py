@@ -220,11 +220,10 @@ def int8_route_of(name: str, scale: int) -> str:
 def refresh_int8(row: dict) -> dict:
     """`row` with its int8 cell and int8 evaluation speed measured again (float and a16w8 kept)."""
     name, scale = row["model"], row["scale"]
-    int8 = [q for q in quality_rows(name, scale, ["int8"]) if q["precision"] == "int8"]
-    quality = [q for q in row["quality"] if q["precision"] != "int8"]
-    at = next((i for i, q in enumerate(row["quality"]) if q["precision"] == "int8"), len(quality))
-    print(f"{name} x{scale}: int8 {int8[0]['psnr_y']:.2f}/{int8[0]['ssim_y']:.4f} ({int8[0]['int8_route']})")
-    return {**row, "quality": quality[:at] + int8 + quality[at:], "throughput_int8": throughput(name, scale)}
+    int8 = next(q for q in quality_rows(name, scale, ["int8"]) if q["precision"] == "int8")
+    print(f"{name} x{scale}: int8 {int8['psnr_y']:.2f}/{int8['ssim_y']:.4f} ({int8['int8_route']})")
+    return {**row, "quality": [int8 if q["precision"] == "int8" else q for q in row["quality"]],
+            "throughput_int8": throughput(name, scale)}
 
 
 def measure(name: str, scale: int) -> dict:

@@ -83,11 +83,16 @@ _REASONS = {
                           "min/max ranges on either route"}
 
 
+def _per_layer_applies(io_type: str, input_size) -> bool:
+    """The per-layer candidates exist only for float32/uint8 I/O at a fixed input size."""
+    return io_type in ("float32", "uint8") and input_size is not None
+
+
 def routes(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Optional[str | Path] = None,
            calib_images: int = 8, io_type: str = "float32") -> dict[str, QuantizedModel]:
     """Every int8 candidate that applies, by route name (ROUTES order): the converter's only where
     the per-layer route cannot make the I/O type or the input is dynamic."""
-    if io_type not in ("float32", "uint8") or input_size is None:
+    if not _per_layer_applies(io_type, input_size):
         return {"converter": _build("converter", src, input_size, calib_dir, calib_images, io_type)}
     return {r: _build(r, src, input_size, calib_dir, calib_images, io_type) for r in ROUTES}
 
@@ -173,7 +178,7 @@ def best_int8(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Option
               val_images: int = 5):
     """The best-measured of the int8 candidates (ROUTES), and why; a decision made before for the
     same inputs is reused and only the chosen route is built."""
-    if io_type not in ("float32", "uint8") or input_size is None:
+    if not _per_layer_applies(io_type, input_size):
         return choose(src, routes(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
                                   io_type=io_type))
     key = decision_key(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
@@ -195,7 +200,7 @@ def decided_route(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Op
                   val_images: int = 5) -> Optional[str]:
     """The route an earlier `best_int8` chose for these very inputs (None: not decided yet), without
     building a model: for reports that only need the name (bench/zoo.py's stale-row check)."""
-    if io_type not in ("float32", "uint8") or input_size is None:
+    if not _per_layer_applies(io_type, input_size):
         return "converter"
     cached = _lookup(decision_key(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
                                   io_type=io_type, val_dir=val_dir, val_images=val_images))

@@ -36,6 +36,12 @@ def command_line(argv: Optional[Sequence[str]] = None) -> str:
     return "python tools/train.py " + " ".join(shlex.quote(a) for a in out)
 
 
+def read_stages(run: Path) -> Optional[list[dict]]:
+    """The run's recorded stages (`run/stages.json`), None if it has none."""
+    f = run / "stages.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
 def record_stage(run: Path, command: str, from_step: int, to_step: int) -> list[dict]:
     """Append this invocation to `run/stages.json` and return the history.
 
@@ -43,14 +49,14 @@ def record_stage(run: Path, command: str, from_step: int, to_step: int) -> list[
     single command from scratch would give, so the recipe lists every stage. A plain resume
     with the same command merges into the stage it continues. A run dir from before stages
     were recorded is assumed to have started with the current command."""
-    f = run / "stages.json"
-    stages = json.loads(f.read_text()) if f.is_file() else (
-        [{"command": command, "from_step": 0, "to_step": from_step}] if from_step else [])
+    stages = read_stages(run)
+    if stages is None:
+        stages = [{"command": command, "from_step": 0, "to_step": from_step}] if from_step else []
     if stages and stages[-1]["command"] == command:
         stages[-1]["to_step"] = to_step
     elif from_step < to_step or not stages:
         stages.append({"command": command, "from_step": from_step, "to_step": to_step})
-    atomic_write(f, json.dumps(stages, indent=2) + "\n")
+    atomic_write(run / "stages.json", json.dumps(stages, indent=2) + "\n")
     return stages
 
 

@@ -32,7 +32,8 @@ from deploy.data.imresize import bicubic_upscale, imresize
 from deploy.errors import SrdeployError, UserInputError
 from deploy.training.checkpoint import Ema, RunCheckpoints, StopRequest
 from deploy.training.curve import Progress, ValCurve
-from deploy.training.recipe import command_line, export_weights, previous_seconds, record_stage, save_seconds
+from deploy.training.recipe import (command_line, export_weights, previous_seconds, read_stages, record_stage,
+                                    save_seconds)
 from deploy.training.sampler import SAMPLERS, Sampler, reference_detail, sample_batch
 from deploy.training.schedule import SCHEDULES, make_schedule
 from models._keras import keras, tf
@@ -241,9 +242,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         return loss
 
     def val_psnr_now() -> float:
-        if ema is None:
-            return validate(model, val, cfg.scale)
-        with ema.swapped_in():
+        with _averaged(ema):
             return validate(model, val, cfg.scale)
 
     prev_seconds = float((state or {}).get("seconds", previous_seconds(run)))
@@ -295,13 +294,24 @@ def train(cfg: TrainConfig) -> TrainResult:
         return TrainResult(n, seconds, val_psnr, None, finished=False)
     weights = None
     if cfg.export:
-        directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
-        source_info = {"source": source, "train": [p.stem for p in train_files],
-                       "validation": [p.stem for p in val_files]}
-        with ema.swapped_in() if ema else contextlib.nullcontext():  # the weights validation scored
-            weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), directory, stages,
-                                     data_source=source_info, settings=settings)
+        with _averaged(ema):  # the weights validation scored
+            weights = export_weights(model, cfg, seconds, val_psnr, len(train_files), _weights_dir(cfg), stages,
+                                     data_source=_data_source(source, train_files, val_files), settings=settings)
     return TrainResult(cfg.steps, seconds, val_psnr, weights)
+
+
+def _averaged(ema: Optional[Ema]):
+    """The EMA weights swapped in while inside (no EMA: the weights as they are)."""
+    return ema.swapped_in() if ema else contextlib.nullcontext()
+
+
+def _weights_dir(cfg: TrainConfig) -> Path:
+    return Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
+
+
+def _data_source(source: str, train_files: Sequence[Path], val_files: Sequence[Path]) -> dict:
+    """The recipe's record of which photos trained and validated the weights."""
+    return {"source": source, "train": [p.stem for p in train_files], "validation": [p.stem for p in val_files]}
 
 
 def _restore_latest(cfg: TrainConfig) -> tuple[keras.Model, Optional[Ema], int, dict, dict]:
@@ -327,7 +337,7 @@ def snapshot(cfg: TrainConfig, out: str | Path) -> int:
     write) to `out` (.h5) without training, so a long run can be judged mid-way; returns its step."""
     model, ema, step, _, _ = _restore_latest(cfg)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    with ema.swapped_in() if ema else contextlib.nullcontext():
+    with _averaged(ema):
         model.save_weights(str(out))
     return step
 
@@ -340,15 +350,13 @@ def export_checkpoint(cfg: TrainConfig) -> tuple[int, str]:
     model, ema, step, settings, state = _restore_latest(cfg)
     run = cfg.run_path
     train_files, val_files, source = training_photos(cfg)
-    history = json.loads((run / "stages.json").read_text()) if (run / "stages.json").is_file() else []
-    stages = [{**s, "to_step": min(s["to_step"], step)} for s in history if s["from_step"] < step or not s["from_step"]]
-    directory = Path(cfg.weights_dir) if cfg.weights_dir else models.registry.WEIGHTS_DIR
-    with ema.swapped_in() if ema else contextlib.nullcontext():
+    stages = [{**s, "to_step": min(s["to_step"], step)} for s in read_stages(run) or []
+              if s["from_step"] < step or not s["from_step"]]
+    with _averaged(ema):
         val_psnr = validate(model, _validation_samples(val_files, cfg.scale), cfg.scale)
         weights = export_weights(model, cfg, float(state.get("seconds", previous_seconds(run))), val_psnr,
-                                 len(train_files), directory, stages, settings=settings, stopped_at=step,
-                                 data_source={"source": source, "train": [p.stem for p in train_files],
-                                              "validation": [p.stem for p in val_files]})
+                                 len(train_files), _weights_dir(cfg), stages, settings=settings, stopped_at=step,
+                                 data_source=_data_source(source, train_files, val_files))
     return step, weights
 
 
