@@ -4,9 +4,10 @@
     python bench/npu_frames.py --models xlsr --scales 3 --socs SM8650,SM8850
     python bench/npu_frames.py --table_only         # the README table of the results on disk
 
-Per shipped weight: the uniform int8 model (deploy.quantize, the converter's int8) at the LR size
-of a 1920x1080 output frame at x3 (640x360) or a 3840x2160 one at x4 (960x540), calibrated on
-`--calib_images` shipped photos mirrored out to the frame (deploy/data/calibration.py), compiled
+Per shipped weight: the int8 model every entry point makes (deploy.quantize: the route decided on
+the model's 64x64 twin; per-layer routes take the twin's activation ranges, the converter's
+calibrates on `--calib_images` shipped photos mirrored out to the frame) at the LR size of a
+1920x1080 output frame at x3 (640x360) or a 3840x2160 one at x4 (960x540), compiled
 for each SoC (LiteRT's Qualcomm AOT plugin): ops on the NPU / all ops, partitions, the compiler's
 DDR spill/fill (activations that do not fit the HTP's on-chip VTCM go to DDR and back) and the
 context binary's size. Compile only: no quality or latency is measured here. Writes
@@ -36,13 +37,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("models", None, "zoo models (default: every one with shipped weights)")
 flags.DEFINE_list("scales", ["3", "4"], "scales (3: 640x360 LR, 4: 960x540 LR)")
 flags.DEFINE_list("socs", ["SM8650"], "Qualcomm SoCs")
-flags.DEFINE_integer("calib_images", 2, "shipped calibration photos (frame-sized patches are costly to calibrate on)")
+flags.DEFINE_integer("calib_images", 8, "shipped calibration photos")
 flags.DEFINE_bool("write_readme", True, "regenerate the README table")
 flags.DEFINE_bool("table_only", False, "measure nothing: print (and write) the table of the results on disk")
-flags.DEFINE_list("twin_models", ["realesrgan_general_x4v3"], "models whose frame-size int8 takes its ranges from a "
-                  "64x64 twin (per-layer all-a8w8, no frame-size calibration or CPU invoke): Real-ESRGAN-General "
-                  "x4's frame-size calibration outgrew 24 GiB (the process was killed)")
-TWIN_HW = (64, 64)
 
 
 def run(name: str, scale: int, socs) -> list[dict]:
@@ -51,24 +48,22 @@ def run(name: str, scale: int, socs) -> list[dict]:
     hw = FRAME_LR[scale]
     base = {"model": name, "scale": scale, "variant": "int8", "input_hw": list(hw)}
     t = time.perf_counter()
-    failed = None
-    if name not in FLAGS.twin_models:
-        try:
-            q = deploy.quantize(deploy.load_model(name, scale), "int8", deploy.QuantizeConfig(calib_images=FLAGS.calib_images),
-                                input_size=hw)
-            tflite, calib, route = q.tflite_bytes, q.report.get("calibration"), "deploy.quantize int8 at the frame"
-        except deploy.SrdeployError as e:
-            failed = f"deploy.quantize at the frame failed ({' '.join(str(e).split())[:160]})"
-    if name in FLAGS.twin_models or failed:
-        tflite, calib = twin_int8(name, scale, hw)
-        route = (failed + "; " if failed else "") + f"per-layer all-a8w8 with {TWIN_HW[1]}x{TWIN_HW[0]} twin's ranges"
-    base.update({"convert_s": round(time.perf_counter() - t, 1), "model_sha256": sha256_bytes(tflite),
-                 "calibration": calib, "route": route})
+    try:
+        q = deploy.quantize(deploy.load_model(name, scale), "int8", deploy.QuantizeConfig(calib_images=FLAGS.calib_images),
+                            input_size=hw)
+    except deploy.SrdeployError as e:
+        rows = [{**base, "soc": soc.name, "error": "deploy.quantize: " + " ".join(str(e).split())} for soc in socs]
+        print(f"{name} x{scale} int8 {hw[1]}x{hw[0]}: {rows[0]['error']}", flush=True)
+        return rows
+    route = q.report.get("int8_route", {})
+    base.update({"convert_s": round(time.perf_counter() - t, 1), "model_sha256": sha256_bytes(q.tflite_bytes),
+                 "calibration": q.report.get("calibration"), "int8_route": route.get("chosen"),
+                 "decided_on": route.get("decided_on")})
     rows = []
     for soc in socs:
         row = {**base, "soc": soc.name}
         try:
-            r = npu.compile_tflite(tflite, soc).report
+            r = npu.compile_tflite(q.tflite_bytes, soc).report
             j = r.to_json()
             row.update({"ops_on_npu": r.ops_on_npu, "ops_total": r.ops_total, "partitions": r.partitions,
                         "whole": r.whole, "compile_s": round(r.compile_seconds, 2),
@@ -85,23 +80,6 @@ def run(name: str, scale: int, socs) -> list[dict]:
     return rows
 
 
-def twin_int8(name: str, scale: int, hw) -> tuple[bytes, dict]:
-    """The frame-size per-layer all-a8w8 model quantized with ranges calibrated on its 64x64 twin
-    (same weights, same tensor names): no frame-size calibration and no CPU invoke, which is what
-    placement needs (ranges do not change where ops run); the phone's model is the same graph."""
-    import deploy
-    from deploy.convert import per_layer, quantizer
-    from deploy.convert.policy import Policy
-    from deploy.data import calibration
-    src = deploy.load_model(name, scale)
-    small, frame = per_layer.prepare_source(src, TWIN_HW), per_layer.prepare_source(src, hw)
-    calib = calibration.calibration_set(scale, TWIN_HW, n_images=8, convention=src.convention)
-    qsv = quantizer.calibrate(small.float_tflite, calib.patches)
-    policy = Policy(name, scale, "a8w8", tuple((n, "a8w8") for n in frame.layers), "float32")
-    tflite, _ = per_layer.quantize_policy(frame, policy, calib, qsv=qsv, smoke=False)
-    return tflite, {**calib.to_json(), "ranges_from": f"{TWIN_HW[1]}x{TWIN_HW[0]} twin"}
-
-
 def _mib(b: int) -> str:
     return f"{b / 2**20:.1f}"
 
@@ -110,16 +88,19 @@ def table(rows: list[dict]) -> str:
     whole = sum(1 for r in rows if r.get("whole"))
     lines = [f"Measured by `python bench/npu_frames.py` ({len(rows)} compiles, {whole} whole: every op on the NPU in one "
              "partition, ✓): the zoo's int8 models at the LR size of a 1920x1080 (x3) or 3840x2160 (x4) output frame. "
-             "DDR spill/fill: activation bytes the compiler moves to DDR and back because they do not fit the on-chip VTCM.",
-             "", "| model | LR input | SoC | NPU ops (partitions) | DDR spill / fill MiB | context MiB | convert s | compile s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "DDR spill/fill: activation bytes the compiler moves to DDR and back because they do not fit the on-chip VTCM. "
+             "int8 route: the one `deploy.quantize` / `convert.py --precision int8` takes, decided on the model's 64x64 twin; "
+             "the per-layer routes take their activation ranges from that twin too (deploy/convert/twin.py), the "
+             "converter's calibrates at the frame.",
+             "", "| model | LR input | SoC | int8 route | NPU ops (partitions) | DDR spill / fill MiB | context MiB | convert s | compile s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "ops_total" not in r:
             lines.append(f"| {r['model']} x{r['scale']} | {r['input_hw'][1]}x{r['input_hw'][0]} | {r['soc']} | "
-                         f"n/a: {r['error'][:200]} | | | | |")
+                         f"{r.get('int8_route') or ''} | n/a: {r['error'][:200]} | | | | |")
             continue
         lines.append(f"| {r['model']} x{r['scale']} | {r['input_hw'][1]}x{r['input_hw'][0]} | {r['soc']} | "
-                     f"{r['ops_on_npu']}/{r['ops_total']} ({r['partitions']}){' ✓' if r['whole'] else ''} | "
+                     f"{r.get('int8_route') or '?'} | {r['ops_on_npu']}/{r['ops_total']} ({r['partitions']}){' ✓' if r['whole'] else ''} | "
                      f"{_mib(r['ddr_spill_bytes'])} / {_mib(r['ddr_fill_bytes'])} | {_mib(r['context_bytes'])} | "
                      f"{r['convert_s']} | {r['compile_s']} |")
     reasons = sorted({f"{c['op']}: {c['reason']}" for r in rows for c in r.get("cpu_ops", [])})

@@ -221,17 +221,21 @@ def _graph_uniform(src: ModelSource, precision: str, input_hw, calib_dir, calib_
 def _quantize_policy(src: ModelSource, policy: Policy, input_hw, calib_dir, calib_images,
                      prep=None, ptq=None) -> QuantizedModel:
     from deploy.convert import per_layer
+    from deploy.convert import twin as twin_mod
     from deploy.data import calibration
-    from models.complexity import receptive_radius
     if input_hw is None:
         raise UserInputError("per-layer quantization needs a fixed input size (e.g. 64x64)")
     policy.validate(model=src.name, scale=src.scale)
     prep = prep or per_layer.prepare_source(src, input_hw)
     input_hw = tuple(prep.input_shape[1:3])  # a float TFLite keeps its own size
     policy.validate(prep.layers)  # before calibration
-    calib = calibration.calibration_set(src.scale, input_hw, calib_dir=calib_dir, n_images=calib_images,
-                                        convention=src.convention)
-    tflite, report = per_layer.quantize_policy(prep, policy, calib, value_peak=src.convention.peak, ptq=ptq)
+    twin = None
+    if twin_mod.applies(input_hw, src.framework):  # frame-sized: ranges from the small twin
+        twin = per_layer.prepare_source(src, twin_mod.TWIN_HW)
+    calib = calibration.calibration_set(src.scale, twin_mod.TWIN_HW if twin else input_hw, calib_dir=calib_dir,
+                                        n_images=calib_images, convention=src.convention)
+    tflite, report = per_layer.quantize_policy(prep, policy, calib, value_peak=src.convention.peak, ptq=ptq,
+                                               twin=twin)
     report = {**src.to_json(), "precision": "policy", "qat": None, **report,
               "receptive_radius_lr": round(prep.receptive_radius, 2)}
     tflite, report = metadata.stamp(tflite, report)  # scale, I/O convention, quantization, policy sha

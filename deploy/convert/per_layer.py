@@ -22,6 +22,7 @@ from deploy.convert import prelu_graph
 from deploy.convert import quantizer
 
 from deploy.convert import rewrite
+from deploy.convert import twin as twin_mod
 from deploy.data.calibration import CalibrationSet
 from deploy.convert.uniform import convert_uniform
 from deploy.convert.policy import Policy, PolicyError
@@ -153,23 +154,31 @@ def layers_table(infos: Sequence[LayerInfo]) -> str:
 
 def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
                     qsv: Optional[dict] = None, *, value_peak: Optional[float] = None,
-                    smoke: bool = True, ptq=None) -> tuple[bytes, dict[str, Any]]:
+                    smoke: bool = True, ptq=None, twin: Optional[Prepared] = None) -> tuple[bytes, dict[str, Any]]:
     """One TFLite model at the policy's per-layer precisions, verified; plus its report.
 
     `smoke=False` skips the one-patch invoke, for callers that invoke the model right away.
+    `twin`: the same model prepared at the twin's size (deploy/convert/twin.py), for a frame-sized
+    `prep`: `calib` is the twin's, and calibration, PTQ and the smoke invoke run on the twin.
 
     `value_peak` is the model's I/O value range peak (1 or 255, `IOConvention.peak`): uint8 I/O
     maps 0..255 onto 0..peak. It comes from the model's convention, never from the data.
     """
     policy.validate(prep.layers)
     recipe = quantizer.build_recipe(policy, prep.ops) + _io_rules(policy.io_type)
-    # `ptq` (deploy.convert.ptq.PtqOptions or its label): None = global min/max, as always
-    prep, qsv, ptq_report = quantizer.apply_ptq(prep, ptq, calib.patches, qsv, recipe, value_peak, policy=policy)
-    tfl = quantizer.quantize(prep.float_tflite, recipe, qsv)
-    if policy.io_type == "uint8":
-        if value_peak is None:
-            raise quantizer.QuantizationError("uint8 I/O needs the model's value range (value_peak: 1 or 255)")
-        tfl = io_types.to_uint8_io(tfl, peak=float(value_peak))
+    if twin is not None:
+        twin_recipe = quantizer.build_recipe(policy, twin.ops) + _io_rules(policy.io_type)
+        twin, qsv, ptq_report = quantizer.apply_ptq(twin, ptq, calib.patches, qsv, twin_recipe, value_peak,
+                                                    policy=policy)
+        prep = dataclasses.replace(prep, float_tflite=twin_mod.weights_from(twin.float_tflite, prep.float_tflite))
+        if smoke:  # the frame model's ops and quantization parameters, at a size the CPU kernels run
+            quantizer.smoke_invoke(_finish(quantizer.quantize(twin.float_tflite, twin_recipe, qsv), policy, value_peak),
+                                   calib.patches[0])
+        smoke = False
+    else:
+        # `ptq` (deploy.convert.ptq.PtqOptions or its label): None = global min/max, as always
+        prep, qsv, ptq_report = quantizer.apply_ptq(prep, ptq, calib.patches, qsv, recipe, value_peak, policy=policy)
+    tfl = _finish(quantizer.quantize(prep.float_tflite, recipe, qsv), policy, value_peak)
     if smoke:
         quantizer.smoke_invoke(tfl, calib.patches[0])
     checks, summary = quantizer.verify(tfl, prep.ops, policy)
@@ -181,7 +190,18 @@ def quantize_policy(prep: Prepared, policy: Policy, calib: CalibrationSet,
             f"layer '{c.layer}' op {c.op} runs {c.actual} but the policy asks {c.requested} "
             f"({why}); set that layer to {c.actual} in the policy" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
     report = _report(prep, policy, checks, summary, tfl, calib)
+    if twin is not None:
+        report["calibration"]["ranges_from"] = twin_mod.describe(tuple(prep.input_shape[1:3]))
     return tfl, (report if ptq_report is None else {**report, "ptq": ptq_report})
+
+
+def _finish(tfl: bytes, policy: Policy, value_peak: Optional[float]) -> bytes:
+    """The quantized model with the policy's I/O type (uint8 is made from float I/O)."""
+    if policy.io_type == "uint8":
+        if value_peak is None:
+            raise quantizer.QuantizationError("uint8 I/O needs the model's value range (value_peak: 1 or 255)")
+        tfl = io_types.to_uint8_io(tfl, peak=float(value_peak))
+    return tfl
 
 
 def _io_rules(io_type: str) -> list[dict]:

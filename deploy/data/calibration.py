@@ -88,7 +88,8 @@ def calibration_set(scale: int, patch_hw: Sequence[int], *, calib_dir: Optional[
     for name, lr in lrs:
         lr = mirror_to(lr, ph, pw)
         h, w = lr.shape[:2]
-        for _ in range(patches_per_image):
+        # a photo just the input's size (a frame-sized input) has one crop: more would repeat it
+        for _ in range(1 if (h, w) == (ph, pw) else patches_per_image):
             y, x = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
             out.append(lr[y:y + ph, x:x + pw])
     patches = convention.model_input(np.stack(out).astype(np.float32) / 255.0)

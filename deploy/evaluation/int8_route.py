@@ -31,6 +31,10 @@ under the user cache's `int8_route/` (deploy/cache_dirs.py): a second entry poin
 that it made the very bytes the decision measured (else it decides again). The per-layer route
 only exists for float32/uint8 I/O; int8 I/O keeps the converter. Keras 3, SavedModel and float
 TFLite sources have only the per-layer route.
+
+A frame-sized input (deploy/convert/twin.py: more than 256x256 LR pixels) is decided on its twin
+(the same model at the default 64x64 input: the same decision, cached) and only the chosen route
+is built at the frame; its per-layer routes take their ranges from the twin too.
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deploy.convert import api as convert_api
+from deploy.convert import twin
 from deploy.convert.api import QuantizedModel
 from deploy.convert.policy import Policy
 from deploy.convert.sources import ModelSource, require_source
@@ -181,6 +186,11 @@ def best_int8(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Option
     if not _per_layer_applies(io_type, input_size):
         return choose(src, routes(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
                                   io_type=io_type))
+    if twin.applies(input_size, src.framework):  # a frame: decided on the twin, built at the frame
+        _, info = best_int8(src, input_size=twin.TWIN_HW, calib_dir=calib_dir, calib_images=calib_images,
+                            io_type=io_type, val_dir=val_dir, val_images=val_images)
+        q = _build(info["chosen"], src, input_size, calib_dir, calib_images, io_type)
+        return q, {**info, "decided_on": twin.describe(input_size)}
     key = decision_key(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
                        io_type=io_type, val_dir=val_dir, val_images=val_images)
     cached = _lookup(key)
@@ -202,6 +212,8 @@ def decided_route(src, *, input_size=convert_api.DEFAULT_INPUT_HW, calib_dir: Op
     building a model: for reports that only need the name (bench/zoo.py's stale-row check)."""
     if not _per_layer_applies(io_type, input_size):
         return "converter"
+    if twin.applies(input_size, src.framework):
+        input_size = twin.TWIN_HW
     cached = _lookup(decision_key(src, input_size=input_size, calib_dir=calib_dir, calib_images=calib_images,
                                   io_type=io_type, val_dir=val_dir, val_images=val_images))
     return cached["info"].get("chosen") if cached is not None else None

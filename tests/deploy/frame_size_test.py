@@ -21,7 +21,7 @@ def test_mirror_holds_only_the_photos_own_pixels_and_keeps_it_in_place():
 def test_calibration_at_an_input_larger_than_the_photos(hr_dir):
     # hr_dir holds 96x96 photos: 48x48 LR at x2, smaller than a 64x80 input
     cal = calibration.calibration_set(2, (64, 80), calib_dir=hr_dir, n_images=3, patches_per_image=2)
-    assert cal.patches.shape == (6, 64, 80, 3)
+    assert cal.patches.shape == (3, 64, 80, 3)   # mirrored to exactly the input: one crop each, not 2 copies
     assert set(cal.to_json()["mirrored_to_input_size"]) == set(cal.images)
     small = calibration.calibration_set(2, (32, 32), calib_dir=hr_dir, n_images=3, patches_per_image=2)
     assert "mirrored_to_input_size" not in small.to_json()   # photos large enough: as before
