@@ -21,9 +21,10 @@ from deploy.data.io_convention import DEFAULT_INPUT_HW
 #: The twin's LR input (H, W): the default conversion size, so a frame model's ranges are those of
 #: the model `convert.py` makes by default.
 TWIN_HW: tuple[int, int] = DEFAULT_INPUT_HW
-#: Inputs with more LR pixels than this calibrate on the twin (256x256 still calibrates itself;
-#: 640x360 = 230,400 px does not).
-TWIN_ABOVE_PX = 256 * 256
+#: Inputs with more LR pixels than this calibrate on the twin (128x128 still calibrates itself;
+#: 640x360 does not): the threshold above which a search judges quality on TWIN_HW patches
+#: (deploy/policy_search/session.py), so a searched policy converts as the search measured it.
+TWIN_ABOVE_PX = 128 * 128
 
 
 class TwinMismatch(RuntimeError):

@@ -32,7 +32,7 @@ that it made the very bytes the decision measured (else it decides again). The p
 only exists for float32/uint8 I/O; int8 I/O keeps the converter. Keras 3, SavedModel and float
 TFLite sources have only the per-layer route.
 
-A frame-sized input (deploy/convert/twin.py: more than 256x256 LR pixels) is decided on its twin
+A frame-sized input (deploy/convert/twin.py: more than 128x128 LR pixels) is decided on its twin
 (the same model at the default 64x64 input: the same decision, cached) and only the chosen route
 is built at the frame; its per-layer routes take their ranges from the twin too.
 """

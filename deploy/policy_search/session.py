@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from deploy.convert import per_layer as hybrid
+from deploy.convert import twin
 from deploy.convert.sources import ModelSource
 from deploy.data import calibration
 from deploy.errors import UserInputError
@@ -192,9 +193,10 @@ def _setup(src: ModelSource, c: SearchConfig, plan: parallel.Plan, *, prof, soc,
 
 #: quality is judged on LR patches of the deployed input size up to this many pixels; a larger
 #: input (a video frame) is judged on VAL_PATCH patches of the same fully convolutional weights
-#: (30 frame-size patches would cost ~100x the time for the same ranking)
-MAX_PATCH_PIXELS = 128 * 128
-VAL_PATCH = (64, 64)
+#: (30 frame-size patches would cost ~100x the time for the same ranking). The same size and
+#: threshold as deploy/convert/twin.py, so `convert.py --policy` at the frame calibrates as the search did.
+MAX_PATCH_PIXELS = twin.TWIN_ABOVE_PX
+VAL_PATCH = twin.TWIN_HW
 
 
 def default_val_patch(input_hw) -> tuple[int, int]:
