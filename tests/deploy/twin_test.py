@@ -90,3 +90,15 @@ def test_weights_from_copies_only_changed_float_constants():
     other = per_layer.prepare_source(deploy.load_model("fsrcnn", 2), TWIN).float_tflite
     with pytest.raises(twin.TwinMismatch):  # not a twin: our bug, never a silent half-copy
         twin.weights_from(other, b.float_tflite)
+
+
+def test_a_keras3_model_at_a_frame_takes_its_twins_ranges(small_twin, tmp_path):
+    from tests.deploy.keras3_tflite_source_test import _fsrcnn
+    _fsrcnn().save(tmp_path / "fsrcnn.keras")
+    src = deploy.load_model(str(tmp_path / "fsrcnn.keras"), scale=3, value_range="0-255")
+    cfg = deploy.QuantizeConfig(calib_images=2)
+    frame = deploy.quantize(src, "int8", cfg, input_size=FRAME)
+    small = deploy.quantize(src, "int8", cfg, input_size=TWIN)
+    assert "twin" in frame.report["calibration"]["ranges_from"]
+    assert {k: v[1:] for k, v in _params(frame.tflite_bytes).items()} == \
+           {k: v[1:] for k, v in _params(small.tflite_bytes).items()}
