@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 from typing import Any, Optional, Sequence
 
-import numpy as np
 
 from deploy.convert import io_types
 
