@@ -55,18 +55,12 @@ def test_search_answer_is_priced_at_the_frame(framed):
 def test_convert_at_the_frame_makes_the_model_the_search_measured(framed, hr_dir, monkeypatch):
     """convert.py --policy at the frame calibrates on the twin (deploy/convert/twin.py) as the search
     calibrated on its patches: the same quantization parameters and weights as the search's deployed model."""
-    import numpy as np
     from deploy.convert import api as convert_api, twin
-    from deploy.convert.tflite_io import make_interpreter
+    from tests.deploy.twin_test import _params
     monkeypatch.setattr(twin, "TWIN_HW", (16, 16))
     monkeypatch.setattr(twin, "TWIN_ABOVE_PX", 16 * 16)
     a = framed.oracle.uniform("a8w8")
     searched = framed.build_deployed(a)
     converted = convert_api.quantize(framed.src, framed.oracle.policy(a), input_size=(32, 48), calib_dir=hr_dir,
                                      calib_images=2)
-
-    def params(model):
-        it = make_interpreter(model, delegates=False, allocate=False)
-        return {d["name"]: (str(d["dtype"]), tuple(np.round(d["quantization_parameters"]["scales"], 12)),
-                            tuple(d["quantization_parameters"]["zero_points"])) for d in it.get_tensor_details()}
-    assert params(converted.tflite_bytes) == params(searched)
+    assert _params(converted.tflite_bytes) == _params(searched)
