@@ -76,6 +76,11 @@ TILE_SRC = ("Qualcomm AI Engine Direct SDK (80-63442-10), HTP guidelines: 'Activ
             "fixed granularity of channels ... rounded to the next multiple of 32' (https://docs.qualcomm.com/doc/80-63442-10/"
             "topic/htp_guidelines_low_depth_activations.html); which ops are priced on tiles is the model form chosen by "
             "bench/fit_published_profiles.py (cross-validated on the fit rows)")
+FUSE_SRC = ("ops an NPU compiler folds into a neighbour cost nothing of their own (deploy/latency/htp_fusion.py): 'act', a "
+            "conv's ReLU / ReLU6 / clip run as one conv (ONNX Runtime QNN EP, 'Support Conv + Clip/Relu fusion', "
+            "https://github.com/microsoft/onnxruntime/pull/21537); 'concat', a channel concatenation of whole 32-channel tiles "
+            "written in place (a hypothesis: no vendor page). Which folds: the model form chosen by "
+            "bench/fit_published_profiles.py (cross-validated on the fit rows)")
 MDLA = ("MediaTek 'Platform-Aware Model Design Guide' (NeuroPilot / Neuron SDK), table 'MDLA version mapping': "
         "MDLA 3.0 int8 2048 MAC/cycle, int16 512 MAC/cycle, FP16 512 MAC/cycle "
         "(https://mediatek.gitlab.io/aiot/doc/aiot-dev-guide/master/sw/yocto/ml-guide/neuron-sdk/neuron-dev-flow/"
@@ -88,8 +93,12 @@ def rows_for(published: dict, graphs: dict, runtime: str, phone: str, role: str 
             and graphs[r["model"]]["role"] == role and r["all_on_npu"]]
 
 
+#: how many of the best base roofline forms (by the CV) are scored again with each compiler fold (rf.FUSE)
+FUSE_TOP = 32
+
+
 def _cv_roofline(published: dict, graphs: dict, name: str) -> dict:
-    form = rf.FORMS[name]
+    form = rf.ALL_FORMS[name]
     arrays = {m: rf.op_arrays(g, form) for m, g in graphs.items() if g["role"] == "fit"}
     errs = []
     for phone in PHONE_NAME:
@@ -100,8 +109,9 @@ def _cv_roofline(published: dict, graphs: dict, name: str) -> dict:
 def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tuple[str, dict]:
     """The form with the lowest median |relative error| of leave-one-model-out predictions over the
     fit rows of all phones (TFLite, float + w8a8), among the linear forms (latency_fit.FORMS) and the
-    roofline forms (roofline_fit.FORMS), each with a shared or a per-precision start-up cost. Fit rows
-    only: no SR row is read."""
+    roofline forms (roofline_fit.FORMS), each with a shared or a per-precision start-up cost, and the
+    32 best roofline forms each with the NPU compiler's folds (conv activations; and tile-aligned channel
+    concatenations: roofline_fit.FUSE, deploy/latency/htp_fusion.py). Fit rows only: no SR row is read."""
     scores = {}
     for name, form in lf.FORMS.items():
         feats = {m: lf.features(g, form) for m, g in graphs.items() if g["role"] == "fit"}
@@ -116,6 +126,14 @@ def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tu
             if todo else {}
     for name in rf.FORMS:
         scores[name] = done[name] if name in done else cached[name]
+    best = sorted(rf.FORMS, key=lambda k: scores[k]["median_abs"])[:FUSE_TOP]
+    fused = [rf.fuse_variant(n, f)[0] for n in best for f in rf.FUSE]
+    todo = [n for n in fused if n not in (cached or {})]
+    with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+        done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo]), chunksize=4))) \
+            if todo else {}
+    for name in fused:
+        scores[name] = done[name] if name in done else cached[name]
     return min(scores, key=lambda k: scores[k]["median_abs"]), scores
 
 
@@ -126,8 +144,8 @@ def _sig(x: float, n: int = 3) -> float:
 def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: list[dict], cv: dict) -> dict:
     """A device profile JSON from one phone's fitted rates (latency_fit.rates / roofline_fit.rates, a16w8
     derived by its QNN-fitted rule: with_int16)."""
-    roof = form_name in rf.FORMS
-    form = rf.FORMS[form_name] if roof else lf.FORMS[form_name]
+    roof = form_name in rf.ALL_FORMS
+    form = rf.ALL_FORMS[form_name] if roof else lf.FORMS[form_name]
     models = sorted({r["model"] for r in fit_rows})
     how = (f"roofline least squares on {'relative' if form.get('objective') == 'rel' else 'log'} errors, "
            "bench/published/roofline_fit.py") if roof else "NNLS, relative errors"
@@ -193,9 +211,11 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
     op8, op16, opf = rates["a8w8"]["op_us"], rates["a16w8"]["op_us"], rates["float"]["op_us"]
     tile = {} if form["convs"] == "none" and not form["elementwise_tiled"] else {"channel_tile": {
         "channels": 32, "convs": form["convs"], "elementwise": form["elementwise_tiled"], "source": TILE_SRC}}
+    fusion = {"fusion": {"kinds": list(rf.fused_kinds(form)), "channels": 32, "source": FUSE_SRC}} if form.get("fuse") else {}
     return {
         **tile,
         **traffic,
+        **fusion,
         "name": phone,
         "description": f"LiteRT with the whole model on the Hexagon HTP of a {PHONE_NAME[phone]}; rates fitted on Qualcomm AI Hub's "
                        "published whole-model TFLite latencies of non-SR networks (bench/fit_published_profiles.py), held to its "
@@ -303,7 +323,7 @@ def mdla_profile(base: dict) -> dict:
                                    "activation traffic rates (no published MediaTek figure)"}}
            if "activation_traffic" in base else {}),
         **{k: {**base[k], "source": f"ASSUMPTION: snapdragon_8gen3's fitted {k} rates (no published MediaTek figure)"}
-           for k in ("weight_traffic", "io_traffic", "roofline") if k in base},
+           for k in ("weight_traffic", "io_traffic", "roofline", "fusion") if k in base},
         "name": "mediatek_mdla3",
         "description": "A MediaTek APU with MDLA 3.0 (Dimensity 9000 class) running int8, int16 and FP16 on the MDLA. Only the "
                        "int8 : int16 : FP16 throughput ratios are published; the absolute scale is snapdragon_8gen3's (assumption).",
@@ -327,8 +347,8 @@ def build(reuse_cv: bool = False) -> tuple[dict, dict]:
     stored = ROOT / "bench/results/fit_published_profiles.json"
     old = json.loads(stored.read_text()) if reuse_cv and stored.is_file() else {}
     chosen, scores = choose_form(published, graphs, old.get("cv_by_form"))
-    roof = chosen in rf.FORMS
-    form = rf.FORMS[chosen] if roof else lf.FORMS[chosen]
+    roof = chosen in rf.ALL_FORMS
+    form = rf.ALL_FORMS[chosen] if roof else lf.FORMS[chosen]
     i16_scores = (old["int16_cv"] if old.get("chosen_form") == chosen and old.get("int16_cv")
                   else int16_cv(published, graphs, form, roof))
     mode = min(i16.MODES, key=lambda m: i16_scores[m]["median_abs"])

@@ -7,7 +7,8 @@ bench/results/published_graph_work_0.65.0.json; the fit reads it.
 Per op: TFLite op name, profile op class (deploy.latency.device_profiles.op_class), raw work
 (MACs for convs, output elements otherwise: deploy.latency.cost_model.op_work), channel-tiled work
 (deploy.latency.htp_tiling.tiled_work, 32-channel tiles), and the activation elements it reads
-and writes (channels tiled to 32: the traffic a memory-bound op moves).
+and writes (channels tiled to 32: the traffic a memory-bound op moves), and whether an NPU compiler
+folds it into a neighbour (deploy.latency.htp_fusion).
 """
 from __future__ import annotations
 
@@ -44,17 +45,20 @@ def _channels(op: str, ins: list[int], tensors: dict) -> list[int]:
 
 
 def tflite_ops(path: str) -> list[list]:
-    """[[op, class, work, tiled work, traffic elements, out ch, in ch/group, groups, kernel area], ...]
-    for every op of a float .tflite (the last four 0 for ops that are not convs / FC)."""
+    """[[op, class, work, tiled work, traffic elements, out ch, in ch/group, groups, kernel area, fused], ...]
+    for every op of a float .tflite (out ch .. kernel area 0 for ops that are not convs / FC; fused: 0, or
+    1 + the index in htp_fusion.KINDS of the way an NPU compiler folds it away)."""
     from deploy.convert.tflite_io import make_interpreter
     from deploy.latency.cost_model import op_work
+    from deploy.latency.htp_fusion import KINDS, fused_ops
     from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements
     interp = make_interpreter(path, delegates=False)
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()  # noqa: SLF001 - op inputs/outputs
     acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
+    fused = fused_ops(ops, tensors, acts, [d["index"] for d in interp.get_output_details()], tile=TILE)
     out = []
-    for od in ops:
+    for k, od in enumerate(ops):
         ins = [int(i) for i in od["inputs"] if i >= 0]
         outs = [int(i) for i in od["outputs"] if i >= 0]
         if not outs:
@@ -64,7 +68,8 @@ def tflite_ops(path: str) -> list[list]:
         klass, work = op_work(od["op_name"], ins, out_el, tensors)
         tiled = tiled_work(od["op_name"], ins, outs, tensors, TILE)
         traffic = traffic_elements(ins, outs, tensors, acts, TILE)
-        out.append([od["op_name"], klass, int(work), int(tiled), int(traffic), *_channels(od["op_name"], ins, tensors)])
+        out.append([od["op_name"], klass, int(work), int(tiled), int(traffic), *_channels(od["op_name"], ins, tensors),
+                    1 + KINDS.index(fused[k]) if k in fused else 0])
     return out
 
 
@@ -99,7 +104,8 @@ def load(names=None, recompute: bool = False) -> dict:
               f"{time.time() - t0:.0f} s", flush=True)
         data["about"] = ("per-op work of our float TFLite graphs of the architectures AI Hub measured "
                          "(bench/published/graphs.py at their published input sizes); written by "
-                         "bench/published/graph_work.py: [op, class, work, tiled work, traffic elements, out ch, in ch/group, groups, kernel area]")
+                         "bench/published/graph_work.py: [op, class, work, tiled work, traffic elements, out ch, in ch/group, groups, kernel area, "
+                         "fused (0, or 1 + index in deploy.latency.htp_fusion.KINDS)]")
         atomic_write(CACHE, json.dumps(data) + "\n")
     return data["graphs"]
 

@@ -38,6 +38,7 @@ import numpy as np
 from scipy.optimize import least_squares, nnls
 
 from bench.published.latency_fit import GROUP, op_work
+from deploy.latency.htp_fusion import KINDS
 
 ACT_BYTES = {"float": 2.0, "a8w8": 1.0, "a16w8": 2.0}
 WEIGHT_BYTES = {"float": 2.0, "a8w8": 1.0, "a16w8": 1.0}
@@ -51,7 +52,8 @@ def _form_text(f: dict) -> str:
             f"{' + io / D_p' if f['io'] else ''}; c = work / R_gp, m = (activation"
             f"{' + weight' if f['weights'] == 'in_max' else ''} bytes) / B_{'shared' if f['memory'] == 'shared' else 'p'}; "
             f"convs {f['convs']}, elementwise {'tiled' if f['elementwise_tiled'] else 'raw'}"
-            f"{', conv 1x1 and kxk apart' if f['split'] else ''}; fitted on "
+            f"{', conv 1x1 and kxk apart' if f['split'] else ''}"
+            f"{'; folded by the compiler (no cost): ' + f['fuse'] if f.get('fuse') else ''}; fitted on "
             f"{'relative' if f.get('objective') == 'rel' else 'log'} errors")
 
 
@@ -74,6 +76,27 @@ for _k, _c, _e, _w, _io, _mem, _split, _obj in itertools.product(
     FORMS[_name + INVOKE_PP] = {**_f, "form": _form_text(_f)}
 
 
+#: the NPU compiler's folds a form may assume (deploy/latency/htp_fusion.py): conv activations ("act"), and
+#: tile-aligned channel concatenations too ("act+concat"); a fused op has no work, traffic or overhead of its own
+FUSE = ("act", "act+concat")
+
+
+def fuse_variant(name: str, fuse: str) -> tuple[str, dict]:
+    """The form `name` with the fused ops `fuse` (FUSE) priced at nothing: (its name, the form)."""
+    f = {k: v for k, v in FORMS[name].items() if k != "form"}
+    f["fuse"] = fuse
+    return f"{name}+fuse_{fuse.replace('+', '_')}", {**f, "form": _form_text(f)}
+
+
+#: every base form with each fold (FUSE): the fit's CV scores those of its best base forms (fit_published_profiles)
+FUSED = dict(fuse_variant(_n, _fu) for _n in list(FORMS) for _fu in FUSE)
+ALL_FORMS = {**FORMS, **FUSED}
+
+
+def fused_kinds(form: dict) -> tuple[str, ...]:
+    return tuple(form["fuse"].split("+")) if form.get("fuse") else ()
+
+
 def groups(form: dict) -> tuple[str, ...]:
     return ("conv_1x1", "conv_kxk", "depthwise", "elementwise") if form["split"] else ("conv", "depthwise", "elementwise")
 
@@ -82,7 +105,8 @@ def op_arrays(graph: dict, form: dict) -> dict:
     """Per-op arrays of one graph_work entry under a form: group index, work (G), activation and weight
     elements (G), and the graph's op count and I/O elements (G)."""
     gs = groups(form)
-    ops = graph["ops"]
+    kinds = fused_kinds(form)
+    ops = [o for o in graph["ops"] if not (len(o) > 9 and o[9] and KINDS[o[9] - 1] in kinds)]   # folded away
     grp = [(SPLIT_GROUP if form["split"] else GROUP).get(o[1], "elementwise") for o in ops]
     return {"g": np.array([gs.index(g) for g in grp], dtype=int),
             "work": np.array([op_work(o, form["convs"], form["elementwise_tiled"]) for o in ops], float) / 1e9,

@@ -108,7 +108,8 @@ def from_device_profile(prep, profile: DeviceProfile | str, *, model: str, scale
     out over the ops (op_pricing.invoke_per_op)."""
     prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
     layer_ms = {l: {p: 0.0 for p in LAYER_PRECISIONS} for l in prep.layers}
-    ops = graph_ops(prep, **prof.tiling, traffic_tile=prof.traffic_tile)
+    ops = [o for o in graph_ops(prep, **prof.tiling, traffic_tile=prof.traffic_tile, fuse=prof.fuse)
+           if not o.fused]   # an op the NPU compiler folds into its neighbour costs nothing (htp_fusion)
     share = invoke_per_op(prof, len(ops), LAYER_PRECISIONS)   # None: one start-up cost, fixed
     fixed = invoke_ms(prof, {"a8w8": 1}) if share is None else 0.0
     for o in ops:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from deploy.convert.precisions import LAYER as LAYER_PRECISIONS
+from deploy.latency.htp_fusion import KINDS as FUSION_KINDS
 from deploy.latency.htp_tiling import CONV_TILING
 from deploy.latency.op_pricing import check_roofline
 
@@ -87,6 +88,15 @@ class DeviceProfile:
     #: ["weight_bytes": {precision: n}], "channels": tile, "source": ...}: each op costs comb(compute, memory)
     #: + its overhead, memory = the bytes it moves at memory_GBps (deploy/latency/op_pricing.py); absent: linear
     roofline: Mapping[str, Any] | None = None
+    #: {"kinds": [...htp_fusion.KINDS], "channels": tile, "source": ...}: ops the NPU compiler folds into a
+    #: neighbour, priced at nothing (deploy/latency/htp_fusion.py); absent: every op priced
+    fusion: Mapping[str, Any] | None = None
+
+    @property
+    def fuse(self) -> dict:
+        """graph_ops' folding arguments for this profile: {"kinds": (...), "tile": n} (no kinds: none)."""
+        f = self.fusion or {}
+        return {"kinds": tuple(f.get("kinds", ())), "tile": int(f.get("channels", 32))}
 
     @property
     def tile(self) -> int:
@@ -151,7 +161,8 @@ class DeviceProfile:
                 **({"activation_traffic": self.activation_traffic} if self.activation_traffic else {}),
                 **({"weight_traffic": self.weight_traffic} if self.weight_traffic else {}),
                 **({"io_traffic": self.io_traffic} if self.io_traffic else {}),
-                **({"roofline": self.roofline} if self.roofline else {})}
+                **({"roofline": self.roofline} if self.roofline else {}),
+                **({"fusion": self.fusion} if self.fusion else {})}
 
 
 #: The profile the search and `deploy.predict_latency` price on when none is named.
@@ -177,7 +188,7 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
         if not str(obj[key].get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': '{key}' has no source")
     for key in ("npu_cpu_switch", "cpu_fallback", "channel_tile", "activation_traffic", "weight_traffic",
-                "io_traffic"):   # optional; sourced when present
+                "io_traffic", "fusion"):   # optional; sourced when present
         if key in obj and not str(obj[key].get("source", "")).strip():
             raise LatencyError(f"device profile '{name}': '{key}' has no source")
     if "npu_cpu_switch" in obj and not (isinstance(obj["npu_cpu_switch"].get("us"), (int, float))
@@ -196,6 +207,11 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
         if bad:
             raise LatencyError(f"device profile '{name}': '{key}' needs a positive rate (Gelem/s) or null "
                                f"for {', '.join(bad)}")
+    if "fusion" in obj and not (isinstance(obj["fusion"].get("kinds"), list)
+                                and set(obj["fusion"]["kinds"]) <= set(FUSION_KINDS)
+                                and isinstance(obj["fusion"].get("channels", 32), int)):
+        raise LatencyError(f"device profile '{name}': 'fusion' kinds must be a list of {', '.join(FUSION_KINDS)} "
+                           "(and channels an integer)")
     check_roofline(name, obj, LAYER_PRECISIONS, LatencyError)
     for klass, entry in obj["ops"].items():
         if not str(entry.get("source", "")).strip():
@@ -205,7 +221,7 @@ def _check(name: str, obj: Mapping[str, Any]) -> None:
 #: Profile fields that are JSON objects (a number or list there is a malformed profile, one line).
 _OBJECT_FIELDS = ("accelerator", "ops", "op_overhead_us", "invoke_overhead_us", "requantize",
                   "partition_switch", "npu_cpu_switch", "cpu_fallback", "channel_tile", "activation_traffic",
-                  "weight_traffic", "io_traffic", "roofline")
+                  "weight_traffic", "io_traffic", "roofline", "fusion")
 
 
 def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
@@ -223,7 +239,8 @@ def from_json(obj: Mapping[str, Any], path: str = "") -> DeviceProfile:
                              obj["partition_switch"], obj["accelerator"], obj.get("measured"),
                              path, obj.get("npu_cpu_switch"), obj.get("cpu_fallback"),
                              obj.get("channel_tile"), obj.get("activation_traffic"),
-                             obj.get("weight_traffic"), obj.get("io_traffic"), obj.get("roofline"))
+                             obj.get("weight_traffic"), obj.get("io_traffic"), obj.get("roofline"),
+                             obj.get("fusion"))
     except KeyError as e:
         raise LatencyError(f"device profile '{name}' ({path}) lacks {e}; see "
                            "deploy/latency/profiles/README.md") from None

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
 
 from deploy.convert.tflite_io import make_interpreter
 from deploy.latency.device_profiles import op_class
+from deploy.latency.htp_fusion import fused_ops
 from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
 
 __all__ = ["Edge", "OpWork", "graph_ops", "op_work", "graph_edges"]
@@ -40,6 +41,7 @@ class OpWork:
     tensor: str          # first output tensor name
     traffic: int = 0     # activation elements read + written, channels tiled (htp_tiling.traffic_elements)
     weights: int = 0     # weight elements of a conv / FC (htp_tiling.weight_elements)
+    fused: str = ""      # how an NPU compiler folds it into a neighbour (htp_fusion.KINDS), "" if it does not
 
 
 def _elements(shape) -> int:
@@ -53,14 +55,17 @@ def _details(prep):
 
 
 def graph_ops(prep, tile: int = 1, convs: str = "all", elementwise: bool = True,
-              traffic_tile: int = 32) -> list[OpWork]:
+              traffic_tile: int = 32, fuse: Mapping | None = None) -> list[OpWork]:
     """Every op of the float model with its Keras layer, op class and work (channel dims rounded
-    up to `tile` when > 1, for the convs / elementwise ops a profile tiles: htp_tiling), and its
-    activation traffic (channels rounded up to `traffic_tile`)."""
+    up to `tile` when > 1, for the convs / elementwise ops a profile tiles: htp_tiling), its
+    activation traffic (channels rounded up to `traffic_tile`), and, with `fuse` (a profile's
+    DeviceProfile.fuse), whether the NPU compiler folds it away (htp_fusion)."""
     interp, ops, tensors = _details(prep)
     acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
+    fused = fused_ops(ops, tensors, acts, [d["index"] for d in interp.get_output_details()], fuse["kinds"],
+                      fuse["tile"]) if fuse and fuse.get("kinds") else {}
     out = []
-    for od, mo in zip(ops, prep.ops):
+    for k, (od, mo) in enumerate(zip(ops, prep.ops)):
         ins = [i for i in od["inputs"] if i >= 0]
         outs = [i for i in od["outputs"] if i >= 0]
         op = mo.op  # the same name as od["op_name"]: both come from this interpreter
@@ -68,7 +73,8 @@ def graph_ops(prep, tile: int = 1, convs: str = "all", elementwise: bool = True,
         klass, work = op_work(op, ins, out_el, tensors)
         work = tiled_work(op, ins, outs, tensors, tile, convs, elementwise) if tile > 1 else work
         out.append(OpWork(mo.index, op, mo.layer, klass, int(work), mo.tensor,
-                          traffic_elements(ins, outs, tensors, acts, traffic_tile), weight_elements(op, ins, tensors)))
+                          traffic_elements(ins, outs, tensors, acts, traffic_tile), weight_elements(op, ins, tensors),
+                          fused.get(k, "")))
     return out
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from deploy.convert.precisions import PrecisionError, layer as layer_precision
 from deploy.latency.cost_model import from_device_profile, op_work
+from deploy.latency.htp_fusion import fused_ops
 from deploy.latency.htp_tiling import activation_ids, tiled_work, traffic_elements, weight_elements
 from deploy.latency.op_pricing import invoke_ms, op_ms
 from deploy.latency.device_profiles import DeviceProfile, LatencyError, load_profile
@@ -72,7 +73,10 @@ def predict_tflite(path: str | Path | bytes, profile: DeviceProfile | str, *, na
     acts = activation_ids(ops, [d["index"] for d in interp.get_input_details()])
     io_ids = {int(d["index"]) for d in interp.get_input_details() + interp.get_output_details()}
     io_prec: dict[int, str] = {}   # model I/O tensor -> precision of the op reading / writing it
-    for od in ops:
+    fuse = prof.fuse
+    fused = fused_ops(ops, tensors, acts, [d["index"] for d in interp.get_output_details()], fuse["kinds"],
+                      fuse["tile"]) if fuse["kinds"] else {}
+    for k, od in enumerate(ops):
         ins = [i for i in od["inputs"] if i >= 0]
         outs = [i for i in od["outputs"] if i >= 0]
         if not outs or od["op_name"] == "DELEGATE":   # a delegate node repeats the ops it holds
@@ -81,6 +85,10 @@ def predict_tflite(path: str | Path | bytes, profile: DeviceProfile | str, *, na
         out_el = int(np.prod(out["shape"])) if len(out["shape"]) else 1
         op = od["op_name"]
         klass, work = op_work(op, ins, out_el, tensors)
+        if k in fused:   # folded into its neighbour by the NPU compiler: no cost of its own (htp_fusion)
+            rows.append({"kind": "op", "layer": out["name"], "op": op, "class": klass, "precision": "-",
+                         "work": 0, "ms": 0.0, "fused": fused[k]})
+            continue
         if prof.tile > 1:  # the profile's NPU stores channels in tiles (htp_tiling)
             work = tiled_work(op, ins, outs, tensors, **prof.tiling)
         prec = _DTYPE_PRECISION.get(np.dtype(out["dtype"]).type, "float")
