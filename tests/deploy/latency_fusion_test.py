@@ -103,3 +103,15 @@ def test_the_fit_folds_the_same_ops_from_the_graph_work_cache():
     assert clips == 8 and [o[9] for o in g["ops"] if o[0] in ("MINIMUM", "RELU")] == [1] * 8
     assert len(plain["g"]) - len(folded["g"]) == clips and plain["ops"] - folded["ops"] == clips
     assert folded["work"].sum() == pytest.approx(plain["work"].sum() - sum(o[2] for o in g["ops"] if o[9]) / 1e9)
+
+
+def test_a_refreshed_graph_keeps_its_cached_op_order():
+    """The converter may order the same ops differently from run to run; --refresh keeps the cached order then
+    (the fit lands elsewhere on another order), and takes the new graph when its ops differ."""
+    from bench.published.graph_work import in_cached_order
+    a, b, c = ["CONV_2D", "conv_kxk", 9, 9, 4, 8, 3, 1, 9, 0], ["RELU", "activation", 2, 2, 4, 0, 0, 0, 0, 1], \
+        ["ADD", "add_mul", 2, 2, 6, 0, 0, 0, 0, 0]
+    old = {"ops": [a[:9], b[:9], c[:9]]}                       # a cache from before the fold column
+    assert in_cached_order({"ops": [b, c, a], "io": [1, 2]}, old) == {"ops": [a, b, c], "io": [1, 2]}
+    changed = {"ops": [b, a]}
+    assert in_cached_order(changed, old) is changed and in_cached_order(changed, None) is changed
