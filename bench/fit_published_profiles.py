@@ -106,6 +106,16 @@ def _cv_roofline(published: dict, graphs: dict, name: str) -> dict:
     return lf.summary(errs)
 
 
+def _roofline_scores(published: dict, graphs: dict, names: list[str], cached: dict | None) -> dict:
+    """{name: CV summary} of roofline forms: cached where given, else a nonlinear fit per fold (minutes, on
+    every core)."""
+    todo = [n for n in names if n not in (cached or {})]
+    with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+        done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo]), chunksize=4))) \
+            if todo else {}
+    return {n: done[n] if n in done else cached[n] for n in names}
+
+
 def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tuple[str, dict]:
     """The form with the lowest median |relative error| of leave-one-model-out predictions over the
     fit rows of all phones (TFLite, float + w8a8), among the linear forms (latency_fit.FORMS) and the
@@ -120,20 +130,10 @@ def choose_form(published: dict, graphs: dict, cached: dict | None = None) -> tu
             errs += lf.leave_one_model_out(rows_for(published, graphs, "tflite", phone), feats, ("float", "a8w8"),
                                            lf.groups_of(form))
         scores[name] = lf.summary(errs)
-    todo = [n for n in rf.FORMS if n not in (cached or {})]   # a nonlinear fit per fold: minutes, on every core
-    with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-        done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo]), chunksize=8))) \
-            if todo else {}
-    for name in rf.FORMS:
-        scores[name] = done[name] if name in done else cached[name]
+    scores.update(_roofline_scores(published, graphs, list(rf.FORMS), cached))
     best = sorted(rf.FORMS, key=lambda k: scores[k]["median_abs"])[:FUSE_TOP]
-    fused = [rf.fuse_variant(n, f)[0] for n in best for f in rf.FUSE]
-    todo = [n for n in fused if n not in (cached or {})]
-    with ProcessPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-        done = dict(zip(todo, pool.map(_cv_roofline, *zip(*[(published, graphs, n) for n in todo]), chunksize=4))) \
-            if todo else {}
-    for name in fused:
-        scores[name] = done[name] if name in done else cached[name]
+    scores.update(_roofline_scores(published, graphs, [rf.fuse_variant(n, f)[0] for n in best for f in rf.FUSE],
+                                   cached))
     return min(scores, key=lambda k: scores[k]["median_abs"]), scores
 
 
