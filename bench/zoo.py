@@ -38,6 +38,7 @@ from bench import benchmarks  # noqa: E402
 from deploy.data import metrics
 from deploy.evaluation.evaluator import evaluate
 from deploy.data.imresize import bicubic_lr, modcrop
+from deploy.evaluation.integer_interpreter import IntegerInterpreter
 from deploy.evaluation.runners import KerasRunner, TFLiteRunner
 from deploy.evaluation.api import tile_overlap
 from models.complexity import macs_per_lr_pixel, receptive_radius
@@ -52,6 +53,11 @@ flags.DEFINE_string("benchmarks", None, "folder with Set5/ Set14/ B100/ Urban100
 flags.DEFINE_list("benchmark_sets", list(benchmarks.bm.SETS), "with --benchmarks: which sets")
 flags.DEFINE_float("max_minutes", None, "with --benchmarks: start no new cell after this many minutes "
                    "(the rest is shown as pending; rerun to continue)")
+
+flags.DEFINE_enum("a16w8_interpreter", "integer", ["integer", "litert"], "with --benchmarks: what runs the "
+                  "a16w8 models: `integer` (deploy/evaluation/integer_interpreter.py: LiteRT's int16 kernels' "
+                  "arithmetic on all cores, bit-identical to LiteRT, ~10x faster; tests hold it) or LiteRT's "
+                  "own single-threaded reference kernels; each cell records which")
 
 REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "models" / "README.md"
@@ -254,7 +260,11 @@ def benchmark_runner(name: str, scale: int, precision: str):
         tfl, extra = best_int8(name, scale)
     else:
         cal = calibration.calibration_set(scale, uniform.DEFAULT_INPUT_HW)
-        tfl, extra = uniform.convert_uniform(fixed, precision, calib=cal).tflite, {}
+        tfl = uniform.convert_uniform(fixed, precision, calib=cal).tflite
+        if FLAGS.a16w8_interpreter == "integer":
+            runner = TFLiteRunner(tfl, scale, overlap=overlap, workers=1, interpreter_factory=IntegerInterpreter)
+            return runner, {"overlap": overlap, "interpreter": "integer"}
+        extra = {"interpreter": "litert"}
     return TFLiteRunner(tfl, scale, overlap=overlap), {**extra, "overlap": overlap}
 
 

@@ -1,0 +1,144 @@
+"""LiteRT's int16x8 kernel arithmetic, vectorised in TensorFlow and bit-exact.
+
+LiteRT runs int16-activation ops (a16w8) on single-threaded reference kernels: an EDSR-baseline
+x2 evaluation on Urban100 takes hours. The arithmetic itself is simple integer maths, so it is
+redone here on whole tensors, with the same roundings, from LiteRT's sources
+(google-ai-edge/LiteRT `tflite/kernels/internal/common.{h,cc}` at 14906c95, gemmlowp's
+`fixedpoint.h` for the double-rounding helpers, the kernels' Prepare functions for how scales
+become multipliers). Where the x86 wheel's optimized kernels round differently from the
+reference code, what LiteRT 2.3.0 actually computes was measured against its outputs (ADD's input
+rescaling, RELU's float32 multiplier, QUANTIZE's halves to even). Bit-exactness is not assumed:
+tests/deploy/integer_interpreter_test.py compares every op's output with LiteRT's own on zoo
+a16w8 models.
+
+Convolutions run as float32 convolutions, which are exact here: the int16 input is split into
+balanced base-256 digits (|digit| <= 128), so every product and every partial sum of a digit's
+convolution is an integer below 2^24 while the reduction has fewer than 1024 terms
+(`digit_bits` makes the digits smaller for longer reductions); the requantization runs in
+float64 on integers below 2^53, the elementwise ops in int64.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT16 = (-32768, 32767)
+
+
+def tf():
+    import tensorflow  # heavy: only when an integer model is run
+    return tensorflow
+
+
+def round_away(x: float) -> int:
+    """std::round / TfLiteRound: halves away from zero."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def quantize_multiplier(multiplier: float) -> tuple[int, int]:
+    """QuantizeMultiplier: `multiplier` = q * 2^(shift - 31), q a 31-bit fixed-point fraction."""
+    if multiplier == 0.0:
+        return 0, 0
+    frac, shift = math.frexp(multiplier)
+    q = round_away(frac * (1 << 31))
+    if q == 1 << 31:
+        q //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return q, shift
+
+
+def srdhm(a, b: int):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int64 tensors holding int32 values (b > 0,
+    so the one saturating case, a == b == INT32_MIN, cannot occur)."""
+    t = tf()
+    ab = a * b
+    nudge = t.where(ab >= 0, t.constant(1 << 30, t.int64), t.constant(1 - (1 << 30), t.int64))
+    return t.truncatediv(ab + nudge, t.constant(1 << 31, t.int64))
+
+
+def rounding_divide_by_pot(x, exponent: int):
+    """gemmlowp RoundingDivideByPOT: x / 2^exponent, halves away from zero."""
+    if exponent == 0:
+        return x
+    t = tf()
+    mask = (1 << exponent) - 1
+    remainder = t.bitwise.bitwise_and(x, t.constant(mask, t.int64))
+    threshold = (mask >> 1) + t.cast(x < 0, t.int64)
+    return t.bitwise.right_shift(x, t.constant(exponent, t.int64)) + t.cast(remainder > threshold, t.int64)
+
+
+def single_rounding(x, multiplier: int, shift: int):
+    """x * multiplier * 2^(shift - 31), rounded once (halves up): how LiteRT 2.3.0's x86 int16 ADD
+    rescales its inputs (measured against its outputs; the tests hold it)."""
+    t = tf()
+    total = 31 - shift
+    return t.bitwise.right_shift(x * multiplier + (1 << (total - 1)), t.constant(total, t.int64))
+
+
+def multiply_by_quantized_multiplier(x, multiplier: int, shift: int):
+    """MultiplyByQuantizedMultiplier(int32 x, ...) with gemmlowp's two roundings (LiteRT's pip
+    builds leave TFLITE_SINGLE_ROUNDING off): how SUB / MUL / RELU requantize, and ADD its sum."""
+    left, right = max(shift, 0), max(-shift, 0)
+    return rounding_divide_by_pot(srdhm(x * (1 << left), multiplier), right)
+
+
+def digit_bits(reduction: int) -> int:
+    """Bits per balanced digit so a float32 convolution over `reduction` terms stays exact:
+    reduction * 2^(bits-1) * 128 < 2^24 (int8 weights are at most 128 in size)."""
+    for bits in range(8, 0, -1):
+        if reduction * (1 << (bits - 1)) * 128 < 1 << 24:
+            return bits
+    raise ValueError(f"a reduction of {reduction} terms is too long for exact float32 digits")
+
+
+class ExactConv:
+    """An int16x8 CONV_2D: sum(x * filter) exactly, then requantized as the reference kernel does.
+
+    The sum: float32 convolutions of x's balanced base-2^bits digits (|digit| <= 2^(bits-1)),
+    each exact, recombined in float64 (|sum| < 2^53). The requantization, MultiplyByQuantizedMultiplier
+    (int64 x, ...) per output channel (the same code in both rounding modes), in float64 too: every
+    intermediate is an integer below 2^53, so (x * m + 2^(n-1)) >> n is floor((x * m + 2^(n-1)) / 2^n).
+    The elementwise parts are XLA-compiled (one pass each instead of ten); the convolutions are
+    TensorFlow's own (oneDNN), faster than XLA's."""
+
+    def __init__(self, filt_hwio: np.ndarray, bias: np.ndarray | None, multipliers: np.ndarray, shifts: np.ndarray,
+                 zero_point: int, act_range: tuple[int, int], strides, padding: str, dilations):
+        t = tf()
+        self.bits = digit_bits(int(np.prod(filt_hwio.shape[:3])))
+        self.n_digits = -(-16 // self.bits)
+        self.w = t.constant(filt_hwio.astype(np.float32))
+        self.conv_args = dict(strides=strides, padding=padding, dilations=dilations)
+        n_out = filt_hwio.shape[-1]
+        m = multipliers.astype(np.int64)
+        self.reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF).astype(np.float64)
+        total = 15 - shifts.astype(np.int64)
+        self.rounding, self.inv = np.ldexp(1.0, total - 1), np.ldexp(1.0, -total)
+        self.bias = np.zeros(n_out) if bias is None else bias.astype(np.float64)
+        self.zero_point, self.act_range = float(zero_point), (float(act_range[0]), float(act_range[1]))
+        self._split = t.function(self._split_digits, jit_compile=True, autograph=False)
+        self._finish = t.function(self._requantize, jit_compile=True, autograph=False)
+
+    def _split_digits(self, x):
+        t = tf()
+        rest, base, digits = t.cast(x, t.float32), float(1 << self.bits), []  # int16 values: exact
+        for _ in range(self.n_digits):
+            high = t.round(rest / base)  # base is a power of two: exact
+            digits.append(rest - high * base)
+            rest = high
+        return digits
+
+    def _requantize(self, *parts):
+        t = tf()
+        acc, weight = t.constant(self.bias), 1.0
+        for p in parts:
+            acc = acc + t.cast(p, t.float64) * weight
+            weight *= float(1 << self.bits)
+        y = t.floor((acc * self.reduced + self.rounding) * self.inv) + self.zero_point
+        return t.cast(t.clip_by_value(y, *self.act_range), t.float32)  # int16 values, exact
+
+    def __call__(self, x):
+        t = tf()
+        return self._finish(*[t.nn.conv2d(d, self.w, **self.conv_args) for d in self._split(x)])
