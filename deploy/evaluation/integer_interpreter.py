@@ -131,8 +131,8 @@ class IntegerInterpreter:
         self._graph = ik.tf().function(self._run_graph, autograph=False, reduce_retracing=True)
 
     def _run_graph(self, feeds: dict):
-        """The model output from the input's quantized values (QUANTIZE runs on the host: in a
-        graph TensorFlow divides by a constant with a reciprocal, not as LiteRT does)."""
+        """The model output from the input's quantized values (QUANTIZE runs on the host, in
+        NumPy float32: a graph's own optimizations must not change its roundings)."""
         values = dict(feeds)
         for kind, run, ins, out in self._ops:
             if kind != "QUANTIZE":
@@ -213,9 +213,10 @@ def _quantize(ins, out, opts):
     _need(out, _INT16, what="QUANTIZE output")
     scale, zp = np.float32(out.scale), out.zero_point
 
-    def run(x: np.ndarray) -> np.ndarray:  # on the host: IEEE float32 division, halves to even, as LiteRT
-        r = np.rint(np.asarray(x, np.float32) / scale).astype(np.int64) + zp
-        return np.clip(r, *ik.INT16)
+    inverse = np.float32(1.0) / scale
+
+    def run(x: np.ndarray) -> np.ndarray:  # on the host, in float32: x times 1/scale, halves to even
+        return np.clip(np.rint(np.asarray(x, np.float32) * inverse).astype(np.int64) + zp, *ik.INT16)
     return run
 
 

@@ -7,7 +7,7 @@ redone here on whole tensors, with the same roundings, from LiteRT's sources
 `fixedpoint.h` for the double-rounding helpers, the kernels' Prepare functions for how scales
 become multipliers). Where the x86 wheel's optimized kernels round differently from the
 reference code, what LiteRT 2.3.0 actually computes was measured against its outputs (ADD's input
-rescaling, RELU's float32 multiplier, QUANTIZE's halves to even). Bit-exactness is not assumed:
+rescaling, RELU's float32 multiplier, QUANTIZE's float32 reciprocal and halves to even). Bit-exactness is not assumed:
 tests/deploy/integer_interpreter_test.py compares every op's output with LiteRT's own on zoo
 a16w8 models.
 
@@ -130,12 +130,24 @@ class ExactConv:
             rest = high
         return digits
 
+    def _combine(self, parts):
+        """The digits' convolutions recombined: the exact sum, in float64."""
+        t = tf()
+        acc, weight = None, 1.0
+        for p in parts:
+            term = t.cast(p, t.float64) * weight
+            acc = term if acc is None else acc + term
+            weight *= float(1 << self.bits)
+        return acc
+
+    def exact_sum(self, x):
+        """sum(x * filter) without bias or requantization (what the tests hold to integer maths)."""
+        t = tf()
+        return self._combine([t.nn.conv2d(d, self.w, **self.conv_args) for d in self._split(x)])
+
     def _requantize(self, *parts):
         t = tf()
-        acc, weight = t.constant(self.bias), 1.0
-        for p in parts:
-            acc = acc + t.cast(p, t.float64) * weight
-            weight *= float(1 << self.bits)
+        acc = self._combine(parts) + self.bias
         y = t.floor((acc * self.reduced + self.rounding) * self.inv) + self.zero_point
         return t.cast(t.clip_by_value(y, *self.act_range), t.float32)  # int16 values, exact
 
