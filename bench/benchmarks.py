@@ -240,6 +240,11 @@ def card_body(out: dict) -> str:
     sources = "\n".join(f"[{i}] {SOURCES[k]}" for k, i in sorted(used.items(), key=lambda kv: kv[1]))
     manifests = ", ".join(f"{s['name']} {s['manifest_sha256'][:12]}" for s in out["sets"])
     n_pending = len(pending)
+    a16 = [r for r in out["rows"] if r["precision"] == "a16w8"]
+    n_integer = sum(r.get("interpreter") == "integer" for r in a16)
+    ran = (f"a16w8 cells: {len(a16) - n_integer} run by LiteRT's own (single-threaded reference) int16 kernels, "
+           f"{n_integer} by deploy/evaluation/integer_interpreter.py (the same arithmetic on all cores, bit-identical "
+           "to LiteRT: tests/deploy/integer_interpreter_test.py; each cell's `interpreter` field says which). ")
     return (f"{BEGIN}\nThe standard test sets, read from a local folder (not shipped; models/DATA.md says where "
             "to get them and how to lay them out), with the standard protocol: HR cropped to a multiple of the "
             "scale, MATLAB bicubic LR, PSNR on Y (BT.601) with `scale` pixels shaved. Float: the Keras model on "
@@ -249,7 +254,7 @@ def card_body(out: dict) -> str:
             f"{manifests}. Set14 reads about 0.09 dB above the literature for every model and bicubic alike: "
             "one of its images (`bridge`) is greyscale, which our metric scores as the Y of (g, g, g) and MATLAB "
             "scripts as raw grey (models/DATA.md). The weights are the shipped ones: the table above's training "
-            "column says how each was trained (most are short CPU runs on 25 photos, not the papers' training).\n\n" + "\n\n".join(parts) + f"\n\nPaper figures (their training data and "
+            "column says how each was trained. " + ran + "\n\n" + "\n\n".join(parts) + f"\n\nPaper figures (their training data and "
             f"schedules; figures as quoted in issue #32 and the earlier card, table numbers not re-read in "
             f"the PDFs):\n{sources}\n\n"
             + (f"{n_pending} cells are pending (not yet measured on this machine's 2 shared cores): "

@@ -65,17 +65,22 @@ def evaluate(model: str | Path | QuantizedModel | ModelSource, data: Optional[st
 
 def _evaluate(model, data, config: EvalConfig, precision: str, npu_emulate: Optional[str]) -> EvalResult:
     scale, convention, num_threads, input_size = config.scale, config.convention, config.num_threads, config.input_size
+    interpreter = config.interpreter
+    if npu_emulate is not None and interpreter != "litert":
+        raise UserInputError("npu_emulate and interpreter='integer' both say what runs the model: pick one",
+                             option="interpreter")
     if isinstance(model, ModelSource):
         if npu_emulate is None:
-            return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads)
+            return evaluate_source(model, precision, data_dir=data, input_hw=input_size, num_threads=num_threads,
+                                   interpreter=interpreter)
         model = _quantize_for_npu(model, precision, input_size, npu_emulate)
     if isinstance(model, QuantizedModel):
         result = _evaluate_bytes(model.tflite_bytes, dict(model.report), label=str(model.report.get("model", "model")),
                                  data_dir=data, scale=scale, convention=convention, num_threads=num_threads,
-                                 npu_emulate=npu_emulate)
+                                 npu_emulate=npu_emulate, interpreter=interpreter)
         return dataclasses.replace(result, conversion=conversion_summary(model.tflite_bytes, model.report))
     return evaluate_tflite(model, data_dir=data, scale=scale, num_threads=num_threads, convention=convention,
-                           npu_emulate=npu_emulate)
+                           npu_emulate=npu_emulate, interpreter=interpreter)
 
 
 def _quantize_for_npu(src: ModelSource, precision: str, input_size, target: str) -> QuantizedModel:
@@ -180,13 +185,15 @@ def _checked_scale(tflite: str | Path | bytes, given: Optional[int], recorded: O
 
 def evaluate_tflite(path: str | Path, *, data_dir: Optional[str | Path] = None, scale: Optional[int] = None,
                     num_threads: int = 2, overlap: Optional[int] = None,
-                    convention: Optional[IOConvention] = None, npu_emulate: Optional[str] = None) -> EvalResult:
+                    convention: Optional[IOConvention] = None, npu_emulate: Optional[str] = None,
+                    interpreter: str = "litert") -> EvalResult:
     """Evaluate a .tflite file: I/O convention given, else recorded (report or metadata);
-    `npu_emulate="qualcomm:SM8650"`: as that NPU computes it (compiled, emulated)."""
+    `npu_emulate="qualcomm:SM8650"`: as that NPU computes it (compiled, emulated);
+    `interpreter="integer"`: an a16w8 model on the integer interpreter (EvalConfig.interpreter)."""
     path = _existing(path)
     return _evaluate_bytes(path, read_report(path), label=path.name, data_dir=data_dir, scale=scale,
                            convention=convention, num_threads=num_threads, overlap=overlap,
-                           npu_emulate=npu_emulate)
+                           npu_emulate=npu_emulate, interpreter=interpreter)
 
 
 def _existing(path: str | Path) -> Path:
@@ -231,16 +238,25 @@ def npu_interpreter_factory(tflite: str | Path | bytes, target: str) -> tuple[Ca
 
 def _evaluate_bytes(tflite: str | Path | bytes, report: Mapping[str, Any], *, label: str,
                     data_dir, scale, convention, num_threads: int, overlap: Optional[int] = None,
-                    npu_emulate: Optional[str] = None) -> EvalResult:
+                    npu_emulate: Optional[str] = None, interpreter: str = "litert") -> EvalResult:
     from deploy.evaluation.runners import TFLiteRunner
-    factory = None
+    run_on = interpreter_options(interpreter)
     if npu_emulate is not None:
         factory, soc, _ = npu_interpreter_factory(tflite, npu_emulate)
-        label = npu_label(label, soc)
+        run_on, label = {"interpreter_factory": factory}, npu_label(label, soc)
     st = _setup(tflite, report, label=label, data_dir=data_dir, scale=scale, convention=convention, overlap=overlap)
     runner = TFLiteRunner(tflite, st.scale, num_threads=num_threads, overlap=st.overlap, convention=st.convention,
-                          interpreter_factory=factory)
+                          **run_on)
     return _score(runner, st.samples, model=label, dataset=st.dataset)
+
+
+def interpreter_options(interpreter: str) -> dict[str, Any]:
+    """TFLiteRunner's options for EvalConfig.interpreter: LiteRT's defaults, or the integer
+    interpreter (one worker: TensorFlow already uses every core; an image's tiles per call)."""
+    if interpreter == "litert":
+        return {}
+    from deploy.evaluation.integer_interpreter import IntegerInterpreter
+    return {"workers": 1, "interpreter_factory": lambda model, _threads: IntegerInterpreter(model)}
 
 
 def npu_label(label: str, soc: str) -> str:
@@ -257,16 +273,19 @@ def conversion_summary(tflite: bytes, report: Mapping[str, Any]) -> dict[str, An
 def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str | Path] = None,
                     input_hw: Optional[tuple[int, int]] = DEFAULT_INPUT_HW,
                     calib_dir: Optional[str] = None, calib_images: int = 8,
-                    num_threads: int = 2) -> EvalResult:
+                    num_threads: int = 2, interpreter: str = "litert") -> EvalResult:
     """Evaluate at a precision the model every entry point makes (deploy/evaluation/int8_route.py:
     `convert.py`'s and `deploy.quantize`'s very bytes, in memory); float runs the Keras model on
-    whole images."""
+    whole images; `interpreter="integer"`: a16w8 on the integer interpreter (EvalConfig.interpreter)."""
     from deploy.convert.api import check_scale
     from deploy.convert.precisions import uniform
     from deploy.evaluation.int8_route import quantize
     from deploy.evaluation.runners import KerasRunner, TFLiteRunner
     from models.complexity import receptive_radius
     precision = uniform(precision)  # a8w8 = int8, int16x8 = a16w8
+    if interpreter != "litert" and precision != "a16w8":
+        raise UserInputError(f"the integer interpreter runs a16w8 models, not {precision}: drop the interpreter "
+                             "option or pick precision a16w8", option="interpreter")
     check_scale(src)  # --scale vs the model's own shapes
     samples, dataset = _samples(src.scale, data_dir)
     label = f"{src.name}_x{src.scale}_{precision}"
@@ -279,6 +298,6 @@ def evaluate_source(src: ModelSource, precision: str, *, data_dir: Optional[str 
     q = quantize(src, precision, QuantizeConfig(calib_images=calib_images), input_size=input_hw, calib_dir=calib_dir)
     hw = tuple(q.report["input_shape"][1:3]) if src.graph_route else input_hw  # a float TFLite keeps its size
     runner = TFLiteRunner(q.tflite_bytes, src.scale, num_threads=num_threads, convention=src.convention,
-                          overlap=tile_overlap(q.report.get("receptive_radius_lr"), hw))
+                          overlap=tile_overlap(q.report.get("receptive_radius_lr"), hw), **interpreter_options(interpreter))
     result = _score(runner, samples, model=label, dataset=dataset)
     return dataclasses.replace(result, conversion=conversion_summary(q.tflite_bytes, q.report))

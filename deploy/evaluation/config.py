@@ -18,6 +18,8 @@ from deploy.errors import UserInputError
 
 #: uniform int8: the best of the candidates (int8_route.ROUTES), or the converter's only
 INT8_ROUTES = ("best", "converter")
+#: what runs a converted model in `deploy.evaluate` (EvalConfig.interpreter)
+INTERPRETERS = ("litert", "integer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +64,21 @@ class EvalConfig:
     scale: the upscaling factor; by default the model's own (report, metadata or shapes).
     convention: the model's I/O channels and value range; by default its recorded one.
     num_threads: interpreter threads.
-    input_size: for a `ModelSource`: the fixed LR size it is converted at (None: dynamic)."""
+    input_size: for a `ModelSource`: the fixed LR size it is converted at (None: dynamic).
+    interpreter: what runs a converted model: `litert` (LiteRT's interpreter) or `integer`
+        (a16w8 models only: deploy/evaluation/integer_interpreter.py, LiteRT's int16 kernels'
+        arithmetic on all cores, bit-identical to LiteRT and 10-20x faster than its single-threaded
+        int16 kernels; any other model is refused)."""
     scale: Optional[int] = None
     convention: Optional[IOConvention] = None
     num_threads: int = 2
     input_size: Optional[tuple[int, int]] = DEFAULT_INPUT_HW
+    interpreter: str = "litert"
 
     def __post_init__(self) -> None:
+        if self.interpreter not in INTERPRETERS:
+            raise UserInputError(f"interpreter must be one of {', '.join(INTERPRETERS)}, not '{self.interpreter}'",
+                                 option="interpreter", value=self.interpreter)
         object.__setattr__(self, "num_threads", args.count("num_threads", self.num_threads))
         if self.scale is not None:
             object.__setattr__(self, "scale", args.count("scale", self.scale))
@@ -77,7 +87,8 @@ class EvalConfig:
     def to_json(self) -> dict[str, Any]:
         return {"scale": self.scale, "convention": None if self.convention is None else dataclasses.asdict(self.convention),
                 "num_threads": self.num_threads,
-                "input_size": None if self.input_size is None else list(self.input_size)}
+                "input_size": None if self.input_size is None else list(self.input_size),
+                "interpreter": self.interpreter}
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> "EvalConfig":

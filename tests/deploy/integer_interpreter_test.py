@@ -143,3 +143,28 @@ def test_zoo_model_matches_litert_op_by_op():
     for kind, _run, _ins, out in ii._ops:
         np.testing.assert_array_equal(ours[out].astype(np.float64), ref.get_tensor(out).astype(np.float64),
                                       err_msg=f"{kind} (tensor {out})")
+
+
+def test_evaluate_on_the_integer_interpreter(hr_dir, tmp_path):
+    """deploy.evaluate / evaluate.py with the integer interpreter: LiteRT's scores, per image; refused
+    where it does not apply (one line each)."""
+    import deploy
+    from tests.conftest import run_tool
+    src = deploy.load_model("fsrcnn", 2)
+    small = (16, 16)
+    litert = deploy.evaluate(src, hr_dir, deploy.EvalConfig(input_size=small), precision="a16w8")
+    ours = deploy.evaluate(src, hr_dir, deploy.EvalConfig(input_size=small, interpreter="integer"), precision="a16w8")
+    assert [(i.name, i.psnr_y, i.ssim_y) for i in ours.images] == [(i.name, i.psnr_y, i.ssim_y) for i in litert.images]
+    assert ours.to_json()["config"]["interpreter"] == "integer"
+    with pytest.raises(deploy.errors.UserInputError, match="runs a16w8 models, not int8"):
+        deploy.evaluate(src, hr_dir, deploy.EvalConfig(input_size=small, interpreter="integer"), precision="int8")
+    with pytest.raises(deploy.errors.UserInputError, match="interpreter must be one of"):
+        deploy.EvalConfig(interpreter="xnnpack")
+    cli = run_tool("evaluate", "--model", "fsrcnn", "--scale", "2", "--precision", "a16w8", "--input_size", "16x16",
+                   "--data", str(hr_dir), "--interpreter", "integer", "--json", str(tmp_path / "e.json"))
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    import json
+    assert json.loads((tmp_path / "e.json").read_text())["mean"]["psnr_y"] == pytest.approx(litert.mean["psnr_y"], abs=1e-4)
+    both = run_tool("evaluate", "--model", "fsrcnn", "--scale", "2", "--precision", "a16w8", "--interpreter", "integer",
+                    "--npu_emulate", "qualcomm:SM8650")
+    assert both.returncode == 2 and "pick one" in both.stderr and "Traceback" not in both.stderr
