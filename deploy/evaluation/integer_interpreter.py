@@ -9,9 +9,10 @@ as it does for LiteRT; any batch size is accepted. It is never a silent substitu
 asks for it by name and records that it did, and tests/test_integer_interpreter.py holds it to
 LiteRT's output, op by op, on the zoo's a16w8 models.
 
-Only what the converter's a16w8 models contain is implemented (QUANTIZE from float, CONV_2D,
-ADD, SUB, MUL, RELU, CONCATENATION of one grid, RESHAPE, TRANSPOSE, DEQUANTIZE to float); any
-other op or tensor type is refused with `IntegerModelUnsupported` before anything runs.
+Only what the converter's a16w8 models of the zoo contain is implemented (QUANTIZE from float
+and between int16 grids, CONV_2D, ADD, SUB, MUL, RELU, LEAKY_RELU, CONCATENATION of one grid,
+STRIDED_SLICE of each sample, RESHAPE, TRANSPOSE, DEQUANTIZE to float: every zoo model but ESPCN's
+TANH); any other op or tensor type is refused with `IntegerModelUnsupported` before anything runs.
 """
 from __future__ import annotations
 
@@ -109,6 +110,7 @@ class IntegerInterpreter:
         self._tensors = {i: _Tensor(m, i) for i in range(len(sg.tensors))}
         self.input, self.output = int(sg.inputs[0]), int(sg.outputs[0])
         self._ops: list[tuple[str, Callable, list[int], int]] = []
+        self._host: set[int] = set()  # outputs of the ops run on the host (the input's QUANTIZE)
         for op in sg.operators:
             code = m.operatorCodes[op.opcodeIndex]
             kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode or 0), "?")
@@ -120,9 +122,10 @@ class IntegerInterpreter:
                 raise IntegerModelUnsupported(f"op {kind} is not implemented by the integer interpreter "
                                               f"(it runs {', '.join(sorted(_KERNELS))})")
             run = make([self._tensors[i] if i >= 0 else None for i in ins], out, opts)
-            if kind == "QUANTIZE":
+            if kind == "QUANTIZE" and self._tensors[ins[0]].type == _FLOAT32:
                 if ins[0] != self.input:
-                    raise IntegerModelUnsupported("a QUANTIZE inside the graph (only the input's is run)")
+                    raise IntegerModelUnsupported("a QUANTIZE from float inside the graph (only the input's is run)")
+                self._host.add(out.index)
             elif kind != "CONV_2D":  # elementwise: one fused XLA pass (a convolution jits its own parts)
                 run = ik.tf().function(run, jit_compile=True, autograph=False)
             self._ops.append((kind, run, ins, out.index))
@@ -135,13 +138,13 @@ class IntegerInterpreter:
         NumPy float32: a graph's own optimizations must not change its roundings)."""
         values = dict(feeds)
         for kind, run, ins, out in self._ops:
-            if kind != "QUANTIZE":
+            if out not in self._host:
                 values[out] = run(*[values.get(i) if i >= 0 else None for i in ins])
         return values[self.output]
 
     def _host_feeds(self) -> dict:
         x = self._values[self.input]
-        return {out: run(x) for kind, run, _ins, out in self._ops if kind == "QUANTIZE"} or {self.input: x}
+        return {out: run(x) for _kind, run, _ins, out in self._ops if out in self._host} or {self.input: x}
 
     # -- the Interpreter call shape --------------------------------------------------------------
     def _details(self, index: int) -> dict:
@@ -187,7 +190,7 @@ class IntegerInterpreter:
         self.set_tensor(self.input, x)
         values = self._host_feeds()
         for kind, run, ins, out in self._ops:
-            if kind != "QUANTIZE":
+            if out not in self._host:
                 values[out] = run(*[values.get(i) if i >= 0 else None for i in ins])
         return {out: np.asarray(values[out]) for _k, _r, _i, out in self._ops}
 
@@ -209,8 +212,15 @@ def _need(t: _Tensor, *types: int, what: str) -> None:
 
 
 def _quantize(ins, out, opts):
-    _need(ins[0], _FLOAT32, what="QUANTIZE input")
+    _need(ins[0], _FLOAT32, _INT16, what="QUANTIZE input")
     _need(out, _INT16, what="QUANTIZE output")
+    if ins[0].type == _INT16:  # a requantization between int16 grids (Requantize)
+        m = ik.quantize_multiplier(float(np.float64(ins[0].scale) / np.float64(out.scale)))
+        zin = ins[0].zero_point
+
+        def requantize(v):
+            return _clamp(ik.multiply_by_quantized_multiplier(_int(v) - zin, *m) + out.zero_point, *ik.INT16)
+        return requantize
     scale, zp = np.float32(out.scale), out.zero_point
 
     inverse = np.float32(1.0) / scale
@@ -307,6 +317,37 @@ def _relu(ins, out, opts):
     return run
 
 
+def _leaky_relu(ins, out, opts):
+    x = ins[0]
+    _need(x, _INT16, what="LEAKY_RELU")
+    _need(out, _INT16, what="LEAKY_RELU")
+    alpha = np.float32(opts.get("alpha", 0.2))
+    m_alpha = ik.quantize_multiplier(float(np.float32(x.scale) * alpha / np.float32(out.scale)))
+    m_identity = ik.quantize_multiplier(float(np.float32(x.scale) / np.float32(out.scale)))
+
+    def run(v):
+        t = ik.tf()
+        d = _int(v) - x.zero_point
+        y = t.where(d >= 0, ik.multiply_by_quantized_multiplier(d, *m_identity),
+                    ik.multiply_by_quantized_multiplier(d, *m_alpha))
+        return _clamp(y + out.zero_point, *ik.INT16)
+    return run
+
+
+def _strided_slice(ins, out, opts):
+    _same_grid(ins, out, "STRIDED_SLICE")
+    begin, end, strides = (np.asarray(t.data).astype(np.int64).copy() for t in ins[1:4])
+    if opts.get("ellipsisMask", 0) or opts.get("newAxisMask", 0) or opts.get("shrinkAxisMask", 0) & 1 \
+            or opts.get("offset", False) or begin[0] != 0 or strides[0] != 1:
+        raise IntegerModelUnsupported("STRIDED_SLICE other than a slice of each sample")
+    masks = dict(begin_mask=opts.get("beginMask", 0) | 1, end_mask=opts.get("endMask", 0) | 1,
+                 shrink_axis_mask=opts.get("shrinkAxisMask", 0))
+
+    def run(v, _b=None, _e=None, _s=None):
+        return ik.tf().strided_slice(v, begin, end, strides, **masks)
+    return run
+
+
 def _concat(ins, out, opts):
     for t_ in (*ins, out):
         _need(t_, _INT16, what="CONCATENATION")
@@ -346,4 +387,5 @@ def _transpose(ins, out, opts):
 
 _KERNELS = {"QUANTIZE": _quantize, "DEQUANTIZE": _dequantize, "CONV_2D": _conv, "ADD": _add_sub(1),
             "SUB": _add_sub(-1), "MUL": _mul, "RELU": _relu, "CONCATENATION": _concat,
-            "RESHAPE": _reshape, "TRANSPOSE": _transpose}
+            "RESHAPE": _reshape, "TRANSPOSE": _transpose, "LEAKY_RELU": _leaky_relu,
+            "STRIDED_SLICE": _strided_slice}

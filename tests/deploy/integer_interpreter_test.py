@@ -12,21 +12,25 @@ from deploy.evaluation import integer_kernels as ik
 from deploy.evaluation.integer_interpreter import IntegerInterpreter, IntegerModelUnsupported
 from deploy.evaluation.runners import TFLiteRunner, tile_cores
 from models._keras import keras
-from models.layers import PixelShuffle
+from models.layers import ChannelSlice, PixelShuffle
 
 HW = (24, 24)
 
 
 def _every_op_model() -> keras.Model:
     """Conv (fused ReLU), conv, PReLU (RELU / MUL / SUB after the rewrite), residual ADD, clipped ReLU,
-    the input repeated by CONCATENATION and added (Real-ESRGAN-General's skip), pixel shuffle."""
+    LeakyReLU, a channel split (STRIDED_SLICE) concatenated with a tensor of another range (an int16
+    requantize), the input repeated by CONCATENATION and added (Real-ESRGAN-General's skip), pixel
+    shuffle."""
     keras.utils.set_random_seed(7)
     inp = keras.Input((*HW, 3))
     c1 = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
     c2 = keras.layers.Conv2D(8, 3, padding="same")(c1)
     p = keras.layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.RandomUniform(-0.3, 1.2))(c2)
     a = keras.layers.ReLU(max_value=1.0)(keras.layers.Add()([c1, p]))
-    c3 = keras.layers.Conv2D(12, 3, padding="same")(a)
+    leaky = keras.layers.LeakyReLU(0.1)(keras.layers.Conv2D(8, 3, padding="same")(a))
+    split = keras.layers.Concatenate()([ChannelSlice(0, 4)(leaky), ChannelSlice(4, 8)(c2)])
+    c3 = keras.layers.Conv2D(12, 3, padding="same")(split)
     skip = keras.layers.Concatenate()([inp] * 4)
     return keras.Model(inp, PixelShuffle(2)(keras.layers.Add()([c3, skip])))
 
@@ -56,7 +60,8 @@ def test_every_op_matches_litert(a16w8):
     ii = IntegerInterpreter(a16w8)
     kinds = {k for k, *_ in ii._ops}
     assert {"QUANTIZE", "CONV_2D", "ADD", "SUB", "MUL", "RELU", "CONCATENATION", "RESHAPE", "TRANSPOSE",
-            "DEQUANTIZE"} <= kinds
+            "DEQUANTIZE", "LEAKY_RELU", "STRIDED_SLICE"} <= kinds
+    assert sum(k == "QUANTIZE" for k, *_ in ii._ops) >= 2  # the input's and an int16 requantize
     for x in _inputs():
         ref = _litert_tensors(a16w8, x[None])
         ours = ii.op_outputs(x[None])
