@@ -154,3 +154,61 @@ class ExactConv:
     def __call__(self, x):
         t = tf()
         return self._finish(*[t.nn.conv2d(d, self.w, **self.conv_args) for d in self._split(x)])
+
+
+#: sigmoid(i / 24) in 0.16 fixed point, LiteRT's int16 TANH / LOGISTIC table
+#: (tflite/kernels/internal/common.h, `sigmoid_table_uint16`), copied value for value
+SIGMOID_TABLE_UINT16 = np.array([
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+], np.int64)
+
+
+def checked_log2(x: float) -> tuple[bool, int]:
+    """CheckedLog2: (is x a power of two within 1e-3 in log2, the rounded log2)."""
+    log2 = math.log(x) * (1.0 / math.log(2.0))
+    rounded = round_away(log2)
+    return abs(log2 - rounded) < 1e-3, int(rounded)
+
+
+def tanh_params(input_scale: float) -> tuple[int, int]:
+    """TanhPrepare for int16: (input multiplier, input left shift) that bring the input to the
+    table's 1/(3*4096) scale; a power-of-two scale takes the multiplier 3 << shift."""
+    pot, log2 = checked_log2(input_scale)
+    left = (15 - 3) + log2
+    if pot and left in (0, 1):
+        return 3 << left, 0
+    multiplier, left = input_scale * 4096.0 * 3.0, 0
+    while multiplier <= 32767.0 / 2.0 and left <= 30:
+        left += 1
+        multiplier *= 2.0
+    return int(multiplier), left
+
+
+def tanh_int16(x, multiplier: int, left_shift: int):
+    """reference_integer_ops::Tanh: the table, linearly interpolated, tanh(x) = 2 sigmoid(2x) - 1."""
+    t = tf()
+    rounding = (1 << (left_shift - 1)) if left_shift > 0 else 0
+    v = t.bitwise.right_shift(x * multiplier + rounding, t.constant(left_shift, t.int64))
+    a = t.abs(v)
+    high = t.bitwise.right_shift(a, t.constant(8, t.int64))
+    index = t.minimum(high, 254)
+    ua, ub = t.gather(SIGMOID_TABLE_UINT16, index), t.gather(SIGMOID_TABLE_UINT16, index + 1)
+    frac = t.bitwise.bitwise_and(a, t.constant(0xFF, t.int64))
+    table = t.where(high >= 255, t.constant(0xFFFF << 8, t.int64), ua * 256 + frac * (ub - ua))
+    signed = t.where(v >= 0, table - (1 << 23) + (1 << 7), -table + (1 << 23) + (1 << 7) - 1)
+    return t.bitwise.right_shift(signed, t.constant(8, t.int64))
