@@ -160,20 +160,13 @@ class TFLiteRunner:
     def invoke(self, lr_tile: np.ndarray) -> np.ndarray:
         """One model call on an LR uint8 RGB tile -> the model's output (its own units).
         Thread-safe: each concurrent caller gets its own interpreter (at most `workers`)."""
-        x = self._quantize(self.convention.model_input(lr_tile[None].astype(np.float32) / 255.0))
-        slot = self._free.get()  # blocks while every interpreter is busy
-        try:
-            y = slot.run(x)
-            with self._count_lock:
-                self.invocations += 1
-        finally:
-            self._free.put(slot)
-        return self._dequantize(y)[0]
+        return self.invoke_batch([lr_tile])[0]
 
     def invoke_batch(self, lr_tiles: Sequence[np.ndarray]) -> np.ndarray:
-        """One call on a batch of LR tiles, for interpreters that take any batch size."""
+        """One call on a batch of LR tiles (a batch of one for LiteRT's fixed-shape models; any
+        size for interpreters with `batched`, e.g. IntegerInterpreter)."""
         x = self._quantize(self.convention.model_input(np.stack(lr_tiles).astype(np.float32) / 255.0))
-        slot = self._free.get()
+        slot = self._free.get()  # blocks while every interpreter is busy
         try:
             y = slot.run(x)
             with self._count_lock:
