@@ -215,6 +215,12 @@ def _paper(model: str, scale: int, set_name: str, used: dict[str, int]) -> str:
     return f"{fig[0]:.2f} [{used[fig[1]]}]"
 
 
+def _gap(row: Optional[dict], model: str, scale: int, set_name: str) -> str:
+    """Ours (float) minus the paper's figure, where both exist: how far a weight is from its paper."""
+    fig = PAPERS.get((model, scale), {}).get(set_name)
+    return "" if row is None or fig is None else f"{row['psnr_y'] - fig[0]:+.2f}"
+
+
 def card_body(out: dict) -> str:
     """The card's benchmark section: one table per set, ours beside the papers', pending marked."""
     by = {(r["model"], r["scale"], r["precision"], r["set"]): r for r in out["rows"]}
@@ -225,17 +231,19 @@ def card_body(out: dict) -> str:
         name = s["name"]
         note = "" if s["standard"] else f" (NOT the standard set: {s['n_images']} images)"
         lines = [f"**{name}**{note} — PSNR_Y (dB)", "",
-                 "| model | scale | ours float | ours int8 | ours a16w8 | paper |", "|---|---|---|---|---|---|"]
+                 "| model | scale | ours float | ours int8 | ours a16w8 | paper | ours float − paper |",
+                 "|---|---|---|---|---|---|---|"]
         for scale in sorted({m[1] for m in out["models"]}):
             bic = by.get(("bicubic", scale, "bicubic", name))
-            lines.append(f"| bicubic | x{scale} | {bic['psnr_y']:.2f} | | | {_paper('bicubic', scale, name, used)} |"
-                         if bic else f"| bicubic | x{scale} | pending | | | |")
+            lines.append(f"| bicubic | x{scale} | {bic['psnr_y']:.2f} | | | {_paper('bicubic', scale, name, used)} | "
+                         f"{_gap(bic, 'bicubic', scale, name)} |" if bic else f"| bicubic | x{scale} | pending | | | | |")
         for model, scale, _ in sorted(out["models"]):
             cells = []
             for p in ("float", "int8", "a16w8"):
                 r = by.get((model, scale, p, name))
                 cells.append(f"{r['psnr_y']:.2f}" if r else "pending" if (model, scale, p, name) in pending else "–")
-            lines.append(f"| {model} | x{scale} | {' | '.join(cells)} | {_paper(model, scale, name, used)} |")
+            lines.append(f"| {model} | x{scale} | {' | '.join(cells)} | {_paper(model, scale, name, used)} | "
+                         f"{_gap(by.get((model, scale, 'float', name)), model, scale, name)} |")
         parts.append("\n".join(lines))
     sources = "\n".join(f"[{i}] {SOURCES[k]}" for k, i in sorted(used.items(), key=lambda kv: kv[1]))
     manifests = ", ".join(f"{s['name']} {s['manifest_sha256'][:12]}" for s in out["sets"])

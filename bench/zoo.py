@@ -159,7 +159,9 @@ NOTES = {
     "edsr_baseline": "EDSR-baseline (1.5 M parameters) is trained here on a 2-core CPU for a few thousand "
                      "updates of 8 small patches (see its recipe); the paper halves its learning rate every "
                      "200,000 updates of 16 48x48 patches on DIV2K. It is far from converged: more training is "
-                     "the way to more dB, and the small models' margin to it says little about the architectures.",
+                     "the way to more dB, and the small models' margin to it says little about the architectures. "
+                     "Training it to the paper needs a GPU, and none was lent to this project's sessions: the "
+                     "standard-benchmark tables below show its gap to the paper (last column).",
     **{n: f"{label}: Qualcomm AI Hub's architecture (models/zoo_aihub.py), trained here from scratch at x4 only "
           "(L1 on bicubic LR, see its recipe); AI Hub ships its own pretrained weights, not these."
        for n, label in (("quicksrnet_small", "QuickSRNet-Small"), ("quicksrnet_medium", "QuickSRNet-Medium"),
