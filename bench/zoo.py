@@ -3,6 +3,7 @@
   python bench/zoo.py                 # all shipped weights
   python bench/zoo.py --models xlsr --scales 3   # re-measure these; keep the other rows
   python bench/zoo.py --benchmarks data_cache/benchmarks   # Set5/Set14/B100/Urban100 (bench/benchmarks.py)
+  python bench/zoo.py --card_only     # the card's table rewritten from bench/results/zoo.json
 
 Rows of other pairs are kept from bench/results/zoo.json while their weight file is still the
 shipped one; a pair whose weights changed (retrained) is re-measured even when not selected, and
@@ -54,6 +55,8 @@ flags.DEFINE_list("benchmark_sets", list(benchmarks.bm.SETS), "with --benchmarks
 flags.DEFINE_float("max_minutes", None, "with --benchmarks: start no new cell after this many minutes "
                    "(the rest is shown as pending; rerun to continue)")
 
+flags.DEFINE_bool("card_only", False, "rewrite models/README.md's table from bench/results/zoo.json, measuring "
+                  "nothing (after a change of the card's prose or notes)")
 flags.DEFINE_enum("a16w8_interpreter", "integer", ["integer", "litert"], "with --benchmarks: what runs the "
                   "a16w8 models: `integer` (deploy/evaluation/integer_interpreter.py: LiteRT's int16 kernels' "
                   "arithmetic on all cores, bit-identical to LiteRT, ~10x faster; tests hold it) or LiteRT's "
@@ -295,6 +298,9 @@ def main(argv):
                 if (not FLAGS.models or n in FLAGS.models) and (not FLAGS.scales or str(s) in FLAGS.scales)}
     if not selected:
         raise SystemExit("error: no shipped weights match; train some with tools/train.py")
+    if FLAGS.card_only:
+        last = json.loads(RESULTS.read_text())
+        return write_card(last["results"], last["minutes_last_run"], len(last["measured_last_run"]))
     if FLAGS.benchmarks:
         try:
             return run_benchmarks(sorted(selected), shipped)
@@ -338,7 +344,6 @@ def write_card(results: list[dict], minutes: float, measured: int) -> None:
     if not CARD.is_file():
         CARD.write_text(f"# Model zoo\n\n{BEGIN}\n{END}\n")
     replace_marked(CARD, BEGIN, END, body)
-
 
 
 if __name__ == "__main__":
