@@ -40,7 +40,7 @@ flag_checks.hw_text("input_size", allow_dynamic=True, maximum=jobs.MAX_INPUT_SID
 flags.DEFINE_string("npu_emulate", None, "also run as this NPU computes it, e.g. qualcomm:SM8650 "
                     "(tools/npu_compile.py --list_socs)")
 flags.DEFINE_enum("interpreter", "litert", ["litert", "integer"], "what runs the converted model: LiteRT, or for "
-                  "a16w8 models `integer` (LiteRT's int16 arithmetic on all cores, bit-identical, 10-20x faster "
+                  "a16w8 models `integer` (LiteRT's int16 arithmetic on all cores, bit-identical, 2.7-13x faster on 2 cores "
                   "than LiteRT's single-threaded int16 kernels)")
 
 

@@ -67,8 +67,9 @@ class EvalConfig:
     input_size: for a `ModelSource`: the fixed LR size it is converted at (None: dynamic).
     interpreter: what runs a converted model: `litert` (LiteRT's interpreter) or `integer`
         (a16w8 models only: deploy/evaluation/integer_interpreter.py, LiteRT's int16 kernels'
-        arithmetic on all cores, bit-identical to LiteRT and 10-20x faster than its single-threaded
-        int16 kernels; any other model is refused)."""
+        arithmetic on all cores, bit-identical to LiteRT and 2.7-13x faster than its
+        single-threaded int16 kernels on 2 cores, bench/integer_interpreter.py; any other model
+        is refused)."""
     scale: Optional[int] = None
     convention: Optional[IOConvention] = None
     num_threads: int = 2
