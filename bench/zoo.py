@@ -59,7 +59,7 @@ flags.DEFINE_bool("card_only", False, "rewrite models/README.md's table from ben
                   "nothing (after a change of the card's prose or notes)")
 flags.DEFINE_enum("a16w8_interpreter", "integer", ["integer", "litert"], "with --benchmarks: what runs the "
                   "a16w8 models: `integer` (deploy/evaluation/integer_interpreter.py: LiteRT's int16 kernels' "
-                  "arithmetic on all cores, bit-identical to LiteRT, 12-13x faster for the big models: bench/integer_interpreter.py; tests hold it) or LiteRT's "
+                  "arithmetic on all cores, bit-identical to LiteRT, 11-13x faster for the big models: bench/integer_interpreter.py; tests hold it) or LiteRT's "
                   "own single-threaded reference kernels; each cell records which")
 
 REPO = Path(__file__).resolve().parent.parent
