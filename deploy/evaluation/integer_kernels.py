@@ -23,7 +23,13 @@ import math
 
 import numpy as np
 
+from deploy.errors import UserInputError
+
 INT16 = (-32768, 32767)
+
+
+class IntegerModelUnsupported(UserInputError):
+    """The model has an op, tensor type or shape the integer interpreter does not implement."""
 
 
 def tf():
@@ -91,7 +97,7 @@ def digit_bits(reduction: int) -> int:
     for bits in range(8, 0, -1):
         if reduction * (1 << (bits - 1)) * 128 < 1 << 24:
             return bits
-    raise ValueError(f"a reduction of {reduction} terms is too long for exact float32 digits")
+    raise IntegerModelUnsupported(f"a convolution summing {reduction} terms is too long for exact float32 digits")
 
 
 class ExactConv:

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from deploy.errors import UserInputError
 from deploy.evaluation import integer_kernels as ik
+from deploy.evaluation.integer_kernels import IntegerModelUnsupported
 
 FLOAT32, _INT32, _INT64, _INT16, _INT8 = 0, 2, 4, 7, 9
 NP_DTYPES = {FLOAT32: np.float32, _INT32: np.int32, _INT64: np.int64, _INT16: np.int16, _INT8: np.int8}
 _ACT_NONE, _ACT_RELU, _ACT_RELU_N1_TO_1, _ACT_RELU6 = 0, 1, 2, 3
-
-
-class IntegerModelUnsupported(UserInputError):
-    """The model has an op or tensor type this interpreter does not implement."""
 
 
 def _act_range(act: int, out) -> tuple[int, int]:
