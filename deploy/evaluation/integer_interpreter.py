@@ -99,14 +99,17 @@ class IntegerInterpreter:
         self._batch = 1
         self._graph = ik.tf().function(self._run_graph, autograph=False, reduce_retracing=True)
 
+    def _run_ops(self, values: dict) -> dict:
+        """`values` (the host ops' outputs) with every other op's output added, in graph order."""
+        for _kind, run, ins, out in self._ops:
+            if out not in self._host:
+                values[out] = run(*[values.get(i) if i >= 0 else None for i in ins])
+        return values
+
     def _run_graph(self, feeds: dict):
         """The model output from the input's quantized values (QUANTIZE runs on the host, in
         NumPy float32: a graph's own optimizations must not change its roundings)."""
-        values = dict(feeds)
-        for kind, run, ins, out in self._ops:
-            if out not in self._host:
-                values[out] = run(*[values.get(i) if i >= 0 else None for i in ins])
-        return values[self.output]
+        return self._run_ops(dict(feeds))[self.output]
 
     def _host_feeds(self) -> dict:
         x = self._values[self.input]
@@ -138,10 +141,7 @@ class IntegerInterpreter:
     def set_tensor(self, index: int, value: np.ndarray) -> None:
         if index != self.input:
             raise IntegerModelUnsupported("only the model input can be set")
-        if list(value.shape[1:]) != self._tensors[index].shape[1:]:
-            raise IntegerModelUnsupported(f"the model's input is fixed at {self._tensors[index].shape[1:]}, "
-                                          f"got {list(value.shape[1:])}")
-        self._batch = int(value.shape[0])
+        self.resize_tensor_input(index, value.shape)  # checks the sample shape, takes the batch
         self._values = {index: np.asarray(value)}
 
     def invoke(self) -> None:
@@ -159,8 +159,5 @@ class IntegerInterpreter:
     def op_outputs(self, x: np.ndarray) -> dict[int, np.ndarray]:
         """Every op's output for input `x` (tests compare them with LiteRT's, op by op)."""
         self.set_tensor(self.input, x)
-        values = self._host_feeds()
-        for kind, run, ins, out in self._ops:
-            if out not in self._host:
-                values[out] = run(*[values.get(i) if i >= 0 else None for i in ins])
+        values = self._run_ops(self._host_feeds())
         return {out: np.asarray(values[out]) for _k, _r, _i, out in self._ops}
