@@ -16,7 +16,7 @@ import dataclasses
 from typing import Callable
 
 from bench.published.graphs_classifiers import googlenet, mnasnet0_5, shufflenet_v2_x0_5
-from bench.published.graphs_image2image import aotgan, mediapipe_selfie, nafnet
+from bench.published.graphs_image2image import aotgan, ddrnet23_slim, lama_dilated, mediapipe_selfie, midas_small, nafnet
 from models._keras import keras
 
 L = keras.layers
@@ -327,6 +327,14 @@ GRAPHS: dict[str, Graph] = {g.ai_hub_id: g for g in [
     Graph("mediapipe_selfie", "fit", (256, 256), mediapipe_selfie,
           "qai_hub_models/models/mediapipe_selfie/model.py (square), AI Hub's mediapipe_selfie"),
     Graph("aotgan", "fit", (512, 512), aotgan, "researchmm/AOT-GAN-for-Inpainting src/model/aotgan.py, AI Hub's aotgan"),
+    # image-to-image nets with SR-like parts: narrow convs over many pixels, a full-resolution tail
+    # (transpose convs + a 7x7 conv to RGB at 512x512; a 3x3 32-channel conv + 1-channel head at
+    # 256x256), 32-64-channel basic blocks at 256x512 / 128x256
+    Graph("lama_dilated", "fit", (512, 512), lama_dilated,
+          "advimman/lama pix2pixhd_multidilated_catin_4dil_9b, AI Hub's lama_dilated"),
+    Graph("midas", "fit", (256, 256), midas_small, "isl-org/MiDaS@bdc4ed64 MidasNet_small, AI Hub's midas"),
+    Graph("ddrnet23_slim", "fit", (1024, 2048), ddrnet23_slim,
+          "chenjun2hao/DDRNet.pytorch@bc0e193e lib/models/ddrnet_23_slim.py, AI Hub's ddrnet23_slim"),
     # the test: every SR network AI Hub publishes (x4, 128x128), never in the fit
     *[Graph(n, "sr_test", (128, 128), _sr(n), "models.zoo_aihub.AIHUB_GRAPHS / models.zoo_big")
       for n in ("xlsr", "quicksrnetsmall", "quicksrnetmedium", "quicksrnetlarge", "sesr_m5",

@@ -1,6 +1,7 @@
 """Image-to-image fit nets of the published-latency fit (restoration, segmentation, inpainting):
 the shapes closest to SR among the networks that are not SR (bench/published/graphs.py lists
-them in GRAPHS with their sources). Built offline in tf_keras, parameter counts = AI Hub's.
+them in GRAPHS with their sources). Built offline in tf_keras, parameter counts = AI Hub's manifests
+(DDRNet-23-slim: its paper's).
 """
 from __future__ import annotations
 
@@ -158,3 +159,174 @@ def aotgan(hw, rates: tuple[int, ...] = (1, 2, 4, 8), blocks: int = 8):
     x = L.Activation("tanh")(L.Conv2D(3, 3, padding="same")(x))
     out = L.Lambda(lambda t: (tf.clip_by_value(t[0], -1, 1) + 1) / 2 * t[2] + t[1] * (1 - t[2]))([x, image, mask])
     return keras.Model([image, mask], out)
+
+
+def lama_dilated(hw, blocks: int = 9, dilations: int = 4):
+    """LaMa-Dilated (Suvorov et al., WACV 2022; advimman/lama configs/training/generator/
+    pix2pixhd_multidilated_catin_4dil_9b.yaml, the ablation AI Hub ships as lama_dilated, 45.6M
+    parameters; AI Hub's forward: image x (1 - mask), mask concatenated, output composited with the
+    image): reflect-pad 3 + 7x7 conv 4->64, three 3x3 stride-2 convs to 512 channels at 1/8
+    resolution, 9 residual blocks of two multidilated convs (saicinpainting/training/modules/
+    multidilated_conv.py, comb_mode cat_in: the 512 channels split in 4 chunks of 128, each a
+    reflect-padded 3x3 conv 128->512 at dilation 1, 2, 4, 8, the 4 outputs summed; BN, ReLU), three
+    3x3 stride-2 transpose convs back to 64 channels at full resolution, reflect-pad 3 + 7x7 conv
+    64->3 at full resolution, sigmoid. Inpainting: image-to-image at 512x512, not SR."""
+    from models._keras import tf
+
+    def rpad(t, p):
+        return L.Lambda(lambda u: tf.pad(u, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT"))(t)
+
+    def multidilated(t, c):
+        chunks = L.Lambda(lambda u: tf.split(u, dilations, axis=-1))(t)
+        outs = [L.Conv2D(c, 3, dilation_rate=2 ** i)(rpad(chunks[i], 2 ** i)) for i in range(dilations)]
+        return L.BatchNormalization()(L.Add()(outs))
+
+    image = keras.Input((hw[0], hw[1], 3), batch_size=1)
+    mask = keras.Input((hw[0], hw[1], 1), batch_size=1)
+    masked = L.Lambda(lambda t: t[0] * (1 - t[1]))([image, mask])
+    x = L.Concatenate()([masked, mask])
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(64, 7)(rpad(x, 3))))
+    for c in (128, 256, 512):
+        x = L.ReLU()(L.BatchNormalization()(L.Conv2D(c, 3, 2, padding="same")(x)))
+    for _ in range(blocks):
+        y = multidilated(L.ReLU()(multidilated(x, 512)), 512)
+        x = L.Add()([x, y])
+    for c in (256, 128, 64):
+        x = L.ReLU()(L.BatchNormalization()(L.Conv2DTranspose(c, 3, 2, padding="same")(x)))
+    x = L.Activation("sigmoid")(L.Conv2D(3, 7)(rpad(x, 3)))
+    return keras.Model([image, mask], L.Lambda(lambda t: t[2] * t[0] + (1 - t[2]) * t[1])([x, image, mask]))
+
+
+def midas_small(hw, features: int = 64):
+    """MiDaS v2.1 small (Ranftl et al., TPAMI 2022; isl-org/MiDaS@bdc4ed64 midas/midas_net_custom.py
+    MidasNet_small, features 64, expand, as AI Hub's midas, 16.6M parameters; AI Hub's forward:
+    torchvision normalization, the depth map kept 1 x H x W): an EfficientNet-Lite3 encoder (geffnet
+    tf_efficientnet_lite3: stem 32, ReLU6, no squeeze-excite; stages 24/32/48/96/136/232/384 x 1/3/3/5/5/6/1
+    blocks; no head) tapped after stages 2, 3, 5, 7; 3x3 convs to 64/128/256/512 channels; four
+    RefineNet fusion blocks (residual conv units of two 3x3 convs, bilinear x2 with align_corners,
+    1x1 out conv) up to 64 channels at 1/2 resolution; a 3x3 conv 64->32, bilinear x2, a 3x3 conv
+    32->32 + ReLU and a 1x1 conv to one channel + ReLU at full resolution. Depth: dense prediction
+    with an SR-like full-resolution tail, not SR."""
+    from models._keras import tf
+
+    def bn_act(t, act=True):
+        t = L.BatchNormalization(epsilon=1e-3)(t)
+        return L.ReLU(6.0)(t) if act else t
+
+    def ir(t, k, s, e, c):
+        cin = int(t.shape[-1])
+        y = bn_act(L.Conv2D(cin * e, 1, use_bias=False)(t)) if e != 1 else t
+        y = bn_act(L.DepthwiseConv2D(k, s, padding="same", use_bias=False)(y))
+        y = bn_act(L.Conv2D(c, 1, use_bias=False)(y), act=False)
+        return L.Add()([t, y]) if s == 1 and cin == c else y
+
+    def up(t, align):
+        size = (2 * int(t.shape[1]), 2 * int(t.shape[2]))
+        return L.Lambda(lambda u: tf.compat.v1.image.resize_bilinear(u, size, align_corners=align))(t)
+
+    def rcu(t, c):
+        y = L.Conv2D(c, 3, padding="same")(L.ReLU()(t))
+        y = L.Conv2D(c, 3, padding="same")(L.ReLU()(y))
+        return L.Add()([y, t])
+
+    def fusion(t, skip, c, out):
+        if skip is not None:
+            t = L.Add()([t, rcu(skip, c)])
+        else:
+            rcu(t, c)      # resConfUnit1 exists (counted in the parameters) but is unused without a skip
+        return L.Conv2D(out, 1)(up(rcu(t, c), True))
+
+    x_in = keras.Input((hw[0], hw[1], 3), batch_size=1)
+    x = L.Lambda(lambda u: (u - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225]))(x_in)
+    x = bn_act(L.Conv2D(32, 3, 2, padding="same", use_bias=False)(x))
+    taps = []
+    stages = [(3, 1, 1, 24, 1), (3, 2, 6, 32, 3), (5, 2, 6, 48, 3), (3, 2, 6, 96, 5), (5, 1, 6, 136, 5),
+              (5, 2, 6, 232, 6), (3, 1, 6, 384, 1)]
+    for i, (k, s, e, c, n) in enumerate(stages):
+        for j in range(n):
+            x = ir(x, k, s if j == 0 else 1, e, c)
+        if i in (1, 2, 4, 6):
+            taps.append(x)
+    widths = [features, 2 * features, 4 * features, 8 * features]
+    rn = [L.Conv2D(w, 3, padding="same", use_bias=False)(t) for t, w in zip(taps, widths)]
+    p = fusion(rn[3], None, widths[3], widths[3] // 2)
+    p = fusion(p, rn[2], widths[2], widths[2] // 2)
+    p = fusion(p, rn[1], widths[1], widths[1] // 2)
+    p = fusion(p, rn[0], widths[0], widths[0])
+    y = up(L.Conv2D(features // 2, 3, padding="same")(p), False)
+    y = L.ReLU()(L.Conv2D(32, 3, padding="same")(y))
+    return keras.Model(x_in, L.ReLU()(L.Conv2D(1, 1)(y)))
+
+
+def ddrnet23_slim(hw, planes: int = 32, spp: int = 128, head: int = 64, classes: int = 19):
+    """DDRNet-23-slim (Hong et al. 2021; chenjun2hao/DDRNet.pytorch@bc0e193e lib/models/ddrnet_23_slim.py
+    DualResNet(BasicBlock, [2, 2, 2, 2], planes 32, spp_planes 128, head_planes 64, augment=False), as
+    AI Hub's ddrnet23_slim, 6.13M parameters, torchvision normalization first): a two-branch
+    real-time segmenter at 1024x2048 whose high-resolution branch keeps 64 channels at 1/8
+    resolution (128x256) after 32-channel basic blocks at 1/4 (256x512): narrow 3x3 convs over many
+    pixels, the regime of SR trunks. Low branch 128/256/512 channels, bilateral fusions (1x1
+    compression + bilinear up, 3x3 stride-2 down), DAPPM (average pools 5/9/17 + global, BN-ReLU-conv
+    branches, bilinear up), segment head at 1/8. Segmentation, not SR."""
+    from models._keras import tf
+
+    relu = lambda t: L.ReLU()(t)  # noqa: E731
+    bn = lambda t: L.BatchNormalization(epsilon=1e-5)(t)  # noqa: E731
+
+    def conv(t, c, k, s=1, bias=False):
+        return L.Conv2D(c, k, s, padding="same", use_bias=bias)(t)
+
+    def resize(t, size):
+        return L.Lambda(lambda u: tf.image.resize(u, size, method="bilinear"))(t)
+
+    def basic(t, c, s=1, last=False):
+        y = bn(conv(relu(bn(conv(t, c, 3, s))), c, 3))
+        r = bn(conv(t, c, 1, s)) if s != 1 or int(t.shape[-1]) != c else t
+        y = L.Add()([y, r])
+        return y if last else relu(y)
+
+    def layer(t, c, n, s=1):
+        for i in range(n):
+            t = basic(t, c, s if i == 0 else 1, last=(n > 1 and i == n - 1))
+        return t
+
+    def bottleneck(t, c, s=1):
+        y = relu(bn(conv(t, c, 1)))
+        y = bn(conv(relu(bn(conv(y, c, 3, s))), 2 * c, 1))
+        return L.Add()([y, bn(conv(t, 2 * c, 1, s))])
+
+    def pool(t, k, s):
+        return L.AveragePooling2D(k, s)(L.ZeroPadding2D(k // 2)(t))
+
+    def brc(t, c, k=1):   # BN, ReLU, conv (DAPPM's pre-activation branches)
+        return conv(relu(bn(t)), c, k)
+
+    def dappm(t, out):
+        size = (int(t.shape[1]), int(t.shape[2]))
+        scales = [pool(t, 5, 2), pool(t, 9, 4), pool(t, 17, 8), L.GlobalAveragePooling2D(keepdims=True)(t)]
+        xs = [brc(t, spp)]
+        for s in scales:
+            xs.append(brc(L.Add()([resize(brc(s, spp), size), xs[-1]]), spp, 3))
+        return L.Add()([brc(L.Concatenate()(xs), out), brc(t, out)])
+
+    x_in = keras.Input((hw[0], hw[1], 3), batch_size=1)
+    x = L.Lambda(lambda u: (u - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225]))(x_in)
+    x = relu(bn(conv(relu(bn(conv(x, planes, 3, 2, bias=True))), planes, 3, 2, bias=True)))
+    hi = 2 * planes
+    l1 = layer(x, planes, 2)
+    l2 = layer(relu(l1), 2 * planes, 2, 2)
+    size = (int(l2.shape[1]), int(l2.shape[2]))
+    x = layer(relu(l2), 4 * planes, 2, 2)
+    x_ = layer(relu(l2), hi, 2)
+    l3 = x
+    x = L.Add()([x, bn(conv(relu(x_), 4 * planes, 3, 2))])
+    x_ = L.Add()([x_, resize(bn(conv(relu(l3), hi, 1)), size)])
+    x = layer(relu(x), 8 * planes, 2, 2)
+    l4 = x
+    x_ = layer(relu(x_), hi, 2)
+    x = L.Add()([x, bn(conv(relu(bn(conv(relu(x_), 4 * planes, 3, 2))), 8 * planes, 3, 2))])
+    x_ = L.Add()([x_, resize(bn(conv(relu(l4), hi, 1)), size)])
+    x_ = bottleneck(relu(x_), hi)
+    x = resize(dappm(bottleneck(relu(x), 8 * planes, 2), 4 * planes), size)
+    y = L.Add()([x, x_])
+    y = conv(relu(bn(conv(relu(bn(y)), head, 3))), classes, 1, bias=True)
+    return keras.Model(x_in, y)
