@@ -16,7 +16,8 @@ import dataclasses
 from typing import Callable
 
 from bench.published.graphs_classifiers import googlenet, mnasnet0_5, shufflenet_v2_x0_5
-from bench.published.graphs_image2image import aotgan, ddrnet23_slim, lama_dilated, mediapipe_selfie, midas_small, nafnet
+from bench.published.graphs_image2image import (aotgan, ddrnet23_slim, lama_dilated, mediapipe_selfie, midas_small, nafnet,
+                                               normalize as _normalize)
 from models._keras import keras
 
 L = keras.layers
@@ -80,11 +81,6 @@ def torchvision_resnet(blocks: tuple[int, ...], bottleneck: bool, width: int = 6
         x = L.GlobalAveragePooling2D()(_resnet_features(x_in, blocks, bottleneck, width, groups))
         return keras.Model(x_in, L.Dense(1000)(x))
     return build
-
-
-def _normalize(x):
-    """qai_hub_models.utils.image_processing.normalize_image_torchvision: (x - mean) / std."""
-    return L.Lambda(lambda t: (t - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225])(x)
 
 
 def _seg_out(x, hw, align_corners: bool = False):

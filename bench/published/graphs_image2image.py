@@ -10,6 +10,17 @@ from models._keras import keras
 L = keras.layers
 
 
+def normalize(x):
+    """qai_hub_models.utils.image_processing.normalize_image_torchvision: (x - mean) / std."""
+    return L.Lambda(lambda t: (t - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225])(x)
+
+
+def reflect_pad(t, p: int):
+    """torch's ReflectionPad2d(p) / padding_mode='reflect': TFLite MIRROR_PAD."""
+    from models._keras import tf
+    return L.Lambda(lambda u: tf.pad(u, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT"))(t)
+
+
 def nafnet(hw, width: int = 64, enc: tuple[int, ...] = (1, 1, 1, 28), middle: int = 1, dec: tuple[int, ...] = (1, 1, 1, 1)):
     """NAFNet (Chen et al., ECCV 2022; megvii-research/NAFNet basicsr/models/archs/NAFNet_arch.py, REDS
     width-64 config as AI Hub's nafnet_deblur, 67.89M parameters; AI Hub's patches: LayerNorm2d as a
@@ -128,9 +139,6 @@ def aotgan(hw, rates: tuple[int, ...] = (1, 2, 4, 8), blocks: int = 8):
     Inpainting: image-to-image at 512x512, not SR."""
     from models._keras import tf
 
-    def rpad(t, p):
-        return L.Lambda(lambda u: tf.pad(u, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT"))(t)
-
     def layer_norm(t):   # AI Hub's patch: std from the mean squared deviation / (n - 1)
         n = int(t.shape[1]) * int(t.shape[2])
         def f(u):
@@ -147,13 +155,13 @@ def aotgan(hw, rates: tuple[int, ...] = (1, 2, 4, 8), blocks: int = 8):
     image = keras.Input((hw[0], hw[1], 3), batch_size=1)
     mask = keras.Input((hw[0], hw[1], 1), batch_size=1)
     masked = L.Lambda(lambda t: (t[0] * 2 - 1) * (1 - t[1]) + t[1])([image, mask])
-    x = L.ReLU()(L.Conv2D(64, 7)(rpad(L.Concatenate()([masked, mask]), 3)))
+    x = L.ReLU()(L.Conv2D(64, 7)(reflect_pad(L.Concatenate()([masked, mask]), 3)))
     for c in (128, 256):
         x = L.ReLU()(L.Conv2D(c, 4, 2)(L.ZeroPadding2D(1)(x)))
     for _ in range(blocks):
-        out = L.Concatenate()([L.ReLU()(L.Conv2D(64, 3, dilation_rate=r)(rpad(x, r))) for r in rates])
-        out = L.Conv2D(256, 3)(rpad(out, 1))
-        g = L.Activation("sigmoid")(layer_norm(L.Conv2D(256, 3)(rpad(x, 1))))
+        out = L.Concatenate()([L.ReLU()(L.Conv2D(64, 3, dilation_rate=r)(reflect_pad(x, r))) for r in rates])
+        out = L.Conv2D(256, 3)(reflect_pad(out, 1))
+        g = L.Activation("sigmoid")(layer_norm(L.Conv2D(256, 3)(reflect_pad(x, 1))))
         x = L.Lambda(lambda t: t[0] * (1 - t[2]) + t[1] * t[2])([x, out, g])
     x = L.ReLU()(up_conv(L.ReLU()(up_conv(x, 128)), 64))
     x = L.Activation("tanh")(L.Conv2D(3, 3, padding="same")(x))
@@ -173,19 +181,16 @@ def lama_dilated(hw, blocks: int = 9, dilations: int = 4):
     64->3 at full resolution, sigmoid. Inpainting: image-to-image at 512x512, not SR."""
     from models._keras import tf
 
-    def rpad(t, p):
-        return L.Lambda(lambda u: tf.pad(u, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT"))(t)
-
     def multidilated(t, c):
         chunks = L.Lambda(lambda u: tf.split(u, dilations, axis=-1))(t)
-        outs = [L.Conv2D(c, 3, dilation_rate=2 ** i)(rpad(chunks[i], 2 ** i)) for i in range(dilations)]
+        outs = [L.Conv2D(c, 3, dilation_rate=2 ** i)(reflect_pad(chunks[i], 2 ** i)) for i in range(dilations)]
         return L.BatchNormalization()(L.Add()(outs))
 
     image = keras.Input((hw[0], hw[1], 3), batch_size=1)
     mask = keras.Input((hw[0], hw[1], 1), batch_size=1)
     masked = L.Lambda(lambda t: t[0] * (1 - t[1]))([image, mask])
     x = L.Concatenate()([masked, mask])
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(64, 7)(rpad(x, 3))))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(64, 7)(reflect_pad(x, 3))))
     for c in (128, 256, 512):
         x = L.ReLU()(L.BatchNormalization()(L.Conv2D(c, 3, 2, padding="same")(x)))
     for _ in range(blocks):
@@ -193,7 +198,7 @@ def lama_dilated(hw, blocks: int = 9, dilations: int = 4):
         x = L.Add()([x, y])
     for c in (256, 128, 64):
         x = L.ReLU()(L.BatchNormalization()(L.Conv2DTranspose(c, 3, 2, padding="same")(x)))
-    x = L.Activation("sigmoid")(L.Conv2D(3, 7)(rpad(x, 3)))
+    x = L.Activation("sigmoid")(L.Conv2D(3, 7)(reflect_pad(x, 3)))
     return keras.Model([image, mask], L.Lambda(lambda t: t[2] * t[0] + (1 - t[2]) * t[1])([x, image, mask]))
 
 
@@ -237,7 +242,7 @@ def midas_small(hw, features: int = 64):
         return L.Conv2D(out, 1)(up(rcu(t, c), True))
 
     x_in = keras.Input((hw[0], hw[1], 3), batch_size=1)
-    x = L.Lambda(lambda u: (u - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225]))(x_in)
+    x = normalize(x_in)
     x = bn_act(L.Conv2D(32, 3, 2, padding="same", use_bias=False)(x))
     taps = []
     stages = [(3, 1, 1, 24, 1), (3, 2, 6, 32, 3), (5, 2, 6, 48, 3), (3, 2, 6, 96, 5), (5, 1, 6, 136, 5),
@@ -309,7 +314,7 @@ def ddrnet23_slim(hw, planes: int = 32, spp: int = 128, head: int = 64, classes:
         return L.Add()([brc(L.Concatenate()(xs), out), brc(t, out)])
 
     x_in = keras.Input((hw[0], hw[1], 3), batch_size=1)
-    x = L.Lambda(lambda u: (u - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225]))(x_in)
+    x = normalize(x_in)
     x = relu(bn(conv(relu(bn(conv(x, planes, 3, 2, bias=True))), planes, 3, 2, bias=True)))
     hi = 2 * planes
     l1 = layer(x, planes, 2)

@@ -91,26 +91,32 @@ def test_graph_features_count_what_the_profile_prices():
                                "traffic": 192e-9, "weights": 72e-9, "io": 30e-9})
 
 
+def _priced_ms(prof, g: dict, p: str) -> float:
+    """A fit graph's cached work priced with the product's per-op algebra (deploy/latency/op_pricing) on a
+    shipped profile at precision p: invoke + the 2 I/O ops' overhead + model I/O + every op the profile
+    does not fold away (a compiler fold costs nothing of its own)."""
+    from deploy.latency.op_pricing import invoke_ms, op_ms
+    convs, tiled = (prof.tiling["convs"], prof.tiling["elementwise"]) if prof.tile > 1 else ("none", False)
+    folded = set((prof.fusion or {}).get("kinds", ()))
+    t = invoke_ms(prof, {p: 1}) + 2 * prof.op_overhead_us[p] / 1e3 + prof.io_ms(p, sum(g["io"]))
+    for o in g["ops"]:
+        if not (len(o) > 9 and o[9] and KINDS[o[9] - 1] in folded):
+            t += op_ms(prof, o[1], p, lf.op_work(o, convs, tiled), o[4], o[5] * o[6] * o[8])
+    return t
+
+
 def test_the_shipped_phone_profiles_price_the_fit_graphs_as_the_fit_predicts():
     """The product's per-op algebra (deploy/latency/op_pricing.op_ms) on a shipped profile, summed over a fit
     graph's ops + invoke + the 2 I/O ops' overhead + model I/O, equals the fit's own prediction of that row
     (3-significant-figure rates in the profile: within 1 %)."""
-    from deploy.latency.op_pricing import invoke_ms, op_ms
     res = json.loads((ROOT / "bench/results/fit_published_profiles.json").read_text())
     graphs = json.loads(fit.WORK.read_text())["graphs"]
     for phone, v in res["per_phone"].items():
         prof = device_profiles.load_profile(phone)
-        convs, tiled = (prof.tiling["convs"], prof.tiling["elementwise"]) if prof.tile > 1 else ("none", False)
         for row in v["fit_rows"]:
-            g, p = graphs[row["model"]], row["precision"]
-            t = invoke_ms(prof, {p: 1}) + 2 * prof.op_overhead_us[p] / 1e3 + prof.io_ms(p, sum(g["io"]))
-            folded = set((prof.fusion or {}).get("kinds", ()))
-            for o in g["ops"]:
-                if len(o) > 9 and o[9] and KINDS[o[9] - 1] in folded:   # a compiler fold: no cost of its own
-                    continue
-                t += op_ms(prof, o[1], p, lf.op_work(o, convs, tiled), o[4], o[5] * o[6] * o[8])
             want = row["published_ms"] * (1 + row["fitted_error"])
-            assert t == pytest.approx(want, rel=1e-2), (phone, row["model"], p)
+            assert _priced_ms(prof, graphs[row["model"]], row["precision"]) == pytest.approx(want, rel=1e-2), \
+                (phone, row["model"], row["precision"])
 
 
 def test_int16_rules_derive_a16w8_from_a8w8_and_float():
@@ -146,7 +152,6 @@ def test_the_a16w8_rule_is_the_cv_choice_and_the_profiles_price_it_as_the_fit(bu
     """The a16w8 rule is the lowest leave-one-model-out score on the QNN w8a16 fit rows; each shipped
     phone profile prices a fit graph at a16w8 as the TFLite fit with that rule's derived parameters does."""
     from bench.published import roofline_fit as rf
-    from deploy.latency.op_pricing import invoke_ms, op_ms
     res, profiles = built
     assert res["int16_rule"] == min(res["int16_cv"], key=lambda m: res["int16_cv"][m]["median_abs"])
     assert json.loads((ROOT / "bench/results/fit_published_profiles.json").read_text())["int16_rule"] == res["int16_rule"]
@@ -166,15 +171,7 @@ def test_the_a16w8_rule_is_the_cv_choice_and_the_profiles_price_it_as_the_fit(bu
         want = rf.predict(arr[model], "a16w8", p16)
         prof = device_profiles.load_profile(phone)
         assert profiles[phone]["int16"]["rule"] == res["int16_rule"]
-        convs, tiled = (prof.tiling["convs"], prof.tiling["elementwise"]) if prof.tile > 1 else ("none", False)
-        g = graphs[model]
-        t = invoke_ms(prof, {"a16w8": 1}) + 2 * prof.op_overhead_us["a16w8"] / 1e3 + prof.io_ms("a16w8", sum(g["io"]))
-        folded = set((prof.fusion or {}).get("kinds", ()))
-        for o in g["ops"]:
-            if len(o) > 9 and o[9] and KINDS[o[9] - 1] in folded:   # a compiler fold: no cost of its own
-                continue
-            t += op_ms(prof, o[1], "a16w8", lf.op_work(o, convs, tiled), o[4], o[5] * o[6] * o[8])
-        assert t == pytest.approx(want, rel=2e-2), phone
+        assert _priced_ms(prof, graphs[model], "a16w8") == pytest.approx(want, rel=2e-2), phone
 
 
 def test_the_added_classifier_fit_graphs_have_torchvisions_parameter_counts():
