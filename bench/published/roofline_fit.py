@@ -41,6 +41,10 @@ from bench.published.latency_fit import GROUP, op_work
 from deploy.latency.htp_fusion import KINDS
 
 ACT_BYTES = {"float": 2.0, "a8w8": 1.0, "a16w8": 2.0}
+#: bytes per model input / output element in AI Hub's published models: float32 I/O for float, and for
+#: quantized ones "--quantize_io" (+ "--quantize_io_type uint8" on TFLite): uint8 (w8a8), uint16 (w8a16)
+#: (qai-hub-models 0.65.0 wheel, qai_hub_models/utils/qai_hub_helpers.py, get_hub_compile_options)
+IO_BYTES = {"float": 4.0, "a8w8": 1.0, "a16w8": 2.0}
 WEIGHT_BYTES = {"float": 2.0, "a8w8": 1.0, "a16w8": 1.0}
 SPLIT_GROUP = {"conv_1x1": "conv_1x1", "conv_kxk": "conv_kxk", "transpose_conv": "conv_1x1", "depthwise": "depthwise"}
 LOG_LO, LOG_HI = math.log(1e-7), math.log(1e4)     # bounds of every log-parameter (ms, ms per G-unit)
@@ -49,7 +53,7 @@ LOG_LO, LOG_HI = math.log(1e-7), math.log(1e4)     # bounds of every log-paramet
 def _form_text(f: dict) -> str:
     comb = {1: "c + m", 2: "sqrt(c^2 + m^2)", math.inf: "max(c, m)"}[f["k"]]
     return (f"t = I{'_p' if f.get('invoke') == 'per_precision' else ''} + o_p ops + sum_op {comb}{' + weights / W_p' if f['weights'] == 'separate' else ''}"
-            f"{' + io / D_p' if f['io'] else ''}; c = work / R_gp, m = (activation"
+            f"{(' + io bytes / D' if f['io'] == 'bytes' else ' + io / D_p') if f['io'] else ''}; c = work / R_gp, m = (activation"
             f"{' + weight' if f['weights'] == 'in_max' else ''} bytes) / B_{'shared' if f['memory'] == 'shared' else 'p'}; "
             f"convs {f['convs']}, elementwise {'tiled' if f['elementwise_tiled'] else 'raw'}"
             f"{', conv 1x1 and kxk apart' if f['split'] else ''}"
@@ -90,7 +94,19 @@ def fuse_variant(name: str, fuse: str) -> tuple[str, dict]:
 
 #: every base form with each fold (FUSE): the fit's CV scores those of its best base forms (fit_published_profiles)
 FUSED = dict(fuse_variant(_n, _fu) for _n in list(FORMS) for _fu in FUSE)
-ALL_FORMS = {**FORMS, **FUSED}
+
+
+def io_bytes_variant(name: str) -> tuple[str, dict]:
+    """The form `name` with ONE model-I/O rate D in GB/s shared by the precisions, each pricing its I/O
+    elements at IO_BYTES (float32 / uint8 / uint16), instead of one free rate per precision."""
+    f = {k: v for k, v in {**FORMS, **FUSED}[name].items() if k != "form"}
+    f["io"] = "bytes"
+    return f"{name}+io_bytes", {**f, "form": _form_text(f)}
+
+
+#: every base or folded form with a shared I/O byte rate: the CV scores those of its best forms
+IO_BYTES_FORMS = dict(io_bytes_variant(_n) for _n in [*FORMS, *FUSED])
+ALL_FORMS = {**FORMS, **FUSED, **IO_BYTES_FORMS}
 
 
 def fused_kinds(form: dict) -> tuple[str, ...]:
@@ -128,15 +144,23 @@ class Layout:
                 names.append(f"inv_mem:{p}")
             if form["weights"] == "separate":
                 names.append(f"inv_rate:weights:{p}")
-            if form["io"]:
+            if form["io"] and form["io"] != "bytes":
                 names.append(f"inv_rate:io:{p}")
         if form["memory"] == "shared":
             names.append("inv_mem:shared")
+        if form["io"] == "bytes":
+            names.append("inv_rate:io:shared")
         self.names = names
         self.at = {n: i for i, n in enumerate(names)}
 
     def invoke(self, p: str) -> int:
         return self.at.get(f"invoke_ms:{p}", 0)
+
+    def io(self, p: str) -> tuple[int, float]:
+        """(index of the I/O parameter, I/O bytes per element factor) of precision p (io forms only)."""
+        if self.form["io"] == "bytes":
+            return self.at["inv_rate:io:shared"], IO_BYTES[p]
+        return self.at[f"inv_rate:io:{p}"], 1.0
 
     def mem(self, p: str) -> int:
         return self.at["inv_mem:shared" if self.form["memory"] == "shared" else f"inv_mem:{p}"]
@@ -162,7 +186,8 @@ def row_ms(a: dict, precision: str, x: np.ndarray, lay: Layout, k: float | None 
     if lay.form["weights"] == "separate":
         t += a["wts"].sum() * x[lay.at[f"inv_rate:weights:{p}"]]
     if lay.form["io"]:
-        t += a["io"] * x[lay.at[f"inv_rate:io:{p}"]]
+        i, b = lay.io(p)
+        t += a["io"] * b * x[i]
     return float(t)
 
 
@@ -183,8 +208,9 @@ class _Stack:
             byts.append(a["act"] * ACT_BYTES[p] + (a["wts"] * WEIGHT_BYTES[p] if lay.form["weights"] == "in_max" else 0.0))
             fixed_i.append((lay.at[f"op_ms:{p}"], lay.mem(p), lay.invoke(p)))
             wts_i.append(lay.at.get(f"inv_rate:weights:{p}", 0))
-            io_i.append(lay.at.get(f"inv_rate:io:{p}", 0))
-            ops.append(a["ops"]), io.append(a["io"]), wsum.append(a["wts"].sum())
+            io_at, io_b = lay.io(p) if lay.form["io"] else (0, 0.0)
+            io_i.append(io_at)
+            ops.append(a["ops"]), io.append(a["io"] * io_b), wsum.append(a["wts"].sum())
         self.row, self.gi = np.concatenate(row), np.concatenate(gi)
         self.work, self.byts = np.concatenate(work), np.concatenate(byts)
         self.op_i, self.mem_i = np.array([f[0] for f in fixed_i]), np.array([f[1] for f in fixed_i])
@@ -245,7 +271,8 @@ def _nnls_start(rows, arrays, lay: Layout) -> np.ndarray:
         if lay.form["weights"] == "separate":
             a[i, lay.at[f"inv_rate:weights:{p}"]] = ar["wts"].sum()
         if lay.form["io"]:
-            a[i, lay.at[f"inv_rate:io:{p}"]] = ar["io"]
+            j, b = lay.io(p)
+            a[i, j] += ar["io"] * b
         a[i] /= r["ms"]
     x, _ = nnls(a, np.ones(len(rows)), maxiter=50 * len(lay.names))
     return x
@@ -307,6 +334,10 @@ def rates(params: dict) -> dict:
         if kind == "inv_mem":
             for p in (params["precisions"] if rest[0] == "shared" else rest):
                 out.setdefault(p, {"rate": {}})["mem_GBps"] = None if n in ni else 1e3 / v
+            continue
+        if n == "inv_rate:io:shared":       # one byte rate: each precision's element rate at its I/O bytes
+            for p in params["precisions"]:
+                out.setdefault(p, {"rate": {}})["rate"]["io"] = None if n in ni else 1e3 / (v * IO_BYTES[p])
             continue
         p = out.setdefault(rest[-1], {"rate": {}})
         if kind == "op_ms":

@@ -155,7 +155,7 @@ def test_the_a16w8_rule_is_the_cv_choice_and_the_profiles_price_it_as_the_fit(bu
     res, profiles = built
     assert res["int16_rule"] == min(res["int16_cv"], key=lambda m: res["int16_cv"][m]["median_abs"])
     assert json.loads((ROOT / "bench/results/fit_published_profiles.json").read_text())["int16_rule"] == res["int16_rule"]
-    roofline_forms = {**rf.FORMS, **rf.FUSED}
+    roofline_forms = rf.ALL_FORMS
     if res["chosen_form"] not in roofline_forms:
         pytest.skip("a linear form: its a16w8 prices are checked by the linear algebra tests")
     published = json.loads(fit.PUBLISHED.read_text())

@@ -172,3 +172,38 @@ def test_the_analytic_jacobian_is_the_derivative():
         assert np.abs(st.jacobian(z) - num).max() < 1e-5
         x = np.exp(z)
         assert st.ms_of(x) == pytest.approx([rf.row_ms(arrays[r["model"]], r["precision"], x, lay) for r in rows])
+
+
+def test_an_io_bytes_form_fits_one_io_rate_priced_at_each_precisions_io_bytes():
+    """AI Hub's float models read and write float32, its quantized ones uint8 / uint16 (--quantize_io): the
+    "+io_bytes" forms fit ONE I/O byte rate, which prices float I/O at 4x and a16w8 at 2x the a8w8 I/O."""
+    rng = np.random.default_rng(5)
+    name, form = rf.io_bytes_variant("roofline_max+convs_none+elementwise_raw+weights_separate+io+mem_shared")
+    assert rf.ALL_FORMS[name] == form and "io bytes / D" in form["form"] and rf.IO_BYTES == {
+        "float": 4.0, "a8w8": 1.0, "a16w8": 2.0}
+    graphs = _graphs(rng)
+    arrays = {m: rf.op_arrays(g, form) for m, g in graphs.items()}
+    lay = rf.Layout(form, ("float", "a8w8"))
+    assert "inv_rate:io:shared" in lay.names and not any(n.startswith("inv_rate:io:f") for n in lay.names)
+    val = {"invoke_ms": 0.1, "op_ms": 0.004, "inv_rate:conv": 0.3, "inv_rate:depthwise": 1.0,
+           "inv_rate:elementwise": 8.0, "inv_rate:weights": 20.0, "inv_rate:io": 0.5, "inv_mem": 25.0}
+    truth = np.array([val[n if n == "invoke_ms" else n.rsplit(":", 1)[0]] * (2.0 if n.endswith(":float") else 1.0)
+                      for n in lay.names])
+    a = next(iter(arrays.values()))
+    io = lay.at["inv_rate:io:shared"]
+    no_io = truth.copy()
+    no_io[io] = 0.0
+    io_ms = {p: rf.row_ms(a, p, truth, lay) - rf.row_ms(a, p, no_io, lay) for p in ("float", "a8w8")}
+    assert io_ms["float"] == pytest.approx(4 * io_ms["a8w8"]) and io_ms["a8w8"] == pytest.approx(a["io"] * 0.5)
+    rows = [{"model": m, "precision": p, "ms": rf.row_ms(ar, p, truth, lay)} for m, ar in arrays.items()
+            for p in ("float", "a8w8")]
+    got = rf.fit(rows, arrays, form, ("float", "a8w8"))
+    assert max(abs(e) for e in rf.rel_errors(rows, arrays, got)) < 1e-4
+    r = rf.rates({**got, "precisions": ["float", "a8w8", "a16w8"]})
+    # G elements per second = 1e3 / (0.5 ms per G bytes x bytes per element)
+    assert [r[p]["rate"]["io"] for p in ("a8w8", "a16w8", "float")] == pytest.approx([2000, 1000, 500], rel=1e-3)
+    st = rf._Stack(rows, arrays, lay)
+    z = rng.normal(-2, 1, len(lay.names))
+    from scipy.optimize import approx_fprime
+    num = np.array([approx_fprime(z, lambda zz, i=i: st.residuals(zz)[i], 1e-7) for i in range(len(rows))])
+    assert np.abs(st.jacobian(z) - num).max() < 1e-5

@@ -79,10 +79,10 @@ def test_published_phone_profiles_tile_as_the_chosen_form_says():
     """The fitted phone profiles tile channels (by 32) exactly when the model form the fit chose by
     cross-validation tiles some op (bench/results/fit_published_profiles.json)."""
     from bench.published.latency_fit import FORMS
-    from bench.published.roofline_fit import FORMS as ROOFLINE_FORMS, FUSED
+    from bench.published.roofline_fit import ALL_FORMS as ROOFLINE_FORMS
     root = device_profiles.PROFILE_DIR.parents[2]
     chosen = json.loads((root / "bench/results/fit_published_profiles.json").read_text())["chosen_form"]
-    form = {**FORMS, **ROOFLINE_FORMS, **FUSED}[chosen]
+    form = {**FORMS, **ROOFLINE_FORMS}[chosen]
     tiles = form["convs"] != "none" or form["elementwise_tiled"]
     for name in ("snapdragon_8gen3", "snapdragon_8elite", "snapdragon_8elitegen5"):
         prof = device_profiles.load_profile(name)
