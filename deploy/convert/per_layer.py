@@ -70,14 +70,43 @@ class Prepared:
         return self.graph.receptive_radius
 
 
+#: prepare()'s last results by model content: every route that quantizes one model (the int8 routes, a16w8,
+#: a policy, the smoke checks) prepares it again, and each preparation is a float conversion (10 s for EDSR)
+_PREPARED: collections.OrderedDict[str, Prepared] = collections.OrderedDict()
+_PREPARED_KEEP = 4
+
+
+def _content_key(model: keras.Model) -> Optional[str]:
+    """sha256 of the architecture (layer configs, names, input shape) and every weight; None when a layer
+    cannot describe itself (such a model is prepared every time)."""
+    try:
+        h = hashlib.sha256(model.to_json().encode())
+    except (NotImplementedError, TypeError, ValueError):   # a custom layer without get_config
+        return None
+    for w in model.get_weights():
+        h.update(f"{w.dtype}{w.shape}".encode())
+        h.update(w.tobytes())
+    return h.hexdigest()
+
+
 def prepare(model: keras.Model) -> Prepared:
-    """`model` must have a fixed input shape (models.with_fixed_shape / --input_size)."""
+    """`model` must have a fixed input shape (models.with_fixed_shape / --input_size). The same content
+    prepared before gives the same Prepared (read-only to callers: they copy before changing weights)."""
     if None in model.input_shape[1:3]:
         raise PolicyError("per-layer quantization needs a fixed input size (--input_size HxW)")
+    key = _content_key(model)
+    if key is not None and key in _PREPARED:
+        _PREPARED.move_to_end(key)
+        return _PREPARED[key]
     fixed, rewritten = rewrite.rewrite_for_aeq(model)
     tfl = convert_uniform(fixed, "float").tflite
     ops = layer_map.map_ops(tfl, layer_map.quantizable_layers(fixed), fixed.layers[-1].name)
-    return Prepared(fixed, tfl, tuple(ops), rewritten, op_graph.from_keras(fixed, _layer_macs))
+    prep = Prepared(fixed, tfl, tuple(ops), rewritten, op_graph.from_keras(fixed, _layer_macs))
+    if key is not None:
+        _PREPARED[key] = prep
+        while len(_PREPARED) > _PREPARED_KEEP:
+            _PREPARED.popitem(last=False)
+    return prep
 
 
 def prepare_tflite(tflite: bytes, assign=None, *, output_unit: Optional[str] = None,

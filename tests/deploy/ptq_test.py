@@ -188,3 +188,28 @@ def test_adaround_beats_nearest_rounding_on_held_out_inputs(calib):
     prep = per_layer.prepare(_chain_model())
     tfl, rep = per_layer.quantize_policy(prep, Policy("custom", 2, "a8w8"), calib, ptq="ar")
     assert rep["ptq"]["adaround_summary"]["convs"] == 3
+
+
+def test_one_model_content_is_prepared_once_and_changed_weights_prepare_again():
+    """Every route that quantizes a model prepares it (a float conversion): prepare() answers the same
+    content (architecture + weights) from its cache, a clone with other weights is converted again, and
+    AdaRound learns one rounding once per float model and patches."""
+    from deploy.convert.ptq import adaround
+    m = _chain_model()
+    first = per_layer.prepare(m)
+    clone = keras.models.clone_model(m)
+    clone.set_weights(m.get_weights())
+    assert per_layer.prepare(clone) is first
+    w = clone.get_layer("b").get_weights()
+    w[1] = w[1] + 0.5
+    clone.get_layer("b").set_weights(w)
+    other = per_layer.prepare(clone)
+    assert other is not first and other.float_tflite != first.float_tflite
+    assert per_layer.prepare(m) is first
+    patches = np.random.default_rng(0).random((2, 16, 16, 3), np.float32)
+    a = adaround.round_weights(first.float_tflite, patches, iters=20)
+    b = adaround.round_weights(first.float_tflite, patches, iters=20)
+    assert a[0] == b[0] and a[1] == b[1] and a[1] is not b[1]
+    key_of = list(adaround._ROUNDED)[-1]
+    adaround.round_weights(first.float_tflite, patches[:1], iters=20)   # other patches: learned again
+    assert list(adaround._ROUNDED)[-1] != key_of

@@ -21,6 +21,10 @@ objective on float inputs does not carry to the output here.
 """
 from __future__ import annotations
 
+import collections
+import copy
+import hashlib
+
 import numpy as np
 
 from ai_edge_litert.tools import flatbuffer_utils
@@ -109,9 +113,30 @@ def learn_rounding(w: np.ndarray, x: np.ndarray, *, iters: int = 500, lam: float
     return np.clip(base + hard, -QMAX, QMAX).reshape(w.shape), s.reshape(-1)
 
 
+#: round_weights' last results by input: a search's shared PTQ pass and converting its policy (or several
+#: policies of one model) learn the same rounding from the same float model and patches (seconds per conv)
+_ROUNDED: collections.OrderedDict[str, tuple[bytes, dict]] = collections.OrderedDict()
+_ROUNDED_KEEP = 4
+
+
 def round_weights(float_tflite: bytes, patches: np.ndarray, *, rows: int = 2048, iters: int = 500,
                   seed: int = 0) -> tuple[bytes, dict]:
     """`float_tflite` with every CONV_2D's weights replaced by learned-rounding grid values."""
+    h = hashlib.sha256(float_tflite)
+    h.update(f"{patches.dtype}{patches.shape}{rows},{iters},{seed}".encode())
+    h.update(np.ascontiguousarray(patches).tobytes())
+    key = h.hexdigest()
+    if key not in _ROUNDED:
+        _ROUNDED[key] = _round_weights(float_tflite, patches, rows=rows, iters=iters, seed=seed)
+        while len(_ROUNDED) > _ROUNDED_KEEP:
+            _ROUNDED.popitem(last=False)
+    _ROUNDED.move_to_end(key)
+    tfl, summary = _ROUNDED[key]
+    return tfl, copy.deepcopy(summary)
+
+
+def _round_weights(float_tflite: bytes, patches: np.ndarray, *, rows: int, iters: int,
+                   seed: int) -> tuple[bytes, dict]:
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(float_tflite))
     sg = model.subgraphs[0]
     convs = _convs(model)
