@@ -135,7 +135,7 @@ def run_model(name: str, scale: int, variants: list[str], doc: dict, out: Path) 
             from deploy.experimental import lsq
             settings = lsq.QatSettings(steps=FLAGS.qat_steps, batch=FLAGS.qat_batch, init=FLAGS.qat_init)
             draw = lsq.training_patches(scale, HW, src.convention, batch=settings.batch, seed=settings.seed)
-            learned = lsq.learn(prep, policy, cal.patches, draw, settings, peak=src.convention.peak)
+            learned = lsq.learn(prep, policy, cal.patches, draw, settings, peak=src.convention.peak, progress=True)
             tfl, rep = per_layer.quantize_policy(prep, policy, cal, value_peak=src.convention.peak,
                                                  ptq=PtqOptions(learned=learned))
             extra = {"qat": dict(learned.report)}

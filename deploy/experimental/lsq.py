@@ -274,6 +274,9 @@ def _sym_tf(tf, w, axis: Optional[int], ste: Callable):
 
 
 # ----------------------------------------------------------------------------- training
+JIT_MIN_STEPS = 100
+
+
 @dataclasses.dataclass(frozen=True)
 class QatSettings:
     steps: int = STEPS
@@ -281,10 +284,16 @@ class QatSettings:
     lr_weights: float = LR_WEIGHTS
     lr_ranges: float = LR_RANGES
     seed: int = 0
-    jit: bool = True  # XLA-compile the training step (off: no compile time, for tiny models)
+    #: XLA-compile the training step; None: when there are at least JIT_MIN_STEPS steps (compiling takes
+    #: tens of seconds on 2 cores, which a few steps never pay back)
+    jit: Optional[bool] = None
     #: where the int8 ranges start: min/max, or the PTQ range search (`mse`, `p99.99`: the
     #: best post-training ranges, deploy/convert/ptq/act_ranges.py), a shorter way to the optimum
     init: str = "minmax"
+
+    @property
+    def use_jit(self) -> bool:
+        return self.steps >= JIT_MIN_STEPS if self.jit is None else bool(self.jit)
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -316,9 +325,9 @@ def train(graph: QatGraph, patches: Callable[[int], np.ndarray], settings: QatSe
     opt_r = keras.optimizers.Adam(schedule(settings.lr_ranges))
     wv, rv = graph.weight_variables, graph.range_variables
     teacher = tf.function(lambda x: graph.forward(x, quant=False, original=True), reduce_retracing=True,
-                          jit_compile=settings.jit)
+                          jit_compile=settings.use_jit)
 
-    @tf.function(reduce_retracing=True, jit_compile=settings.jit)  # XLA fuses the rounding passes
+    @tf.function(reduce_retracing=True, jit_compile=settings.use_jit)  # XLA fuses the rounding passes
     def step(x, t):
         with tf.GradientTape() as tape:
             loss = -tf.reduce_mean(patch_psnr(graph.forward(x), t, peak))
