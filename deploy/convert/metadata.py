@@ -28,6 +28,7 @@ import struct
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
@@ -90,9 +91,12 @@ def _read_object(tflite: bytes) -> schema.ModelT:
 def embed(tflite: bytes, payload: Mapping[str, Any]) -> bytes:
     """`tflite` with our metadata entry set to `payload` (an existing entry is replaced)."""
     model = _read_object(tflite)
+    for b in model.buffers:   # flatbuffers packs only ndarrays in one copy; a bytearray byte by byte (seconds)
+        if b.data is not None and not isinstance(b.data, np.ndarray):
+            b.data = np.frombuffer(bytes(b.data), np.uint8)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     buf = schema.BufferT()
-    buf.data = list(blob)
+    buf.data = np.frombuffer(blob, np.uint8)
     ours = [m for m in (model.metadata or []) if _name(m.name) == NAME]
     if ours:  # reuse its buffer: embedding twice gives the same bytes as once
         model.buffers[ours[0].buffer] = buf
