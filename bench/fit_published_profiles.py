@@ -10,7 +10,8 @@ What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.
     large activations and few channels: DnCNN 256x256, U-Net 640x1280, FCN-ResNet50 520x520,
     DeepLabV3+ MobileNet 513x513, FaceDetLite and FootTrackNet 480x640, PoseNet 513x257, NAFNet
     deblurring 360x640, MediaPipe-Selfie 256x256 (106K: a tiny full-resolution net), AOT-GAN inpainting
-    512x512 (float only)), float and w8a8, per phone: Galaxy S24 / S25 / S26, from the qai-hub-models 0.65.0 wheel
+    512x512 (float only), LaMa-Dilated, MiDaS small, DDRNet-23-slim; FaceAttribNet 128x128, with PReLU),
+    float and w8a8, per phone: Galaxy S24 / S25 / S26, from the qai-hub-models 0.65.0 wheel
     (bench/published/ai_hub_perf_0.65.0.json). NO SR network is in any fit or in the choice of
     the form: the SR rows are the test (bench/latency_published.py).
   - MODEL: bench/published/latency_fit.py, t = I + o_p ops + sum_k work_k / R_kp over conv,

@@ -5,8 +5,9 @@
 
 Data: every published latency in the qai-hub-models 0.65.0 wheel for the architectures
 bench/published/graphs.py builds (bench/published/ai_hub_perf_0.65.0.json, each row with its
-file and YAML key path). FIT rows: the role-"fit" networks of bench/published/graphs.py (34 non-SR
-networks: classifiers; dense prediction, restoration and inpainting nets at their published sizes).
+file and YAML key path). FIT rows: the role-"fit" networks of bench/published/graphs.py (35 non-SR
+networks: classifiers; dense prediction, restoration and inpainting nets at their published sizes; a
+face-attribute net with PReLU).
 TEST rows: every SR network AI Hub publishes (x4, 128x128, 28K to 16.7M parameters), never fitted.
 For each phone (Galaxy S24 / S25 / S26), runtime (tflite: float, w8a8; qnn_dlc: float, w8a8,
 w8a16) and model form (bench/published/latency_fit.py FORMS), the form is scored by

@@ -16,6 +16,7 @@ import dataclasses
 from typing import Callable
 
 from bench.published.graphs_classifiers import googlenet, mnasnet0_5, shufflenet_v2_x0_5
+from bench.published.graphs_face import face_attrib_net
 from bench.published.graphs_image2image import (aotgan, ddrnet23_slim, lama_dilated, mediapipe_selfie, midas_small, nafnet,
                                                normalize as _normalize)
 from models._keras import keras
@@ -331,6 +332,8 @@ GRAPHS: dict[str, Graph] = {g.ai_hub_id: g for g in [
     Graph("midas", "fit", (256, 256), midas_small, "isl-org/MiDaS@bdc4ed64 MidasNet_small, AI Hub's midas"),
     Graph("ddrnet23_slim", "fit", (1024, 2048), ddrnet23_slim,
           "chenjun2hao/DDRNet.pytorch@bc0e193e lib/models/ddrnet_23_slim.py, AI Hub's ddrnet23_slim"),
+    # a non-SR net with PReLU activations (38 single-alpha PReLUs), 128x128 (bench/published/graphs_face.py)
+    Graph("face_attrib_net", "fit", (128, 128), face_attrib_net, "qai_hub_models/models/face_attrib_net/{model,layers}.py"),
     # the test: every SR network AI Hub publishes (x4, 128x128), never in the fit
     *[Graph(n, "sr_test", (128, 128), _sr(n), "models.zoo_aihub.AIHUB_GRAPHS / models.zoo_big")
       for n in ("xlsr", "quicksrnetsmall", "quicksrnetmedium", "quicksrnetlarge", "sesr_m5",

@@ -200,3 +200,20 @@ def test_the_sr_like_fit_graphs_have_their_sources_parameter_counts():
         m = g.build(g.input_hw)
         assert g.role == "fit"
         assert sum(int(np.prod(w.shape)) for w in m.trainable_weights) == pytest.approx(want, rel=5e-3), name
+
+
+def test_the_face_attribute_fit_graph_has_its_sources_parameter_counts():
+    """FaceAttribNet(64, [2, 6, 3]) as qai_hub_models 0.65.0 model.py/layers.py build it: 10,822,384
+    trainable parameters (38 one-alpha PReLUs). AI Hub's manifest says 12.1M: it names the older
+    multitask_FR_state_dict.pt checkpoint, whose net also had the face-recognition EmbedBlock(512)
+    still in layers.py (8x8 grouped conv + 1x1 + BN + PReLU: 1,311,745), and 10,822,384 + 1,311,745
+    = 12,134,129 = 12.1M (its "46.3 MB" float size = 12,134,129 x 4 bytes in MiB); the current model
+    (detection_only_05302025.pt, forward = the five attribute probabilities) has no EmbedBlock."""
+    g = GRAPHS["face_attrib_net"]
+    m = g.build(g.input_hw)
+    assert g.role == "fit" and g.input_hw == (128, 128)
+    ours = sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+    assert ours == 10_822_384
+    embed = 512 // 16 * 512 * 8 * 8 + 512 * 512 + 2 * 512 + 1
+    assert ours + embed == pytest.approx(12.1e6, rel=5e-3)
+    assert sum(type(layer).__name__ == "PReLU" for layer in m.layers) == 38
