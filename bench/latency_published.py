@@ -43,7 +43,7 @@ SCORED_ON = ("e2ea4d5", "2a76d23", "d0fca3e", "ec90d02",
              "GoogLeNet, MNASNet 0.5), a per-precision start-up cost and every roofline form among the CV's candidates",
              "bd53d86: + 3 image-to-image fit nets with SR-like parts (LaMa-Dilated, MiDaS small, DDRNet-23-slim)",
              "6c28390: model I/O per byte at one rate shared by the precisions (AI Hub's float32 / uint8 / uint16 I/O); "
-             "a16w8 rule bounded to int16 >= int8 cost",
+             "a16w8 rule bounded at int8 (k >= 1, l >= 0)",
              "cc55699: + FaceAttribNet in the fit (the one non-SR network with PReLU and TFLite rows)")
 
 
@@ -135,7 +135,7 @@ def table(res: dict) -> str:
               "as AI Hub's models pass it (float32 for float, uint8 / uint16 for quantized: --quantize_io in the wheel's "
               "qai_hub_models/utils/qai_hub_helpers.py), a candidate on the 16 best roofline forms; the CV rule chose it "
               "(12.7 % against 12.9 % for the same form with one I/O rate per precision), the a16w8 rule was bounded so int16 "
-              "is never cheaper than int8, all frozen (6c28390), and this table scored once more. Then, as SRGAN (PReLU "
+              "does not extrapolate past int8, all frozen (6c28390), and this table scored once more. Then, as SRGAN (PReLU "
               "after every conv of its trunk) stayed the worst, FaceAttribNet joined the fit (128x128, 38 PReLUs: the "
               "one network in the wheel with PReLU and TFLite rows that is not SR), the form re-chosen by the same CV rule "
               "(the same one), frozen (cc55699), and this table scored once more. This table has now been scored "

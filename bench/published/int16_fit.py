@@ -3,8 +3,8 @@
 AI Hub publishes no int16 TFLite row, only QNN-runtime w8a16 rows (for some of the fit networks).
 So a phone's a16w8 parameters are DERIVED from its a8w8 and float ones by a rule with one number
 theta, fitted on those QNN w8a16 rows (the same form fitted on the phone's QNN float + w8a8 rows,
-then theta by least squares on log errors of the w8a16 rows, bounded so that int16 is never cheaper
-than int8: k >= 1, l >= 0), and assumed to carry over to LiteRT.
+then theta by least squares on log errors of the w8a16 rows, bounded so that no rule extrapolates
+past int8: k >= 1, l >= 0), and assumed to carry over to LiteRT.
 The rules (MODES), each a way the HTP could run int16 activations:
 
   compute_x_k   every compute rate (conv, depthwise, elementwise) = a8w8 / k; op overheads and
@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 from scipy.optimize import minimize_scalar
 
 MODES = ("compute_x_k", "convs_x_k", "toward_float")
-BOUNDS = {"compute_x_k": (1.0, 10.0), "convs_x_k": (1.0, 10.0), "toward_float": (0.0, 3.0)}   # int16 no cheaper than int8
+BOUNDS = {"compute_x_k": (1.0, 10.0), "convs_x_k": (1.0, 10.0), "toward_float": (0.0, 3.0)}   # never past int8
 MEMORY_GROUPS = ("io", "traffic")          # per-element memory terms: 2 bytes per int16 element
 KEEP_GROUPS = ("weights",)                 # int8 weights: as a8w8
 MAC_GROUPS = ("conv", "conv_1x1", "conv_kxk", "depthwise")
