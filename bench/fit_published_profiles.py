@@ -1,6 +1,6 @@
 """Fit the phone NPU device profiles on published latencies of non-SR networks; write them.
 
-    python bench/fit_published_profiles.py      (~55 min on 2 cores, from the cached per-op work of
+    python bench/fit_published_profiles.py      (~30 min on 2 cores, from the cached per-op work of
                                                  bench/published/graph_work.py; --reuse_cv: a minute)
 
 What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.py roles):
@@ -25,7 +25,7 @@ What is fitted, on what (issue 27; the split is fixed by bench/published/graphs.
     (bench/published/latency_fit.py: an op's compute and memory times SUMMED) and the roofline
     forms (bench/published/roofline_fit.py: per op max(compute, memory) or its smooth version,
     nonlinear least squares; all 384 of roofline_fit.FORMS, then the best with the compiler's folds and with one I/O byte rate
-    shared by the precisions (AI Hub's float32 / uint8 / uint16 model I/O); ~55 min on 2 cores, `--reuse_cv` takes
+    shared by the precisions (AI Hub's float32 / uint8 / uint16 model I/O); ~30 min on 2 cores, `--reuse_cv` takes
     their scores from the shipped bench/results/fit_published_profiles.json), each with one start-up
     (per-invoke) cost shared by the precisions or one per precision ("+invoke_per_precision"). A
     roofline form is written as a profile with a "roofline" block (deploy/latency/op_pricing.py prices

@@ -87,7 +87,7 @@ def make_profile(phone: str, form_name: str, rates: dict, qnn: dict, fit_rows: l
         traffic["io_traffic"] = {
             **d,
             "unit": "Gelem/s of model input + output elements, at the precision of the layer reading / writing them",
-            "source": (f"{fit_src}: ONE rate of {_sig(4 * d['float'])} GB/s shared by the precisions, each precision's "
+            "source": (f"{fit_src}: ONE rate of {_sig(rates['float']['rate']['io'] * rf.IO_BYTES['float'])} GB/s shared by the precisions, each precision's "
                        f"element rate at its I/O bytes per element {rf.IO_BYTES} (AI Hub's models: float32 I/O; uint8 / "
                        "uint16 with --quantize_io: qai-hub-models 0.65.0, qai_hub_models/utils/qai_hub_helpers.py)"
                        if form["io"] == "bytes" and d["float"] else
